@@ -1,0 +1,340 @@
+//! Commands: serde enums carried as bytes over iceoryx2 request-response.
+//!
+//! Each stage serves its own command enum on `khorus/cmd/<stage>`. A request's bytes are
+//! decoded with the [`codec`](crate::codec); anything malformed or oversized is answered with a
+//! [`ReplyError`] and counted, and the handler never sees it. Requests and replies each have an
+//! event service (`…/requests`, `…/replies`) so both sides sleep until there is something to do.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use iceoryx2::port::client::Client;
+use iceoryx2::port::listener::Listener;
+use iceoryx2::port::notifier::Notifier;
+use iceoryx2::port::server::Server;
+use iceoryx2::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::config::{MAX_NODES, MAX_SUBSCRIBERS};
+use crate::pubsub::{EventFactory, open_event, service_name};
+use crate::services::command_service;
+use crate::{BusError, StageKind, StageStatus};
+
+/// A reply on the wire: the handler's answer, or why the command was refused.
+pub type Reply<T> = Result<T, ReplyError>;
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct ReplyError {
+    /// The class of problem.
+    pub kind: ReplyErrorKind,
+    /// What exactly, for the user (names the field, node or position).
+    pub message: String,
+}
+
+/// Classes of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyErrorKind {
+    /// The bytes did not decode as a command of this stage.
+    Malformed,
+    /// The request exceeded the size limit.
+    TooLarge,
+    /// The command decoded but its content is invalid; nothing was changed.
+    Invalid,
+    /// The stage does not support this command.
+    Unsupported,
+}
+
+impl ReplyError {
+    /// An `Invalid` refusal with a message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: ReplyErrorKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    fn from_codec(e: CodecError) -> Self {
+        let kind = match e {
+            CodecError::TooLarge { .. } => ReplyErrorKind::TooLarge,
+            _ => ReplyErrorKind::Malformed,
+        };
+        Self {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Commands every stage answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Common {
+    /// Liveness check; answered with [`CommonReply::Pong`] carrying the same nonce.
+    Ping {
+        /// Echoed back.
+        nonce: u64,
+    },
+    /// Asks for the stage's counters now.
+    Status,
+    /// Asks the stage to exit cleanly.
+    Shutdown,
+}
+
+/// Answers to [`Common`] commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommonReply {
+    /// Answer to `Ping`.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+        /// The answering process.
+        pid: u32,
+    },
+    /// Answer to `Status`.
+    Status(StageStatus),
+    /// The command was carried out.
+    Ack,
+}
+
+type RrFactory =
+    iceoryx2::service::port_factory::request_response::PortFactory<ipc::Service, [u8], (), [u8], ()>;
+
+/// Initial room for a request or reply; samples grow (power of two) when a larger one is sent,
+/// so an oversized request still reaches the server and gets a proper refusal.
+const INITIAL_SLICE: usize = 4096;
+
+fn open_rr(node: &Node<ipc::Service>, stage: StageKind) -> Result<RrFactory, BusError> {
+    let path = command_service(stage);
+    node.service_builder(&service_name(&path)?)
+        .request_response::<[u8], [u8]>()
+        .max_active_requests_per_client(4)
+        .max_response_buffer_size(4)
+        .max_clients(MAX_SUBSCRIBERS)
+        .max_servers(2)
+        .max_nodes(MAX_NODES)
+        .open_or_create()
+        .map_err(|e| BusError::iceoryx(&format!("open command service {path}"), e))
+}
+
+fn open_events(
+    node: &Node<ipc::Service>,
+    stage: StageKind,
+) -> Result<(EventFactory, EventFactory), BusError> {
+    let path = command_service(stage);
+    Ok((
+        open_event(node, &format!("{path}/requests"))?,
+        open_event(node, &format!("{path}/replies"))?,
+    ))
+}
+
+/// Answers one stage's commands.
+pub struct CommandServer<Req, Resp> {
+    stage: StageKind,
+    port: Server<ipc::Service, [u8], (), [u8], ()>,
+    requests: Listener<ipc::Service>,
+    replies: Notifier<ipc::Service>,
+    ok: u64,
+    rejected: u64,
+    _services: (RrFactory, EventFactory, EventFactory),
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> Debug for CommandServer<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandServer")
+            .field("stage", &self.stage)
+            .field("ok", &self.ok)
+            .field("rejected", &self.rejected)
+            .finish()
+    }
+}
+
+impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
+    pub(crate) fn open(node: &Node<ipc::Service>, stage: StageKind) -> Result<Self, BusError> {
+        let rr = open_rr(node, stage)?;
+        let (req_ev, rep_ev) = open_events(node, stage)?;
+        let port = rr
+            .server_builder()
+            .initial_max_slice_len(INITIAL_SLICE)
+            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("serve commands of {}", stage.name()), e))?;
+        let requests = req_ev
+            .listener_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx("create request listener", e))?;
+        let replies = rep_ev
+            .notifier_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx("create reply notifier", e))?;
+        Ok(Self {
+            stage,
+            port,
+            requests,
+            replies,
+            ok: 0,
+            rejected: 0,
+            _services: (rr, req_ev, rep_ev),
+            _types: PhantomData,
+        })
+    }
+
+    /// Answers every pending request with `handler`; undecodable requests are refused without
+    /// calling it. Returns how many requests were answered.
+    pub fn serve(
+        &mut self,
+        mut handler: impl FnMut(Req) -> Reply<Resp>,
+    ) -> Result<usize, BusError> {
+        let mut n = 0;
+        loop {
+            let active = self
+                .port
+                .receive()
+                .map_err(|e| BusError::iceoryx("receive a command", e))?;
+            let Some(active) = active else { break };
+            let reply = match codec::decode::<Req>(active.payload()) {
+                Ok(req) => handler(req),
+                Err(e) => Err(ReplyError::from_codec(e)),
+            };
+            if reply.is_ok() {
+                self.ok += 1;
+            } else {
+                self.rejected += 1;
+            }
+            let bytes = match codec::encode(&reply) {
+                Ok(b) => b,
+                Err(e) => codec::encode::<Reply<Resp>>(&Err(ReplyError {
+                    kind: ReplyErrorKind::TooLarge,
+                    message: format!("the reply could not be sent: {e}"),
+                }))?,
+            };
+            let sample = active
+                .loan_slice_uninit(bytes.len())
+                .map_err(|e| BusError::iceoryx("loan a reply", e))?;
+            // A client that gave up and left makes the send fail; the request was still
+            // handled and counted, so there is nothing more to do for it.
+            sample.write_from_slice(&bytes).send().ok();
+            n += 1;
+        }
+        if n > 0 {
+            self.replies
+                .notify()
+                .map_err(|e| BusError::iceoryx("notify replies", e))?;
+        }
+        Ok(n)
+    }
+
+    /// Commands answered successfully.
+    pub fn ok(&self) -> u64 {
+        self.ok
+    }
+
+    /// Commands refused (malformed, oversized or invalid).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+}
+
+impl<Req, Resp> crate::wait::Waitable for CommandServer<Req, Resp> {
+    fn listener(&self) -> &Listener<ipc::Service> {
+        &self.requests
+    }
+}
+
+/// Sends commands to one stage and waits for its replies.
+pub struct CommandClient<Req, Resp> {
+    stage: StageKind,
+    port: Client<ipc::Service, [u8], (), [u8], ()>,
+    requests: Notifier<ipc::Service>,
+    replies: Listener<ipc::Service>,
+    _services: (RrFactory, EventFactory, EventFactory),
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> Debug for CommandClient<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandClient")
+            .field("stage", &self.stage)
+            .finish()
+    }
+}
+
+impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
+    pub(crate) fn open(node: &Node<ipc::Service>, stage: StageKind) -> Result<Self, BusError> {
+        let rr = open_rr(node, stage)?;
+        let (req_ev, rep_ev) = open_events(node, stage)?;
+        let port = rr
+            .client_builder()
+            .initial_max_slice_len(INITIAL_SLICE)
+            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("connect to {} commands", stage.name()), e))?;
+        let requests = req_ev
+            .notifier_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx("create request notifier", e))?;
+        let replies = rep_ev
+            .listener_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx("create reply listener", e))?;
+        Ok(Self {
+            stage,
+            port,
+            requests,
+            replies,
+            _services: (rr, req_ev, rep_ev),
+            _types: PhantomData,
+        })
+    }
+
+    /// Sends `request` and waits up to `timeout` for the answer; a refusal is
+    /// [`BusError::Refused`].
+    pub fn call(&mut self, request: &Req, timeout: Duration) -> Result<Resp, BusError> {
+        let bytes = codec::encode(request)?;
+        self.call_raw(&bytes, timeout)?
+            .map_err(|error| BusError::Refused {
+                stage: self.stage.name(),
+                error,
+            })
+    }
+
+    /// Sends raw bytes as a request (for tools and tests of the server's defences) and returns
+    /// the decoded reply.
+    pub fn call_raw(&mut self, bytes: &[u8], timeout: Duration) -> Result<Reply<Resp>, BusError> {
+        let deadline = Instant::now() + timeout;
+        let sample = self
+            .port
+            .loan_slice_uninit(bytes.len())
+            .map_err(|e| BusError::iceoryx("loan a request", e))?;
+        let pending = sample
+            .write_from_slice(bytes)
+            .send()
+            .map_err(|e| BusError::iceoryx("send a request", e))?;
+        self.requests
+            .notify()
+            .map_err(|e| BusError::iceoryx("notify the server", e))?;
+        loop {
+            if let Some(response) = pending
+                .receive()
+                .map_err(|e| BusError::iceoryx("receive a reply", e))?
+            {
+                return Ok(codec::decode::<Reply<Resp>>(response.payload())?);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(BusError::Timeout {
+                    stage: self.stage.name(),
+                    timeout_ms: timeout.as_millis() as u64,
+                });
+            }
+            // Sleeps until some server answers some client; we then look at our own reply.
+            self.replies
+                .timed_wait(|_| {}, left)
+                .map_err(|e| BusError::iceoryx("wait for a reply", e))?;
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Typed publishers and subscribers for the hot-path payloads, each paired with an event
+//! service so that subscribers sleep until something arrives.
+//!
+//! Overflow is never silent. Services do not overwrite old samples; a publisher that finds a
+//! subscriber's buffer full discards the sample *for that subscriber* and counts it
+//! ([`Publisher::dropped`]), and subscribers count gaps in each publisher's sequence numbers
+//! ([`Subscriber::missed`]). A slow tap therefore never stalls the synth, and both sides can
+//! say how much was lost.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use iceoryx2::port::BackpressureAction;
+use iceoryx2::port::listener::Listener;
+use iceoryx2::port::notifier::Notifier;
+use iceoryx2::port::publisher::Publisher as IoxPublisher;
+use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
+use iceoryx2::prelude::*;
+
+use crate::BusError;
+use crate::config::{MAX_NODES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
+
+/// Buffering of one pub-sub service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Qos {
+    /// Samples a subscriber can hold before the publisher starts dropping for it.
+    pub buffer: usize,
+    /// Latest samples a newly connected subscriber receives.
+    pub history: usize,
+}
+
+/// A hot-path payload: a fixed-size `#[repr(C)]` type with its own service.
+pub trait Topic: Debug + Copy + ZeroCopySend + Send + 'static {
+    /// The service path, e.g. `khorus/notes`.
+    const SERVICE: &'static str;
+    /// The service's buffering.
+    const QOS: Qos;
+    /// The sequence number carried in the payload.
+    fn seq(&self) -> u64;
+    /// Stamps the sequence number (done by [`Publisher::publish`]).
+    fn set_seq(&mut self, seq: u64);
+}
+
+/// The event service paired with a pub-sub service.
+fn wake_service(service: &str) -> String {
+    format!("{service}/wake")
+}
+
+pub(crate) fn service_name(path: &str) -> Result<ServiceName, BusError> {
+    ServiceName::new(path).map_err(|e| BusError::InvalidName {
+        name: path.to_string(),
+        reason: format!("{e:?}"),
+    })
+}
+
+type PubSubFactory<T> =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, T, ()>;
+pub(crate) type EventFactory = iceoryx2::service::port_factory::event::PortFactory<ipc::Service>;
+
+fn open_pubsub<T: Topic>(node: &Node<ipc::Service>) -> Result<PubSubFactory<T>, BusError> {
+    node.service_builder(&service_name(T::SERVICE)?)
+        .publish_subscribe::<T>()
+        .enable_safe_overflow(false)
+        .subscriber_max_buffer_size(T::QOS.buffer)
+        .history_size(T::QOS.history)
+        .max_publishers(MAX_PUBLISHERS)
+        .max_subscribers(MAX_SUBSCRIBERS)
+        .max_nodes(MAX_NODES)
+        .open_or_create()
+        .map_err(|e| BusError::iceoryx(&format!("open service {}", T::SERVICE), e))
+}
+
+pub(crate) fn open_event(
+    node: &Node<ipc::Service>,
+    path: &str,
+) -> Result<EventFactory, BusError> {
+    node.service_builder(&service_name(path)?)
+        .event()
+        .max_notifiers(MAX_PUBLISHERS + MAX_SUBSCRIBERS)
+        .max_listeners(MAX_SUBSCRIBERS + MAX_PUBLISHERS)
+        .max_nodes(MAX_NODES)
+        .open_or_create()
+        .map_err(|e| BusError::iceoryx(&format!("open event service {path}"), e))
+}
+
+/// Publishes `T` and wakes its subscribers.
+pub struct Publisher<T: Topic> {
+    port: IoxPublisher<ipc::Service, T, ()>,
+    notifier: Notifier<ipc::Service>,
+    next_seq: u64,
+    published: u64,
+    dropped: Arc<AtomicU64>,
+    _service: PubSubFactory<T>,
+    _wake: EventFactory,
+}
+
+impl<T: Topic> Debug for Publisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("service", &T::SERVICE)
+            .field("published", &self.published)
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl<T: Topic> Publisher<T> {
+    pub(crate) fn open(node: &Node<ipc::Service>) -> Result<Self, BusError> {
+        let service = open_pubsub::<T>(node)?;
+        let wake = open_event(node, &wake_service(T::SERVICE))?;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&dropped);
+        let port = service
+            .publisher_builder()
+            .backpressure_strategy(BackpressureStrategy::DiscardData)
+            .set_backpressure_handler(move |_info: &iceoryx2::port::BackpressureInfo| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                BackpressureAction::DiscardData
+            })
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("create publisher on {}", T::SERVICE), e))?;
+        let notifier = wake
+            .notifier_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("create notifier on {}", T::SERVICE), e))?;
+        Ok(Self {
+            port,
+            notifier,
+            next_seq: 1,
+            published: 0,
+            dropped,
+            _service: service,
+            _wake: wake,
+        })
+    }
+
+    /// Stamps `value` with the next sequence number, publishes it and wakes the subscribers.
+    /// Returns the sequence number used.
+    pub fn publish(&mut self, value: T) -> Result<u64, BusError> {
+        let seq = self.put(value)?;
+        self.wake()?;
+        Ok(seq)
+    }
+
+    /// Publishes several values, then wakes the subscribers once.
+    pub fn publish_all(&mut self, values: impl IntoIterator<Item = T>) -> Result<usize, BusError> {
+        let mut n = 0;
+        for value in values {
+            self.put(value)?;
+            n += 1;
+        }
+        if n > 0 {
+            self.wake()?;
+        }
+        Ok(n)
+    }
+
+    /// Stamps and sends one sample without waking anyone.
+    fn put(&mut self, mut value: T) -> Result<u64, BusError> {
+        let seq = self.next_seq;
+        value.set_seq(seq);
+        let sample = self
+            .port
+            .loan_uninit()
+            .map_err(|e| BusError::iceoryx(&format!("loan a sample on {}", T::SERVICE), e))?;
+        sample
+            .write_payload(value)
+            .send()
+            .map_err(|e| BusError::iceoryx(&format!("send on {}", T::SERVICE), e))?;
+        self.next_seq += 1;
+        self.published += 1;
+        Ok(seq)
+    }
+
+    fn wake(&self) -> Result<(), BusError> {
+        self.notifier
+            .notify()
+            .map(|_| ())
+            .map_err(|e| BusError::iceoryx(&format!("notify on {}", T::SERVICE), e))
+    }
+
+    /// Samples published so far.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// Deliveries discarded because a subscriber's buffer was full (one per subscriber).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Receives `T`, sleeping in a [`wait::run`](crate::wait::run) until its publishers wake it.
+pub struct Subscriber<T: Topic> {
+    port: IoxSubscriber<ipc::Service, T, ()>,
+    listener: Listener<ipc::Service>,
+    /// Last sequence number seen per publisher id.
+    last_seq: Vec<(u128, u64)>,
+    received: u64,
+    missed: u64,
+    _service: PubSubFactory<T>,
+    _wake: EventFactory,
+}
+
+impl<T: Topic> Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("service", &T::SERVICE)
+            .field("received", &self.received)
+            .field("missed", &self.missed)
+            .finish()
+    }
+}
+
+impl<T: Topic> Subscriber<T> {
+    pub(crate) fn open(node: &Node<ipc::Service>) -> Result<Self, BusError> {
+        let service = open_pubsub::<T>(node)?;
+        let wake = open_event(node, &wake_service(T::SERVICE))?;
+        let port = service
+            .subscriber_builder()
+            .buffer_size(T::QOS.buffer)
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("create subscriber on {}", T::SERVICE), e))?;
+        let listener = wake
+            .listener_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("create listener on {}", T::SERVICE), e))?;
+        Ok(Self {
+            port,
+            listener,
+            last_seq: Vec::new(),
+            received: 0,
+            missed: 0,
+            _service: service,
+            _wake: wake,
+        })
+    }
+
+    /// Takes the next sample, if any, without blocking.
+    pub fn receive(&mut self) -> Result<Option<T>, BusError> {
+        let Some(sample) = self
+            .port
+            .receive()
+            .map_err(|e| BusError::iceoryx(&format!("receive on {}", T::SERVICE), e))?
+        else {
+            return Ok(None);
+        };
+        let value = *sample.payload();
+        let publisher = sample.header().publisher_id().value();
+        drop(sample);
+        self.account(publisher, value.seq());
+        Ok(Some(value))
+    }
+
+    /// Takes every pending sample, calling `f` on each. Returns how many there were.
+    pub fn drain(&mut self, mut f: impl FnMut(T)) -> Result<usize, BusError> {
+        let mut n = 0;
+        while let Some(v) = self.receive()? {
+            f(v);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn account(&mut self, publisher: u128, seq: u64) {
+        self.received += 1;
+        match self.last_seq.iter_mut().find(|(id, _)| *id == publisher) {
+            Some((_, last)) => {
+                if seq > *last + 1 {
+                    self.missed += seq - *last - 1;
+                }
+                *last = seq.max(*last);
+            }
+            None => {
+                // A publisher we join late: its history starts wherever it starts.
+                self.last_seq.push((publisher, seq));
+                // Bounded: publishers come and go with restarts; forget the oldest.
+                if self.last_seq.len() > 4 * MAX_PUBLISHERS {
+                    self.last_seq.remove(0);
+                }
+            }
+        }
+    }
+
+    /// Samples received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Samples known to be missing from publishers' sequences.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+}
+
+impl<T: Topic> crate::wait::Waitable for Subscriber<T> {
+    fn listener(&self) -> &Listener<ipc::Service> {
+        &self.listener
+    }
+}
