@@ -7,6 +7,7 @@
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use iceoryx2::port::client::Client;
@@ -21,6 +22,7 @@ use crate::codec::{self, CodecError};
 use crate::config::{MAX_NODES, MAX_SUBSCRIBERS};
 use crate::pubsub::{EventFactory, open_event, service_name};
 use crate::services::command_service;
+use crate::wait::Waker;
 use crate::{BusError, StageKind, StageStatus};
 
 /// A reply on the wire: the handler's answer, or why the command was refused.
@@ -135,7 +137,7 @@ fn open_events(
 pub struct CommandServer<Req, Resp> {
     stage: StageKind,
     port: Server<ipc::Service, [u8], (), [u8], ()>,
-    requests: Listener<ipc::Service>,
+    requests: Rc<Listener<ipc::Service>>,
     replies: Notifier<ipc::Service>,
     ok: u64,
     rejected: u64,
@@ -174,7 +176,7 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
         Ok(Self {
             stage,
             port,
-            requests,
+            requests: Rc::new(requests),
             replies,
             ok: 0,
             rejected: 0,
@@ -239,9 +241,10 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
     }
 }
 
-impl<Req, Resp> crate::wait::Waitable for CommandServer<Req, Resp> {
-    fn listener(&self) -> &Listener<ipc::Service> {
-        &self.requests
+impl<Req, Resp> CommandServer<Req, Resp> {
+    /// A handle to wait for requests with [`wait::run`](crate::wait::run).
+    pub fn waker(&self) -> Waker {
+        Waker(Rc::clone(&self.requests))
     }
 }
 

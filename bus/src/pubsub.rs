@@ -8,6 +8,7 @@
 //! say how much was lost.
 
 use std::fmt::Debug;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,6 +20,7 @@ use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
 use iceoryx2::prelude::*;
 
 use crate::BusError;
+use crate::wait::Waker;
 use crate::config::{MAX_NODES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
 
 /// Buffering of one pub-sub service.
@@ -40,6 +42,10 @@ pub trait Topic: Debug + Copy + ZeroCopySend + Send + 'static {
     fn seq(&self) -> u64;
     /// Stamps the sequence number (done by [`Publisher::publish`]).
     fn set_seq(&mut self, seq: u64);
+    /// The payload's monotonic timestamp, ns.
+    fn t_ns(&self) -> u64;
+    /// Restamps the payload's monotonic timestamp, ns.
+    fn set_t_ns(&mut self, t_ns: u64);
 }
 
 /// The event service paired with a pub-sub service.
@@ -194,7 +200,7 @@ impl<T: Topic> Publisher<T> {
 /// Receives `T`, sleeping in a [`wait::run`](crate::wait::run) until its publishers wake it.
 pub struct Subscriber<T: Topic> {
     port: IoxSubscriber<ipc::Service, T, ()>,
-    listener: Listener<ipc::Service>,
+    listener: Rc<Listener<ipc::Service>>,
     /// Last sequence number seen per publisher id.
     last_seq: Vec<(u128, u64)>,
     received: u64,
@@ -228,7 +234,7 @@ impl<T: Topic> Subscriber<T> {
             .map_err(|e| BusError::iceoryx(&format!("create listener on {}", T::SERVICE), e))?;
         Ok(Self {
             port,
-            listener,
+            listener: Rc::new(listener),
             last_seq: Vec::new(),
             received: 0,
             missed: 0,
@@ -283,6 +289,11 @@ impl<T: Topic> Subscriber<T> {
         }
     }
 
+    /// A handle to wait on this subscriber with [`wait::run`](crate::wait::run).
+    pub fn waker(&self) -> Waker {
+        Waker(Rc::clone(&self.listener))
+    }
+
     /// Samples received so far.
     pub fn received(&self) -> u64 {
         self.received
@@ -294,8 +305,3 @@ impl<T: Topic> Subscriber<T> {
     }
 }
 
-impl<T: Topic> crate::wait::Waitable for Subscriber<T> {
-    fn listener(&self) -> &Listener<ipc::Service> {
-        &self.listener
-    }
-}

@@ -6,6 +6,7 @@
 //! wake-up never leaves work behind and the loop never spins. SIGINT and SIGTERM end the loop.
 
 use std::ops::ControlFlow;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use iceoryx2::port::listener::Listener;
@@ -14,11 +15,18 @@ use iceoryx2::waitset::WaitSetRunResult;
 
 use crate::BusError;
 
-/// Something a stage can sleep on: a subscriber, a command server or client.
-pub trait Waitable {
-    /// The listener of the paired event service.
-    #[doc(hidden)]
-    fn listener(&self) -> &Listener<ipc::Service>;
+/// A handle on the event listener of a subscriber or command server, to wait on.
+///
+/// It shares the listener with its port, so the wait loop can hold wakers while the callback
+/// uses the ports mutably. Get one with `waker()` on a [`Subscriber`](crate::Subscriber) or
+/// [`CommandServer`](crate::CommandServer).
+#[derive(Clone)]
+pub struct Waker(pub(crate) Rc<Listener<ipc::Service>>);
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 /// Why [`run`] called back.
@@ -47,7 +55,7 @@ pub enum Exit {
 /// Every source gets one `Wake::Ready` right away, so samples that arrived before the wait
 /// began are not stranded.
 pub fn run(
-    sources: &[&dyn Waitable],
+    sources: &[Waker],
     tick: Option<Duration>,
     deadline: Option<Instant>,
     mut on_wake: impl FnMut(Wake) -> ControlFlow<()>,
@@ -60,7 +68,7 @@ pub fn run(
     let mut guards = Vec::with_capacity(sources.len());
     for source in sources {
         let guard = waitset
-            .attach_notification(source.listener())
+            .attach_notification(source.0.as_ref())
             .map_err(|e| BusError::iceoryx("attach a listener to the wait set", e))?;
         guards.push(guard);
     }
@@ -80,7 +88,7 @@ pub fn run(
     }
 
     for (i, source) in sources.iter().enumerate() {
-        drain_notifications(source.listener());
+        drain_notifications(&source.0);
         if on_wake(Wake::Ready(i)).is_break() {
             return Ok(Exit::Stopped);
         }
@@ -101,7 +109,7 @@ pub fn run(
         let callback = |id: WaitSetAttachmentId<ipc::Service>| {
             for (i, guard) in guards.iter().enumerate() {
                 if id.has_event_from(guard) {
-                    drain_notifications(sources[i].listener());
+                    drain_notifications(&sources[i].0);
                     if on_wake(Wake::Ready(i)).is_break() {
                         stop = true;
                         return CallbackProgression::Stop;

@@ -91,6 +91,12 @@ impl Topic for NoteEvent {
     fn set_seq(&mut self, seq: u64) {
         self.seq = seq;
     }
+    fn t_ns(&self) -> u64 {
+        self.t_ns
+    }
+    fn set_t_ns(&mut self, t_ns: u64) {
+        self.t_ns = t_ns;
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -111,6 +111,12 @@ impl Topic for SignalFrame {
     fn set_seq(&mut self, seq: u64) {
         self.seq = seq;
     }
+    fn t_ns(&self) -> u64 {
+        self.t_ns
+    }
+    fn set_t_ns(&mut self, t_ns: u64) {
+        self.t_ns = t_ns;
+    }
 }
 
 /// A signal's pair of numbers in JSON.
