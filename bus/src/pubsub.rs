@@ -5,7 +5,9 @@
 //! subscriber's buffer full discards the sample *for that subscriber* and counts it
 //! ([`Publisher::dropped`]), and subscribers count gaps in each publisher's sequence numbers
 //! ([`Subscriber::missed`]). A slow tap therefore never stalls the synth, and both sides can
-//! say how much was lost.
+//! say how much was lost. (A subscriber connects to a publisher that appeared after it on its
+//! next `receive`; samples that overflow before that are not seen by the publisher's counter,
+//! but still show up as gaps on the subscriber's.)
 
 use std::fmt::Debug;
 use std::rc::Rc;
@@ -257,6 +259,24 @@ impl<T: Topic> Subscriber<T> {
         drop(sample);
         self.account(publisher, value.seq());
         Ok(Some(value))
+    }
+
+    /// Takes the next sample, sleeping on the event service until one arrives or `deadline`
+    /// passes (then `Ok(None)`). For a process that waits on this subscriber alone; a stage
+    /// with several sources uses [`wait::run`](crate::wait::run).
+    pub fn receive_until(&mut self, deadline: std::time::Instant) -> Result<Option<T>, BusError> {
+        loop {
+            if let Some(v) = self.receive()? {
+                return Ok(Some(v));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.listener
+                .timed_wait(|_| {}, left)
+                .map_err(|e| BusError::iceoryx(&format!("wait on {}", T::SERVICE), e))?;
+        }
     }
 
     /// Takes every pending sample, calling `f` on each. Returns how many there were.

@@ -1,1 +1,6 @@
+//! End-to-end tests: the real khorus binaries on a real iceoryx2 bus, and a real PipeWire
+//! daemon. Each test has a bus (and, where needed, a PipeWire session) of its own, so two
+//! copies of the suite run side by side without seeing each other.
 
+mod bus;
+mod pipewire;

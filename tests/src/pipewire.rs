@@ -1,0 +1,155 @@
+//! A private headless PipeWire daemon per test (scripts/pipewire-stack.sh): its own
+//! `XDG_RUNTIME_DIR`, PipeWire, WirePlumber, D-Bus session and the null sink
+//! `khorus-null-sink`. Tests talk to it through [`PipeWireStack::command`].
+//!
+//! If the stack cannot start, the test fails when `KHORUS_REQUIRE_PIPEWIRE=1` (as in CI);
+//! otherwise it reports why and returns `None`, so a developer without PipeWire can still run
+//! the rest of the suite.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::process::{Child, wait_for};
+
+/// Name of the stack's null sink.
+pub const NULL_SINK: &str = "khorus-null-sink";
+
+/// A running private PipeWire session; stopped (SIGTERM, then reaped) on drop.
+#[derive(Debug)]
+pub struct PipeWireStack {
+    session: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn required() -> bool {
+    std::env::var("KHORUS_REQUIRE_PIPEWIRE").is_ok_and(|v| v == "1")
+}
+
+fn missing_tools() -> Vec<&'static str> {
+    ["pipewire", "wireplumber", "dbus-run-session", "pw-cli", "pw-link", "pw-record"]
+        .into_iter()
+        .filter(|t| which(t).is_none())
+        .collect()
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+impl PipeWireStack {
+    /// Starts a stack and waits until its null sink exists.
+    pub fn start() -> Option<Self> {
+        let missing = missing_tools();
+        if !missing.is_empty() {
+            let msg = format!(
+                "PipeWire test stack unavailable: missing {} (run scripts/deps.sh)",
+                missing.join(", ")
+            );
+            assert!(!required(), "{msg} and KHORUS_REQUIRE_PIPEWIRE=1");
+            eprintln!("NOT RUN: {msg}");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("khorus-pw-")
+            .tempdir()
+            .expect("tempdir");
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_root().join("scripts/pipewire-stack.sh"))
+            .arg(dir.path());
+        // Its own process group, so stopping it reaches dbus-daemon and both daemons.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let session = Child::spawn(cmd);
+        let stack = Self {
+            session: Some(session),
+            dir,
+        };
+        // Ready when the sink's monitor ports exist: WirePlumber configures them after the
+        // node appears.
+        let monitor = format!("{NULL_SINK}:monitor_");
+        wait_for(Duration::from_secs(30), "the PipeWire null sink", || {
+            let ports = stack.output_ports();
+            ports.iter().any(|p| p.starts_with(&monitor)).then_some(())
+        });
+        Some(stack)
+    }
+
+    /// The session's `XDG_RUNTIME_DIR`.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("runtime")
+    }
+
+    /// Environment that points a PipeWire client at this stack.
+    pub fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("XDG_RUNTIME_DIR", self.runtime_dir()),
+            ("PIPEWIRE_RUNTIME_DIR", self.runtime_dir()),
+        ]
+    }
+
+    /// A command with this stack's environment.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.envs(self.env()).env_remove("PIPEWIRE_REMOTE");
+        cmd
+    }
+
+    /// Whether a node with `node.name` == `name` exists.
+    pub fn node_exists(&self, name: &str) -> bool {
+        self.command("pw-cli")
+            .args(["ls", "Node"])
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout).contains(&format!("node.name = \"{name}\""))
+            })
+    }
+
+    /// Output ports (`pw-link -o`), one per line.
+    pub fn output_ports(&self) -> Vec<String> {
+        self.lines_of(&["-o"])
+    }
+
+    /// Links (`pw-link -l`), as printed.
+    pub fn links(&self) -> Vec<String> {
+        self.lines_of(&["-l"])
+    }
+
+    fn lines_of(&self, args: &[&str]) -> Vec<String> {
+        self.command("pw-link")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops the session: SIGTERM to its process group, reaped.
+    pub fn stop(&mut self) {
+        if let Some(mut session) = self.session.take() {
+            let pgid = nix::unistd::Pid::from_raw(session.pid() as i32);
+            nix::sys::signal::killpg(pgid, Signal::SIGTERM).ok();
+            let (status, _, stderr) = session.wait_exit(Duration::from_secs(15));
+            // Anything left in the group (a stuck daemon) goes too.
+            nix::sys::signal::killpg(pgid, Signal::SIGKILL).ok();
+            // Killed by our SIGTERM is the normal way out; anything else is worth a look.
+            if !status.success() && std::os::unix::process::ExitStatusExt::signal(&status) != Some(15) {
+                eprintln!("pipewire stack exited with {status}:\n{}", stderr.join("\n"));
+            }
+        }
+    }
+}
+
+impl Drop for PipeWireStack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

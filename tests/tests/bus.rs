@@ -1,0 +1,271 @@
+//! The bus between real processes: payloads, events, commands, crashes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use khorus_bus::command::{CommonReply, ReplyErrorKind};
+use khorus_bus::codec::MAX_COMMAND_BYTES;
+use khorus_bus::nodes::NodeLiveness;
+use khorus_bus::{
+    Bus, BusError, Common, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic,
+};
+use khorus_tests::{Child, TestBus, bin, wait_for};
+use serde::de::DeserializeOwned;
+
+const T: Duration = Duration::from_secs(20);
+
+fn khorus(bus: &TestBus) -> Command {
+    let mut cmd = Command::new(bin("khorus"));
+    cmd.envs(bus.config.env());
+    cmd
+}
+
+fn peer(bus: &TestBus, args: &[&str]) -> Child {
+    let mut cmd = Command::new(bin("khorus-bus-peer"));
+    cmd.envs(bus.config.env()).args(args);
+    let child = Child::spawn(cmd);
+    child.wait_line(false, T, |l| l == "ready");
+    child
+}
+
+/// Starts `khorus tap <stream> --json --count n` and waits until it is subscribed.
+fn tap(bus: &TestBus, stream: &str, n: usize) -> Child {
+    let mut cmd = khorus(bus);
+    cmd.args(["tap", stream, "--json", "--count", &n.to_string()]);
+    let child = Child::spawn(cmd);
+    child.wait_line(true, T, |l| l.starts_with("tap: listening"));
+    child
+}
+
+fn inject(bus: &TestBus, stream: &str, lines: &str) {
+    let mut cmd = khorus(bus);
+    cmd.args(["inject", stream, "-", "--linger-ms", "300"])
+        .stdin(Stdio::piped());
+    let mut child = Child::spawn(cmd);
+    child.stdin().unwrap().write_all(lines.as_bytes()).unwrap();
+    let (status, _, stderr) = child.wait_exit(T);
+    assert!(status.success(), "inject failed: {}", stderr.join("\n"));
+}
+
+/// Injects `lines` on `stream` in one process and taps them in another; the payloads read
+/// back must equal what went in (but for the sequence number the publisher assigns).
+fn crosses_intact<P: Topic + DeserializeOwned + PartialEq>(stream: &str, lines: &str) {
+    let bus = TestBus::new(stream);
+    let expected: Vec<P> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut tap = tap(&bus, stream, expected.len());
+    inject(&bus, stream, lines);
+    let (status, stdout, stderr) = tap.wait_exit(T);
+    assert!(status.success(), "tap failed: {}", stderr.join("\n"));
+    let got: Vec<P> = stdout
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), expected.len(), "{stdout:?}");
+    for (i, (mut want, have)) in expected.into_iter().zip(got).enumerate() {
+        assert_eq!(have.seq(), i as u64 + 1, "sequence numbers start at 1 and have no gaps");
+        want.set_seq(have.seq());
+        assert_eq!(have, want, "sample {i} changed on the way");
+    }
+}
+
+#[test]
+fn signal_frames_cross_the_bus_intact() {
+    crosses_intact::<SignalFrame>(
+        "signals",
+        concat!(
+            r#"{"t_ns":1000,"dt_ns":20000000,"source":"bpf","signals":{"exec":{"rate":12.5,"level":0.25},"csw":{"rate":90000.0,"level":0.9},"io_pressure":{"rate":3.25,"level":0.03}}}"#,
+            "\n",
+            r#"{"t_ns":2000,"dt_ns":19999999,"source":"procfs","signals":{"rx":{"rate":1.5,"level":1.0}}}"#,
+            "\n"
+        ),
+    );
+}
+
+#[test]
+fn note_events_cross_the_bus_intact() {
+    crosses_intact::<NoteEvent>(
+        "notes",
+        concat!(
+            r#"{"t_ns":1000,"dur_ns":250000000,"node":3,"note":69.0,"velocity":0.8,"channel":1,"role":"melody"}"#,
+            "\n",
+            r#"{"t_ns":1001,"dur_ns":1,"node":0,"note":36.25,"velocity":1.0,"channel":10,"role":"percussion"}"#,
+            "\n",
+            r#"{"t_ns":1002,"dur_ns":5,"node":7,"note":0.0,"velocity":0.0,"channel":16,"role":"other"}"#,
+            "\n"
+        ),
+    );
+}
+
+#[test]
+fn curve_points_cross_the_bus_intact() {
+    crosses_intact::<CurvePoint>(
+        "curves",
+        concat!(
+            r#"{"t_ns":5,"node":1,"param":2,"value":1200.5,"shape":"exponential"}"#,
+            "\n",
+            r#"{"t_ns":6,"node":1,"param":3,"value":-0.5,"shape":"step"}"#,
+            "\n"
+        ),
+    );
+}
+
+#[test]
+fn stage_status_crosses_the_bus_intact() {
+    crosses_intact::<StageStatus>(
+        "status",
+        concat!(
+            r#"{"t_ns":5,"stage":"synth","pid":42,"counters":{"xruns":3,"late":0,"callback_max_ns":123456}}"#,
+            "\n"
+        ),
+    );
+}
+
+/// CPU time (user + system) of a process in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_waiting_subscriber_sleeps_until_an_event_wakes_it() {
+    let bus = TestBus::new("wake");
+    let mut tap = tap(&bus, "notes", 1);
+    // A subscriber that polled would burn CPU while nothing is published.
+    let before = cpu_ticks(tap.pid());
+    let window = Instant::now() + Duration::from_millis(500);
+    wait_for(Duration::from_secs(2), "the idle window", || {
+        (Instant::now() >= window).then_some(())
+    });
+    let idle = cpu_ticks(tap.pid()) - before;
+    assert!(idle <= 5, "tap used {idle} ticks of CPU while idle: it is polling");
+    inject(
+        &bus,
+        "notes",
+        r#"{"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#,
+    );
+    let (status, stdout, _) = tap.wait_exit(T);
+    assert!(status.success());
+    assert_eq!(stdout.len(), 1, "{stdout:?}");
+}
+
+#[test]
+fn commands_round_trip_and_bad_requests_get_error_replies() {
+    let bus = TestBus::new("cmd");
+    let mut server = peer(&bus, &["serve"]);
+    let me = Bus::open("test-client", &bus.config).unwrap();
+    let mut client = me
+        .command_client::<Common, CommonReply>(StageKind::Tool)
+        .unwrap();
+
+    let reply = client.call(&Common::Ping { nonce: 0xfeed }, T).unwrap();
+    assert_eq!(
+        reply,
+        CommonReply::Pong {
+            nonce: 0xfeed,
+            pid: server.pid()
+        }
+    );
+
+    // Garbage: not a Common at all.
+    let reply = client.call_raw(&[0xff, 0xfe, 0x00, 0x13, 0x37], T).unwrap();
+    assert_eq!(reply.unwrap_err().kind, ReplyErrorKind::Malformed);
+    // A valid command followed by junk.
+    let mut bytes = khorus_bus::codec::encode(&Common::Status).unwrap();
+    bytes.extend_from_slice(b"junk");
+    let reply = client.call_raw(&bytes, T).unwrap();
+    assert_eq!(reply.unwrap_err().kind, ReplyErrorKind::Malformed);
+    // Oversized: four times the limit still reaches the server, and is refused there.
+    let reply = client.call_raw(&vec![0u8; 4 * MAX_COMMAND_BYTES], T).unwrap();
+    let err = reply.unwrap_err();
+    assert_eq!(err.kind, ReplyErrorKind::TooLarge, "{err}");
+    assert!(err.message.contains(&MAX_COMMAND_BYTES.to_string()), "{err}");
+
+    // The server survived all of it and counted it.
+    let CommonReply::Status(status) = client.call(&Common::Status, T).unwrap() else {
+        panic!("expected a status reply");
+    };
+    assert_eq!(status.get(khorus_bus::Counter::CommandsRejected), Some(3));
+    assert_eq!(status.get(khorus_bus::Counter::CommandsOk), Some(1));
+
+    assert_eq!(client.call(&Common::Shutdown, T).unwrap(), CommonReply::Ack);
+    let (status, _, stderr) = server.wait_exit(T);
+    assert!(status.success(), "{}", stderr.join("\n"));
+
+    // Nobody serves now: a call times out with a clear error instead of hanging.
+    let err = client
+        .call(&Common::Ping { nonce: 1 }, Duration::from_millis(200))
+        .unwrap_err();
+    assert!(matches!(err, BusError::Timeout { .. }), "{err}");
+}
+
+#[test]
+fn sigkilled_publishers_are_detected_and_cleaned_without_leaks() {
+    let bus = TestBus::new("kill");
+    let survivor = Bus::open("survivor", &bus.config).unwrap();
+    let mut sub = survivor.subscriber::<SignalFrame>().unwrap();
+    let mut baseline = None;
+    for round in 0..20 {
+        let mut publisher = peer(&bus, &["publish", "--period-ms", "2"]);
+        let pid = publisher.pid() as i32;
+        // The survivor hears it…
+        let frame = sub
+            .receive_until(Instant::now() + T)
+            .unwrap()
+            .expect("a frame from the publisher");
+        assert!(frame.seq >= 1);
+        // …then it dies without any chance to clean up, and is reaped.
+        publisher.kill();
+        let dead = survivor
+            .nodes()
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.pid == Some(pid))
+            .map(|n| n.state)
+            .collect::<Vec<_>>();
+        assert_eq!(dead, vec![NodeLiveness::Dead], "round {round}: node of pid {pid}");
+        let cleanup = survivor.cleanup_dead_nodes();
+        assert!(cleanup.cleaned >= 1, "round {round}: {cleanup:?}");
+        assert_eq!(cleanup.failed, 0);
+        assert!(
+            survivor.nodes().unwrap().iter().all(|n| n.state == NodeLiveness::Alive),
+            "round {round}: dead nodes remain"
+        );
+        sub.drain(|_| {}).unwrap();
+        let files = bus.config.resource_files();
+        let base = *baseline.get_or_insert(files);
+        assert!(
+            files <= base,
+            "round {round}: {files} bus files, {base} after the first round"
+        );
+    }
+}
+
+#[test]
+fn isolated_buses_never_see_each_others_traffic() {
+    let a = TestBus::new("isoa");
+    let b = TestBus::new("isob");
+    let bus_a = Bus::open("a", &a.config).unwrap();
+    let bus_b = Bus::open("b", &b.config).unwrap();
+    let mut sub_a = bus_a.subscriber::<NoteEvent>().unwrap();
+    let mut sub_b = bus_b.subscriber::<NoteEvent>().unwrap();
+    let mut publisher = bus_a.publisher::<NoteEvent>().unwrap();
+    let note: NoteEvent = serde_json::from_str(
+        r#"{"t_ns":1,"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#,
+    )
+    .unwrap();
+    publisher.publish(note).unwrap();
+    assert!(sub_a.receive_until(Instant::now() + T).unwrap().is_some());
+    assert_eq!(
+        sub_b
+            .receive_until(Instant::now() + Duration::from_millis(200))
+            .unwrap(),
+        None
+    );
+}
