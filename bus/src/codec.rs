@@ -66,12 +66,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
             limit: MAX_COMMAND_BYTES,
         });
     }
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|e| {
-        CodecError::Malformed {
-            len: bytes.len(),
-            detail: e.to_string(),
-        }
-    })?;
+    let (value, used) =
+        bincode::serde::decode_from_slice::<T, _>(bytes, config()).map_err(|e| {
+            CodecError::Malformed {
+                len: bytes.len(),
+                detail: e.to_string(),
+            }
+        })?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             offset: used,
@@ -91,8 +92,13 @@ mod tests {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     enum Sample {
         Unit,
-        Tempo { bpm: f64 },
-        Pattern { slot: String, steps: Vec<(u32, i64)> },
+        Tempo {
+            bpm: f64,
+        },
+        Pattern {
+            slot: String,
+            steps: Vec<(u32, i64)>,
+        },
         Nested(Option<Box<Sample>>),
     }
 
@@ -102,7 +108,10 @@ mod tests {
             any::<f64>()
                 .prop_filter("NaN != NaN", |v| !v.is_nan())
                 .prop_map(|bpm| Sample::Tempo { bpm }),
-            (".{0,40}", proptest::collection::vec(any::<(u32, i64)>(), 0..50))
+            (
+                ".{0,40}",
+                proptest::collection::vec(any::<(u32, i64)>(), 0..50)
+            )
                 .prop_map(|(slot, steps)| Sample::Pattern { slot, steps }),
         ];
         leaf.prop_recursive(4, 16, 1, |inner| {
@@ -153,7 +162,10 @@ mod tests {
         let big = vec![0u8; MAX_COMMAND_BYTES + 1];
         assert_eq!(
             decode::<Sample>(&big),
-            Err(CodecError::TooLarge { len: MAX_COMMAND_BYTES + 1, limit: MAX_COMMAND_BYTES })
+            Err(CodecError::TooLarge {
+                len: MAX_COMMAND_BYTES + 1,
+                limit: MAX_COMMAND_BYTES
+            })
         );
     }
 
@@ -163,7 +175,10 @@ mod tests {
         let mut bytes = vec![2u8]; // variant Pattern
         bytes.push(253); // varint marker for u64
         bytes.extend_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(decode::<Sample>(&bytes), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode::<Sample>(&bytes),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -172,7 +187,10 @@ mod tests {
         bytes.push(0);
         assert_eq!(
             decode::<Sample>(&bytes),
-            Err(CodecError::TrailingBytes { offset: 1, extra: 1 })
+            Err(CodecError::TrailingBytes {
+                offset: 1,
+                extra: 1
+            })
         );
     }
 }

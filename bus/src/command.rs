@@ -97,13 +97,18 @@ pub enum CommonReply {
         pid: u32,
     },
     /// Answer to `Status`.
-    Status(StageStatus),
+    Status(Box<StageStatus>),
     /// The command was carried out.
     Ack,
 }
 
-type RrFactory =
-    iceoryx2::service::port_factory::request_response::PortFactory<ipc::Service, [u8], (), [u8], ()>;
+type RrFactory = iceoryx2::service::port_factory::request_response::PortFactory<
+    ipc::Service,
+    [u8],
+    (),
+    [u8],
+    (),
+>;
 
 /// Initial room for a request or reply; samples grow (power of two) when a larger one is sent,
 /// so an oversized request still reaches the server and gets a proper refusal.

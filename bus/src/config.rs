@@ -112,7 +112,11 @@ impl BusConfig {
     pub fn remove_all_resources(&self) {
         if let Ok(dir) = std::fs::read_dir(self.shm_dir()) {
             for entry in dir.filter_map(Result::ok) {
-                if entry.file_name().to_string_lossy().starts_with(&self.prefix) {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(&self.prefix)
+                {
                     // Best effort: a file that vanished meanwhile is already what we want.
                     std::fs::remove_file(entry.path()).ok();
                 }

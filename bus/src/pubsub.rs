@@ -22,8 +22,8 @@ use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
 use iceoryx2::prelude::*;
 
 use crate::BusError;
-use crate::wait::Waker;
 use crate::config::{MAX_NODES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
+use crate::wait::Waker;
 
 /// Buffering of one pub-sub service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +79,7 @@ fn open_pubsub<T: Topic>(node: &Node<ipc::Service>) -> Result<PubSubFactory<T>, 
         .map_err(|e| BusError::iceoryx(&format!("open service {}", T::SERVICE), e))
 }
 
-pub(crate) fn open_event(
-    node: &Node<ipc::Service>,
-    path: &str,
-) -> Result<EventFactory, BusError> {
+pub(crate) fn open_event(node: &Node<ipc::Service>, path: &str) -> Result<EventFactory, BusError> {
     node.service_builder(&service_name(path)?)
         .event()
         .max_notifiers(MAX_PUBLISHERS + MAX_SUBSCRIBERS)
@@ -324,4 +321,3 @@ impl<T: Topic> Subscriber<T> {
         self.missed
     }
 }
-

@@ -69,17 +69,72 @@ pub struct SignalInfo {
 
 /// The signal table, indexed by [`SignalId`]. Append-only.
 pub const SIGNALS: &[SignalInfo] = &[
-    SignalInfo { name: "exec", unit: "exec/s", reference_max: 250.0, source: "tp_btf/sched_process_exec" },
-    SignalInfo { name: "rx", unit: "KiB/s", reference_max: 50_000.0, source: "tp_btf/netif_receive_skb" },
-    SignalInfo { name: "tx", unit: "KiB/s", reference_max: 50_000.0, source: "tp_btf/net_dev_queue" },
-    SignalInfo { name: "csw", unit: "switch/s", reference_max: 120_000.0, source: "tp_btf/sched_switch" },
-    SignalInfo { name: "io_read", unit: "KiB/s", reference_max: 80_000.0, source: "tp_btf/block_rq_complete" },
-    SignalInfo { name: "io_write", unit: "KiB/s", reference_max: 80_000.0, source: "tp_btf/block_rq_complete" },
-    SignalInfo { name: "retx", unit: "retx/s", reference_max: 50.0, source: "tp_btf/tcp_retransmit_skb" },
-    SignalInfo { name: "irq", unit: "irq/s", reference_max: 200_000.0, source: "tp_btf/irq_handler_entry" },
-    SignalInfo { name: "mem_pressure", unit: "%", reference_max: 100.0, source: "/proc/pressure/memory" },
-    SignalInfo { name: "cpu_pressure", unit: "%", reference_max: 100.0, source: "/proc/pressure/cpu" },
-    SignalInfo { name: "io_pressure", unit: "%", reference_max: 100.0, source: "/proc/pressure/io" },
+    SignalInfo {
+        name: "exec",
+        unit: "exec/s",
+        reference_max: 250.0,
+        source: "tp_btf/sched_process_exec",
+    },
+    SignalInfo {
+        name: "rx",
+        unit: "KiB/s",
+        reference_max: 50_000.0,
+        source: "tp_btf/netif_receive_skb",
+    },
+    SignalInfo {
+        name: "tx",
+        unit: "KiB/s",
+        reference_max: 50_000.0,
+        source: "tp_btf/net_dev_queue",
+    },
+    SignalInfo {
+        name: "csw",
+        unit: "switch/s",
+        reference_max: 120_000.0,
+        source: "tp_btf/sched_switch",
+    },
+    SignalInfo {
+        name: "io_read",
+        unit: "KiB/s",
+        reference_max: 80_000.0,
+        source: "tp_btf/block_rq_complete",
+    },
+    SignalInfo {
+        name: "io_write",
+        unit: "KiB/s",
+        reference_max: 80_000.0,
+        source: "tp_btf/block_rq_complete",
+    },
+    SignalInfo {
+        name: "retx",
+        unit: "retx/s",
+        reference_max: 50.0,
+        source: "tp_btf/tcp_retransmit_skb",
+    },
+    SignalInfo {
+        name: "irq",
+        unit: "irq/s",
+        reference_max: 200_000.0,
+        source: "tp_btf/irq_handler_entry",
+    },
+    SignalInfo {
+        name: "mem_pressure",
+        unit: "%",
+        reference_max: 100.0,
+        source: "/proc/pressure/memory",
+    },
+    SignalInfo {
+        name: "cpu_pressure",
+        unit: "%",
+        reference_max: 100.0,
+        source: "/proc/pressure/cpu",
+    },
+    SignalInfo {
+        name: "io_pressure",
+        unit: "%",
+        reference_max: 100.0,
+        source: "/proc/pressure/io",
+    },
 ];
 
 /// Number of signals in the table today.
@@ -94,7 +149,12 @@ mod tests {
     #[test]
     fn names_are_unique_and_round_trip() {
         for (i, s) in SIGNALS.iter().enumerate() {
-            assert_eq!(SignalId::from_name(s.name), Some(SignalId(i as u8)), "{}", s.name);
+            assert_eq!(
+                SignalId::from_name(s.name),
+                Some(SignalId(i as u8)),
+                "{}",
+                s.name
+            );
             assert!(s.reference_max > 0.0);
         }
         assert_eq!(SignalId::from_name("nope"), None);
@@ -106,7 +166,19 @@ mod tests {
         let names: Vec<_> = SIGNALS.iter().map(|s| s.name).collect();
         assert_eq!(
             names[..11],
-            ["exec", "rx", "tx", "csw", "io_read", "io_write", "retx", "irq", "mem_pressure", "cpu_pressure", "io_pressure"]
+            [
+                "exec",
+                "rx",
+                "tx",
+                "csw",
+                "io_read",
+                "io_write",
+                "retx",
+                "irq",
+                "mem_pressure",
+                "cpu_pressure",
+                "io_pressure"
+            ]
         );
     }
 }

@@ -45,11 +45,19 @@ fn a_full_subscriber_buffer_drops_are_counted_on_both_sides() {
         .publish_all((0..buffer + extra).map(note))
         .unwrap();
     assert_eq!(publisher.published(), buffer + extra);
-    assert_eq!(publisher.dropped(), extra, "the publisher counts refused deliveries");
+    assert_eq!(
+        publisher.dropped(),
+        extra,
+        "the publisher counts refused deliveries"
+    );
 
     let mut got = Vec::new();
     sub.drain(|n| got.push(n.seq)).unwrap();
-    assert_eq!(got, (1..=buffer).collect::<Vec<_>>(), "the oldest are kept, in order");
+    assert_eq!(
+        got,
+        (1..=buffer).collect::<Vec<_>>(),
+        "the oldest are kept, in order"
+    );
     // The gap shows on the subscriber's side as soon as the next sample arrives.
     publisher.publish(note(0)).unwrap();
     sub.drain(|_| {}).unwrap();

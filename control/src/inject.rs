@@ -7,9 +7,7 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use khorus_bus::{
-    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageStatus, Topic, clock,
-};
+use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageStatus, Topic, clock};
 use serde::de::DeserializeOwned;
 
 use crate::Stream;
@@ -124,7 +122,8 @@ mod tests {
 
     #[test]
     fn bad_line_names_line_and_column() {
-        let input = "{\"dur_ns\":1,\"note\":60,\"velocity\":0.5,\"role\":\"bass\"}\n\n  {\"note\": }\n";
+        let input =
+            "{\"dur_ns\":1,\"note\":60,\"velocity\":0.5,\"role\":\"bass\"}\n\n  {\"note\": }\n";
         let err = parse_lines::<NoteEvent>(input.as_bytes()).unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.column >= 10, "{err}");

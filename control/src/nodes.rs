@@ -31,7 +31,9 @@ pub fn run(config: &BusConfig, cleanup: bool, json: bool, out: &mut impl Write) 
             format!(
                 "{:<12} pid={:<8} {state}",
                 node.name,
-                node.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                node.pid
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "?".into())
             )
         };
         if !write_line(out, &line)? {

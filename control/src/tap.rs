@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use khorus_bus::signals::SIGNALS;
 use khorus_bus::wait::{self, Exit};
 use khorus_bus::{
-    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic,
-    clock,
+    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic, clock,
 };
 
 use crate::{Stream, write_line};
@@ -62,37 +61,39 @@ fn tap<T: Topic + serde::Serialize>(
     let deadline = options.duration.map(|d| Instant::now() + d);
     let mut printed = 0u64;
     let mut failure = None;
-    let exit = wait::run(&[sub.waker()], None, deadline, |_| loop {
-        match sub.receive() {
-            Ok(Some(v)) => {
-                let line = if options.json {
-                    match serde_json::to_string(&v) {
-                        Ok(l) => l,
+    let exit = wait::run(&[sub.waker()], None, deadline, |_| {
+        loop {
+            match sub.receive() {
+                Ok(Some(v)) => {
+                    let line = if options.json {
+                        match serde_json::to_string(&v) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                failure = Some(anyhow::anyhow!("failed to encode JSON: {e}"));
+                                return ControlFlow::Break(());
+                            }
+                        }
+                    } else {
+                        format(&v)
+                    };
+                    match write_line(out, &line) {
+                        Ok(true) => {}
+                        Ok(false) => return ControlFlow::Break(()),
                         Err(e) => {
-                            failure = Some(anyhow::anyhow!("failed to encode JSON: {e}"));
+                            failure = Some(anyhow::Error::new(e).context("failed to write"));
                             return ControlFlow::Break(());
                         }
                     }
-                } else {
-                    format(&v)
-                };
-                match write_line(out, &line) {
-                    Ok(true) => {}
-                    Ok(false) => return ControlFlow::Break(()),
-                    Err(e) => {
-                        failure = Some(anyhow::Error::new(e).context("failed to write"));
+                    printed += 1;
+                    if options.count.is_some_and(|n| printed >= n) {
                         return ControlFlow::Break(());
                     }
                 }
-                printed += 1;
-                if options.count.is_some_and(|n| printed >= n) {
+                Ok(None) => return ControlFlow::Continue(()),
+                Err(e) => {
+                    failure = Some(anyhow::Error::new(e));
                     return ControlFlow::Break(());
                 }
-            }
-            Ok(None) => return ControlFlow::Continue(()),
-            Err(e) => {
-                failure = Some(anyhow::Error::new(e));
-                return ControlFlow::Break(());
             }
         }
     })
@@ -132,7 +133,9 @@ fn format_signals(f: &SignalFrame) -> String {
     line
 }
 
-const NOTE_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+const NOTE_NAMES: [&str; 12] = [
+    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+];
 
 fn note_name(note: f32) -> String {
     let n = note.round() as i32;

@@ -25,7 +25,10 @@ pub struct PipeWireStack {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn required() -> bool {
@@ -33,10 +36,17 @@ fn required() -> bool {
 }
 
 fn missing_tools() -> Vec<&'static str> {
-    ["pipewire", "wireplumber", "dbus-run-session", "pw-cli", "pw-link", "pw-record"]
-        .into_iter()
-        .filter(|t| which(t).is_none())
-        .collect()
+    [
+        "pipewire",
+        "wireplumber",
+        "dbus-run-session",
+        "pw-cli",
+        "pw-link",
+        "pw-record",
+    ]
+    .into_iter()
+    .filter(|t| which(t).is_none())
+    .collect()
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -128,7 +138,12 @@ impl PipeWireStack {
         self.command("pw-link")
             .args(args)
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -141,8 +156,13 @@ impl PipeWireStack {
             // Anything left in the group (a stuck daemon) goes too.
             nix::sys::signal::killpg(pgid, Signal::SIGKILL).ok();
             // Killed by our SIGTERM is the normal way out; anything else is worth a look.
-            if !status.success() && std::os::unix::process::ExitStatusExt::signal(&status) != Some(15) {
-                eprintln!("pipewire stack exited with {status}:\n{}", stderr.join("\n"));
+            if !status.success()
+                && std::os::unix::process::ExitStatusExt::signal(&status) != Some(15)
+            {
+                eprintln!(
+                    "pipewire stack exited with {status}:\n{}",
+                    stderr.join("\n")
+                );
             }
         }
     }

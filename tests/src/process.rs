@@ -19,7 +19,13 @@ pub fn bin(name: &str) -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe
         .parent()
-        .and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) })
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
         .expect("target dir");
     let path = dir.join(name);
     assert!(
@@ -38,7 +44,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut cond: impl FnMut() -> Opti
         if let Some(v) = cond() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -60,7 +69,9 @@ pub struct Child {
 
 impl std::fmt::Debug for Child {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Child").field("pid", &self.child.id()).finish()
+        f.debug_struct("Child")
+            .field("pid", &self.child.id())
+            .finish()
     }
 }
 
@@ -115,7 +126,12 @@ impl Child {
 
     /// Blocks until a line of stdout (or stderr with `stderr`) satisfies `pred`, returning it.
     /// Woken by the reader threads, not by polling.
-    pub fn wait_line(&self, stderr: bool, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+    pub fn wait_line(
+        &self,
+        stderr: bool,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.output;
         let mut out = lock.lock().unwrap();

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use khorus_bus::command::{CommonReply, ReplyErrorKind};
 use khorus_bus::codec::MAX_COMMAND_BYTES;
+use khorus_bus::command::{CommonReply, ReplyErrorKind};
 use khorus_bus::nodes::NodeLiveness;
 use khorus_bus::{
     Bus, BusError, Common, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic,
@@ -66,7 +66,11 @@ fn crosses_intact<P: Topic + DeserializeOwned + PartialEq>(stream: &str, lines: 
         .collect();
     assert_eq!(got.len(), expected.len(), "{stdout:?}");
     for (i, (mut want, have)) in expected.into_iter().zip(got).enumerate() {
-        assert_eq!(have.seq(), i as u64 + 1, "sequence numbers start at 1 and have no gaps");
+        assert_eq!(
+            have.seq(),
+            i as u64 + 1,
+            "sequence numbers start at 1 and have no gaps"
+        );
         want.set_seq(have.seq());
         assert_eq!(have, want, "sample {i} changed on the way");
     }
@@ -144,7 +148,10 @@ fn a_waiting_subscriber_sleeps_until_an_event_wakes_it() {
         (Instant::now() >= window).then_some(())
     });
     let idle = cpu_ticks(tap.pid()) - before;
-    assert!(idle <= 5, "tap used {idle} ticks of CPU while idle: it is polling");
+    assert!(
+        idle <= 5,
+        "tap used {idle} ticks of CPU while idle: it is polling"
+    );
     inject(
         &bus,
         "notes",
@@ -182,10 +189,15 @@ fn commands_round_trip_and_bad_requests_get_error_replies() {
     let reply = client.call_raw(&bytes, T).unwrap();
     assert_eq!(reply.unwrap_err().kind, ReplyErrorKind::Malformed);
     // Oversized: four times the limit still reaches the server, and is refused there.
-    let reply = client.call_raw(&vec![0u8; 4 * MAX_COMMAND_BYTES], T).unwrap();
+    let reply = client
+        .call_raw(&vec![0u8; 4 * MAX_COMMAND_BYTES], T)
+        .unwrap();
     let err = reply.unwrap_err();
     assert_eq!(err.kind, ReplyErrorKind::TooLarge, "{err}");
-    assert!(err.message.contains(&MAX_COMMAND_BYTES.to_string()), "{err}");
+    assert!(
+        err.message.contains(&MAX_COMMAND_BYTES.to_string()),
+        "{err}"
+    );
 
     // The server survived all of it and counted it.
     let CommonReply::Status(status) = client.call(&Common::Status, T).unwrap() else {
@@ -229,12 +241,20 @@ fn sigkilled_publishers_are_detected_and_cleaned_without_leaks() {
             .filter(|n| n.pid == Some(pid))
             .map(|n| n.state)
             .collect::<Vec<_>>();
-        assert_eq!(dead, vec![NodeLiveness::Dead], "round {round}: node of pid {pid}");
+        assert_eq!(
+            dead,
+            vec![NodeLiveness::Dead],
+            "round {round}: node of pid {pid}"
+        );
         let cleanup = survivor.cleanup_dead_nodes();
         assert!(cleanup.cleaned >= 1, "round {round}: {cleanup:?}");
         assert_eq!(cleanup.failed, 0);
         assert!(
-            survivor.nodes().unwrap().iter().all(|n| n.state == NodeLiveness::Alive),
+            survivor
+                .nodes()
+                .unwrap()
+                .iter()
+                .all(|n| n.state == NodeLiveness::Alive),
             "round {round}: dead nodes remain"
         );
         sub.drain(|_| {}).unwrap();
@@ -256,10 +276,9 @@ fn isolated_buses_never_see_each_others_traffic() {
     let mut sub_a = bus_a.subscriber::<NoteEvent>().unwrap();
     let mut sub_b = bus_b.subscriber::<NoteEvent>().unwrap();
     let mut publisher = bus_a.publisher::<NoteEvent>().unwrap();
-    let note: NoteEvent = serde_json::from_str(
-        r#"{"t_ns":1,"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#,
-    )
-    .unwrap();
+    let note: NoteEvent =
+        serde_json::from_str(r#"{"t_ns":1,"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#)
+            .unwrap();
     publisher.publish(note).unwrap();
     assert!(sub_a.receive_until(Instant::now() + T).unwrap().is_some());
     assert_eq!(

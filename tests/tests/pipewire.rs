@@ -23,7 +23,10 @@ fn private_stack_has_a_null_sink_whose_monitor_records_what_is_played() {
     };
     assert!(stack.node_exists(NULL_SINK));
     assert!(
-        stack.output_ports().iter().any(|p| p.starts_with(&format!("{NULL_SINK}:monitor_"))),
+        stack
+            .output_ports()
+            .iter()
+            .any(|p| p.starts_with(&format!("{NULL_SINK}:monitor_"))),
         "no monitor ports: {:?}",
         stack.output_ports()
     );
@@ -40,17 +43,26 @@ fn private_stack_has_a_null_sink_whose_monitor_records_what_is_played() {
     assert!(status.success());
 
     let mut rec = stack.command("pw-record");
-    rec.args(["--target", NULL_SINK, "-P", "{ stream.capture.sink = true }"])
-        .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
-        .arg(&out);
+    rec.args([
+        "--target",
+        NULL_SINK,
+        "-P",
+        "{ stream.capture.sink = true }",
+    ])
+    .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
+    .arg(&out);
     let mut recorder = Child::spawn(rec);
-    wait_for(Duration::from_secs(10), "the recorder to link to the sink", || {
-        stack
-            .links()
-            .iter()
-            .any(|l| l.contains(&format!("{NULL_SINK}:monitor_")))
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the recorder to link to the sink",
+        || {
+            stack
+                .links()
+                .iter()
+                .any(|l| l.contains(&format!("{NULL_SINK}:monitor_")))
+                .then_some(())
+        },
+    );
 
     let mut play = stack.command("pw-play");
     play.args(["--target", NULL_SINK]).arg(&tone);
@@ -72,11 +84,23 @@ fn private_stack_has_a_null_sink_whose_monitor_records_what_is_played() {
         .map(Result::unwrap)
         .collect();
     // Keep the part where the tone sounds.
-    let loud: Vec<f32> = left.iter().copied().skip_while(|s| s.abs() < 0.05).collect();
-    assert!(loud.len() > 48_000, "only {} loud samples of {}", loud.len(), left.len());
+    let loud: Vec<f32> = left
+        .iter()
+        .copied()
+        .skip_while(|s| s.abs() < 0.05)
+        .collect();
+    assert!(
+        loud.len() > 48_000,
+        "only {} loud samples of {}",
+        loud.len(),
+        left.len()
+    );
     let tone_part = &loud[..48_000];
     let rms = (tone_part.iter().map(|s| s * s).sum::<f32>() / tone_part.len() as f32).sqrt();
-    assert!((0.3..0.4).contains(&rms), "rms {rms} (a 0.5 sine has 0.354)");
+    assert!(
+        (0.3..0.4).contains(&rms),
+        "rms {rms} (a 0.5 sine has 0.354)"
+    );
     let hz = zero_crossing_hz(tone_part, 48_000);
     assert!((hz - 440.0).abs() < 2.0, "{hz} Hz");
 }

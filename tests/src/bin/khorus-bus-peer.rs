@@ -115,8 +115,9 @@ fn serve(config: &BusConfig) -> Result<()> {
             }),
             Common::Status => {
                 let mut s = StageStatus::new(StageKind::Tool);
-                s.set(Counter::CommandsOk, ok).set(Counter::CommandsRejected, rejected);
-                Ok(CommonReply::Status(s))
+                s.set(Counter::CommandsOk, ok)
+                    .set(Counter::CommandsRejected, rejected);
+                Ok(CommonReply::Status(Box::new(s)))
             }
             Common::Shutdown => {
                 shutdown = true;
