@@ -16,4 +16,25 @@ unset PIPEWIRE_REMOTE
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# Two copies of the end-to-end suite at once must not see each other (isolated buses and
+# PipeWire sessions per test).
+e2e=$(cargo test -p khorus-tests --test e2e --locked --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "e2e" and m.get("executable"):
+        print(m["executable"])')
+echo "test.sh: running two copies of $e2e at once" >&2
+"$e2e" --quiet >/tmp/khorus-e2e-a.$$ 2>&1 & a=$!
+"$e2e" --quiet >/tmp/khorus-e2e-b.$$ 2>&1 & b=$!
+status=0
+wait $a || status=1
+wait $b || status=1
+if [ $status -ne 0 ]; then
+  cat /tmp/khorus-e2e-a.$$ /tmp/khorus-e2e-b.$$ >&2
+fi
+rm -f /tmp/khorus-e2e-a.$$ /tmp/khorus-e2e-b.$$
+[ $status -eq 0 ] || { echo "test.sh: concurrent copies of the e2e suite interfered" >&2; exit 1; }
+echo "test.sh: two concurrent copies of the e2e suite passed" >&2
 cargo bench --workspace --locked --no-run

@@ -54,7 +54,13 @@ impl<T: Topic> IoxRig<T> {
         let publisher = out.publisher::<T>().unwrap();
         let mut cmd = Command::new(PEER);
         cmd.envs(pong_bus.config.env())
-            .args(["echo", "--kind", kind, "--mode", if poll { "poll" } else { "event" }])
+            .args([
+                "echo",
+                "--kind",
+                kind,
+                "--mode",
+                if poll { "poll" } else { "event" },
+            ])
             .arg("--ping-prefix")
             .arg(&ping_bus.config.prefix)
             .arg("--ping-root")
@@ -90,7 +96,10 @@ impl<T: Topic> IoxRig<T> {
             }
         } else {
             let deadline = Instant::now() + TIMEOUT;
-            self.subscriber.receive_until(deadline).unwrap().expect("no pong")
+            self.subscriber
+                .receive_until(deadline)
+                .unwrap()
+                .expect("no pong")
         };
         let one_way = clock::now_ns().saturating_sub(pong.t_ns());
         self.samples.push(one_way);
@@ -123,7 +132,9 @@ impl UdsRig {
         let path = dir.path().join("echo.sock");
         let listener = UnixListener::bind(&path).unwrap();
         let mut cmd = Command::new(PEER);
-        cmd.arg("uds-echo").arg(&path).args(["--size", &size.to_string()]);
+        cmd.arg("uds-echo")
+            .arg(&path)
+            .args(["--size", &size.to_string()]);
         let peer = Child::spawn(cmd);
         let (stream, _) = listener.accept().unwrap();
         let mut rig = Self {
@@ -160,7 +171,11 @@ fn bench_payload<T: Topic>(c: &mut Criterion, kind: &str, label: &str, ping: T) 
     let mut rows = Vec::new();
     let mut group = c.benchmark_group(format!("one_way_latency/{label}"));
     for poll in [false, true] {
-        let name = if poll { "iceoryx2_busy_poll" } else { "iceoryx2_event" };
+        let name = if poll {
+            "iceoryx2_busy_poll"
+        } else {
+            "iceoryx2_event"
+        };
         let mut rig = IoxRig::start(kind, poll, ping);
         group.bench_function(name, |b| {
             b.iter_custom(|iters| Duration::from_nanos((0..iters).map(|_| rig.round_trip()).sum()))
@@ -195,7 +210,10 @@ fn main() {
     c.final_summary();
 
     println!("\none-way latency between two processes (ns)");
-    println!("{:<36} {:>9} {:>9} {:>9}", "transport", "samples", "p50", "p99");
+    println!(
+        "{:<36} {:>9} {:>9} {:>9}",
+        "transport", "samples", "p50", "p99"
+    );
     for r in rows.iter().filter(|r| !r.samples.is_empty()) {
         println!(
             "{:<36} {:>9} {:>9} {:>9}",
