@@ -1,0 +1,1 @@
+//! khorus collector: kernel activity to signal frames.

@@ -1,0 +1,3 @@
+//! `khorus-collector`: the collector stage command line.
+
+fn main() {}

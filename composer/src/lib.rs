@@ -1,0 +1,2 @@
+//! khorus composer: patterns with TidalCycles semantics, turned into timestamped notes.
+#![warn(missing_docs)]

@@ -1,0 +1,3 @@
+//! `khorus-composer`: the composer stage's command line.
+
+fn main() {}
