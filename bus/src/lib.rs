@@ -16,6 +16,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 mod error;
+pub mod logging;
 pub mod nodes;
 pub mod pubsub;
 pub mod services;

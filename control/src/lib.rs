@@ -5,7 +5,6 @@
 //! supervisor, topology, scripting and HTTP API grow here.
 
 pub mod inject;
-pub mod logging;
 pub mod nodes;
 pub mod tap;
 

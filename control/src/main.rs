@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use khorus::{Stream, inject, logging, nodes, tap};
-use khorus_bus::BusConfig;
+use khorus::{Stream, inject, nodes, tap};
+use khorus_bus::{BusConfig, logging};
 
 /// khorus turns live Linux kernel activity into music.
 #[derive(Debug, Parser)]

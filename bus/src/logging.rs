@@ -1,4 +1,4 @@
-//! Diagnostic logs for the khorus binaries.
+//! Diagnostic logs for the khorus binaries (every stage installs them the same way).
 //!
 //! Levels: ERROR — the process cannot do what it was asked; WARN — it carries on with less
 //! (a fallback, a dropped sample); INFO — what a user running it would want to know (started,
