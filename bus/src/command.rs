@@ -234,7 +234,9 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
         }
         Ok(n)
     }
+}
 
+impl<Req, Resp> CommandServer<Req, Resp> {
     /// Commands answered successfully.
     pub fn ok(&self) -> u64 {
         self.ok
@@ -244,9 +246,7 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
     pub fn rejected(&self) -> u64 {
         self.rejected
     }
-}
 
-impl<Req, Resp> CommandServer<Req, Resp> {
     /// A handle to wait for requests with [`wait::run`](crate::wait::run).
     pub fn waker(&self) -> Waker {
         Waker(Rc::clone(&self.requests))

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod nodes;
 pub mod pubsub;
 pub mod services;
+pub mod settings;
 pub mod signals;
 pub mod wait;
 

@@ -28,12 +28,18 @@ impl SignalId {
     pub const RETX: Self = Self(6);
     /// Hardware interrupts (`irq_handler_entry`).
     pub const IRQ: Self = Self(7);
-    /// Memory pressure, PSI `some avg10`.
+    /// Memory pressure: % of the tick some task stalled on memory (PSI `some total`).
     pub const MEM_PRESSURE: Self = Self(8);
-    /// CPU pressure, PSI `some avg10`.
+    /// CPU pressure: % of the tick some task waited for a CPU (PSI `some total`).
     pub const CPU_PRESSURE: Self = Self(9);
-    /// I/O pressure, PSI `some avg10`.
+    /// I/O pressure: % of the tick some task stalled on I/O (PSI `some total`).
     pub const IO_PRESSURE: Self = Self(10);
+    /// Network packets received (`netif_receive_skb`).
+    pub const RX_PACKETS: Self = Self(11);
+    /// Network packets queued for transmit (`net_dev_queue`).
+    pub const TX_PACKETS: Self = Self(12);
+    /// Block requests issued (`block_rq_issue`).
+    pub const IO_OPS: Self = Self(13);
 
     /// The table entry, or `None` for an index past the table.
     pub fn info(self) -> Option<&'static SignalInfo> {
@@ -134,6 +140,24 @@ pub const SIGNALS: &[SignalInfo] = &[
         unit: "%",
         reference_max: 100.0,
         source: "/proc/pressure/io",
+    },
+    SignalInfo {
+        name: "rx_packets",
+        unit: "packet/s",
+        reference_max: 50_000.0,
+        source: "tp_btf/netif_receive_skb",
+    },
+    SignalInfo {
+        name: "tx_packets",
+        unit: "packet/s",
+        reference_max: 50_000.0,
+        source: "tp_btf/net_dev_queue",
+    },
+    SignalInfo {
+        name: "io_ops",
+        unit: "op/s",
+        reference_max: 5_000.0,
+        source: "tp_btf/block_rq_issue",
     },
 ];
 

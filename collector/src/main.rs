@@ -1,3 +1,122 @@
-//! `khorus-collector`: the collector stage command line.
+//! `khorus-collector`: kernel signals onto the khorus bus.
 
-fn main() {}
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use khorus_bus::{BusConfig, logging, settings};
+use khorus_collector::config::{CollectorConfig, SourceChoice};
+use khorus_collector::stage::{self, Options, Output};
+
+/// Reads kernel activity (eBPF, PSI, procfs) and publishes normalised signal frames.
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = EXAMPLES)]
+struct Cli {
+    /// Where to read from (default from the config file, else auto: BPF, falling back to procfs).
+    #[arg(long, conflicts_with = "replay")]
+    source: Option<SourceChoice>,
+    /// Replay a recorded trace instead of reading a live source.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// With --replay: as fast as possible, not in real time.
+    #[arg(long, requires = "replay")]
+    fast: bool,
+    /// Tick length in milliseconds (5..=1000).
+    #[arg(long)]
+    tick_ms: Option<u64>,
+    /// Seed of the synthetic source.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Record the raw samples to FILE (replay it with --replay FILE).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Show a live table of rates and levels.
+    #[arg(long, conflicts_with = "json")]
+    print: bool,
+    /// Print every frame as a JSON line.
+    #[arg(long)]
+    json: bool,
+    /// Print one frame and exit.
+    #[arg(long)]
+    once: bool,
+    /// Stop after N frames.
+    #[arg(long, value_name = "N", conflicts_with = "once")]
+    frames: Option<u64>,
+    /// Configuration file (default: $XDG_CONFIG_HOME/khorus/khorus.toml, /etc/khorus/khorus.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+const EXAMPLES: &str = "EXAMPLES:
+  khorus-collector --print                  live table of kernel activity
+  khorus-collector --once --json            one frame as JSON
+  khorus-collector --record perf.trace      publish and record
+  khorus-collector --replay perf.trace      play a recording back in real time
+  khorus-collector --source synthetic       deterministic demo signals
+
+BPF needs CAP_BPF and CAP_PERFMON, dropped right after attaching; grant them once with
+  sudo setcap cap_bpf,cap_perfmon+ep $(command -v khorus-collector)
+Without them the collector falls back to procfs and says why.";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            e.print().ok();
+            return ExitCode::from(code);
+        }
+    };
+    logging::init(cli.verbose);
+    let options = match options(&cli) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("khorus-collector: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match stage::run(&BusConfig::from_env(), &options, &mut io::stdout().lock()) {
+        Ok(summary) => {
+            tracing::info!("{summary:?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("khorus-collector: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn options(cli: &Cli) -> Result<Options> {
+    let (mut config, _path): (CollectorConfig, _) =
+        settings::load(cli.config.as_deref(), "collector")?;
+    if let Some(s) = cli.source {
+        config.source = s;
+    }
+    if let Some(t) = cli.tick_ms {
+        config.tick_ms = t;
+    }
+    if let Some(s) = cli.seed {
+        config.seed = s;
+    }
+    config.validate()?;
+    Ok(Options {
+        config,
+        replay: cli.replay.clone(),
+        fast: cli.fast,
+        record: cli.record.clone(),
+        output: if cli.json {
+            Output::Json
+        } else if cli.print || cli.once {
+            Output::Print
+        } else {
+            Output::Quiet
+        },
+        frames: if cli.once { Some(1) } else { cli.frames },
+    })
+}

@@ -1,0 +1,260 @@
+//! The BPF source: loads `bpf/counters.bpf.c`, attaches its tp_btf programs, and reads the
+//! per-CPU cumulative counters they increment. Pressure comes from PSI files as everywhere.
+
+pub mod counters;
+
+use std::fs::File;
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
+
+use khorus_bus::signals::{SIGNAL_COUNT, SignalId};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+
+use self::counters::types::{khorus_counter, khorus_counters};
+use self::counters::{CountersSkel, CountersSkelBuilder};
+use super::psi::Psi;
+use super::{Counters, Reading};
+use crate::config::FilterConfig;
+use crate::sample::SourceKind;
+
+/// Why BPF could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    /// libbpf refused to open, load or configure the object.
+    #[error("failed to {action}: {source}")]
+    Libbpf {
+        /// What we were doing.
+        action: &'static str,
+        /// libbpf's error.
+        source: libbpf_rs::Error,
+    },
+    /// The cgroup filter directory could not be opened.
+    #[error("failed to open cgroup {path}: {source}")]
+    Cgroup {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a single program could be attached.
+    #[error("no BPF program could be attached: {0}")]
+    NothingAttached(String),
+}
+
+/// Which counter slots feed which signals, and which program writes each slot.
+const SLOTS: &[(khorus_counter, SignalId, &str)] = &[
+    (
+        khorus_counter::KHORUS_EXEC,
+        SignalId::EXEC,
+        "khorus_sched_process_exec",
+    ),
+    (
+        khorus_counter::KHORUS_CSW,
+        SignalId::CSW,
+        "khorus_sched_switch",
+    ),
+    (
+        khorus_counter::KHORUS_TX_BYTES,
+        SignalId::TX,
+        "khorus_net_dev_queue",
+    ),
+    (
+        khorus_counter::KHORUS_TX_PACKETS,
+        SignalId::TX_PACKETS,
+        "khorus_net_dev_queue",
+    ),
+    (
+        khorus_counter::KHORUS_RX_BYTES,
+        SignalId::RX,
+        "khorus_netif_receive_skb",
+    ),
+    (
+        khorus_counter::KHORUS_RX_PACKETS,
+        SignalId::RX_PACKETS,
+        "khorus_netif_receive_skb",
+    ),
+    (
+        khorus_counter::KHORUS_IO_READ_BYTES,
+        SignalId::IO_READ,
+        "khorus_block_rq_complete",
+    ),
+    (
+        khorus_counter::KHORUS_IO_WRITE_BYTES,
+        SignalId::IO_WRITE,
+        "khorus_block_rq_complete",
+    ),
+    (
+        khorus_counter::KHORUS_IO_OPS,
+        SignalId::IO_OPS,
+        "khorus_block_rq_issue",
+    ),
+    (
+        khorus_counter::KHORUS_RETX,
+        SignalId::RETX,
+        "khorus_tcp_retransmit_skb",
+    ),
+    (
+        khorus_counter::KHORUS_IRQ,
+        SignalId::IRQ,
+        "khorus_irq_handler_entry",
+    ),
+];
+
+/// Loaded and attached BPF counters.
+pub struct BpfCounters {
+    skel: CountersSkel<'static>,
+    links: Vec<Link>,
+    /// Names of the programs that attached.
+    attached: Vec<String>,
+    psi: Psi,
+}
+
+impl std::fmt::Debug for BpfCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BpfCounters")
+            .field("attached", &self.attached)
+            .finish()
+    }
+}
+
+impl BpfCounters {
+    /// Opens, configures, loads and attaches the counter programs.
+    pub fn load(filter: &FilterConfig) -> Result<Self, BpfError> {
+        // The skeleton borrows its object storage for its whole life; the collector loads it
+        // once per process, so the storage simply lives as long as the process.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = CountersSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| BpfError::Libbpf {
+                action: "open the BPF object",
+                source,
+            })?;
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.filter.self_tgid = std::process::id();
+            rodata.filter.exclude_self = filter.exclude_self as u8;
+            rodata.filter.use_allow = !filter.tgid_allow.is_empty() as u8;
+            rodata.filter.use_deny = !filter.tgid_deny.is_empty() as u8;
+            rodata.filter.use_cgroup = filter.cgroup.is_some() as u8;
+        }
+        let skel = open.load().map_err(|source| BpfError::Libbpf {
+            action: "load the BPF programs",
+            source,
+        })?;
+        for (map, tgids) in [
+            (&skel.maps.tgid_allow, &filter.tgid_allow),
+            (&skel.maps.tgid_deny, &filter.tgid_deny),
+        ] {
+            for tgid in tgids {
+                map.update(&tgid.to_ne_bytes(), &[1u8], MapFlags::ANY)
+                    .map_err(|source| BpfError::Libbpf {
+                        action: "fill a tgid filter",
+                        source,
+                    })?;
+            }
+        }
+        if let Some(path) = &filter.cgroup {
+            let dir = File::open(path).map_err(|source| BpfError::Cgroup {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let fd = dir.as_raw_fd() as u32;
+            skel.maps
+                .cgroup_filter
+                .update(&0u32.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|source| BpfError::Libbpf {
+                    action: "set the cgroup filter",
+                    source,
+                })?;
+        }
+        let mut links = Vec::new();
+        let mut attached = Vec::new();
+        let mut failures = Vec::new();
+        let p = &skel.progs;
+        let programs = [
+            &p.khorus_sched_switch,
+            &p.khorus_sched_process_exec,
+            &p.khorus_net_dev_queue,
+            &p.khorus_netif_receive_skb,
+            &p.khorus_block_rq_issue,
+            &p.khorus_block_rq_complete,
+            &p.khorus_tcp_retransmit_skb,
+            &p.khorus_irq_handler_entry,
+        ];
+        for prog in programs {
+            let name = prog.name().to_string_lossy().into_owned();
+            match prog.attach() {
+                Ok(link) => {
+                    links.push(link);
+                    attached.push(name);
+                }
+                Err(e) => {
+                    tracing::warn!("BPF program {name} did not attach: {e}");
+                    failures.push(format!("{name}: {e}"));
+                }
+            }
+        }
+        if attached.is_empty() {
+            return Err(BpfError::NothingAttached(failures.join("; ")));
+        }
+        Ok(Self {
+            skel,
+            links,
+            attached,
+            psi: Psi::default(),
+        })
+    }
+
+    /// Programs attached.
+    pub fn attached(&self) -> &[String] {
+        &self.attached
+    }
+
+    /// Number of attached links (for status).
+    pub fn links(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The summed per-CPU counters.
+    pub fn totals(&self) -> Result<khorus_counters, libbpf_rs::Error> {
+        let per_cpu = self
+            .skel
+            .maps
+            .counters
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)?
+            .unwrap_or_default();
+        let mut total = khorus_counters::default();
+        for cpu in per_cpu {
+            for (slot, chunk) in total.value.iter_mut().zip(cpu.chunks_exact(8)) {
+                *slot += u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl Counters for BpfCounters {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Bpf
+    }
+
+    fn read(&mut self, read_errors: &mut u64) -> Reading {
+        let mut r: Reading = [None; SIGNAL_COUNT];
+        match self.totals() {
+            Ok(total) => {
+                for (slot, id, prog) in SLOTS {
+                    if self.attached.iter().any(|a| a == prog) {
+                        r[id.index()] = Some(total.value[slot.0 as usize]);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!("reading the BPF counters failed: {e}");
+                *read_errors += 1;
+            }
+        }
+        self.psi.read_into(&mut r, read_errors);
+        r
+    }
+}

@@ -1,0 +1,259 @@
+//! The collector stage: opens a source, gives up privileges, and on every tick turns a sample
+//! into a [`SignalFrame`] on the bus (and optionally into a trace, a table or JSON lines).
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use khorus_bus::command::CommonReply;
+use khorus_bus::wait::{self, Exit};
+use khorus_bus::{Bus, BusConfig, Common, Counter, SignalFrame, StageKind, StageStatus, clock};
+
+use crate::config::{CollectorConfig, SourceChoice};
+use crate::normalise::Normaliser;
+use crate::privileges;
+use crate::sample::SourceKind;
+use crate::sources::bpf::BpfCounters;
+use crate::sources::procfs::Procfs;
+use crate::sources::replay::Replay;
+use crate::sources::synthetic::Synthetic;
+use crate::sources::{Differencer, Source, Tick};
+use crate::trace::{TraceHeader, TraceWriter};
+
+/// What to print on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Nothing (the bus only).
+    Quiet,
+    /// A live table of rates and levels.
+    Print,
+    /// Every frame as a JSON line (the format of `khorus tap signals --json`).
+    Json,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `[collector]` settings.
+    pub config: CollectorConfig,
+    /// Replay this trace instead of reading a live source.
+    pub replay: Option<PathBuf>,
+    /// Replay as fast as possible instead of in real time.
+    pub fast: bool,
+    /// Record raw samples to this trace.
+    pub record: Option<PathBuf>,
+    /// Stdout output.
+    pub output: Output,
+    /// Stop after this many frames (`--once` is 1).
+    pub frames: Option<u64>,
+}
+
+/// Counters of a run, as in the status heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Ticks taken.
+    pub ticks: u64,
+    /// Ticks that started more than half a period late.
+    pub late_ticks: u64,
+    /// Counter reads that failed.
+    pub read_errors: u64,
+    /// Frames published.
+    pub published: u64,
+    /// Deliveries dropped by full subscribers.
+    pub dropped: u64,
+    /// Samples recorded.
+    pub recorded: u64,
+}
+
+/// Opens the configured source; with `auto`, falls back to procfs and says why.
+pub fn open_source(options: &Options) -> Result<Box<dyn Source>> {
+    let tick_ns = options.config.tick_ms * 1_000_000;
+    if let Some(path) = &options.replay {
+        let replay = Replay::open(path)
+            .with_context(|| format!("failed to open trace {}", path.display()))?;
+        return Ok(Box::new(replay));
+    }
+    match options.config.source {
+        SourceChoice::Procfs => Ok(Box::new(Differencer::new(Procfs::default()))),
+        SourceChoice::Synthetic => Ok(Box::new(Synthetic::new(options.config.seed, tick_ns))),
+        SourceChoice::Bpf | SourceChoice::Auto => match BpfCounters::load(&options.config.filter) {
+            Ok(bpf) => {
+                tracing::info!("BPF programs attached: {}", bpf.attached().join(", "));
+                Ok(Box::new(BpfSource(Differencer::new(bpf))))
+            }
+            Err(e) => {
+                let reasons = privileges::diagnose_bpf();
+                let why = if reasons.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{e} ({})", reasons.join("; "))
+                };
+                if options.config.source == SourceChoice::Bpf {
+                    bail!("BPF is not available: {why}");
+                }
+                tracing::warn!("BPF is not available, using procfs instead: {why}");
+                eprintln!("khorus-collector: BPF is not available, using procfs instead: {why}");
+                Ok(Box::new(Differencer::new(Procfs::default())))
+            }
+        },
+    }
+}
+
+/// The BPF differencer, reporting its attached programs.
+struct BpfSource(Differencer<BpfCounters>);
+
+impl Source for BpfSource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Bpf
+    }
+    fn tick(&mut self, now_ns: u64, e: &mut u64) -> Result<Tick, crate::sources::SourceError> {
+        self.0.tick(now_ns, e)
+    }
+    fn programs_attached(&self) -> u64 {
+        self.0.counters().attached().len() as u64
+    }
+}
+
+/// Runs the stage until SIGINT/SIGTERM, a Shutdown command, the end of a replay, or the frame
+/// limit.
+pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> Result<Summary> {
+    options.config.validate()?;
+    let mut source = open_source(options)?;
+    // Everything privileged is done: BPF is attached and its maps are open.
+    privileges::drop_all().context("failed to drop privileges")?;
+
+    let tick = match (&options.replay, options.fast) {
+        (Some(_), true) => Duration::ZERO,
+        _ => Duration::from_millis(options.config.tick_ms),
+    };
+    let bus = Bus::open("collector", bus_config).context("failed to join the bus")?;
+    let mut frames = bus.publisher::<SignalFrame>()?;
+    let mut status = bus.publisher::<StageStatus>()?;
+    let mut server = bus.command_server::<Common, CommonReply>(StageKind::Collector)?;
+    let mut recorder = match &options.record {
+        Some(path) => Some(
+            TraceWriter::create(
+                path,
+                &TraceHeader::new(options.config.tick_ms * 1_000_000, source.kind()),
+            )
+            .with_context(|| format!("failed to start recording {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut normaliser = Normaliser::new(options.config.tuning());
+    let mut summary = Summary::default();
+    let mut last_status = Instant::now();
+    let mut last_print = Instant::now() - Duration::from_secs(1);
+    let mut due = Instant::now();
+    let mut shutdown = false;
+
+    loop {
+        // Sleep until the tick is due, answering commands meanwhile.
+        let mut exit = Exit::Deadline;
+        if !tick.is_zero() {
+            exit = wait::run(&[server.waker()], None, Some(due), |_| {
+                let report = heartbeat(&summary, source.programs_attached(), &server);
+                if let Err(e) = server.serve(|cmd| match cmd {
+                    Common::Ping { nonce } => Ok(CommonReply::Pong {
+                        nonce,
+                        pid: std::process::id(),
+                    }),
+                    Common::Status => Ok(CommonReply::Status(Box::new(report))),
+                    Common::Shutdown => {
+                        shutdown = true;
+                        Ok(CommonReply::Ack)
+                    }
+                }) {
+                    tracing::warn!("command service: {e}");
+                }
+                if shutdown {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+        }
+        if exit != Exit::Deadline || shutdown {
+            break;
+        }
+        let now = Instant::now();
+        if !tick.is_zero() && now > due + tick / 2 {
+            summary.late_ticks += 1;
+        }
+        due += tick;
+        if due < now {
+            due = now + tick; // fell behind by more than a tick: resynchronise, don't burst
+        }
+        summary.ticks += 1;
+        let sample = match source.tick(clock::now_ns(), &mut summary.read_errors)? {
+            Tick::Sample(s) => s,
+            Tick::Primed => continue,
+            Tick::End => break,
+        };
+        if let Some(r) = recorder.as_mut() {
+            r.write(&sample).context("failed to record")?;
+            summary.recorded += 1;
+        }
+        let mut frame = normaliser.frame(&sample);
+        frame.seq = frames.publish(frame)?;
+        summary.published = frames.published();
+        summary.dropped = frames.dropped();
+        match options.output {
+            Output::Quiet => {}
+            Output::Json => {
+                if !write_out(out, &serde_json::to_string(&frame)?)? {
+                    break;
+                }
+            }
+            Output::Print => {
+                if last_print.elapsed() >= Duration::from_millis(250) || options.frames.is_some() {
+                    last_print = Instant::now();
+                    if !write_out(out, &crate::table::render(&frame))? {
+                        break;
+                    }
+                }
+            }
+        }
+        if last_status.elapsed() >= Duration::from_secs(1) {
+            last_status = Instant::now();
+            status.publish(heartbeat(&summary, source.programs_attached(), &server))?;
+        }
+        if options.frames.is_some_and(|n| summary.published >= n) {
+            break;
+        }
+    }
+    if let Some(r) = recorder {
+        let n = r.finish().context("failed to finish the trace")?;
+        tracing::info!("recorded {n} samples");
+    }
+    status.publish(heartbeat(&summary, source.programs_attached(), &server))?;
+    Ok(summary)
+}
+
+fn heartbeat<A, B>(
+    s: &Summary,
+    programs: u64,
+    server: &khorus_bus::CommandServer<A, B>,
+) -> StageStatus {
+    let mut st = StageStatus::new(StageKind::Collector);
+    st.set(Counter::Ticks, s.ticks)
+        .set(Counter::LateTicks, s.late_ticks)
+        .set(Counter::ReadErrors, s.read_errors)
+        .set(Counter::Published, s.published)
+        .set(Counter::Dropped, s.dropped)
+        .set(Counter::ProgramsAttached, programs)
+        .set(Counter::CommandsOk, server.ok())
+        .set(Counter::CommandsRejected, server.rejected());
+    st
+}
+
+/// Writes a line; `Ok(false)` when stdout is closed (`| head`).
+fn write_out(out: &mut impl Write, text: &str) -> Result<bool> {
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
