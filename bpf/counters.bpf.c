@@ -12,7 +12,7 @@
  *   netif_receive_skb   rx bytes (skb->len), packets  not filtered (softirq context)
  *   block_rq_issue      io ops                        filtered (issuer's context, mostly)
  *   block_rq_complete   io read / write bytes         not filtered (completion context)
- *   tcp_retransmit_skb  retransmits                   not filtered (timer context)
+ *   tcp_retransmit_skb  retransmitted segments        not filtered (timer context)
  *   irq_handler_entry   hardware interrupts           not filtered (hard-irq context)
  *
  * Filters, for the hooks marked "filtered": the collector's own process (on by default), a
@@ -172,10 +172,31 @@ int BPF_PROG(khorus_block_rq_complete, struct request *rq, int error, unsigned i
 	return 0;
 }
 
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(khorus_tcp_retransmit_skb, const struct sock *sk)
+/* Counts segments, like the RetransSegs SNMP counter: one retransmitted GSO skb carries
+ * tcp_skb_pcount() segments. Newer kernels also fire the tracepoint for failed attempts and
+ * pass `err`; RetransSegs counts only the successful ones. Userspace loads the variant that
+ * matches the running kernel's tracepoint (see sources/bpf/mod.rs). */
+static __always_inline void count_retransmit(const struct sk_buff *skb)
 {
-	add(KHORUS_RETX, 1);
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
+	__u16 segs = BPF_CORE_READ(cb, tcp_gso_segs);
+
+	add(KHORUS_RETX, segs ? segs : 1);
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(khorus_tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
+{
+	count_retransmit(skb);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(khorus_tcp_retransmit_skb_err, const struct sock *sk, const struct sk_buff *skb,
+	     int err)
+{
+	if (!err)
+		count_retransmit(skb);
 	return 0;
 }
 

@@ -14,6 +14,20 @@ struct task_struct {
 
 struct sk_buff {
 	unsigned int len;
+	char cb[48];
+} __attribute__((preserve_access_index));
+
+/* The TCP control block kept in skb->cb; tcp_gso_segs is what tcp_skb_pcount() returns. */
+struct tcp_skb_cb {
+	__u32 seq;
+	__u32 end_seq;
+	union {
+		struct {
+			__u16 tcp_gso_segs;
+			__u16 tcp_gso_size;
+		};
+		__u32 tcp_tw_isn;
+	};
 } __attribute__((preserve_access_index));
 
 struct request {

@@ -20,7 +20,9 @@ pub struct Normaliser {
 
 /// The target level of a rate before smoothing: `ln(1 + rate) / ln(1 + reference)`, in 0..=1.
 pub fn log_level(rate: f64, reference_max: f64) -> f64 {
-    if !(rate > 0.0) || !(reference_max > 0.0) {
+    // NaN compares false, so this also rejects NaN inputs.
+    let positive = rate > 0.0 && reference_max > 0.0;
+    if !positive {
         return 0.0;
     }
     ((1.0 + rate).ln() / (1.0 + reference_max).ln()).clamp(0.0, 1.0)

@@ -2,7 +2,7 @@
 //!
 //! | signal | file | note |
 //! |---|---|---|
-//! | exec | `/proc/stat` `processes` | forks, not execs: equal when programs are spawned with fork+exec |
+//! | exec | `/proc/stat` `processes` | forks and thread creations, not execs: equal only when programs are spawned with fork+exec and no threads start |
 //! | csw | `/proc/stat` `ctxt` | |
 //! | irq | `/proc/interrupts` | numbered lines only (what `irq_handler_entry` sees; not LOC, RES …) |
 //! | rx, tx (+packets) | `/proc/net/dev` | all interfaces of this network namespace |

@@ -59,6 +59,8 @@ enum Cmd {
         #[arg(long)]
         ping_root: PathBuf,
     },
+    /// Accept TCP connections on ADDR and discard what they send (a retransmission target).
+    TcpSink { addr: String },
     /// Echo fixed-size messages on a Unix socket, restamping the first 8 bytes (t_ns).
     UdsEcho {
         path: PathBuf,
@@ -98,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::UdsEcho { path, size } => uds_echo(&path, size),
+        Cmd::TcpSink { addr } => tcp_sink(&addr),
     }
 }
 
@@ -195,4 +198,17 @@ fn uds_echo(path: &PathBuf, size: usize) -> Result<()> {
         buf[..8].copy_from_slice(&clock::now_ns().to_le_bytes());
         stream.write_all(&buf)?;
     }
+}
+
+fn tcp_sink(addr: &str) -> Result<()> {
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("bind {addr}"))?;
+    println!("ready");
+    for stream in listener.incoming() {
+        let mut stream = stream?;
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        });
+    }
+    Ok(())
 }

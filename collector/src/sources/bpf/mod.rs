@@ -42,64 +42,46 @@ pub enum BpfError {
     NothingAttached(String),
 }
 
-/// Which counter slots feed which signals, and which program writes each slot.
-const SLOTS: &[(khorus_counter, SignalId, &str)] = &[
-    (
-        khorus_counter::KHORUS_EXEC,
-        SignalId::EXEC,
-        "khorus_sched_process_exec",
-    ),
-    (
-        khorus_counter::KHORUS_CSW,
-        SignalId::CSW,
-        "khorus_sched_switch",
-    ),
-    (
-        khorus_counter::KHORUS_TX_BYTES,
-        SignalId::TX,
-        "khorus_net_dev_queue",
-    ),
-    (
-        khorus_counter::KHORUS_TX_PACKETS,
-        SignalId::TX_PACKETS,
-        "khorus_net_dev_queue",
-    ),
-    (
-        khorus_counter::KHORUS_RX_BYTES,
-        SignalId::RX,
-        "khorus_netif_receive_skb",
-    ),
-    (
-        khorus_counter::KHORUS_RX_PACKETS,
-        SignalId::RX_PACKETS,
-        "khorus_netif_receive_skb",
-    ),
-    (
-        khorus_counter::KHORUS_IO_READ_BYTES,
-        SignalId::IO_READ,
-        "khorus_block_rq_complete",
-    ),
-    (
-        khorus_counter::KHORUS_IO_WRITE_BYTES,
-        SignalId::IO_WRITE,
-        "khorus_block_rq_complete",
-    ),
-    (
-        khorus_counter::KHORUS_IO_OPS,
-        SignalId::IO_OPS,
-        "khorus_block_rq_issue",
-    ),
-    (
-        khorus_counter::KHORUS_RETX,
-        SignalId::RETX,
-        "khorus_tcp_retransmit_skb",
-    ),
-    (
-        khorus_counter::KHORUS_IRQ,
-        SignalId::IRQ,
-        "khorus_irq_handler_entry",
-    ),
+/// Which counter slot feeds which signal.
+const SLOT_SIGNALS: &[(khorus_counter, SignalId)] = &[
+    (khorus_counter::KHORUS_EXEC, SignalId::EXEC),
+    (khorus_counter::KHORUS_CSW, SignalId::CSW),
+    (khorus_counter::KHORUS_TX_BYTES, SignalId::TX),
+    (khorus_counter::KHORUS_TX_PACKETS, SignalId::TX_PACKETS),
+    (khorus_counter::KHORUS_RX_BYTES, SignalId::RX),
+    (khorus_counter::KHORUS_RX_PACKETS, SignalId::RX_PACKETS),
+    (khorus_counter::KHORUS_IO_READ_BYTES, SignalId::IO_READ),
+    (khorus_counter::KHORUS_IO_WRITE_BYTES, SignalId::IO_WRITE),
+    (khorus_counter::KHORUS_IO_OPS, SignalId::IO_OPS),
+    (khorus_counter::KHORUS_RETX, SignalId::RETX),
+    (khorus_counter::KHORUS_IRQ, SignalId::IRQ),
 ];
+
+/// Which slots each program writes: a slot is measured only if its program attached.
+fn slots_of(program: &str) -> &'static [khorus_counter] {
+    match program {
+        "khorus_sched_switch" => &[khorus_counter::KHORUS_CSW],
+        "khorus_sched_process_exec" => &[khorus_counter::KHORUS_EXEC],
+        "khorus_net_dev_queue" => &[
+            khorus_counter::KHORUS_TX_BYTES,
+            khorus_counter::KHORUS_TX_PACKETS,
+        ],
+        "khorus_netif_receive_skb" => &[
+            khorus_counter::KHORUS_RX_BYTES,
+            khorus_counter::KHORUS_RX_PACKETS,
+        ],
+        "khorus_block_rq_issue" => &[khorus_counter::KHORUS_IO_OPS],
+        "khorus_block_rq_complete" => &[
+            khorus_counter::KHORUS_IO_READ_BYTES,
+            khorus_counter::KHORUS_IO_WRITE_BYTES,
+        ],
+        "khorus_tcp_retransmit_skb" | "khorus_tcp_retransmit_skb_err" => {
+            &[khorus_counter::KHORUS_RETX]
+        }
+        "khorus_irq_handler_entry" => &[khorus_counter::KHORUS_IRQ],
+        _ => &[],
+    }
+}
 
 /// Loaded and attached BPF counters.
 pub struct BpfCounters {
@@ -138,6 +120,12 @@ impl BpfCounters {
             rodata.filter.use_deny = !filter.tgid_deny.is_empty() as u8;
             rodata.filter.use_cgroup = filter.cgroup.is_some() as u8;
         }
+        // Exactly one retransmit program loads: the one matching the kernel's tracepoint.
+        let with_err = tracepoint_arity("tcp_retransmit_skb").is_some_and(|n| n >= 3);
+        open.progs.khorus_tcp_retransmit_skb.set_autoload(!with_err);
+        open.progs
+            .khorus_tcp_retransmit_skb_err
+            .set_autoload(with_err);
         let skel = open.load().map_err(|source| BpfError::Libbpf {
             action: "load the BPF programs",
             source,
@@ -179,7 +167,11 @@ impl BpfCounters {
             &p.khorus_netif_receive_skb,
             &p.khorus_block_rq_issue,
             &p.khorus_block_rq_complete,
-            &p.khorus_tcp_retransmit_skb,
+            if with_err {
+                &p.khorus_tcp_retransmit_skb_err
+            } else {
+                &p.khorus_tcp_retransmit_skb
+            },
             &p.khorus_irq_handler_entry,
         ];
         for prog in programs {
@@ -234,6 +226,18 @@ impl BpfCounters {
     }
 }
 
+/// Number of arguments of tracepoint `name` in the running kernel (from its BTF), not
+/// counting the leading context pointer.
+pub fn tracepoint_arity(name: &str) -> Option<usize> {
+    use libbpf_rs::btf::{Btf, BtfType, types::FuncProto};
+    let btf = Btf::from_vmlinux().ok()?;
+    let typedef: BtfType<'_> = btf.type_by_name(&format!("btf_trace_{name}"))?;
+    // typedef → pointer → function prototype (void *__data, args…)
+    let proto = typedef.next_type()?.next_type()?;
+    let proto = FuncProto::try_from(proto).ok()?;
+    proto.len().checked_sub(1)
+}
+
 impl Counters for BpfCounters {
     fn kind(&self) -> SourceKind {
         SourceKind::Bpf
@@ -243,8 +247,8 @@ impl Counters for BpfCounters {
         let mut r: Reading = [None; SIGNAL_COUNT];
         match self.totals() {
             Ok(total) => {
-                for (slot, id, prog) in SLOTS {
-                    if self.attached.iter().any(|a| a == prog) {
+                for (slot, id) in SLOT_SIGNALS {
+                    if self.attached.iter().any(|p| slots_of(p).contains(slot)) {
                         r[id.index()] = Some(total.value[slot.0 as usize]);
                     }
                 }
@@ -256,5 +260,47 @@ impl Counters for BpfCounters {
         }
         self.psi.read_into(&mut r, read_errors);
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signal_slot_has_a_program() {
+        let programs = [
+            "khorus_sched_switch",
+            "khorus_sched_process_exec",
+            "khorus_net_dev_queue",
+            "khorus_netif_receive_skb",
+            "khorus_block_rq_issue",
+            "khorus_block_rq_complete",
+            "khorus_tcp_retransmit_skb",
+            "khorus_irq_handler_entry",
+        ];
+        for (slot, id) in SLOT_SIGNALS {
+            assert!(
+                programs.iter().any(|p| slots_of(p).contains(slot)),
+                "{id:?}"
+            );
+        }
+        assert_eq!(
+            slots_of("khorus_tcp_retransmit_skb_err"),
+            slots_of("khorus_tcp_retransmit_skb")
+        );
+    }
+
+    #[test]
+    fn the_running_kernel_has_every_tracepoint() {
+        for (tp, args) in [
+            ("sched_switch", 4),
+            ("tcp_retransmit_skb", 2),
+            ("block_rq_complete", 3),
+        ] {
+            if let Some(n) = tracepoint_arity(tp) {
+                assert!(n >= args, "{tp} has {n} arguments");
+            }
+        }
     }
 }

@@ -1,0 +1,148 @@
+//! Helpers: start the collector on an isolated bus, collect its frames, count events.
+
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use khorus_bus::signals::SignalId;
+use khorus_bus::{Bus, SignalFrame, Subscriber, clock};
+use khorus_collector::sample::raw_unit;
+use khorus_tests::{Child, TestBus};
+
+pub const T: Duration = Duration::from_secs(30);
+
+/// Collector tests measure machine-wide activity: run them one at a time so they do not
+/// count each other's load.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn collector_cmd(bus: &TestBus, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-collector"));
+    cmd.envs(bus.config.env()).args(args);
+    cmd
+}
+
+/// A running collector and a subscriber to its frames.
+pub struct Running {
+    pub child: Child,
+    pub frames: Subscriber<SignalFrame>,
+    _bus: Bus,
+    _test_bus: TestBus,
+}
+
+fn bpf_required() -> bool {
+    std::env::var("KHORUS_REQUIRE_BPF").is_ok_and(|v| v == "1")
+}
+
+/// Starts `khorus-collector --source <source> args…` and waits for its first frame. With the
+/// BPF source, returns `None` (or fails under KHORUS_REQUIRE_BPF=1) when BPF cannot load.
+pub fn start(source: &str, args: &[&str]) -> Option<Running> {
+    let test_bus = TestBus::new("col");
+    let bus = Bus::open("test", &test_bus.config).unwrap();
+    let mut frames = bus.subscriber::<SignalFrame>().unwrap();
+    let mut all = vec!["--source", source];
+    all.extend_from_slice(args);
+    let mut child = Child::spawn(collector_cmd(&test_bus, &all));
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(f) = frames
+            .receive_until(Instant::now() + Duration::from_millis(200))
+            .unwrap()
+        {
+            assert_eq!(
+                f.source().into_str(),
+                source,
+                "frame from an unexpected source"
+            );
+            break;
+        }
+        if Instant::now() > deadline || child_exited(&mut child) {
+            let (status, _, stderr) = child.wait_exit(Duration::from_secs(5));
+            let msg = format!(
+                "collector --source {source} did not start ({status}):\n{}",
+                stderr.join("\n")
+            );
+            if source == "bpf" && !bpf_required() {
+                eprintln!("NOT RUN: {msg}");
+                return None;
+            }
+            panic!("{msg}");
+        }
+    }
+    Some(Running {
+        child,
+        frames,
+        _bus: bus,
+        _test_bus: test_bus,
+    })
+}
+
+fn child_exited(child: &mut Child) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", child.pid()))
+        .map(|s| s.contains(") Z "))
+        .unwrap_or(true)
+}
+
+trait SourceName {
+    fn into_str(self) -> &'static str;
+}
+
+impl SourceName for khorus_bus::SignalSource {
+    fn into_str(self) -> &'static str {
+        match self {
+            khorus_bus::SignalSource::Bpf => "bpf",
+            khorus_bus::SignalSource::Procfs => "procfs",
+            khorus_bus::SignalSource::Replay => "replay",
+            khorus_bus::SignalSource::Synthetic => "synthetic",
+            khorus_bus::SignalSource::Inject => "inject",
+        }
+    }
+}
+
+impl Running {
+    /// Frames until one ends at or after `t_end_ns` (monotonic).
+    pub fn frames_until(&mut self, t_end_ns: u64) -> Vec<SignalFrame> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + T;
+        loop {
+            let f = self
+                .frames
+                .receive_until(deadline)
+                .unwrap()
+                .expect("frames keep coming");
+            out.push(f);
+            if f.t_ns >= t_end_ns {
+                return out;
+            }
+        }
+    }
+
+    /// Drops frames already queued, so counting starts now.
+    pub fn skip_pending(&mut self) {
+        self.frames.drain(|_| {}).unwrap();
+    }
+}
+
+/// Events (or bytes, or stall µs) of `id` in frames whose interval ends after `t0_ns`.
+pub fn count(frames: &[SignalFrame], id: SignalId, t0_ns: u64) -> f64 {
+    assert!(
+        frames.iter().any(|f| f.is_available(id)),
+        "{id:?} is unavailable in every frame"
+    );
+    frames
+        .iter()
+        .filter(|f| f.t_ns > t0_ns && f.is_available(id))
+        .map(|f| f.rate[id.index()] as f64 * f.dt_ns as f64 * 1e-9 / raw_unit(id).per_raw)
+        .sum()
+}
+
+/// Runs `work`, returning the frames covering it (from just before to just after).
+pub fn measure(run: &mut Running, work: impl FnOnce()) -> (Vec<SignalFrame>, u64) {
+    run.skip_pending();
+    let t0 = clock::now_ns();
+    work();
+    let t1 = clock::now_ns();
+    (run.frames_until(t1), t0)
+}
