@@ -11,7 +11,7 @@ use std::process::Command;
 use libbpf_cargo::SkeletonBuilder;
 
 /// (source under bpf/, skeleton name)
-const PROGRAMS: &[(&str, &str)] = &[("counters.bpf.c", "counters")];
+const PROGRAMS: &[(&str, &str)] = &[("counters.bpf.c", "counters"), ("empty.bpf.c", "empty")];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));

@@ -2,6 +2,8 @@
 //! per-CPU cumulative counters they increment. Pressure comes from PSI files as everywhere.
 
 pub mod counters;
+pub mod empty;
+pub mod stats;
 
 use std::fs::File;
 use std::mem::MaybeUninit;
@@ -203,9 +205,10 @@ impl BpfCounters {
         &self.attached
     }
 
-    /// Number of attached links (for status).
-    pub fn links(&self) -> usize {
-        self.links.len()
+    /// Cost of each attached program so far (meaningful while a
+    /// [`StatsGuard`](stats::StatsGuard) is alive).
+    pub fn program_stats(&self) -> Vec<stats::ProgramStats> {
+        stats::of_links(&self.links)
     }
 
     /// The summed per-CPU counters.

@@ -1,0 +1,165 @@
+//! What the collector costs the rest of the machine.
+//!
+//! 1. `getppid` latency with the collector's BPF programs attached vs not, in the same run
+//!    (criterion, plus an interleaved A/B of 15 rounds for a noise-resistant ratio). No khorus
+//!    hook is on the syscall path, so the ratio should be ~1.00; a syscall tracepoint would
+//!    cost every syscall on the machine.
+//! 2. Per-program cost from the kernel's own accounting (`BPF_ENABLE_STATS`, reverted by the
+//!    kernel when the guard's fd closes) under a mixed load: switches, execs, loopback TCP,
+//!    disk writes.
+//!
+//! Needs CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN for stats): run as root.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use khorus_collector::config::FilterConfig;
+use khorus_collector::sources::bpf::BpfCounters;
+use khorus_collector::sources::bpf::empty::{EmptySkel, EmptySkelBuilder};
+use khorus_collector::sources::bpf::stats::{self, StatsGuard};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+
+fn getppid() -> i32 {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+fn load() -> BpfCounters {
+    BpfCounters::load(&FilterConfig::default())
+        .expect("loading the BPF programs (run the benchmark as root)")
+}
+
+/// Loads and attaches the empty sched_switch program (the bpf_stats floor).
+fn empty_program() -> (EmptySkel<'static>, libbpf_rs::Link) {
+    let storage = Box::leak(Box::new(std::mem::MaybeUninit::uninit()));
+    let skel = EmptySkelBuilder::default()
+        .open(storage)
+        .unwrap()
+        .load()
+        .unwrap();
+    let link = skel.progs.khorus_empty_switch.attach().unwrap();
+    (skel, link)
+}
+
+/// Mean ns per getppid over `n` calls.
+fn time_getppid(n: u32) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(getppid());
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn mixed_load() {
+    // Context switches.
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        for _ in 0..20_000 {
+            b.read_exact(&mut byte).unwrap();
+            b.write_all(&byte).unwrap();
+        }
+    });
+    for _ in 0..20_000 {
+        a.write_all(&[1]).unwrap();
+        a.read_exact(&mut [0u8; 1]).unwrap();
+    }
+    echo.join().unwrap();
+    // Execs.
+    for _ in 0..200 {
+        std::process::Command::new("/bin/true").status().unwrap();
+    }
+    // Loopback TCP.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        std::io::copy(&mut s, &mut std::io::sink()).unwrap()
+    });
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(&vec![0u8; 16 << 20]).unwrap();
+    drop(s);
+    sink.join().unwrap();
+    // Disk writes.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    for i in 0..16 {
+        let path = dir.path().join(format!("f{i}"));
+        std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+        std::fs::File::open(&path).unwrap().sync_all().unwrap();
+    }
+}
+
+const ROUNDS: usize = 41;
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+
+    let mut group = c.benchmark_group("getppid");
+    group.bench_function("collector_detached", |b| b.iter(|| black_box(getppid())));
+    let attached = load();
+    group.bench_function("collector_attached", |b| b.iter(|| black_box(getppid())));
+    drop(attached);
+    group.finish();
+
+    // Interleaved A/B: the same process alternates detached and attached rounds, so drift in
+    // the machine's speed hits both sides alike.
+    let mut ratios = Vec::new();
+    let (mut off_sum, mut on_sum) = (0.0, 0.0);
+    for _ in 0..ROUNDS {
+        let off = time_getppid(1_000_000);
+        let bpf = load();
+        let on = time_getppid(1_000_000);
+        drop(bpf);
+        ratios.push(on / off);
+        off_sum += off;
+        on_sum += on;
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "\ngetppid interleaved A/B ({ROUNDS} rounds of 1M calls): detached {:.1} ns, attached {:.1} ns, median ratio attached/detached = {:.3}",
+        off_sum / ROUNDS as f64,
+        on_sum / ROUNDS as f64,
+        ratios[ROUNDS / 2]
+    );
+
+    let stats = StatsGuard::enable().expect("BPF_ENABLE_STATS (needs CAP_SYS_ADMIN)");
+    let bpf = load();
+    let (floor, floor_link) = empty_program();
+    mixed_load();
+    println!("\nper-program cost under a mixed load (kernel bpf_stats)");
+    println!("{:<18} {:>10} {:>10}", "program", "runs", "ns/event");
+    let floor_stats = stats::of_links([&floor_link]);
+    for p in bpf.program_stats().iter().chain(&floor_stats) {
+        println!(
+            "{:<18} {:>10} {:>10.1}",
+            p.name,
+            p.run_cnt,
+            p.ns_per_event()
+        );
+    }
+    if let (Some(sw), Some(empty)) = (
+        bpf.program_stats()
+            .iter()
+            .find(|p| p.name.starts_with("khorus_sched_sw"))
+            .cloned(),
+        floor_stats.first(),
+    ) {
+        println!(
+            "sched_switch counter: {:.1} ns/event, empty program on the same hook {:.1} ns/event, difference {:.1} ns",
+            sw.ns_per_event(),
+            empty.ns_per_event(),
+            sw.ns_per_event() - empty.ns_per_event()
+        );
+    }
+    drop(floor_link);
+    drop(floor);
+    drop(bpf);
+    drop(stats);
+    c.final_summary();
+}
