@@ -154,7 +154,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         let mut exit = Exit::Deadline;
         if !tick.is_zero() {
             exit = wait::run(&[server.waker()], None, Some(due), |_| {
-                let report = heartbeat(&summary, source.programs_attached(), &server);
+                let report = heartbeat(&summary, source.as_ref(), &server);
                 if let Err(e) = server.serve(|cmd| match cmd {
                     Common::Ping { nonce } => Ok(CommonReply::Pong {
                         nonce,
@@ -218,7 +218,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         }
         if last_status.elapsed() >= Duration::from_secs(1) {
             last_status = Instant::now();
-            status.publish(heartbeat(&summary, source.programs_attached(), &server))?;
+            status.publish(heartbeat(&summary, source.as_ref(), &server))?;
         }
         if options.frames.is_some_and(|n| summary.published >= n) {
             break;
@@ -228,13 +228,13 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         let n = r.finish().context("failed to finish the trace")?;
         tracing::info!("recorded {n} samples");
     }
-    status.publish(heartbeat(&summary, source.programs_attached(), &server))?;
+    status.publish(heartbeat(&summary, source.as_ref(), &server))?;
     Ok(summary)
 }
 
 fn heartbeat<A, B>(
     s: &Summary,
-    programs: u64,
+    source: &dyn Source,
     server: &khorus_bus::CommandServer<A, B>,
 ) -> StageStatus {
     let mut st = StageStatus::new(StageKind::Collector);
@@ -243,7 +243,11 @@ fn heartbeat<A, B>(
         .set(Counter::ReadErrors, s.read_errors)
         .set(Counter::Published, s.published)
         .set(Counter::Dropped, s.dropped)
-        .set(Counter::ProgramsAttached, programs)
+        .set(Counter::ProgramsAttached, source.programs_attached())
+        .set(
+            Counter::Source,
+            khorus_bus::SignalSource::from(source.kind()) as u64,
+        )
         .set(Counter::CommandsOk, server.ok())
         .set(Counter::CommandsRejected, server.rejected());
     st

@@ -33,7 +33,7 @@ fn exec_counts_every_spawned_process() {
 }
 
 /// Two threads passing a byte back and forth `n` times.
-fn ping_pong(n: usize) {
+pub fn ping_pong(n: usize) {
     let (mut a, mut b) = UnixStream::pair().unwrap();
     let peer = std::thread::spawn(move || {
         let mut byte = [0u8; 1];

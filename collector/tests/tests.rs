@@ -5,5 +5,7 @@
 mod util;
 
 mod bpf;
+mod filters;
 mod privileges;
 mod replay;
+mod status;

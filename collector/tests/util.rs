@@ -29,7 +29,7 @@ pub struct Running {
     pub child: Child,
     pub frames: Subscriber<SignalFrame>,
     _bus: Bus,
-    _test_bus: TestBus,
+    test_bus: TestBus,
 }
 
 fn bpf_required() -> bool {
@@ -75,7 +75,7 @@ pub fn start(source: &str, args: &[&str]) -> Option<Running> {
         child,
         frames,
         _bus: bus,
-        _test_bus: test_bus,
+        test_bus: test_bus,
     })
 }
 
@@ -102,6 +102,11 @@ impl SourceName for khorus_bus::SignalSource {
 }
 
 impl Running {
+    /// The bus the collector runs on.
+    pub fn bus_config(&self) -> &khorus_bus::BusConfig {
+        &self.test_bus.config
+    }
+
     /// Frames until one ends at or after `t_end_ns` (monotonic).
     pub fn frames_until(&mut self, t_end_ns: u64) -> Vec<SignalFrame> {
         let mut out = Vec::new();

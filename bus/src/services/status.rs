@@ -106,11 +106,14 @@ pub enum Counter {
     OscIn = 19,
     /// OSC packets rejected.
     OscRejected = 20,
+    /// Gauge: the collector's source, as the `SignalSource` byte (0 bpf, 1 procfs, 2 replay,
+    /// 3 synthetic).
+    Source = 21,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -132,6 +135,7 @@ impl Counter {
         Self::OscOut,
         Self::OscIn,
         Self::OscRejected,
+        Self::Source,
     ];
 
     /// The counter's snake_case name.
@@ -158,6 +162,7 @@ impl Counter {
             Self::OscOut => "osc_out",
             Self::OscIn => "osc_in",
             Self::OscRejected => "osc_rejected",
+            Self::Source => "source",
         }
     }
 }

@@ -59,6 +59,12 @@ enum Cmd {
         #[arg(long)]
         ping_root: PathBuf,
     },
+    /// Print "ready", wait for a line on stdin, then make two threads pass a byte back and
+    /// forth `round_trips` times (context switches of this process only) and print "done".
+    SwitchLoad {
+        #[arg(long)]
+        round_trips: usize,
+    },
     /// Accept TCP connections on ADDR and discard what they send (a retransmission target).
     TcpSink { addr: String },
     /// Echo fixed-size messages on a Unix socket, restamping the first 8 bytes (t_ns).
@@ -101,6 +107,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::UdsEcho { path, size } => uds_echo(&path, size),
         Cmd::TcpSink { addr } => tcp_sink(&addr),
+        Cmd::SwitchLoad { round_trips } => switch_load(round_trips),
     }
 }
 
@@ -210,5 +217,28 @@ fn tcp_sink(addr: &str) -> Result<()> {
             while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
         });
     }
+    Ok(())
+}
+
+fn switch_load(round_trips: usize) -> Result<()> {
+    println!("ready");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let (mut a, mut b) = UnixStream::pair()?;
+    let peer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut byte = [0u8; 1];
+        for _ in 0..round_trips {
+            b.read_exact(&mut byte)?;
+            b.write_all(&byte)?;
+        }
+        Ok(())
+    });
+    let mut byte = [1u8; 1];
+    for _ in 0..round_trips {
+        a.write_all(&byte)?;
+        a.read_exact(&mut byte)?;
+    }
+    peer.join().expect("peer thread")?;
+    println!("done");
     Ok(())
 }

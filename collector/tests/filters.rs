@@ -1,0 +1,140 @@
+//! The BPF filters: only the chosen processes, or the chosen cgroup subtree, are counted on
+//! the filterable hooks.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use khorus_bus::clock;
+use khorus_bus::signals::SignalId;
+use khorus_tests::{Child, bin};
+
+use crate::util::{Running, count, serial, start};
+
+const N: usize = 20_000;
+
+/// A process that will make about 2·N context switches when told to.
+fn switcher() -> Child {
+    let mut cmd = Command::new(bin("khorus-bus-peer"));
+    cmd.args(["switch-load", "--round-trips", &N.to_string()])
+        .stdin(Stdio::piped());
+    let child = Child::spawn(cmd);
+    child.wait_line(false, Duration::from_secs(10), |l| l == "ready");
+    child
+}
+
+/// Starts the switcher's work (and `extra` round trips in this process, which is never in
+/// the filter) and returns the switches the collector counted meanwhile.
+fn switches_counted(run: &mut Running, switcher: &mut Child, extra: usize) -> f64 {
+    run.skip_pending();
+    let t0 = clock::now_ns();
+    let mut stdin = switcher.stdin().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    if extra > 0 {
+        crate::bpf::ping_pong(extra);
+    }
+    switcher.wait_line(false, Duration::from_secs(60), |l| l == "done");
+    let frames = run.frames_until(clock::now_ns());
+    count(&frames, SignalId::CSW, t0)
+}
+
+fn config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("khorus.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_allow_list_counts_only_its_processes() {
+    let _serial = serial();
+    let mut switcher = switcher();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        &format!("[collector.filter]\ntgid_allow = [{}]\n", switcher.pid()),
+    );
+    let Some(mut run) = start("bpf", &["--config", &cfg]) else {
+        return;
+    };
+    // This process makes 4N round trips of its own, which must not be counted.
+    let counted = switches_counted(&mut run, &mut switcher, 4 * N);
+    assert!(
+        counted >= 1.5 * N as f64 && counted < 4.0 * N as f64,
+        "{counted} switches counted for the allowed process's ~{} (plus {} not allowed)",
+        2 * N,
+        8 * N
+    );
+}
+
+#[test]
+fn the_deny_list_leaves_its_processes_out() {
+    let _serial = serial();
+    let mut switcher = switcher();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        &format!("[collector.filter]\ntgid_deny = [{}]\n", switcher.pid()),
+    );
+    let Some(mut run) = start("bpf", &["--config", &cfg]) else {
+        return;
+    };
+    let counted = switches_counted(&mut run, &mut switcher, 0);
+    assert!(
+        counted < 0.5 * N as f64,
+        "{counted} switches counted while only the denied process (~{}) was busy",
+        2 * N
+    );
+}
+
+/// The cgroup v2 mount point (unified or hybrid layout).
+fn cgroup2_root() -> String {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_string())
+        })
+        .expect("a cgroup v2 hierarchy must be mounted for the cgroup filter")
+}
+
+/// A cgroup v2 directory of the test's own, removed on drop.
+struct Cgroup(std::path::PathBuf);
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Members must have left (their process exited) before the directory can go.
+        std::fs::remove_dir(&self.0).ok();
+    }
+}
+
+#[test]
+fn the_cgroup_filter_counts_only_its_subtree() {
+    let _serial = serial();
+    let group = Cgroup(
+        std::path::Path::new(&cgroup2_root()).join(format!("khorus-test-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&group.0).unwrap();
+    let mut switcher = switcher();
+    std::fs::write(group.0.join("cgroup.procs"), switcher.pid().to_string()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        &format!(
+            "[collector.filter]\ncgroup = {:?}\n",
+            group.0.display().to_string()
+        ),
+    );
+    let Some(mut run) = start("bpf", &["--config", &cfg]) else {
+        return;
+    };
+    let counted = switches_counted(&mut run, &mut switcher, 4 * N);
+    let (status, _, _) = switcher.wait_exit(Duration::from_secs(10));
+    assert!(status.success());
+    assert!(
+        counted >= 1.5 * N as f64 && counted < 4.0 * N as f64,
+        "{counted} switches counted for the cgroup's ~{} (plus {} outside it)",
+        2 * N,
+        8 * N
+    );
+}
