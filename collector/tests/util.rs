@@ -75,7 +75,7 @@ pub fn start(source: &str, args: &[&str]) -> Option<Running> {
         child,
         frames,
         _bus: bus,
-        test_bus: test_bus,
+        test_bus,
     })
 }
 
