@@ -1,0 +1,157 @@
+//! Envelopes with exponential segments: ADSR (attack, decay, sustain, release), and AR and
+//! one-shot decay as special cases. Gate edges start and release the envelope.
+
+/// Envelope stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// At rest, output 0.
+    Idle,
+    /// Rising toward 1.
+    Attack,
+    /// Falling toward the sustain level.
+    Decay,
+    /// Holding while the gate is high.
+    Sustain,
+    /// Falling toward 0 after the gate fell.
+    Release,
+}
+
+/// An exponential ADSR.
+#[derive(Debug, Clone, Copy)]
+pub struct Adsr {
+    rate: f32,
+    stage: Stage,
+    value: f32,
+    gate: bool,
+}
+
+/// Time-constant coefficient so that an exponential covers ~99 % of the way in `time_s`.
+#[inline]
+fn coeff(time_s: f32, rate: f32) -> f32 {
+    (-4.6 / (time_s.max(0.0005) * rate)).exp()
+}
+
+/// Output below which a releasing envelope counts as finished.
+pub const SILENT: f32 = 1e-4;
+
+impl Adsr {
+    /// At rest.
+    pub fn new(rate: f32) -> Self {
+        Self {
+            rate,
+            stage: Stage::Idle,
+            value: 0.0,
+            gate: false,
+        }
+    }
+
+    /// Back to rest.
+    pub fn reset(&mut self) {
+        self.stage = Stage::Idle;
+        self.value = 0.0;
+        self.gate = false;
+    }
+
+    /// The current stage.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// The current output.
+    pub fn value(&self) -> f32 {
+        self.value
+    }
+
+    /// One sample with gate `gate` (> 0.5 = on) and times in seconds.
+    #[inline]
+    pub fn tick(&mut self, gate: f32, attack: f32, decay: f32, sustain: f32, release: f32) -> f32 {
+        let on = gate > 0.5;
+        if on && !self.gate {
+            self.stage = Stage::Attack;
+        } else if !on && self.gate && self.stage != Stage::Idle {
+            self.stage = Stage::Release;
+        }
+        self.gate = on;
+        let sustain = sustain.clamp(0.0, 1.0);
+        match self.stage {
+            Stage::Idle => self.value = 0.0,
+            Stage::Attack => {
+                // Aim past 1 (at 1.3) so the attack is an exponential rise that reaches 1
+                // exactly after `attack` seconds: 1.3·(1 - c^n) = 1 at n = attack·rate.
+                let c = ((0.3f32 / 1.3).ln() / (attack.max(0.0005) * self.rate)).exp();
+                self.value = 1.3 + (self.value - 1.3) * c;
+                if self.value >= 1.0 {
+                    self.value = 1.0;
+                    self.stage = Stage::Decay;
+                }
+            }
+            Stage::Decay => {
+                let c = coeff(decay, self.rate);
+                self.value = sustain + (self.value - sustain) * c;
+                if (self.value - sustain).abs() < SILENT {
+                    self.value = sustain;
+                    self.stage = Stage::Sustain;
+                }
+            }
+            Stage::Sustain => self.value = sustain,
+            Stage::Release => {
+                let c = coeff(release, self.rate);
+                self.value *= c;
+                if self.value < SILENT {
+                    self.value = 0.0;
+                    self.stage = Stage::Idle;
+                }
+            }
+        }
+        self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_follow_the_gate() {
+        let mut e = Adsr::new(48_000.0);
+        let mut peak: f32 = 0.0;
+        for _ in 0..4800 {
+            peak = peak.max(e.tick(1.0, 0.01, 0.05, 0.5, 0.1));
+        }
+        assert!((peak - 1.0).abs() < 1e-6, "reaches 1 in the attack");
+        assert!(
+            (e.value() - 0.5).abs() < 0.01,
+            "settles at sustain: {}",
+            e.value()
+        );
+        for _ in 0..48_000 {
+            e.tick(0.0, 0.01, 0.05, 0.5, 0.1);
+        }
+        assert_eq!(e.stage(), Stage::Idle);
+        assert_eq!(e.value(), 0.0);
+    }
+
+    #[test]
+    fn attack_time_is_respected() {
+        let mut e = Adsr::new(48_000.0);
+        let mut n = 0;
+        while e.tick(1.0, 0.02, 0.1, 0.8, 0.1) < 1.0 {
+            n += 1;
+        }
+        let ms = n as f32 / 48.0;
+        assert!((19.0..=21.0).contains(&ms), "attack took {ms} ms");
+    }
+
+    #[test]
+    fn reset_reproduces() {
+        let mut e = Adsr::new(48_000.0);
+        let a: Vec<f32> = (0..500)
+            .map(|i| e.tick((i < 300) as u8 as f32, 0.001, 0.01, 0.3, 0.02))
+            .collect();
+        e.reset();
+        let b: Vec<f32> = (0..500)
+            .map(|i| e.tick((i < 300) as u8 as f32, 0.001, 0.01, 0.3, 0.02))
+            .collect();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,110 @@
+//! The engine rendered offline, measured.
+
+use khorus_synth::render::{GraphSpec, render};
+
+use crate::util::{frequency, graph_of, note, spectrum};
+
+const RATE: f32 = 48_000.0;
+
+const SINE: &str = r#"{"name":"sine","nodes":[
+    {"id":"o","type":"osc","wave":"sine","freq":{"control":"freq"}},
+    {"id":"env","type":"adsr","gate":{"control":"gate"},"attack":0.001,"decay":0.1,"sustain":1,"release":0.01},
+    {"id":"out","type":"mul","inputs":[{"node":"o"},{"node":"env"},0.5]}],"output":{"node":"out"}}"#;
+
+#[test]
+fn a4_sounds_at_440_hz() {
+    let mut engine = graph_of(SINE, 4).build(RATE).unwrap();
+    let (left, _) = render(&mut engine, &[note(0.0, 2.0, 69.0, 1.0)], 0, 2.0);
+    let f = frequency(&left[4800..90_000], RATE);
+    assert!((f - 440.0).abs() <= 0.5, "{f} Hz");
+}
+
+#[test]
+fn a_note_starts_exactly_at_its_frame() {
+    // Output = the envelope alone: zero before the gate, positive from its first frame.
+    let def = r#"{"name":"env","nodes":[
+        {"id":"env","type":"adsr","gate":{"control":"gate"},"attack":0.01,"decay":0.1,"sustain":1,"release":0.01}],
+        "output":{"node":"env"}}"#;
+    let mut engine = graph_of(def, 4).build(RATE).unwrap();
+    let t = 12_345.0 / RATE as f64;
+    let (left, _) = render(&mut engine, &[note(t, 0.1, 60.0, 1.0)], 0, 0.5);
+    let first = left.iter().position(|&x| x != 0.0).unwrap();
+    assert_eq!(first, 12_345);
+}
+
+#[test]
+fn a_5_khz_saw_has_no_alias_above_minus_40_dbc() {
+    let def = r#"{"name":"saw","nodes":[{"id":"o","type":"osc","wave":"saw","freq":{"control":"freq"}},
+        {"id":"out","type":"mul","inputs":[{"node":"o"},{"control":"gate"},0.5]}],"output":{"node":"out"}}"#;
+    let mut engine = graph_of(def, 1).build(RATE).unwrap();
+    // MIDI note for exactly 5 kHz.
+    let midi = 69.0 + 12.0 * (5000.0f32 / 440.0).log2();
+    let (left, _) = render(&mut engine, &[note(0.0, 1.0, midi, 1.0)], 0, 0.6);
+    let spec = spectrum(&left[4800..4800 + 9600]); // 5 Hz bins
+    let bin_hz = RATE as f64 / 9600.0;
+    let fundamental = spec[(5000.0 / bin_hz) as usize];
+    let mut worst = f64::MIN;
+    for (k, &m) in spec.iter().enumerate() {
+        let f = k as f64 * bin_hz;
+        let near_harmonic = (1..=4).any(|h| (f - 5000.0 * h as f64).abs() < 30.0);
+        if f > 30.0 && !near_harmonic {
+            worst = worst.max(20.0 * (m / fundamental).log10());
+        }
+    }
+    assert!(worst <= -40.0, "strongest alias {worst:.1} dBc");
+}
+
+#[test]
+fn three_hundred_overlapping_notes_with_stealing_do_not_click() {
+    // The pad with 16 voices: 300 notes, 10 per 50 ms, each 400 ms long, so voices are stolen
+    // constantly; a stolen voice fades out instead of cutting.
+    let mut engine = GraphSpec::default().build(RATE).unwrap();
+    let notes: Vec<_> = (0..300)
+        .map(|i| {
+            let mut n = note(i as f64 * 0.005, 0.4, 48.0 + (i * 7 % 24) as f32, 0.8);
+            n.node = 0; // melody → pad
+            n
+        })
+        .collect();
+    let (left, right) = render(&mut engine, &notes, 0, 2.5);
+    let stats = engine.stats();
+    assert!(stats.stolen > 50, "stealing was exercised: {stats:?}");
+    let max_jump = left
+        .windows(2)
+        .chain(right.windows(2))
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    let peak = left
+        .iter()
+        .chain(&right)
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(peak <= 0.89 + 1e-4, "the limiter holds the ceiling: {peak}");
+    // A hard cut of a loud voice jumps by about its amplitude; stated threshold: 0.25.
+    assert!(max_jump < 0.25, "largest sample-to-sample jump {max_jump}");
+}
+
+#[test]
+fn two_renders_of_the_same_input_are_identical() {
+    let notes: Vec<_> = (0..40)
+        .map(|i| {
+            let mut n = note(i as f64 * 0.05, 0.2, 36.0 + (i % 12) as f32, 0.9);
+            n.node = 0;
+            n.role = [0u8, 1, 2, 3][i % 4];
+            n
+        })
+        .collect();
+    let a = render(
+        &mut GraphSpec::default().build(RATE).unwrap(),
+        &notes,
+        0,
+        2.5,
+    );
+    let b = render(
+        &mut GraphSpec::default().build(RATE).unwrap(),
+        &notes,
+        0,
+        2.5,
+    );
+    assert!(a.0.iter().any(|&x| x != 0.0));
+    assert_eq!(a, b);
+}
