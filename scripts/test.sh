@@ -15,6 +15,9 @@ unset PIPEWIRE_REMOTE
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# End-to-end tests start the other packages' binaries (khorus, khorus-bus-peer, …), which
+# `cargo test` does not build for them: build every binary first.
+cargo build --workspace --locked --bins
 cargo test --workspace --locked
 
 # Two copies of the end-to-end suite at once must not see each other (isolated buses and

@@ -9,5 +9,8 @@ pub mod builtin;
 pub mod dsp;
 pub mod engine;
 pub mod ir;
+pub mod node;
 pub mod render;
+pub mod rt;
+pub mod stage;
 pub mod voice;

@@ -1,5 +1,11 @@
 //! Synth tests: offline renders measured for pitch, timing, aliasing, clicks and determinism;
 //! the real-time path under an allocation detector; and the PipeWire node on a private daemon.
 
+// The allocation detector wraps the system allocator for this test binary.
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 mod offline;
+mod pipewire;
+mod realtime;
 mod util;

@@ -177,15 +177,16 @@ impl Reverb {
         let damp = damp.clamp(0.0, 1.0) * 0.4;
         let input = (l + r) * 0.015;
         let mut out = [0.0f32; 2];
-        for ch in 0..2 {
+        for ((o, combs), allpasses) in out.iter_mut().zip(&mut self.combs).zip(&mut self.allpasses)
+        {
             let mut acc = 0.0;
-            for c in &mut self.combs[ch] {
+            for c in combs {
                 acc += c.tick(input, feedback, damp);
             }
-            for a in &mut self.allpasses[ch] {
+            for a in allpasses {
                 acc = a.tick(acc);
             }
-            out[ch] = acc;
+            *o = acc;
         }
         (out[0], out[1])
     }
