@@ -14,6 +14,7 @@
 pub mod clock;
 pub mod codec;
 pub mod command;
+pub mod commands;
 pub mod config;
 mod error;
 pub mod logging;

@@ -1,2 +1,23 @@
 //! khorus composer: patterns with TidalCycles semantics, turned into timestamped notes.
+//!
+//! Time is exact ([`time::Q`]); a [`pattern::Pattern`] answers a query span with haps;
+//! [`combinators`] and the [`mini`]-notation build patterns; [`signal`] lets any numeric
+//! argument follow the kernel; [`transport`] maps cycles to `CLOCK_MONOTONIC` nanoseconds and
+//! [`scheduler`] publishes notes one lookahead ahead; [`score`] holds the kernel-driven scores;
+//! [`stage`] runs it all on the bus.
 #![warn(missing_docs)]
+
+pub mod combinators;
+pub mod controls;
+pub mod ir;
+pub mod mini;
+pub mod notes;
+pub mod pattern;
+pub mod scheduler;
+pub mod score;
+pub mod signal;
+pub mod span;
+pub mod stage;
+pub mod syntax;
+pub mod time;
+pub mod transport;

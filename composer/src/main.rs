@@ -1,3 +1,166 @@
-//! `khorus-composer`: the composer stage's command line.
+//! `khorus-composer`: the composer stage's command line. Parses arguments, then either runs
+//! the stage on the bus or answers a one-off `query` of mini-notation.
 
-fn main() {}
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use khorus_bus::BusConfig;
+use khorus_bus::commands::composer::ScoreParams;
+use khorus_composer::pattern::Context;
+use khorus_composer::score::Score;
+use khorus_composer::stage::{self, Options};
+use khorus_composer::time::Q;
+
+const EXAMPLES: &str = "EXAMPLES:
+  khorus-composer                           run on the bus (silent until a command or --score)
+  khorus-composer --score ambient --print   play the ambient score, print every note
+  khorus-composer --score arp --key c3 --scale dorian --bpm 128
+  khorus-composer query \"a2 [c3 e3]*2 <g3 b3>\" --cycles 2
+  khorus-composer query \"bd(3,8,2) hh?\" --cycles 4 --json";
+
+/// The khorus composer: patterns with TidalCycles semantics, driven by kernel signals.
+#[derive(Debug, Parser)]
+#[command(version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Lookahead: how far ahead notes are scheduled, ms.
+    #[arg(long, default_value_t = 50)]
+    lookahead_ms: u64,
+    /// Initial tempo, beats per minute.
+    #[arg(long, default_value_t = 120.0)]
+    bpm: f64,
+    /// Beats per cycle.
+    #[arg(long, default_value_t = 4)]
+    beats_per_cycle: u32,
+    /// Start playing a score: ambient, percussive, arp or drone.
+    #[arg(long)]
+    score: Option<String>,
+    /// Score key (note name, e.g. a3).
+    #[arg(long)]
+    key: Option<String>,
+    /// Score scale (minor, dorian, pentatonic_minor, …).
+    #[arg(long)]
+    scale: Option<String>,
+    /// Score density, 0..1.
+    #[arg(long)]
+    density: Option<f64>,
+    /// Print each note as it is scheduled.
+    #[arg(long)]
+    print: bool,
+    /// More logs (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Print the events of a mini-notation pattern with exact rational spans.
+    Query {
+        /// The pattern.
+        pattern: String,
+        /// Cycles to query from 0.
+        #[arg(long, default_value_t = 1)]
+        cycles: u32,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+enum Failure {
+    Usage(anyhow::Error),
+    Runtime(anyhow::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    khorus_bus::logging::init(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("khorus-composer: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("khorus-composer: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(Cmd::Query {
+        pattern,
+        cycles,
+        json,
+    }) = &cli.command
+    {
+        return query(pattern, *cycles, *json);
+    }
+    let bpm = Q::from_f64(cli.bpm).map_err(|e| Failure::Usage(e.into()))?;
+    let score = match &cli.score {
+        None => None,
+        Some(name) => {
+            let s = Score::from_name(name)
+                .ok_or_else(|| Failure::Usage(anyhow::anyhow!("unknown score {name:?}")))?;
+            let params = ScoreParams {
+                key: cli.key.clone(),
+                scale: cli.scale.clone(),
+                bpm: Some(cli.bpm),
+                density: cli.density,
+            };
+            Some((s, params))
+        }
+    };
+    let opts = Options {
+        lookahead_ns: cli.lookahead_ms.clamp(1, 10_000) * 1_000_000,
+        bpm,
+        beats_per_cycle: cli.beats_per_cycle,
+        score,
+        print: cli.print,
+    };
+    let config = BusConfig::from_env();
+    let mut out = std::io::stdout().lock();
+    stage::run(&config, &opts, &mut out).map_err(|e| match e {
+        stage::StageError::Options(_) => Failure::Usage(e.into()),
+        e => Failure::Runtime(anyhow::Error::new(e).context("the composer stopped")),
+    })
+}
+
+fn query(pattern: &str, cycles: u32, json: bool) -> Result<(), Failure> {
+    let pat = khorus_composer::mini::parse(pattern)
+        .map_err(|e| Failure::Usage(anyhow::anyhow!("invalid pattern at {e}")))?;
+    let haps = pat
+        .query_span(Q::ZERO, Q::int(cycles as i64), &Context::default())
+        .map_err(|e| {
+            Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
+        })?;
+    let mut out = std::io::stdout().lock();
+    for h in haps {
+        let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
+        let line = if json {
+            serde_json::json!({
+                "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
+                "part": [h.part.begin.to_string(), h.part.end.to_string()],
+                "onset": h.has_onset(),
+                "value": h.value.to_string(),
+            })
+            .to_string()
+        } else {
+            format!("{whole} part {} {}", h.part, h.value)
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            // A closed pipe (`| head`) is success.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(Failure::Runtime(
+                anyhow::Error::new(e).context("failed to write"),
+            ));
+        }
+    }
+    Ok(())
+}

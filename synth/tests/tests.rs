@@ -8,4 +8,5 @@ static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisable
 mod offline;
 mod pipewire;
 mod realtime;
+mod robustness;
 mod util;

@@ -1,0 +1,299 @@
+//! The composer's commands: set a slot's pattern, hush, tempo and transport, scores.
+//!
+//! Patterns travel as a small flat IR: mini-notation text, a list of transforms applied in
+//! order, and control parameters. Numeric arguments are strings holding a number (`"2"`,
+//! `"1.5"`) or a signal expression (`"1 + 3*csw"`, `"retx > 0.08"`), so every argument may
+//! follow the kernel. The IR is deliberately flat (no recursive boxes) so decoding a hostile
+//! request cannot nest deeply. The composer validates everything before changing anything;
+//! a refusal names the field and, for text, the line:column with a caret.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Common, CommonReply};
+use crate::{CurveShape, Role};
+
+/// A numeric argument: a number or a signal expression, as text.
+pub type Arg = String;
+
+/// A request to the composer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ComposerCommand {
+    /// Ping, status, shutdown.
+    Common(Common),
+    /// Plays `spec` in `slot` from the next cycle boundary (or `spec.quantum`), replacing
+    /// what the slot played; the bar is not restarted.
+    SetSlot {
+        /// The slot's name (any text; also seeds its random choices).
+        slot: String,
+        /// What to play.
+        spec: SlotSpec,
+    },
+    /// Silences one slot (`Some`) or every slot and the score (`None`) at the next boundary.
+    Hush {
+        /// The slot, or all.
+        slot: Option<String>,
+    },
+    /// Changes the tempo, phase-continuously.
+    Tempo(TempoChange),
+    /// Starts, stops or reports the transport.
+    Transport(TransportAction),
+    /// Plays a kernel-driven score (`ambient`, `percussive`, `arp`, `drone`; `none` stops it).
+    SelectScore {
+        /// The score's name.
+        name: String,
+        /// Its parameters (unset ones keep their defaults).
+        params: ScoreParams,
+    },
+}
+
+/// What a slot plays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotSpec {
+    /// Where the values come from.
+    pub source: Source,
+    /// Transforms, applied in order.
+    pub transforms: Vec<Transform>,
+    /// Control parameters combined into every event (Tidal's `#`).
+    pub controls: Vec<ControlSpec>,
+    /// Notes or a parameter curve.
+    pub target: Target,
+    /// Cycles to align the change to (`"1"` = next cycle, `"4"` = next 4-cycle bar);
+    /// `None` is 1.
+    pub quantum: Option<Arg>,
+}
+
+/// A slot's values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Source {
+    /// Mini-notation: note names, numbers (MIDI notes, or degrees with `Transform::Scale`),
+    /// drum words.
+    Mini(String),
+    /// A continuous signal expression, sampled `per_cycle` times a cycle.
+    Expr {
+        /// The expression.
+        expr: String,
+        /// Samples per cycle.
+        per_cycle: u32,
+    },
+}
+
+/// A pattern transform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// Speed up.
+    Fast(Arg),
+    /// Slow down.
+    Slow(Arg),
+    /// Shift earlier, cycles.
+    Early(Arg),
+    /// Shift later, cycles.
+    Late(Arg),
+    /// Reverse each cycle.
+    Rev,
+    /// Alternate forwards and reversed cycles.
+    Palindrome,
+    /// Repeat each event n times in its span.
+    Ply(Arg),
+    /// Drop events with this probability (seeded).
+    DegradeBy(Arg),
+    /// Apply `then` every `n`th cycle.
+    Every {
+        /// Period in cycles.
+        n: i64,
+        /// The transform.
+        then: Simple,
+    },
+    /// Apply `then` to each event with probability `prob`.
+    SometimesBy {
+        /// Probability.
+        prob: Arg,
+        /// The transform.
+        then: Simple,
+    },
+    /// Euclidean structure.
+    Euclid {
+        /// Onsets.
+        pulses: Arg,
+        /// Steps.
+        steps: Arg,
+        /// Left rotation in steps.
+        rotation: Arg,
+    },
+    /// Tidal's `swingBy amount per_cycle`.
+    Swing {
+        /// Delay of the off-beats, in parts of a subdivision.
+        amount: Arg,
+        /// Subdivisions per cycle.
+        per_cycle: Arg,
+    },
+    /// Keep events where this boolean mini-notation is true.
+    Mask(String),
+    /// Take the structure from this boolean mini-notation.
+    Struct(String),
+    /// Keep events only while this signal expression is non-zero (e.g. `"retx > 0.08"`).
+    Gate(String),
+    /// Sample n times per cycle.
+    Segment(Arg),
+    /// Map 0..1 values onto lo..hi.
+    Range {
+        /// Low end.
+        lo: Arg,
+        /// High end.
+        hi: Arg,
+    },
+    /// Read numbers as degrees of a scale in a key.
+    Scale {
+        /// Key, a note name (`a`, `c#3`).
+        key: String,
+        /// Scale name (`minor`, `pentatonic_minor`, `dorian`, …).
+        scale: String,
+    },
+    /// Add to every note (transpose, semitones).
+    Add(Arg),
+    /// Stretch over n cycles.
+    Over(Arg),
+    /// n copies in sequence in one cycle.
+    Repeat(u32),
+}
+
+/// A transform usable inside `Every` and `SometimesBy` (not nested further).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Simple {
+    /// Speed up.
+    Fast(Arg),
+    /// Slow down.
+    Slow(Arg),
+    /// Shift earlier.
+    Early(Arg),
+    /// Shift later.
+    Late(Arg),
+    /// Reverse.
+    Rev,
+    /// Repeat each event.
+    Ply(Arg),
+    /// Transpose.
+    Add(Arg),
+    /// Drop events.
+    DegradeBy(Arg),
+}
+
+/// One control parameter of a slot's events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlSpec {
+    /// Which parameter.
+    pub param: ControlParam,
+    /// Its values.
+    pub value: ControlValue,
+}
+
+/// A control parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlParam {
+    /// Note velocity, 0..1.
+    Velocity,
+    /// Note length as a fraction of its event.
+    Legato,
+    /// A parameter of the target node (id from control's table), sent as curve points.
+    Param(u32),
+}
+
+/// Where a control's values come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlValue {
+    /// Mini-notation of numbers.
+    Mini(String),
+    /// A signal expression, sampled at each event's onset.
+    Expr(String),
+}
+
+/// Where a slot's events go.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Target {
+    /// Notes for an instrument.
+    Notes {
+        /// Node id (0 = the role's default).
+        node: u32,
+        /// Role.
+        role: Role,
+        /// MIDI channel; `None` is the role's default.
+        channel: Option<u8>,
+    },
+    /// Breakpoints of one node parameter (values are the pattern's numbers).
+    Curve {
+        /// Node id.
+        node: u32,
+        /// Parameter id.
+        param: u32,
+        /// Interpolation towards each point.
+        shape: CurveShape,
+    },
+}
+
+/// A tempo change; unset fields stay as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct TempoChange {
+    /// Beats per minute.
+    pub bpm: Option<f64>,
+    /// Cycles per second (alternative to `bpm`).
+    pub cps: Option<f64>,
+    /// Beats per cycle.
+    pub beats_per_cycle: Option<u32>,
+}
+
+/// Transport actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransportAction {
+    /// Start (or resume) at the current phase.
+    Start,
+    /// Stop after what is already scheduled.
+    Stop,
+    /// Report the transport state.
+    Query,
+}
+
+/// Score parameters; `None` keeps the current or default value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScoreParams {
+    /// Key (note name).
+    pub key: Option<String>,
+    /// Scale name.
+    pub scale: Option<String>,
+    /// Tempo.
+    pub bpm: Option<f64>,
+    /// Note density, 0..1.
+    pub density: Option<f64>,
+}
+
+/// The composer's answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ComposerReply {
+    /// Answer to a `Common` command.
+    Common(CommonReply),
+    /// The change was accepted and takes effect at this cycle (exact, as `n/d`).
+    Applied {
+        /// Cycle at which it takes effect.
+        at_cycle: String,
+    },
+    /// The transport state.
+    Transport(TransportInfo),
+}
+
+/// Where the transport is; enough for a follower to compute any cycle's time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransportInfo {
+    /// Whether it is running.
+    pub running: bool,
+    /// Cycles per second, exact (`n/d`).
+    pub cps: String,
+    /// Beats per minute.
+    pub bpm: f64,
+    /// Beats per cycle.
+    pub beats_per_cycle: u32,
+    /// Monotonic time of the anchor, ns.
+    pub anchor_ns: u64,
+    /// Cycle at the anchor, exact (`n/d`).
+    pub anchor_cycle: String,
+}

@@ -1,0 +1,188 @@
+//! Mini-notation tokens. The lexer records each token's byte range and whether whitespace
+//! came before it, because adjacency matters (`a!3` replicates, `a ! b` repeats `a`; `a?0.3`
+//! sets a probability).
+
+use crate::syntax::SyntaxError;
+
+/// One token kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    /// A word: a note name (`c#4`), a sound (`bd`), a symbol (`x`).
+    Word(String),
+    /// A number as written (`3`, `-1`, `0.25`).
+    Num(String),
+    /// `~`
+    Rest,
+    /// `[`
+    LBracket,
+    /// `]`
+    RBracket,
+    /// `<`
+    LAngle,
+    /// `>`
+    RAngle,
+    /// `{`
+    LBrace,
+    /// `}`
+    RBrace,
+    /// `(`
+    LParen,
+    /// `)`
+    RParen,
+    /// `,`
+    Comma,
+    /// `|`
+    Pipe,
+    /// `*`
+    Star,
+    /// `/`
+    Slash,
+    /// `!`
+    Bang,
+    /// `@`
+    At,
+    /// `_`
+    Underscore,
+    /// `?`
+    Question,
+    /// `%`
+    Percent,
+    /// `.` (Tidal's group separator)
+    Dot,
+}
+
+/// A token with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// What it is.
+    pub tok: Tok,
+    /// Byte offset of its first character.
+    pub at: usize,
+    /// Whether whitespace preceded it.
+    pub spaced: bool,
+}
+
+/// Longest input accepted, so a hostile command cannot make the parser work for long.
+pub const MAX_SOURCE: usize = 8192;
+
+/// Splits `src` into tokens.
+pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
+    if src.len() > MAX_SOURCE {
+        return Err(SyntaxError::at(
+            src,
+            MAX_SOURCE,
+            format!("pattern longer than {MAX_SOURCE} bytes"),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut it = src.char_indices().peekable();
+    let mut spaced = true;
+    while let Some(&(at, c)) = it.peek() {
+        if c.is_whitespace() {
+            spaced = true;
+            it.next();
+            continue;
+        }
+        let simple = match c {
+            '~' => Some(Tok::Rest),
+            '[' => Some(Tok::LBracket),
+            ']' => Some(Tok::RBracket),
+            '<' => Some(Tok::LAngle),
+            '>' => Some(Tok::RAngle),
+            '{' => Some(Tok::LBrace),
+            '}' => Some(Tok::RBrace),
+            '(' => Some(Tok::LParen),
+            ')' => Some(Tok::RParen),
+            ',' => Some(Tok::Comma),
+            '|' => Some(Tok::Pipe),
+            '*' => Some(Tok::Star),
+            '/' => Some(Tok::Slash),
+            '!' => Some(Tok::Bang),
+            '@' => Some(Tok::At),
+            '_' => Some(Tok::Underscore),
+            '?' => Some(Tok::Question),
+            '%' => Some(Tok::Percent),
+            '.' => Some(Tok::Dot),
+            _ => None,
+        };
+        let tok = if let Some(t) = simple {
+            it.next();
+            t
+        } else if c.is_ascii_alphabetic() {
+            let mut end = at;
+            while let Some(&(i, ch)) = it.peek() {
+                if ch.is_ascii_alphanumeric() || ch == '#' {
+                    end = i + ch.len_utf8();
+                    it.next();
+                } else {
+                    break;
+                }
+            }
+            Tok::Word(src[at..end].to_string())
+        } else if c.is_ascii_digit() || c == '-' {
+            it.next();
+            let mut end = at + 1;
+            let mut seen_dot = false;
+            while let Some(&(i, ch)) = it.peek() {
+                let digit_after_dot = ch == '.'
+                    && !seen_dot
+                    && src[i + 1..]
+                        .chars()
+                        .next()
+                        .is_some_and(|n| n.is_ascii_digit());
+                if ch.is_ascii_digit() || digit_after_dot {
+                    seen_dot |= ch == '.';
+                    end = i + 1;
+                    it.next();
+                } else {
+                    break;
+                }
+            }
+            if &src[at..end] == "-" {
+                return Err(SyntaxError::at(src, at, "'-' must be followed by a digit"));
+            }
+            Tok::Num(src[at..end].to_string())
+        } else {
+            return Err(SyntaxError::at(
+                src,
+                at,
+                format!("unexpected character {c:?}"),
+            ));
+        };
+        out.push(Token { tok, at, spaced });
+        spaced = false;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_adjacency() {
+        let t = lex("c#4 a!3 ~ -1.5?0.3").unwrap();
+        let kinds: Vec<_> = t.iter().map(|t| (t.tok.clone(), t.spaced)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (Tok::Word("c#4".into()), true),
+                (Tok::Word("a".into()), true),
+                (Tok::Bang, false),
+                (Tok::Num("3".into()), false),
+                (Tok::Rest, true),
+                (Tok::Num("-1.5".into()), true),
+                (Tok::Question, false),
+                (Tok::Num("0.3".into()), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_characters_are_placed() {
+        let e = lex("a b $").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 5));
+        let e = lex("a - b").unwrap_err();
+        assert_eq!(e.col, 3);
+    }
+}

@@ -1,0 +1,443 @@
+//! Kernel signals inside patterns: a quantised snapshot of the latest levels, and signal
+//! expressions (`1 - exec`, `1 + 3*csw`, `retx > 0.08`, `range(io, 0.2, 0.9)`) that any
+//! numeric pattern argument may be.
+//!
+//! Levels are quantised to 1/1024 and expressions evaluate in exact rationals, so a replayed
+//! trace gives bit-identical choices: no float rounding decides whether a note plays.
+
+use std::sync::Arc;
+
+use khorus_bus::signals::SIGNAL_CAPACITY;
+use khorus_bus::{SignalFrame, SignalId};
+
+use crate::pattern::Pattern;
+use crate::syntax::SyntaxError;
+use crate::time::{Q, TimeError};
+
+/// Quantisation steps of a level in `0..=1`.
+pub const LEVEL_STEPS: i64 = 1024;
+
+/// Signal levels as seen by patterns, quantised to `1/LEVEL_STEPS`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Signals {
+    levels: [u16; SIGNAL_CAPACITY],
+}
+
+impl Signals {
+    /// Takes the levels a frame measured; signals it did not measure keep their last value.
+    pub fn update(&mut self, frame: &SignalFrame) {
+        for i in 0..SIGNAL_CAPACITY {
+            let id = SignalId(i as u8);
+            if frame.is_available(id) {
+                self.set(id, frame.level[i]);
+            }
+        }
+    }
+
+    /// Sets one level (clamped to `0..=1`; NaN reads as 0).
+    pub fn set(&mut self, id: SignalId, level: f32) {
+        if let Some(slot) = self.levels.get_mut(id.index()) {
+            let l = if level.is_nan() {
+                0.0
+            } else {
+                level.clamp(0.0, 1.0)
+            };
+            *slot = (l as f64 * LEVEL_STEPS as f64).round() as u16;
+        }
+    }
+
+    /// One level as an exact fraction.
+    pub fn level(&self, id: SignalId) -> Q {
+        let k = self.levels.get(id.index()).copied().unwrap_or(0);
+        Q::new(k as i64, LEVEL_STEPS).unwrap_or(Q::ZERO)
+    }
+
+    /// The quantised levels (for traces and tests).
+    pub fn raw(&self) -> &[u16; SIGNAL_CAPACITY] {
+        &self.levels
+    }
+}
+
+/// Names that are not in the bus's signal table but mean something to a musician.
+fn alias(name: &str) -> Option<Expr> {
+    let sig = |n: &str| SignalId::from_name(n).map(Expr::Sig);
+    let max = |a: Expr, b: Expr| Expr::Call(Func::Max, vec![a, b]);
+    Some(match name {
+        "io" => max(sig("io_read")?, sig("io_write")?),
+        "mem" => sig("mem_pressure")?,
+        "cpu" => sig("cpu_pressure")?,
+        // Overall activity: the busiest of the event-rate signals; scores go quiet below a floor.
+        "activity" => ["exec", "rx", "tx", "csw", "io_read", "io_write", "irq"]
+            .iter()
+            .filter_map(|n| sig(n))
+            .reduce(max)?,
+        _ => return None,
+    })
+}
+
+/// Functions a signal expression may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// `min(a, b)`.
+    Min,
+    /// `max(a, b)`.
+    Max,
+    /// `clamp(x, lo, hi)`.
+    Clamp,
+    /// `range(x, lo, hi)` = `lo + x·(hi − lo)`: maps a 0..1 level onto a range.
+    Range,
+    /// `pow(x, n)` with a constant integer `n` (a curve that stays exact).
+    Pow,
+}
+
+impl Func {
+    fn from_name(s: &str) -> Option<(Func, usize)> {
+        Some(match s {
+            "min" => (Func::Min, 2),
+            "max" => (Func::Max, 2),
+            "clamp" => (Func::Clamp, 3),
+            "range" => (Func::Range, 3),
+            "pow" => (Func::Pow, 2),
+            _ => return None,
+        })
+    }
+}
+
+/// Binary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*` or `·`
+    Mul,
+    /// `/`
+    Div,
+    /// `>` (1 or 0)
+    Gt,
+    /// `<`
+    Lt,
+    /// `>=`
+    Ge,
+    /// `<=`
+    Le,
+}
+
+/// A parsed signal expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A number.
+    Num(Q),
+    /// A signal's level.
+    Sig(SignalId),
+    /// Negation.
+    Neg(Box<Expr>),
+    /// A binary operation.
+    Bin(Op, Box<Expr>, Box<Expr>),
+    /// A function call.
+    Call(Func, Vec<Expr>),
+}
+
+impl Expr {
+    /// Evaluates against a snapshot, exactly.
+    pub fn eval(&self, s: &Signals) -> Result<Q, TimeError> {
+        Ok(match self {
+            Expr::Num(v) => *v,
+            Expr::Sig(id) => s.level(*id),
+            Expr::Neg(e) => e.eval(s)?.negated()?,
+            Expr::Bin(op, a, b) => {
+                let (a, b) = (a.eval(s)?, b.eval(s)?);
+                let truth = |c: bool| if c { Q::ONE } else { Q::ZERO };
+                match op {
+                    Op::Add => (a + b)?,
+                    Op::Sub => (a - b)?,
+                    Op::Mul => (a * b)?,
+                    Op::Div => (a / b)?,
+                    Op::Gt => truth(a > b),
+                    Op::Lt => truth(a < b),
+                    Op::Ge => truth(a >= b),
+                    Op::Le => truth(a <= b),
+                }
+            }
+            Expr::Call(f, args) => {
+                let v: Vec<Q> = args.iter().map(|a| a.eval(s)).collect::<Result<_, _>>()?;
+                match f {
+                    Func::Min => v[0].min(v[1]),
+                    Func::Max => v[0].max(v[1]),
+                    Func::Clamp => v[0].max(v[1]).min(v[2]),
+                    Func::Range => (v[1] + (v[0] * (v[2] - v[1])?)?)?,
+                    Func::Pow => {
+                        let mut r = Q::ONE;
+                        for _ in 0..v[1].floor().unsigned_abs() {
+                            r = (r * v[0])?;
+                        }
+                        if v[1] < Q::ZERO { (Q::ONE / r)? } else { r }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Whether the expression reads any signal (if not, it is a constant).
+    pub fn is_constant(&self) -> bool {
+        match self {
+            Expr::Num(_) => true,
+            Expr::Sig(_) => false,
+            Expr::Neg(e) => e.is_constant(),
+            Expr::Bin(_, a, b) => a.is_constant() && b.is_constant(),
+            Expr::Call(_, args) => args.iter().all(Expr::is_constant),
+        }
+    }
+
+    /// The expression as a continuous pattern, sampled wherever it is queried.
+    pub fn pattern(self) -> Pattern<Q> {
+        let e = Arc::new(self);
+        Pattern::signal(move |_, ctx| e.eval(&ctx.signals))
+    }
+}
+
+/// Parses a signal expression.
+pub fn parse_expr(src: &str) -> Result<Expr, SyntaxError> {
+    let mut p = ExprParser {
+        src,
+        pos: 0,
+        depth: 0,
+    };
+    let e = p.cmp()?;
+    p.skip_ws();
+    if p.pos < src.len() {
+        return Err(p.err("unexpected text after the expression"));
+    }
+    Ok(e)
+}
+
+/// Nesting limit, so hostile input cannot exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
+struct ExprParser<'a> {
+    src: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl ExprParser<'_> {
+    fn err(&self, msg: impl Into<String>) -> SyntaxError {
+        SyntaxError::at(self.src, self.pos, msg)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.peek() {
+            if !c.is_whitespace() {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.src[self.pos..].chars().next()
+    }
+
+    fn eat(&mut self, s: &str) -> bool {
+        self.skip_ws();
+        if self.src[self.pos..].starts_with(s) {
+            self.pos += s.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn cmp(&mut self) -> Result<Expr, SyntaxError> {
+        let a = self.sum()?;
+        for (tok, op) in [(">=", Op::Ge), ("<=", Op::Le), (">", Op::Gt), ("<", Op::Lt)] {
+            if self.eat(tok) {
+                let b = self.sum()?;
+                return Ok(Expr::Bin(op, Box::new(a), Box::new(b)));
+            }
+        }
+        Ok(a)
+    }
+
+    fn sum(&mut self) -> Result<Expr, SyntaxError> {
+        let mut a = self.prod()?;
+        loop {
+            let op = if self.eat("+") {
+                Op::Add
+            } else if self.eat("-") {
+                Op::Sub
+            } else {
+                return Ok(a);
+            };
+            let b = self.prod()?;
+            a = Expr::Bin(op, Box::new(a), Box::new(b));
+        }
+    }
+
+    fn prod(&mut self) -> Result<Expr, SyntaxError> {
+        let mut a = self.unary()?;
+        loop {
+            let op = if self.eat("*") || self.eat("·") {
+                Op::Mul
+            } else if self.eat("/") {
+                Op::Div
+            } else {
+                return Ok(a);
+            };
+            let b = self.unary()?;
+            a = Expr::Bin(op, Box::new(a), Box::new(b));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("expression nested too deeply"));
+        }
+        let r = if self.eat("-") {
+            self.unary().map(|e| Expr::Neg(Box::new(e)))
+        } else {
+            self.atom()
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn atom(&mut self) -> Result<Expr, SyntaxError> {
+        self.skip_ws();
+        let start = self.pos;
+        match self.peek() {
+            Some('(') => {
+                self.pos += 1;
+                let e = self.cmp()?;
+                if !self.eat(")") {
+                    return Err(self.err("expected ')'"));
+                }
+                Ok(e)
+            }
+            Some(c) if c.is_ascii_digit() || c == '.' => {
+                while self.peek().is_some_and(|c| c.is_ascii_digit() || c == '.') {
+                    self.pos += 1;
+                }
+                match Q::parse_decimal(&self.src[start..self.pos]) {
+                    Some(Ok(v)) => Ok(Expr::Num(v)),
+                    Some(Err(e)) => Err(SyntaxError::at(self.src, start, e.to_string())),
+                    None => Err(SyntaxError::at(self.src, start, "malformed number")),
+                }
+            }
+            Some(c) if c.is_ascii_alphabetic() => {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    self.pos += 1;
+                }
+                let name = &self.src[start..self.pos];
+                if let Some((f, arity)) = Func::from_name(name) {
+                    return self.call(start, f, arity);
+                }
+                if let Some(id) = SignalId::from_name(name) {
+                    return Ok(Expr::Sig(id));
+                }
+                alias(name).ok_or_else(|| {
+                    SyntaxError::at(
+                        self.src,
+                        start,
+                        format!("unknown signal or function {name:?}"),
+                    )
+                })
+            }
+            Some(c) => Err(self.err(format!("unexpected {c:?}"))),
+            None => Err(self.err("expected a number, a signal or '('")),
+        }
+    }
+
+    fn call(&mut self, start: usize, f: Func, arity: usize) -> Result<Expr, SyntaxError> {
+        if !self.eat("(") {
+            return Err(self.err("expected '(' after a function name"));
+        }
+        let mut args = vec![self.cmp()?];
+        while self.eat(",") {
+            args.push(self.cmp()?);
+        }
+        if !self.eat(")") {
+            return Err(self.err("expected ',' or ')'"));
+        }
+        if args.len() != arity {
+            return Err(SyntaxError::at(
+                self.src,
+                start,
+                format!("expects {arity} arguments, got {}", args.len()),
+            ));
+        }
+        if f == Func::Pow && !args[1].is_constant() {
+            return Err(SyntaxError::at(
+                self.src,
+                start,
+                "pow's exponent must be a constant",
+            ));
+        }
+        if f == Func::Pow
+            && let Ok(n) = args[1].eval(&Signals::default())
+            && (n.denom() != 1 || n.numer().abs() > 16)
+        {
+            return Err(SyntaxError::at(
+                self.src,
+                start,
+                "pow's exponent must be an integer in -16..=16",
+            ));
+        }
+        Ok(Expr::Call(f, args))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::q;
+
+    fn sigs(pairs: &[(&str, f32)]) -> Signals {
+        let mut s = Signals::default();
+        for (n, v) in pairs {
+            s.set(SignalId::from_name(n).unwrap(), *v);
+        }
+        s
+    }
+
+    #[test]
+    fn expressions_evaluate_exactly() {
+        let s = sigs(&[("exec", 0.25), ("csw", 0.5), ("retx", 0.1)]);
+        let ev = |src: &str| parse_expr(src).unwrap().eval(&s).unwrap();
+        assert_eq!(ev("1 - exec"), q(3, 4));
+        assert_eq!(ev("1 + 3*csw"), q(5, 2));
+        assert_eq!(ev("1 + 3·csw"), q(5, 2));
+        assert_eq!(ev("retx > 0.08"), Q::ONE);
+        assert_eq!(ev("retx > 0.2"), Q::ZERO);
+        assert_eq!(ev("range(csw, 2, 4)"), Q::int(3));
+        assert_eq!(ev("pow(csw, 2)"), q(1, 4));
+        assert_eq!(ev("-(1/3)"), q(-1, 3));
+        assert!(parse_expr("2 * 3").unwrap().is_constant());
+        assert!(!parse_expr("io").unwrap().is_constant());
+    }
+
+    #[test]
+    fn levels_are_quantised() {
+        let s = sigs(&[("exec", 0.300_01)]);
+        assert_eq!(s.level(SignalId::EXEC), q(307, 1024));
+        assert_eq!(sigs(&[("exec", 7.0)]).level(SignalId::EXEC), Q::ONE);
+        assert_eq!(sigs(&[("exec", f32::NAN)]).level(SignalId::EXEC), Q::ZERO);
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let e = parse_expr("1 + nope").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 5));
+        assert!(e.message.contains("nope"));
+        let e = parse_expr("min(1)").unwrap_err();
+        assert!(e.message.contains("2 arguments"), "{e}");
+        assert!(parse_expr("(1").is_err());
+        assert!(parse_expr(&"(".repeat(1000)).is_err());
+        assert!(parse_expr("pow(exec, io)").is_err());
+    }
+}

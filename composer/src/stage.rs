@@ -1,0 +1,400 @@
+//! The composer stage: applies commands, follows signals, advances the scheduler on a tick
+//! and publishes notes, curve points and a status heartbeat on the bus.
+//!
+//! [`Composer`] holds all state and answers commands without touching the bus, so tests
+//! drive it directly; [`run`] wires it to iceoryx2 and sleeps in `wait::run` between ticks.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use khorus_bus::command::CommonReply;
+use khorus_bus::commands::composer::{
+    ComposerCommand, ComposerReply, ScoreParams, TempoChange, TransportAction, TransportInfo,
+};
+use khorus_bus::wait::{self, Wake};
+use khorus_bus::{
+    Bus, BusConfig, BusError, Common, Counter, CurvePoint, NoteEvent, Reply, ReplyError,
+    SignalFrame, StageKind, StageStatus, clock,
+};
+
+use crate::ir;
+use crate::scheduler::{Batch, Scheduler};
+use crate::score::Score;
+use crate::signal::Signals;
+use crate::time::{Q, TimeError};
+use crate::transport::{Transport, cps_from_bpm};
+
+/// How the stage runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How far ahead notes are made, ns.
+    pub lookahead_ns: u64,
+    /// Initial tempo.
+    pub bpm: Q,
+    /// Beats per cycle.
+    pub beats_per_cycle: u32,
+    /// A score to start with.
+    pub score: Option<(Score, ScoreParams)>,
+    /// Print each note as it is scheduled.
+    pub print: bool,
+}
+
+/// Why the stage stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Time arithmetic failed in the transport.
+    #[error("transport: {0}")]
+    Time(#[from] TimeError),
+    /// Invalid options.
+    #[error("{0}")]
+    Options(String),
+}
+
+/// Counters for the heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events published late (their time had passed).
+    pub late: u64,
+    /// Scheduler ticks.
+    pub ticks: u64,
+    /// Slot query failures.
+    pub errors: u64,
+}
+
+/// The composer's state.
+#[derive(Debug)]
+pub struct Composer {
+    sched: Scheduler,
+    signals: Signals,
+    score: Option<Score>,
+    /// Counters.
+    pub stats: Stats,
+    shutdown: bool,
+}
+
+fn refuse(e: impl ToString) -> ReplyError {
+    ReplyError::invalid(e.to_string())
+}
+
+fn applied(at: Q) -> ComposerReply {
+    ComposerReply::Applied {
+        at_cycle: at.to_string(),
+    }
+}
+
+impl Composer {
+    /// A composer whose cycle 0 sounds one lookahead after `now_ns`.
+    pub fn new(opts: &Options, now_ns: u64) -> Result<Self, StageError> {
+        let transport = Transport::new(opts.bpm, opts.beats_per_cycle, now_ns + opts.lookahead_ns)
+            .map_err(|e| StageError::Options(e.to_string()))?;
+        let mut c = Composer {
+            sched: Scheduler::new(transport, opts.lookahead_ns),
+            signals: Signals::default(),
+            score: None,
+            stats: Stats::default(),
+            shutdown: false,
+        };
+        if let Some((score, params)) = &opts.score {
+            c.select_score(score.name(), params)
+                .map_err(|e| StageError::Options(e.message))?;
+        }
+        Ok(c)
+    }
+
+    /// The scheduler (for inspection).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.sched
+    }
+
+    /// Whether a Shutdown was received.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown
+    }
+
+    /// Takes a signal frame.
+    pub fn on_signals(&mut self, frame: &SignalFrame) {
+        self.signals.update(frame);
+    }
+
+    /// Advances the scheduler to `now_ns`.
+    pub fn tick(&mut self, now_ns: u64) -> Result<Batch, TimeError> {
+        let batch = self.sched.advance(now_ns, &self.signals)?;
+        self.stats.ticks += 1;
+        self.stats.late += batch.late;
+        self.stats.errors += batch.errors.len() as u64;
+        for (slot, e) in &batch.errors {
+            tracing::warn!("slot {slot} skipped: {e}");
+        }
+        Ok(batch)
+    }
+
+    /// Transport state for followers.
+    pub fn transport_info(&self) -> TransportInfo {
+        let t = self.sched.transport();
+        let (anchor_ns, anchor_cycle) = t.anchor();
+        TransportInfo {
+            running: t.running(),
+            cps: t.cps().to_string(),
+            bpm: t.bpm(),
+            beats_per_cycle: t.beats_per_cycle(),
+            anchor_ns,
+            anchor_cycle: anchor_cycle.to_string(),
+        }
+    }
+
+    fn select_score(&mut self, name: &str, params: &ScoreParams) -> Reply<ComposerReply> {
+        if name == "none" {
+            let at = self.hush_score()?;
+            self.score = None;
+            return Ok(applied(at));
+        }
+        let score = Score::from_name(name).ok_or_else(|| {
+            refuse(format!(
+                "unknown score {name:?} (ambient, percussive, arp, drone, none)"
+            ))
+        })?;
+        let p = score.params(params).map_err(refuse)?;
+        let voices = score.voices(&p).map_err(refuse)?;
+        let cps = cps_from_bpm(p.bpm, self.sched.transport().beats_per_cycle()).map_err(refuse)?;
+        // Everything validated: now change state.
+        self.hush_score()?;
+        let mut at = Q::ZERO;
+        for (slot, voice) in voices {
+            at = self
+                .sched
+                .set_slot(&slot, Some(voice), Q::ONE)
+                .map_err(refuse)?;
+        }
+        self.sched.set_cps(cps).map_err(refuse)?;
+        self.score = Some(score);
+        Ok(applied(at))
+    }
+
+    fn hush_score(&mut self) -> Result<Q, ReplyError> {
+        let names: Vec<String> = self
+            .sched
+            .active_slots()
+            .into_iter()
+            .filter(|n| n.starts_with("score/"))
+            .map(str::to_string)
+            .collect();
+        let mut at = self.sched.next_boundary(Q::ONE).map_err(refuse)?;
+        for n in names {
+            at = self.sched.set_slot(&n, None, Q::ONE).map_err(refuse)?;
+        }
+        Ok(at)
+    }
+
+    fn tempo(&mut self, t: &TempoChange) -> Reply<ComposerReply> {
+        let beats = t
+            .beats_per_cycle
+            .unwrap_or(self.sched.transport().beats_per_cycle());
+        let cps = match (t.bpm, t.cps) {
+            (Some(_), Some(_)) => return Err(refuse("give bpm or cps, not both")),
+            (Some(bpm), None) => {
+                cps_from_bpm(Q::from_f64(bpm).map_err(refuse)?, beats).map_err(refuse)?
+            }
+            (None, Some(cps)) => {
+                if !(cps > 0.0 && cps <= 16.0) {
+                    return Err(refuse(format!("cps {cps} is outside (0, 16]")));
+                }
+                Q::from_f64(cps).map_err(refuse)?
+            }
+            (None, None) => self.sched.transport().cps(),
+        };
+        self.sched
+            .transport_mut()
+            .set_beats_per_cycle(beats)
+            .map_err(refuse)?;
+        let at = self.sched.set_cps(cps).map_err(refuse)?;
+        Ok(applied(at))
+    }
+
+    /// Answers one command. A refused command changes nothing.
+    pub fn handle(&mut self, cmd: ComposerCommand, now_ns: u64) -> Reply<ComposerReply> {
+        match cmd {
+            ComposerCommand::Common(Common::Ping { nonce }) => {
+                Ok(ComposerReply::Common(CommonReply::Pong {
+                    nonce,
+                    pid: std::process::id(),
+                }))
+            }
+            ComposerCommand::Common(Common::Status) => Ok(ComposerReply::Common(
+                CommonReply::Status(Box::new(self.status(0, 0, 0, 0, 0, 0))),
+            )),
+            ComposerCommand::Common(Common::Shutdown) => {
+                self.shutdown = true;
+                Ok(ComposerReply::Common(CommonReply::Ack))
+            }
+            ComposerCommand::SetSlot { slot, spec } => {
+                if slot.is_empty() || slot.len() > 64 || slot.starts_with("score/") {
+                    return Err(refuse(
+                        "slot: 1..=64 characters, not starting with \"score/\"",
+                    ));
+                }
+                let (voice, quantum) = ir::compile(&spec).map_err(refuse)?;
+                let at = self
+                    .sched
+                    .set_slot(&slot, Some(voice), quantum)
+                    .map_err(refuse)?;
+                Ok(applied(at))
+            }
+            ComposerCommand::Hush { slot: Some(slot) } => {
+                if !self.sched.active_slots().contains(&slot.as_str()) {
+                    return Err(refuse(format!("no slot named {slot:?}")));
+                }
+                Ok(applied(
+                    self.sched.set_slot(&slot, None, Q::ONE).map_err(refuse)?,
+                ))
+            }
+            ComposerCommand::Hush { slot: None } => {
+                self.score = None;
+                Ok(applied(self.sched.hush_all().map_err(refuse)?))
+            }
+            ComposerCommand::Tempo(t) => self.tempo(&t),
+            ComposerCommand::Transport(a) => {
+                match a {
+                    TransportAction::Start => self.sched.start(now_ns),
+                    TransportAction::Stop => self.sched.stop(),
+                    TransportAction::Query => {}
+                }
+                Ok(ComposerReply::Transport(self.transport_info()))
+            }
+            ComposerCommand::SelectScore { name, params } => self.select_score(&name, &params),
+        }
+    }
+
+    /// The heartbeat with the bus counters filled in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn status(
+        &self,
+        published: u64,
+        dropped: u64,
+        received: u64,
+        missed: u64,
+        ok: u64,
+        rejected: u64,
+    ) -> StageStatus {
+        let mut s = StageStatus::new(StageKind::Composer);
+        s.set(Counter::Published, published)
+            .set(Counter::Dropped, dropped)
+            .set(Counter::Received, received)
+            .set(Counter::Missed, missed)
+            .set(Counter::Late, self.stats.late)
+            .set(Counter::Ticks, self.stats.ticks)
+            .set(Counter::ReadErrors, self.stats.errors)
+            .set(Counter::CommandsOk, ok)
+            .set(Counter::CommandsRejected, rejected);
+        s
+    }
+}
+
+/// Formats a note for `--print`.
+pub fn format_note(n: &NoteEvent, now_ns: u64) -> String {
+    format!(
+        "t={:.6} (in {:+.1}ms) note={:.2} vel={:.2} dur={:.1}ms ch={} role={:?} node={}",
+        clock::ns_to_s(n.t_ns),
+        (n.t_ns as f64 - now_ns as f64) / 1e6,
+        n.note,
+        n.velocity,
+        n.dur_ns as f64 / 1e6,
+        n.channel,
+        n.role(),
+        n.node
+    )
+}
+
+/// Runs the stage until Shutdown, SIGINT or SIGTERM.
+pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(), StageError> {
+    let bus = Bus::open("composer", config)?;
+    let mut signals = bus.subscriber::<SignalFrame>()?;
+    let mut notes = bus.publisher::<NoteEvent>()?;
+    let mut curves = bus.publisher::<CurvePoint>()?;
+    let mut status = bus.publisher::<StageStatus>()?;
+    let mut server = bus.command_server::<ComposerCommand, ComposerReply>(StageKind::Composer)?;
+    let mut composer = Composer::new(opts, clock::now_ns())?;
+    // A quarter of the lookahead: every event is made at least ¾ lookahead before it sounds.
+    let tick = Duration::from_nanos((opts.lookahead_ns / 4).clamp(1_000_000, 250_000_000));
+    let mut last_status = 0u64;
+    let mut failure: Option<StageError> = None;
+    tracing::info!(
+        "composer on the bus, {} bpm",
+        composer.sched.transport().bpm()
+    );
+    eprintln!("composer: ready");
+    wait::run(
+        &[signals.waker(), server.waker()],
+        Some(tick),
+        None,
+        |wake| {
+            let mut step = || -> Result<(), StageError> {
+                match wake {
+                    Wake::Ready(0) => {
+                        signals.drain(|f| composer.on_signals(&f))?;
+                    }
+                    Wake::Ready(_) => {
+                        let now = clock::now_ns();
+                        let counts = (
+                            notes.published() + curves.published(),
+                            notes.dropped() + curves.dropped(),
+                            signals.received(),
+                            signals.missed(),
+                            server.ok(),
+                            server.rejected(),
+                        );
+                        server.serve(|cmd| match cmd {
+                            // Status needs the ports' counters, which only this loop has.
+                            ComposerCommand::Common(Common::Status) => {
+                                let (p, d, r, m, ok, rej) = counts;
+                                let s = composer.status(p, d, r, m, ok, rej);
+                                Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
+                            }
+                            cmd => composer.handle(cmd, now),
+                        })?;
+                    }
+                    Wake::Tick => {
+                        let now = clock::now_ns();
+                        let batch = composer.tick(now)?;
+                        if opts.print {
+                            for n in &batch.notes {
+                                // A closed stdout is not a reason to stop making music.
+                                writeln!(out, "{}", format_note(n, now)).ok();
+                            }
+                        }
+                        notes.publish_all(batch.notes)?;
+                        curves.publish_all(batch.curves)?;
+                        if now.saturating_sub(last_status) >= 1_000_000_000 {
+                            last_status = now;
+                            let s = composer.status(
+                                notes.published() + curves.published(),
+                                notes.dropped() + curves.dropped(),
+                                signals.received(),
+                                signals.missed(),
+                                server.ok(),
+                                server.rejected(),
+                            );
+                            status.publish(s)?;
+                        }
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = step() {
+                failure = Some(e);
+                return ControlFlow::Break(());
+            }
+            if composer.shutdown_requested() {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,166 @@
+//! End to end: the real `khorus-composer` binary on an isolated bus. The test injects signal
+//! frames, sets a signal-gated slot over the command service, receives the notes, sends a
+//! broken pattern (refused with line:col and a caret) and checks the music carried on.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use khorus_bus::commands::composer::{
+    ComposerCommand, ComposerReply, SlotSpec, Source, Target, Transform,
+};
+use khorus_bus::{
+    Bus, BusError, Counter, NoteEvent, Role, SignalFrame, SignalId, StageKind, StageStatus,
+};
+use khorus_tests::{Child, TestBus};
+
+const T: Duration = Duration::from_secs(5);
+
+fn slot(src: &str, gate: &str) -> ComposerCommand {
+    ComposerCommand::SetSlot {
+        slot: "lead".into(),
+        spec: SlotSpec {
+            source: Source::Mini(src.into()),
+            transforms: vec![Transform::Gate(gate.into())],
+            controls: vec![],
+            target: Target::Notes {
+                node: 7,
+                role: Role::Melody,
+                channel: None,
+            },
+            quantum: None,
+        },
+    }
+}
+
+/// Receives notes until `n` match `pred` or the deadline passes.
+fn notes_until(
+    sub: &mut khorus_bus::Subscriber<NoteEvent>,
+    n: usize,
+    pred: impl Fn(&NoteEvent) -> bool,
+) -> Vec<NoteEvent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < n {
+        match sub.receive_until(deadline).unwrap() {
+            Some(note) if pred(&note) => got.push(note),
+            Some(_) => {}
+            None => panic!("only {} matching notes before the deadline", got.len()),
+        }
+    }
+    got
+}
+
+#[test]
+fn composer_plays_signal_driven_slots_and_refuses_bad_patterns() {
+    let bus = TestBus::new("composer");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-composer"));
+    cmd.envs(bus.config.env())
+        .args(["--bpm", "240", "--lookahead-ms", "40"]);
+    let child = Child::spawn(cmd);
+    child.wait_line(true, Duration::from_secs(20), |l| {
+        l.contains("composer: ready")
+    });
+
+    let me = Bus::open("composer-e2e", &bus.config).unwrap();
+    let mut notes = me.subscriber::<NoteEvent>().unwrap();
+    let mut status = me.subscriber::<StageStatus>().unwrap();
+    let mut signals = me.publisher::<SignalFrame>().unwrap();
+    let mut client = me
+        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .unwrap();
+
+    // exec high: the gate opens.
+    let mut frame = SignalFrame::default();
+    frame.set(SignalId::EXEC, 200.0, 0.9);
+    frame.t_ns = khorus_bus::clock::now_ns();
+    signals.publish(frame).unwrap();
+
+    let reply = client.call(&slot("c5*4", "exec > 0.5"), T).unwrap();
+    assert!(matches!(reply, ComposerReply::Applied { .. }), "{reply:?}");
+    let first = notes_until(&mut notes, 4, |n| n.note == 72.0);
+    for n in &first {
+        assert_eq!((n.node, n.channel, n.role()), (7, 1, Role::Melody));
+        assert!(n.dur_ns > 0 && n.velocity > 0.0);
+    }
+    // Quarter-cycle steps at 240 bpm (1 cycle/s): 250 ms apart, exactly.
+    assert!(
+        first
+            .windows(2)
+            .all(|w| w[1].t_ns - w[0].t_ns == 250_000_000),
+        "{first:?}"
+    );
+
+    // A broken pattern is refused with its place, and nothing changes.
+    let err = client.call(&slot("c5 [e5", "exec > 0.5"), T).unwrap_err();
+    let BusError::Refused { error, .. } = err else {
+        panic!("not a refusal: {err:?}")
+    };
+    assert!(
+        error.message.contains("source: 1:7:") && error.message.contains('^'),
+        "{}",
+        error.message
+    );
+    let err = client.call(&slot("c5", "exec > nope"), T).unwrap_err();
+    assert!(err.to_string().contains("transforms[0].gate"), "{err}");
+    let rejected_at = khorus_bus::clock::now_ns();
+    let after = notes_until(&mut notes, 4, |n| n.t_ns > rejected_at);
+    assert!(
+        after.iter().all(|n| n.note == 72.0),
+        "music changed: {after:?}"
+    );
+
+    // exec drops: the gate closes and notes stop (within a cycle and a lookahead).
+    frame.set(SignalId::EXEC, 0.0, 0.1);
+    signals.publish(frame).unwrap();
+    let quiet_from = khorus_bus::clock::now_ns() + 1_200_000_000;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while let Some(n) = notes.receive_until(deadline).unwrap() {
+        assert!(n.t_ns < quiet_from, "note after the gate closed: {n:?}");
+    }
+
+    // The heartbeat reports what was published and refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = status
+            .receive_until(deadline)
+            .unwrap()
+            .expect("a composer heartbeat");
+        if s.stage() == StageKind::Composer
+            && s.get(Counter::CommandsRejected) == Some(2)
+            && s.get(Counter::Published).is_some_and(|p| p >= 8)
+        {
+            assert_eq!(s.get(Counter::CommandsOk), Some(1));
+            assert_eq!(s.get(Counter::Late), Some(0));
+            break;
+        }
+    }
+
+    // Shutdown exits cleanly.
+    let reply = client
+        .call(&ComposerCommand::Common(khorus_bus::Common::Shutdown), T)
+        .unwrap();
+    assert!(matches!(reply, ComposerReply::Common(_)));
+    let mut child = child;
+    let (code, _, stderr) = child.wait_exit(Duration::from_secs(10));
+    assert!(code.success(), "exit {code}: {}", stderr.join("\n"));
+}
+
+#[test]
+fn query_prints_exact_spans_and_usage_errors_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_khorus-composer"))
+        .args(["query", "a <b c>", "--cycles", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[0, 1/2) part [0, 1/2) a\n[1/2, 1) part [1/2, 1) b\n[1, 3/2) part [1, 3/2) a\n[3/2, 2) part [3/2, 2) c\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_khorus-composer"))
+        .args(["query", "a [b", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1:5") && err.contains('^'), "{err}");
+}

@@ -1,0 +1,135 @@
+//! The scheduler against the rational schedule: 10 000 cycles at 137 bpm to the nanosecond,
+//! tempo changes that keep the phase, slot changes on cycle boundaries, late events counted.
+
+use khorus_bus::Role;
+use khorus_bus::commands::composer::Target;
+use khorus_composer::controls::to_notes;
+use khorus_composer::mini;
+use khorus_composer::scheduler::{Scheduler, Voice};
+use khorus_composer::signal::Signals;
+use khorus_composer::time::{Q, q};
+use khorus_composer::transport::Transport;
+
+const START: u64 = 5_000_000_000;
+const LOOKAHEAD: u64 = 50_000_000;
+
+fn voice(src: &str) -> Voice {
+    Voice {
+        pattern: to_notes(mini::parse(src).unwrap(), None),
+        target: Target::Notes {
+            node: 0,
+            role: Role::Melody,
+            channel: None,
+        },
+    }
+}
+
+/// A deterministic irregular tick: 1 ms to ~1.3 s.
+fn jitter(i: u64) -> u64 {
+    let x = i
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    1_000_000 + (x >> 33) % 1_300_000_000
+}
+
+#[test]
+fn ten_thousand_cycles_at_137_bpm_match_the_rational_schedule_to_the_ns() {
+    let transport = Transport::new(Q::int(137), 4, START).unwrap();
+    let mut s = Scheduler::new(transport, LOOKAHEAD);
+    s.set_slot("m", Some(voice("c4 e4 g4 c5")), Q::ONE).unwrap();
+    let signals = Signals::default();
+    let mut notes = Vec::new();
+    let mut now = START;
+    let mut i = 0;
+    while s.horizon() < Q::int(10_000) {
+        notes.extend(s.advance(now, &signals).unwrap().notes);
+        now += jitter(i);
+        i += 1;
+    }
+    let notes: Vec<_> = notes.into_iter().take(40_000).collect();
+    assert_eq!(notes.len(), 40_000);
+    for (k, n) in notes.iter().enumerate() {
+        // Cycle k/4 at 137/240 cycles per second: START + k/4 · 240/137 s, rounded half up.
+        let num = k as i128 * 240 * 1_000_000_000;
+        let den = 4 * 137i128;
+        let expected = START as i128 + (2 * num + den) / (2 * den);
+        assert_eq!(n.t_ns as i128, expected, "event {k}");
+    }
+}
+
+#[test]
+fn tempo_change_mid_cycle_continues_from_the_current_phase() {
+    let transport = Transport::new(Q::int(120), 4, START).unwrap();
+    let mut s = Scheduler::new(transport, LOOKAHEAD);
+    s.set_slot("m", Some(voice("c4*8")), Q::ONE).unwrap();
+    let signals = Signals::default();
+    // Run to the middle of cycle 1 (120 bpm: 2 s per cycle).
+    let mut notes = s.advance(START + 3_000_000_000, &signals).unwrap().notes;
+    let h = s.horizon();
+    assert!(h > Q::ONE && h < Q::int(2), "horizon {h}");
+    let h_ns = s.transport().ns_at(h).unwrap();
+    let at = s.set_cps(Q::ONE).unwrap();
+    assert_eq!(at, h);
+    let mut now = START + 3_000_000_000;
+    while s.horizon() < Q::int(4) {
+        now += 10_000_000;
+        notes.extend(s.advance(now, &signals).unwrap().notes);
+    }
+    // No event lost or replayed: exactly one per eighth, in order.
+    let eighths: Vec<_> = notes.iter().map(|n| n.t_ns).collect();
+    assert!(eighths.windows(2).all(|w| w[0] < w[1]));
+    let before: Vec<_> = eighths.iter().filter(|&&t| t < h_ns).collect();
+    let after: Vec<_> = eighths.iter().filter(|&&t| t >= h_ns).collect();
+    // Old tempo: eighths 250 ms apart; new tempo (1 cps): 125 ms apart, phase carried on.
+    assert!(before.windows(2).all(|w| w[1] - w[0] == 250_000_000));
+    assert!(after.windows(2).all(|w| w[1] - w[0] == 125_000_000));
+    let first_after = (h * Q::int(8)).unwrap().ceil();
+    let offset = ((Q::new(first_after, 8).unwrap() - h).unwrap() * Q::int(1_000_000_000)).unwrap();
+    let expect = h_ns + (offset + q(1, 2)).unwrap().floor() as u64;
+    assert_eq!(*after[0], expect);
+    assert_eq!(
+        before.len() + after.len(),
+        (s.horizon() * Q::int(8)).unwrap().ceil() as usize
+    );
+}
+
+#[test]
+fn slot_change_waits_for_the_cycle_boundary() {
+    let transport = Transport::new(Q::int(120), 4, START).unwrap();
+    let mut s = Scheduler::new(transport, LOOKAHEAD);
+    s.set_slot("m", Some(voice("c4*4")), Q::ONE).unwrap();
+    let signals = Signals::default();
+    let mut notes = s.advance(START + 1_000_000_000, &signals).unwrap().notes;
+    assert_eq!(
+        s.set_slot("m", Some(voice("g4*4")), Q::ONE).unwrap(),
+        Q::ONE
+    );
+    notes.extend(s.advance(START + 4_000_000_000, &signals).unwrap().notes);
+    let pitches: Vec<_> = notes.iter().map(|n| n.note as i32).collect();
+    assert_eq!(pitches[..4], [60, 60, 60, 60]);
+    assert!(pitches[4..].iter().all(|&p| p == 67));
+    assert_eq!(notes[4].t_ns, START + 2_000_000_000);
+    // Hush takes effect at the next boundary too.
+    let h = s.horizon();
+    assert!(h > Q::int(2) && h < Q::int(3), "horizon {h}");
+    assert_eq!(s.hush_all().unwrap(), Q::int(3));
+    let after = s.advance(START + 9_000_000_000, &signals).unwrap().notes;
+    assert!(
+        after.iter().all(|n| n.t_ns < START + 6_000_000_000),
+        "hushed from cycle 3"
+    );
+    assert_eq!(after.len() as i64, 12 - (h * Q::int(4)).unwrap().ceil());
+}
+
+#[test]
+fn late_events_are_counted_and_still_published() {
+    let transport = Transport::new(Q::int(120), 4, START).unwrap();
+    let mut s = Scheduler::new(transport, LOOKAHEAD);
+    s.set_slot("m", Some(voice("c4*4")), Q::ONE).unwrap();
+    // The stage stalled for 3 s: everything before now is late.
+    let batch = s
+        .advance(START + 3_000_000_000, &Signals::default())
+        .unwrap();
+    assert_eq!(batch.late, 6);
+    assert_eq!(batch.notes.len(), 7);
+}
