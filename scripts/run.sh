@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-#! Installs what is missing, builds khorus in release mode and runs it.
+#! Installs what is missing, builds khorus in release mode and plays kernel music on the
+#! default PipeWire sink: the collector (eBPF when permitted, else procfs — it says why), the
+#! composer playing a kernel score, and the synth as a PipeWire node.
 #!
-#! Today that is the collector: live kernel activity (eBPF when permitted, else procfs, and it
-#! says why) published on the bus and shown as a live table. The composer and synth issues turn
-#! it into kernel music on the default PipeWire sink.
+#!   ./scripts/run.sh                 # the ambient score
+#!   KHORUS_SCORE=percussive ./scripts/run.sh --bpm 128
 #!
-#! BPF needs CAP_BPF + CAP_PERFMON: run as root, or grant them once with
-#!   sudo setcap cap_bpf,cap_perfmon+ep target/release/khorus-collector
+#! Extra arguments go to the composer. BPF needs CAP_BPF + CAP_PERFMON: run as root, or grant
+#! them once with: sudo setcap cap_bpf,cap_perfmon+ep target/release/khorus-collector
+#! (Until `khorus up` supervises the stages, this script does: Ctrl-C stops all three.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
-cargo build --release --workspace --locked
+cargo build --release --workspace --locked --bins
 
-./target/release/khorus nodes --cleanup >/dev/null
-exec ./target/release/khorus-collector --print "$@"
+bin=target/release
+"$bin/khorus" nodes --cleanup >/dev/null
+pids=()
+stop() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop EXIT INT TERM
+"$bin/khorus-collector" & pids+=($!)
+"$bin/khorus-synth" & pids+=($!)
+"$bin/khorus-composer" --score "${KHORUS_SCORE:-ambient}" "$@" & pids+=($!)
+echo "khorus: playing the ${KHORUS_SCORE:-ambient} score from live kernel activity (Ctrl-C to stop)." >&2
+echo "khorus: watch it with: $bin/khorus tap notes | $bin/khorus tap status | $bin/khorus-collector --print" >&2
+wait -n

@@ -3,4 +3,5 @@
 //! copies of the suite run side by side without seeing each other.
 
 mod bus;
+mod pipeline;
 mod pipewire;
