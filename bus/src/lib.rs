@@ -33,6 +33,7 @@ pub use services::curves::{CurvePoint, CurveShape};
 pub use services::notes::{NoteEvent, Role};
 pub use services::signals::{SignalFrame, SignalSource};
 pub use services::status::{Counter, StageKind, StageStatus};
+pub use services::transport::TransportState;
 pub use signals::{SIGNALS, SignalId, SignalInfo};
 
 use iceoryx2::prelude::*;

@@ -15,7 +15,7 @@ use khorus_bus::commands::composer::{
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
     Bus, BusConfig, BusError, Common, Counter, CurvePoint, NoteEvent, Reply, ReplyError,
-    SignalFrame, StageKind, StageStatus, clock,
+    SignalFrame, StageKind, StageStatus, TransportState, clock,
 };
 
 use crate::ir;
@@ -132,7 +132,25 @@ impl Composer {
         Ok(batch)
     }
 
-    /// Transport state for followers.
+    /// The transport as published on the bus (`khorus/transport`) for followers.
+    pub fn transport_state(&self, now_ns: u64) -> TransportState {
+        let t = self.sched.transport();
+        let (anchor_ns, anchor_cycle) = t.anchor();
+        TransportState {
+            seq: 0,
+            t_ns: now_ns,
+            anchor_ns,
+            anchor_cycle_num: anchor_cycle.numer(),
+            anchor_cycle_den: anchor_cycle.denom(),
+            cps_num: t.cps().numer(),
+            cps_den: t.cps().denom(),
+            beats_per_cycle: t.beats_per_cycle(),
+            running: t.running() as u8,
+            _pad: [0; 3],
+        }
+    }
+
+    /// Transport state for followers (the `Transport(Query)` command's answer).
     pub fn transport_info(&self) -> TransportInfo {
         let t = self.sched.transport();
         let (anchor_ns, anchor_cycle) = t.anchor();
@@ -315,6 +333,8 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     let mut notes = bus.publisher::<NoteEvent>()?;
     let mut curves = bus.publisher::<CurvePoint>()?;
     let mut status = bus.publisher::<StageStatus>()?;
+    let mut transport = bus.publisher::<TransportState>()?;
+    let mut last_transport: Option<TransportState> = None;
     let mut server = bus.command_server::<ComposerCommand, ComposerReply>(StageKind::Composer)?;
     let mut composer = Composer::new(opts, clock::now_ns())?;
     // A quarter of the lookahead: every event is made at least ¾ lookahead before it sounds.
@@ -367,6 +387,13 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
                         }
                         notes.publish_all(batch.notes)?;
                         curves.publish_all(batch.curves)?;
+                        // The transport, when it changed (tempo, start/stop) and once a second.
+                        let state = composer.transport_state(now);
+                        let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
+                        if changed || now.saturating_sub(last_status) >= 1_000_000_000 {
+                            transport.publish(state)?;
+                            last_transport = Some(state);
+                        }
                         if now.saturating_sub(last_status) >= 1_000_000_000 {
                             last_status = now;
                             let s = composer.status(

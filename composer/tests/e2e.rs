@@ -164,3 +164,57 @@ fn query_prints_exact_spans_and_usage_errors_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1:5") && err.contains('^'), "{err}");
 }
+
+#[test]
+fn the_transport_is_published_and_follows_tempo_and_stop() {
+    use khorus_bus::TransportState;
+    use khorus_bus::commands::composer::{TempoChange, TransportAction};
+
+    let bus = TestBus::new("transport");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-composer"));
+    cmd.envs(bus.config.env()).args(["--bpm", "120"]);
+    let child = Child::spawn(cmd);
+    child.wait_line(true, Duration::from_secs(20), |l| {
+        l.contains("composer: ready")
+    });
+    let me = Bus::open("transport-e2e", &bus.config).unwrap();
+    let mut transport = me.subscriber::<TransportState>().unwrap();
+    let mut client = me
+        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .unwrap();
+    let mut next_matching = |pred: &dyn Fn(&TransportState) -> bool| {
+        let deadline = Instant::now() + T;
+        loop {
+            let s = transport
+                .receive_until(deadline)
+                .unwrap()
+                .expect("a transport report before the deadline");
+            if pred(&s) {
+                return s;
+            }
+        }
+    };
+    let first = next_matching(&|s| s.running == 1);
+    assert!((first.bpm() - 120.0).abs() < 1e-9, "{first:?}");
+    assert_eq!(first.beats_per_cycle, 4);
+
+    let tempo = ComposerCommand::Tempo(TempoChange {
+        bpm: Some(137.0),
+        cps: None,
+        beats_per_cycle: None,
+    });
+    client.call(&tempo, T).unwrap();
+    let faster = next_matching(&|s| (s.bpm() - 137.0).abs() < 1e-9);
+    // Phase continuity: at the new anchor the cycle position is where the old clock had it.
+    let old_position = first.cycle_at(faster.anchor_ns);
+    let new_position = faster.anchor_cycle_num as f64 / faster.anchor_cycle_den as f64;
+    assert!(
+        (old_position - new_position).abs() < 1e-6,
+        "{old_position} vs {new_position}"
+    );
+
+    client
+        .call(&ComposerCommand::Transport(TransportAction::Stop), T)
+        .unwrap();
+    next_matching(&|s| s.running == 0);
+}

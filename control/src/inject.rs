@@ -7,7 +7,9 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageStatus, Topic, clock};
+use khorus_bus::{
+    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageStatus, Topic, TransportState, clock,
+};
 use serde::de::DeserializeOwned;
 
 use crate::Stream;
@@ -67,6 +69,7 @@ pub fn run(config: &BusConfig, options: &InjectOptions, input: impl BufRead) -> 
         Stream::Notes => inject::<NoteEvent>(config, options, input),
         Stream::Curves => inject::<CurvePoint>(config, options, input),
         Stream::Status => inject::<StageStatus>(config, options, input),
+        Stream::Transport => inject::<TransportState>(config, options, input),
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Stream {
     Curves,
     /// `khorus/status`: stage heartbeats.
     Status,
+    /// `khorus/transport`: the composer's clock.
+    Transport,
 }
 
 /// Writes one line to stdout; a closed pipe (`| head`) is reported as `Ok(false)` so the tool

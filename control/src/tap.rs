@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use khorus_bus::signals::SIGNALS;
 use khorus_bus::wait::{self, Exit};
 use khorus_bus::{
-    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic, clock,
+    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic,
+    TransportState, clock,
 };
 
 use crate::{Stream, write_line};
@@ -43,6 +44,7 @@ pub fn run(config: &BusConfig, options: &TapOptions, out: &mut impl Write) -> Re
         Stream::Notes => tap::<NoteEvent>(&bus, options, out, format_note),
         Stream::Curves => tap::<CurvePoint>(&bus, options, out, format_curve),
         Stream::Status => tap::<StageStatus>(&bus, options, out, format_status),
+        Stream::Transport => tap::<TransportState>(&bus, options, out, format_transport),
     }
 }
 
@@ -179,6 +181,22 @@ fn format_status(s: &StageStatus) -> String {
         line.push_str(&format!(" {}={v}", c.name()));
     }
     line
+}
+
+fn format_transport(t: &TransportState) -> String {
+    format!(
+        "#{} {} bpm={:.2} beats/cycle={} cycle={:.4} (cps {}/{}, anchor cycle {}/{} at t={})",
+        t.seq,
+        if t.running == 1 { "running" } else { "stopped" },
+        t.bpm(),
+        t.beats_per_cycle,
+        t.cycle_at(clock::now_ns()),
+        t.cps_num,
+        t.cps_den,
+        t.anchor_cycle_num,
+        t.anchor_cycle_den,
+        secs(t.anchor_ns)
+    )
 }
 
 fn stage_label(stage: StageKind) -> &'static str {

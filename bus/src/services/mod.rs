@@ -8,6 +8,7 @@ pub mod curves;
 pub mod notes;
 pub mod signals;
 pub mod status;
+pub mod transport;
 
 /// Where a stage's commands are served (`khorus/cmd/<stage>`).
 pub fn command_service(stage: crate::StageKind) -> String {
