@@ -16,6 +16,30 @@ pub enum Stage {
     Release,
 }
 
+/// A segment coefficient for the time it was computed for: recomputed only when the time
+/// input changes (an `exp` per sample would dominate a voice's cost).
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    time: f32,
+    coeff: f32,
+}
+
+impl Cached {
+    const EMPTY: Self = Self {
+        time: f32::NAN,
+        coeff: 0.0,
+    };
+
+    #[inline]
+    fn get(&mut self, time: f32, f: impl FnOnce(f32) -> f32) -> f32 {
+        if self.time != time {
+            self.time = time;
+            self.coeff = f(time);
+        }
+        self.coeff
+    }
+}
+
 /// An exponential ADSR.
 #[derive(Debug, Clone, Copy)]
 pub struct Adsr {
@@ -23,6 +47,9 @@ pub struct Adsr {
     stage: Stage,
     value: f32,
     gate: bool,
+    attack_c: Cached,
+    decay_c: Cached,
+    release_c: Cached,
 }
 
 /// Time-constant coefficient so that an exponential covers ~99 % of the way in `time_s`.
@@ -42,6 +69,9 @@ impl Adsr {
             stage: Stage::Idle,
             value: 0.0,
             gate: false,
+            attack_c: Cached::EMPTY,
+            decay_c: Cached::EMPTY,
+            release_c: Cached::EMPTY,
         }
     }
 
@@ -78,7 +108,10 @@ impl Adsr {
             Stage::Attack => {
                 // Aim past 1 (at 1.3) so the attack is an exponential rise that reaches 1
                 // exactly after `attack` seconds: 1.3·(1 - c^n) = 1 at n = attack·rate.
-                let c = ((0.3f32 / 1.3).ln() / (attack.max(0.0005) * self.rate)).exp();
+                let rate = self.rate;
+                let c = self.attack_c.get(attack, |t| {
+                    ((0.3f32 / 1.3).ln() / (t.max(0.0005) * rate)).exp()
+                });
                 self.value = 1.3 + (self.value - 1.3) * c;
                 if self.value >= 1.0 {
                     self.value = 1.0;
@@ -86,7 +119,8 @@ impl Adsr {
                 }
             }
             Stage::Decay => {
-                let c = coeff(decay, self.rate);
+                let rate = self.rate;
+                let c = self.decay_c.get(decay, |t| coeff(t, rate));
                 self.value = sustain + (self.value - sustain) * c;
                 if (self.value - sustain).abs() < SILENT {
                     self.value = sustain;
@@ -95,7 +129,8 @@ impl Adsr {
             }
             Stage::Sustain => self.value = sustain,
             Stage::Release => {
-                let c = coeff(release, self.rate);
+                let rate = self.rate;
+                let c = self.release_c.get(release, |t| coeff(t, rate));
                 self.value *= c;
                 if self.value < SILENT {
                     self.value = 0.0;
