@@ -46,11 +46,7 @@ fn rig(def: &str, name: &str) -> Option<Rig> {
         wait_for(Duration::from_secs(10), "the synth's ports", || {
             stack.output_ports().contains(&out).then_some(())
         });
-        let status = stack
-            .command("pw-link")
-            .args([&out, &sink])
-            .status()
-            .unwrap();
+        let status = stack.tool("pw-link").args([&out, &sink]).status().unwrap();
         assert!(status.success(), "pw-link {out} {sink}");
     }
     let out = dir.path().join("rec.wav");

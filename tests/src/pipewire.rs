@@ -114,9 +114,20 @@ impl PipeWireStack {
         cmd
     }
 
+    /// A query tool (`pw-cli`, `pw-link`) with this stack's environment, bounded to 5 s: a
+    /// client that hangs (seen: `pw-link -l` under load) must not hang the test, only fail
+    /// this one poll.
+    pub fn tool(&self, tool: &str) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "1", "5", tool])
+            .envs(self.env())
+            .env_remove("PIPEWIRE_REMOTE");
+        cmd
+    }
+
     /// Whether a node with `node.name` == `name` exists.
     pub fn node_exists(&self, name: &str) -> bool {
-        self.command("pw-cli")
+        self.tool("pw-cli")
             .args(["ls", "Node"])
             .output()
             .is_ok_and(|o| {
@@ -135,7 +146,7 @@ impl PipeWireStack {
     }
 
     fn lines_of(&self, args: &[&str]) -> Vec<String> {
-        self.command("pw-link")
+        self.tool("pw-link")
             .args(args)
             .output()
             .map(|o| {
