@@ -50,6 +50,32 @@ pub trait Topic: Debug + Copy + ZeroCopySend + Send + 'static {
     fn set_t_ns(&mut self, t_ns: u64);
 }
 
+/// Implements [`Topic`] for a payload with `seq` and `t_ns` fields: its service path and QoS.
+macro_rules! topic {
+    ($ty:ty, $service:literal, buffer: $buffer:expr, history: $history:expr) => {
+        impl $crate::pubsub::Topic for $ty {
+            const SERVICE: &'static str = $service;
+            const QOS: $crate::pubsub::Qos = $crate::pubsub::Qos {
+                buffer: $buffer,
+                history: $history,
+            };
+            fn seq(&self) -> u64 {
+                self.seq
+            }
+            fn set_seq(&mut self, seq: u64) {
+                self.seq = seq;
+            }
+            fn t_ns(&self) -> u64 {
+                self.t_ns
+            }
+            fn set_t_ns(&mut self, t_ns: u64) {
+                self.t_ns = t_ns;
+            }
+        }
+    };
+}
+pub(crate) use topic;
+
 /// The event service paired with a pub-sub service.
 fn wake_service(service: &str) -> String {
     format!("{service}/wake")

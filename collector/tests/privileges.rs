@@ -20,14 +20,9 @@ fn every_capability_is_dropped_after_attach() {
     }
 }
 
-#[test]
-fn without_capabilities_auto_falls_back_to_procfs_and_says_why() {
-    let _serial = serial();
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        panic!("setpriv (util-linux) is needed for this test");
-    }
-    let bus = TestBus::new("nocap");
-    let collector = collector_cmd(&bus, &["--once", "--json"]);
+/// The collector run as user nobody with no capabilities at all (setpriv, util-linux).
+fn unprivileged(bus: &TestBus, args: &[&str]) -> Command {
+    let collector = collector_cmd(bus, args);
     let mut cmd = Command::new("setpriv");
     cmd.args([
         "--reuid=65534",
@@ -39,7 +34,17 @@ fn without_capabilities_auto_falls_back_to_procfs_and_says_why() {
     .arg(collector.get_program())
     .args(collector.get_args())
     .envs(bus.config.env());
-    let mut child = Child::spawn(cmd);
+    cmd
+}
+
+#[test]
+fn without_capabilities_auto_falls_back_to_procfs_and_says_why() {
+    let _serial = serial();
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        panic!("setpriv (util-linux) is needed for this test");
+    }
+    let bus = TestBus::new("nocap");
+    let mut child = Child::spawn(unprivileged(&bus, &["--once", "--json"]));
     let (status, stdout, stderr) = child.wait_exit(Duration::from_secs(30));
     let stderr = stderr.join("\n");
     assert!(status.success(), "{stderr}");
@@ -58,18 +63,7 @@ fn without_capabilities_auto_falls_back_to_procfs_and_says_why() {
 fn explicit_bpf_without_capabilities_is_an_error() {
     let _serial = serial();
     let bus = TestBus::new("nocap2");
-    let collector = collector_cmd(&bus, &["--source", "bpf", "--once"]);
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--",
-    ])
-    .arg(collector.get_program())
-    .args(collector.get_args())
-    .envs(bus.config.env());
+    let cmd = unprivileged(&bus, &["--source", "bpf", "--once"]);
     let (status, _, stderr) = Child::spawn(cmd).wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(1));
     assert!(

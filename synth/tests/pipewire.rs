@@ -50,23 +50,7 @@ fn rig(def: &str, name: &str) -> Option<Rig> {
         assert!(status.success(), "pw-link {out} {sink}");
     }
     let out = dir.path().join("rec.wav");
-    let mut rec = stack.command("pw-record");
-    rec.args([
-        "--target",
-        NULL_SINK,
-        "-P",
-        "{ stream.capture.sink = true }",
-    ])
-    .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
-    .arg(&out);
-    let recorder = Child::spawn(rec);
-    wait_for(Duration::from_secs(10), "the recorder link", || {
-        stack
-            .links()
-            .iter()
-            .any(|l| l.contains(&format!("{NULL_SINK}:monitor_")))
-            .then_some(())
-    });
+    let recorder = stack.record_monitor(&out);
     Some(Rig {
         stack,
         bus,

@@ -125,6 +125,33 @@ impl PipeWireStack {
         cmd
     }
 
+    /// Starts `pw-record` on the null sink's monitor (48 kHz stereo f32) into `out` and waits
+    /// until it is linked. Stop it with SIGINT; the file is complete once it exits.
+    pub fn record_monitor(&self, out: &Path) -> Child {
+        let mut rec = self.command("pw-record");
+        rec.args([
+            "--target",
+            NULL_SINK,
+            "-P",
+            "{ stream.capture.sink = true }",
+        ])
+        .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
+        .arg(out);
+        let recorder = Child::spawn(rec);
+        let monitor = format!("{NULL_SINK}:monitor_");
+        wait_for(
+            Duration::from_secs(10),
+            "the recorder to link to the sink",
+            || {
+                self.links()
+                    .iter()
+                    .any(|l| l.contains(&monitor))
+                    .then_some(())
+            },
+        );
+        recorder
+    }
+
     /// Whether a node with `node.name` == `name` exists.
     pub fn node_exists(&self, name: &str) -> bool {
         self.tool("pw-cli")

@@ -5,7 +5,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use khorus_bus::{Bus, Counter, StageKind, StageStatus};
-use khorus_tests::pipewire::NULL_SINK;
 use khorus_tests::{Child, PipeWireStack, TestBus, bin, wait_for};
 use nix::sys::signal::Signal;
 
@@ -40,16 +39,7 @@ fn kernel_activity_becomes_music_on_the_default_sink() {
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("music.wav");
-    let mut rec = stack.command("pw-record");
-    rec.args([
-        "--target",
-        NULL_SINK,
-        "-P",
-        "{ stream.capture.sink = true }",
-    ])
-    .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
-    .arg(&out);
-    let mut recorder = Child::spawn(rec);
+    let mut recorder = stack.record_monitor(&out);
 
     // Kernel activity for the score to play: processes, disk writes, context switches.
     let me = Bus::open("test", &bus.config).unwrap();

@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use khorus_tests::pipewire::NULL_SINK;
-use khorus_tests::{Child, PipeWireStack, wait_for};
+use khorus_tests::{Child, PipeWireStack};
 use nix::sys::signal::Signal;
 
 /// Frequency by counting rising zero crossings.
@@ -42,27 +42,7 @@ fn private_stack_has_a_null_sink_whose_monitor_records_what_is_played() {
         .expect("sox (scripts/deps.sh installs it)");
     assert!(status.success());
 
-    let mut rec = stack.command("pw-record");
-    rec.args([
-        "--target",
-        NULL_SINK,
-        "-P",
-        "{ stream.capture.sink = true }",
-    ])
-    .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
-    .arg(&out);
-    let mut recorder = Child::spawn(rec);
-    wait_for(
-        Duration::from_secs(10),
-        "the recorder to link to the sink",
-        || {
-            stack
-                .links()
-                .iter()
-                .any(|l| l.contains(&format!("{NULL_SINK}:monitor_")))
-                .then_some(())
-        },
-    );
+    let mut recorder = stack.record_monitor(&out);
 
     let mut play = stack.command("pw-play");
     play.args(["--target", NULL_SINK]).arg(&tone);

@@ -3,7 +3,7 @@
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
 
-use crate::pubsub::{Qos, Topic};
+use crate::pubsub::topic;
 
 /// How a parameter moves from the previous breakpoint to this one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,26 +61,8 @@ impl CurvePoint {
     }
 }
 
-impl Topic for CurvePoint {
-    const SERVICE: &'static str = "khorus/curves";
-    /// Control patterns emit several points per event; room for a dense second.
-    const QOS: Qos = Qos {
-        buffer: 4096,
-        history: 0,
-    };
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-    fn t_ns(&self) -> u64 {
-        self.t_ns
-    }
-    fn set_t_ns(&mut self, t_ns: u64) {
-        self.t_ns = t_ns;
-    }
-}
+// Control patterns emit several points per event; room for a dense second.
+topic!(CurvePoint, "khorus/curves", buffer: 4096, history: 0);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,7 @@
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
 
-use crate::pubsub::{Qos, Topic};
+use crate::pubsub::topic;
 
 /// The musical role of a note; the router maps roles to MIDI channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,26 +78,8 @@ impl NoteEvent {
     }
 }
 
-impl Topic for NoteEvent {
-    const SERVICE: &'static str = "khorus/notes";
-    /// Notes come in bursts one lookahead ahead; 1024 is several seconds of dense music.
-    const QOS: Qos = Qos {
-        buffer: 1024,
-        history: 0,
-    };
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-    fn t_ns(&self) -> u64 {
-        self.t_ns
-    }
-    fn set_t_ns(&mut self, t_ns: u64) {
-        self.t_ns = t_ns;
-    }
-}
+// Notes come in bursts one lookahead ahead; 1024 is several seconds of dense music.
+topic!(NoteEvent, "khorus/notes", buffer: 1024, history: 0);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,7 @@
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
 
-use crate::pubsub::{Qos, Topic};
+use crate::pubsub::topic;
 use crate::signals::{SIGNAL_CAPACITY, SIGNALS, SignalId};
 
 /// Which source made a frame.
@@ -97,27 +97,9 @@ impl SignalFrame {
     }
 }
 
-impl Topic for SignalFrame {
-    const SERVICE: &'static str = "khorus/signals";
-    /// Frames come every 5–1000 ms; 256 covers a reader stalled for over a second at the
-    /// fastest tick. History 1 lets a late subscriber start from the latest frame.
-    const QOS: Qos = Qos {
-        buffer: 256,
-        history: 1,
-    };
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-    fn t_ns(&self) -> u64 {
-        self.t_ns
-    }
-    fn set_t_ns(&mut self, t_ns: u64) {
-        self.t_ns = t_ns;
-    }
-}
+// Frames come every 5–1000 ms; 256 covers a reader stalled for over a second at the
+// fastest tick. History 1 lets a late subscriber start from the latest frame.
+topic!(SignalFrame, "khorus/signals", buffer: 256, history: 1);
 
 /// A signal's pair of numbers in JSON.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

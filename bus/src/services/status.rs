@@ -6,7 +6,7 @@
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
 
-use crate::pubsub::{Qos, Topic};
+use crate::pubsub::topic;
 
 /// Slots for counters in a [`StageStatus`].
 pub const COUNTER_CAPACITY: usize = 32;
@@ -231,27 +231,9 @@ impl StageStatus {
     }
 }
 
-impl Topic for StageStatus {
-    const SERVICE: &'static str = "khorus/status";
-    /// One report per stage per second or so; history lets `khorus status` see every stage's
-    /// latest report at once.
-    const QOS: Qos = Qos {
-        buffer: 64,
-        history: 8,
-    };
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-    fn t_ns(&self) -> u64 {
-        self.t_ns
-    }
-    fn set_t_ns(&mut self, t_ns: u64) {
-        self.t_ns = t_ns;
-    }
-}
+// One report per stage per second or so; history lets `khorus status` see every stage's
+// latest report at once.
+topic!(StageStatus, "khorus/status", buffer: 64, history: 8);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
 
-use crate::pubsub::{Qos, Topic};
+use crate::pubsub::topic;
 
 /// The transport's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ZeroCopySend, Serialize, Deserialize)]
@@ -82,26 +82,8 @@ impl TransportState {
     }
 }
 
-impl Topic for TransportState {
-    const SERVICE: &'static str = "khorus/transport";
-    /// Rare; history 1 gives a late follower the current state at once.
-    const QOS: Qos = Qos {
-        buffer: 16,
-        history: 1,
-    };
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
-    }
-    fn t_ns(&self) -> u64 {
-        self.t_ns
-    }
-    fn set_t_ns(&mut self, t_ns: u64) {
-        self.t_ns = t_ns;
-    }
-}
+// Rare; history 1 gives a late follower the current state at once.
+topic!(TransportState, "khorus/transport", buffer: 16, history: 1);
 
 #[cfg(test)]
 mod tests {
