@@ -11,7 +11,7 @@ use khorus_bus::Role;
 
 use crate::builtin;
 use crate::dsp::fx::{Delay, Limiter, Reverb, pan_gains};
-use crate::dsp::{BLOCK, Block};
+use crate::dsp::{BLOCK, Block, Shape};
 use crate::voice::Instrument;
 
 /// Events the queue holds at most; more are dropped and counted.
@@ -34,6 +34,13 @@ enum Action {
         inst: usize,
         param: usize,
         value: f32,
+    },
+    Ramp {
+        inst: usize,
+        param: usize,
+        value: f32,
+        end: u64,
+        shape: Shape,
     },
 }
 
@@ -238,6 +245,40 @@ impl Engine {
         }
     }
 
+    /// Automation breakpoint: instrument `inst`'s `param` reaches `value` at `frame`. A step
+    /// jumps there at that frame; other shapes ramp there from the value it has now, per
+    /// sample.
+    pub fn schedule_curve(
+        &mut self,
+        frame: u64,
+        inst: usize,
+        param: usize,
+        value: f32,
+        shape: Option<Shape>,
+    ) {
+        match shape {
+            None => self.schedule_set(frame, inst, param, value),
+            Some(shape) => {
+                if inst >= self.instruments.len() {
+                    self.stats.dropped += 1;
+                    return;
+                }
+                let now = self.frame;
+                let end = frame.max(now);
+                self.push(Event {
+                    frame: now,
+                    action: Action::Ramp {
+                        inst,
+                        param,
+                        value,
+                        end,
+                        shape,
+                    },
+                });
+            }
+        }
+    }
+
     /// Sets instrument `inst`'s control `param` at `frame`.
     pub fn schedule_set(&mut self, frame: u64, inst: usize, param: usize, value: f32) {
         if inst >= self.instruments.len() {
@@ -287,6 +328,23 @@ impl Engine {
                     self.instruments[inst].note_on(id, note, vel, offset);
                 }
                 Action::Off { inst, id } => self.instruments[inst].note_off(id, offset),
+                Action::Ramp {
+                    inst,
+                    param,
+                    value,
+                    end,
+                    shape,
+                } => {
+                    let from = start + offset as u64;
+                    let frames = end.saturating_sub(from).min(u32::MAX as u64) as u32;
+                    match param {
+                        0 => self.instruments[inst]
+                            .gain
+                            .ramp(value.clamp(0.0, 4.0), frames, shape),
+                        1 => self.instruments[inst].pan = value.clamp(-1.0, 1.0),
+                        p => self.instruments[inst].ramp_control(p - 2, value, frames, shape),
+                    }
+                }
                 Action::Set { inst, param, value } => match param {
                     0 => self.instruments[inst].gain.set(value.clamp(0.0, 4.0)),
                     1 => self.instruments[inst].pan = value.clamp(-1.0, 1.0),

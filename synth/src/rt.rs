@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use khorus_bus::{CurvePoint, NoteEvent};
+use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
+
+use crate::dsp::Shape;
 
 use crate::engine::{Engine, Note};
 
@@ -115,11 +117,18 @@ impl Renderer {
                 }
                 Incoming::Curve(c) => {
                     let frame = self.frame_of(c.t_ns, clock);
-                    self.engine.schedule_set(
+                    let shape = match c.shape() {
+                        CurveShape::Step => None,
+                        CurveShape::Linear => Some(Shape::Linear),
+                        CurveShape::Exponential => Some(Shape::Exponential),
+                        CurveShape::Smooth => Some(Shape::Smooth),
+                    };
+                    self.engine.schedule_curve(
                         frame,
                         (c.node as usize).saturating_sub(1),
                         c.param as usize,
                         c.value,
+                        shape,
                     );
                 }
             }

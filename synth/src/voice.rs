@@ -310,6 +310,23 @@ impl Instrument {
         }
     }
 
+    /// Ramps control `index` to `value` over `frames` along `shape` (clamped; NaN ignored).
+    pub fn ramp_control(
+        &mut self,
+        index: usize,
+        value: f32,
+        frames: u32,
+        shape: crate::dsp::Shape,
+    ) {
+        if let (Some(s), Some(def)) = (
+            self.controls.get_mut(index),
+            self.program.controls.get(index),
+        ) && value.is_finite()
+        {
+            s.ramp(value.clamp(def.min, def.max), frames, shape);
+        }
+    }
+
     /// Starts note instance `id` at frame offset `at` of the next block.
     pub fn note_on(&mut self, id: u64, note: f32, vel: f32, at: usize) {
         let freq = midi_to_hz(sanitize(note, 200.0));

@@ -108,3 +108,44 @@ fn two_renders_of_the_same_input_are_identical() {
     assert!(a.0.iter().any(|&x| x != 0.0));
     assert_eq!(a, b);
 }
+
+#[test]
+fn automation_ramps_reach_each_breakpoint_exactly_along_their_shape() {
+    use khorus_synth::dsp::Shape;
+    // Output = the control `level` while the gate is held.
+    let def = r#"{"name":"level","controls":[{"name":"level","default":0.2,"min":0,"max":1}],
+        "nodes":[{"id":"out","type":"mul","inputs":[{"control":"level"},{"control":"gate"}]}],
+        "output":{"node":"out"}}"#;
+    for (shape, mid) in [
+        (Some(Shape::Linear), 0.5),
+        (Some(Shape::Exponential), 0.4),
+        (Some(Shape::Smooth), 0.5),
+        (None, 0.2),
+    ] {
+        let mut engine = graph_of(def, 1).build(RATE).unwrap();
+        // Hold a note; the breakpoint: `level` (param 2 = control 0) is 0.8 at frame 4800.
+        engine.schedule(khorus_synth::render::note_at(
+            &note(0.0, 1.0, 60.0, 1.0),
+            0,
+            RATE,
+        ));
+        engine.schedule_curve(4800, 0, 2, 0.8, shape);
+        let mut left = vec![0.0; 9600];
+        let mut right = vec![0.0; 9600];
+        engine.render(&mut left, &mut right);
+        assert!(
+            (left[2399] - mid).abs() < 0.01,
+            "{shape:?}: {} at the midpoint",
+            left[2399]
+        );
+        match shape {
+            Some(_) => assert!(
+                (left[4799] - 0.8).abs() < 1e-6,
+                "{shape:?} reaches 0.8 at its frame"
+            ),
+            // A step jumps at its frame (then the control smoother settles it in ~10 ms).
+            None => assert!(left[4799] < 0.21 && left[4800 + 2400] > 0.79, "step"),
+        }
+        assert!((left[9000] - 0.8).abs() < 1e-3, "{shape:?} holds 0.8");
+    }
+}

@@ -28,13 +28,33 @@ pub fn sanitize(x: f32, limit: f32) -> f32 {
     }
 }
 
-/// A one-pole smoother for control values (no zipper noise): reaches ~63 % of a step in
-/// `time_s`.
+/// How a control moves to an automation breakpoint (mirrors the bus's `CurveShape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Straight line.
+    Linear,
+    /// Constant ratio per sample (for frequencies and gains; falls back to linear through 0).
+    Exponential,
+    /// Raised cosine: zero slope at both ends.
+    Smooth,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    shape: Shape,
+    start: f32,
+    pos: u32,
+    len: u32,
+}
+
+/// A control value: one-pole smoothing toward plain sets (no zipper noise; ~63 % of a step in
+/// `time_s`), or an exact per-sample ramp to an automation breakpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct Smoother {
     value: f32,
     target: f32,
     coeff: f32,
+    ramp: Option<Segment>,
 }
 
 impl Smoother {
@@ -44,24 +64,59 @@ impl Smoother {
             value,
             target: value,
             coeff: (-1.0 / (time_s * rate).max(1.0)).exp(),
+            ramp: None,
         }
     }
 
-    /// Sets the value to move to.
+    /// Sets the value to move to (smoothed).
     pub fn set(&mut self, target: f32) {
         self.target = target;
+        self.ramp = None;
     }
 
     /// Jumps to `value` at once.
     pub fn jump(&mut self, value: f32) {
         self.value = value;
         self.target = value;
+        self.ramp = None;
     }
 
-    /// The next smoothed value.
+    /// Moves from the current value to `target` over exactly `frames` samples along `shape`
+    /// (reaching it on the last of them).
+    pub fn ramp(&mut self, target: f32, frames: u32, shape: Shape) {
+        self.target = target;
+        self.ramp = (frames > 0).then_some(Segment {
+            shape,
+            start: self.value,
+            pos: 0,
+            len: frames,
+        });
+        if frames == 0 {
+            self.value = target;
+        }
+    }
+
+    /// The next value.
     #[inline]
     pub fn tick(&mut self) -> f32 {
-        self.value = self.target + (self.value - self.target) * self.coeff;
+        match &mut self.ramp {
+            Some(seg) => {
+                seg.pos += 1;
+                let x = seg.pos as f32 / seg.len as f32;
+                let (a, b) = (seg.start, self.target);
+                self.value = match seg.shape {
+                    Shape::Linear => a + (b - a) * x,
+                    Shape::Exponential if a > 0.0 && b > 0.0 => a * (b / a).powf(x),
+                    Shape::Exponential => a + (b - a) * x,
+                    Shape::Smooth => a + (b - a) * 0.5 * (1.0 - (std::f32::consts::PI * x).cos()),
+                };
+                if seg.pos >= seg.len {
+                    self.value = b;
+                    self.ramp = None;
+                }
+            }
+            None => self.value = self.target + (self.value - self.target) * self.coeff,
+        }
         self.value
     }
 
@@ -80,6 +135,29 @@ mod tests {
         assert!((midi_to_hz(69.0) - 440.0).abs() < 1e-3);
         assert!((midi_to_hz(81.0) - 880.0).abs() < 1e-2);
         assert!((midi_to_hz(57.0) - 220.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn ramps_follow_their_shape_and_land_exactly() {
+        for (shape, mid) in [
+            (Shape::Linear, 0.5),
+            (Shape::Exponential, 0.4),
+            (Shape::Smooth, 0.5),
+        ] {
+            let mut s = Smoother::new(0.2, 0.01, 48_000.0);
+            s.ramp(0.8, 100, shape);
+            let v: Vec<f32> = (0..100).map(|_| s.tick()).collect();
+            assert!((v[49] - mid).abs() < 0.01, "{shape:?} midpoint {}", v[49]);
+            assert_eq!(v[99], 0.8, "{shape:?} lands on the target");
+            assert_eq!(s.tick(), 0.8, "and stays");
+        }
+        let mut s = Smoother::new(0.2, 0.01, 48_000.0);
+        s.ramp(0.8, 100, Shape::Smooth);
+        let (a, b, c) = (s.tick(), s.tick(), s.tick());
+        assert!(
+            b - a < 0.001 && c - b < 0.001,
+            "smooth starts with zero slope"
+        );
     }
 
     #[test]
