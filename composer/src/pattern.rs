@@ -138,7 +138,7 @@ impl<T: Val> Pattern<T> {
     pub fn pure(v: T) -> Self {
         Pattern::new(move |st| {
             let mut out = Vec::with_capacity(1);
-            let parts = st.span.cycles()?;
+            let parts = st.span.cycle_iter()?;
             st.ctx.charge(parts.len() as u64)?;
             for part in parts {
                 let c = part.begin.sam();
@@ -160,7 +160,7 @@ impl<T: Val> Pattern<T> {
     pub fn split_queries(self) -> Self {
         Pattern::new(move |st| {
             let mut out = Vec::new();
-            for span in st.span.cycles()? {
+            for span in st.span.cycle_iter()? {
                 out.extend(self.query(&st.with_span(span))?);
             }
             Ok(out)
@@ -261,24 +261,72 @@ impl<T: Val> Pattern<T> {
         Pattern::new(move |st| {
             let width = (e - b)?;
             let mut out = Vec::new();
-            for span in st.span.cycles()? {
-                let c = span.begin.sam();
-                let window = Span::new((c + b)?, (c + e)?);
-                let Some(part) = span.sect(window) else {
-                    continue;
-                };
-                let to_inner = |t: Q| c + ((t - window.begin)? / width)?;
-                let to_outer = |t: Q| window.begin + ((t - c)? * width)?;
-                let inner = part.with_time(to_inner)?;
-                for h in self.query(&st.with_span(inner))? {
-                    let h = h.with_span(|s| s.with_time(to_outer))?;
-                    if let Some(p) = h.part.sect(part) {
-                        out.push(Hap::new(h.whole, p, h.value));
-                    }
-                }
+            for span in st.span.cycle_iter()? {
+                self.query_window(st, span, b, e, width, &mut out)?;
             }
             Ok(out)
         })
+    }
+
+    /// One cycle's piece `span` of a [`Pattern::compress`] query: `self`'s cycle squeezed
+    /// into the window `[c + b, c + e)` (`width = e − b`), its haps pushed onto `out`.
+    ///
+    /// The maps are `c + (t − window.begin) / width` in and `window.begin + (t − c) · width`
+    /// out. Sequences query whole windows of whole-cycle events, so nearly every time mapped
+    /// is a window edge, the cycle start, or a query edge mapped back; those are answered
+    /// without arithmetic. Each shortcut is the exact value the formula gives, and the
+    /// formula cannot overflow there (its intermediates were computed on the way in), so the
+    /// results and errors are the formula's.
+    pub(crate) fn query_window(
+        &self,
+        st: &State<'_>,
+        span: Span,
+        b: Q,
+        e: Q,
+        width: Q,
+        out: &mut Vec<Hap<T>>,
+    ) -> Result<(), TimeError> {
+        let c = span.begin.sam();
+        let window = Span::new((c + b)?, (c + e)?);
+        let Some(part) = span.sect(window) else {
+            return Ok(());
+        };
+        let to_inner = |t: Q| {
+            if t == window.begin {
+                Ok(c)
+            } else if t == window.end {
+                c + Q::ONE
+            } else {
+                c + ((t - window.begin)? / width)?
+            }
+        };
+        let inner = part.with_time(to_inner)?;
+        let next_c = c.numer().checked_add(1).map(Q::int);
+        let to_outer = |t: Q| {
+            if t == c {
+                Ok(window.begin)
+            } else if t == inner.begin {
+                Ok(part.begin)
+            } else if t == inner.end {
+                Ok(part.end)
+            } else if Some(t) == next_c {
+                Ok(window.end)
+            } else {
+                window.begin + ((t - c)? * width)?
+            }
+        };
+        // Mapped in place (whole, then part, as `Hap::with_span` does): a hap is large, and
+        // rebuilding it per step showed up as most of this function's time.
+        for mut h in self.query(&st.with_span(inner))? {
+            if let Some(w) = h.whole {
+                h.whole = Some(w.with_time(to_outer)?);
+            }
+            if let Some(p) = h.part.with_time(to_outer)?.sect(part) {
+                h.part = p;
+                out.push(h);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -26,25 +26,29 @@ impl Span {
     /// The span split at every cycle boundary it crosses. A zero-width span yields itself,
     /// so point queries (used to sample continuous patterns) still get an answer.
     pub fn cycles(self) -> Result<Vec<Span>, TimeError> {
+        Ok(self.cycle_iter()?.collect())
+    }
+
+    /// [`Span::cycles`] without the `Vec`: queries split every span this way, and most
+    /// cover a single cycle, so the allocation was most of the splitting's cost.
+    pub fn cycle_iter(self) -> Result<Cycles, TimeError> {
         if self.begin >= self.end {
-            return Ok(if self.begin == self.end {
-                vec![self]
-            } else {
-                Vec::new()
+            let left = u64::from(self.begin == self.end);
+            return Ok(Cycles {
+                begin: self.begin,
+                end: self.end,
+                left,
             });
         }
-        if self.end.ceil() as i128 - self.begin.floor() as i128 > MAX_QUERY_CYCLES as i128 {
+        let count = self.end.ceil() as i128 - self.begin.floor() as i128;
+        if count > MAX_QUERY_CYCLES as i128 {
             return Err(TimeError::TooDense);
         }
-        let mut out = Vec::new();
-        let mut b = self.begin;
-        while b < self.end {
-            let next = b.next_sam()?;
-            let e = next.min(self.end);
-            out.push(Span::new(b, e));
-            b = e;
-        }
-        Ok(out)
+        Ok(Cycles {
+            begin: self.begin,
+            end: self.end,
+            left: count as u64,
+        })
     }
 
     /// Applies `f` to both ends.
@@ -95,6 +99,40 @@ impl fmt::Debug for Span {
         fmt::Display::fmt(self, f)
     }
 }
+
+/// The pieces of a span cut at cycle boundaries, in order (see [`Span::cycle_iter`]).
+#[derive(Debug, Clone)]
+pub struct Cycles {
+    begin: Q,
+    end: Q,
+    left: u64,
+}
+
+impl Iterator for Cycles {
+    type Item = Span;
+
+    fn next(&mut self) -> Option<Span> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        if self.begin >= self.end {
+            // The zero-width case: the point itself, once.
+            return Some(Span::new(self.begin, self.end));
+        }
+        // `begin < end <= i64::MAX`, so `floor(begin) + 1` cannot overflow.
+        let e = Q::int(self.begin.floor() + 1).min(self.end);
+        let piece = Span::new(self.begin, e);
+        self.begin = e;
+        Some(piece)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
+}
+
+impl ExactSizeIterator for Cycles {}
 
 /// An event (or a fragment of one) with a value.
 #[derive(Clone, PartialEq, Debug)]

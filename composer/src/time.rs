@@ -41,15 +41,39 @@ fn gcd_u128(mut a: u128, mut b: u128) -> u128 {
     // Most values are small: finish in 64-bit arithmetic, which is several times faster.
     while b != 0 {
         if a <= u64::MAX as u128 && b <= u64::MAX as u128 {
-            let (mut x, mut y) = (a as u64, b as u64);
-            while y != 0 {
-                (x, y) = (y, x % y);
-            }
-            return x as u128;
+            return gcd_u64(a as u64, b as u64) as u128;
         }
         (a, b) = (b, a % b);
     }
     a
+}
+
+/// Binary (Stein's) gcd: shifts and subtractions instead of a hardware division per step,
+/// which dominates the cost of the small power-of-two denominators patterns are made of.
+fn gcd_u64(mut a: u64, mut b: u64) -> u64 {
+    if a == 0 {
+        return b;
+    }
+    if b == 0 {
+        return a;
+    }
+    // Integers (denominator 1) are everywhere, and the loop below needs a step per bit
+    // of the other operand to find out.
+    if a == 1 || b == 1 {
+        return 1;
+    }
+    let shift = (a | b).trailing_zeros();
+    a >>= a.trailing_zeros();
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            (a, b) = (b, a);
+        }
+        b -= a;
+        if b == 0 {
+            return a << shift;
+        }
+    }
 }
 
 impl Q {
@@ -72,6 +96,10 @@ impl Q {
         if d == 0 {
             return Err(TimeError::DivZero);
         }
+        // Nearly every value fits in 64 bits; 128-bit division is a slow library call.
+        if let (Ok(n), Ok(d)) = (i64::try_from(n), i64::try_from(d)) {
+            return Self::from_i64(n, d);
+        }
         let (n, d) = if d < 0 { (-n, -d) } else { (n, d) };
         let g = gcd_u128(n.unsigned_abs(), d as u128) as i128;
         let (n, d) = if g > 1 { (n / g, d / g) } else { (n, d) };
@@ -79,6 +107,73 @@ impl Q {
             (Ok(n), Ok(d)) => Ok(Q { n, d }),
             _ => Err(TimeError::Overflow),
         }
+    }
+
+    /// `n / d` reduced, for `d != 0`, in 64-bit arithmetic (magnitudes as `u64`, so
+    /// `i64::MIN` needs no special case). Overflow exactly when the reduced value does not fit.
+    fn from_i64(n: i64, d: i64) -> Result<Q, TimeError> {
+        let negative = (n < 0) != (d < 0);
+        let (nm, dm) = (n.unsigned_abs(), d.unsigned_abs());
+        let g = gcd_u64(nm, dm);
+        let (nm, dm) = if g > 1 { (nm / g, dm / g) } else { (nm, dm) };
+        let d = i64::try_from(dm).map_err(|_| TimeError::Overflow)?;
+        let n = if negative {
+            0i64.checked_sub_unsigned(nm).ok_or(TimeError::Overflow)?
+        } else {
+            i64::try_from(nm).map_err(|_| TimeError::Overflow)?
+        };
+        Ok(Q { n, d })
+    }
+
+    /// `self + o` for unequal denominators in 64-bit arithmetic (Knuth's method: the result
+    /// comes out reduced); `None` when an intermediate overflows, for the 128-bit path.
+    fn add_i64(self, o: Q) -> Option<Q> {
+        let g = gcd_u64(self.d as u64, o.d as u64) as i64;
+        let (sd, od) = if g > 1 {
+            (self.d / g, o.d / g)
+        } else {
+            (self.d, o.d)
+        };
+        let t = self.n.checked_mul(od)?.checked_add(o.n.checked_mul(sd)?)?;
+        if t == 0 {
+            return Some(Q::ZERO);
+        }
+        if g == 1 {
+            return Some(Q {
+                n: t,
+                d: self.d.checked_mul(o.d)?,
+            });
+        }
+        let g2 = gcd_u64(t.unsigned_abs(), g as u64) as i64;
+        Some(Q {
+            n: t / g2,
+            d: sd.checked_mul(o.d / g2)?,
+        })
+    }
+
+    /// `self * o` with cross-cancellation first, so both products are already reduced;
+    /// `None` when one overflows 64 bits, for the 128-bit path.
+    fn mul_i64(self, o: Q) -> Option<Q> {
+        if self.n == 0 || o.n == 0 {
+            return Some(Q::ZERO);
+        }
+        let g1 = gcd_u64(self.n.unsigned_abs(), o.d as u64) as i64;
+        let g2 = gcd_u64(o.n.unsigned_abs(), self.d as u64) as i64;
+        // Skip the (slow) divisions when there is nothing to cancel, the usual case.
+        let (sn, od) = if g1 > 1 {
+            (self.n / g1, o.d / g1)
+        } else {
+            (self.n, o.d)
+        };
+        let (on, sd) = if g2 > 1 {
+            (o.n / g2, self.d / g2)
+        } else {
+            (o.n, self.d)
+        };
+        Some(Q {
+            n: sn.checked_mul(on)?,
+            d: sd.checked_mul(od)?,
+        })
     }
 
     /// Numerator.
@@ -98,7 +193,11 @@ impl Q {
 
     /// The smallest integer not below `self`.
     pub fn ceil(self) -> i64 {
-        -((-(self.n as i128)).div_euclid(self.d as i128)) as i64
+        // `-i64::MIN` does not fit; that one value (an integer) takes the 128-bit path.
+        match self.n.checked_neg() {
+            Some(neg) => -neg.div_euclid(self.d),
+            None => -((-(self.n as i128)).div_euclid(self.d as i128)) as i64,
+        }
     }
 
     /// Start of the cycle containing `self` (Tidal's `sam`).
@@ -213,7 +312,10 @@ impl Add for Q {
             if self.d == 1 {
                 return Ok(Q { n, d: 1 });
             }
-            return Q::new(n, self.d);
+            return Q::from_i64(n, self.d);
+        }
+        if let Some(r) = self.add_i64(o) {
+            return Ok(r);
         }
         Q::from_i128(
             self.n as i128 * o.d as i128 + o.n as i128 * self.d as i128,
@@ -230,7 +332,12 @@ impl Sub for Q {
             if self.d == 1 {
                 return Ok(Q { n, d: 1 });
             }
-            return Q::new(n, self.d);
+            return Q::from_i64(n, self.d);
+        }
+        if let Some(neg) = o.n.checked_neg()
+            && let Some(r) = self.add_i64(Q { n: neg, d: o.d })
+        {
+            return Ok(r);
         }
         Q::from_i128(
             self.n as i128 * o.d as i128 - o.n as i128 * self.d as i128,
@@ -245,6 +352,9 @@ impl Mul for Q {
         if self.d == 1 && o.d == 1 {
             return Ok(Q::int(self.n.checked_mul(o.n).ok_or(TimeError::Overflow)?));
         }
+        if let Some(r) = self.mul_i64(o) {
+            return Ok(r);
+        }
         Q::from_i128(self.n as i128 * o.n as i128, self.d as i128 * o.d as i128)
     }
 }
@@ -254,6 +364,17 @@ impl Div for Q {
     fn div(self, o: Q) -> Self::Output {
         if o.n == 0 {
             return Err(TimeError::DivZero);
+        }
+        // Multiply by the reciprocal (itself reduced) unless its denominator `|o.n|` does
+        // not fit, which only `i64::MIN` can cause.
+        if let Some(abs) = o.n.checked_abs() {
+            let inv = Q {
+                n: if o.n < 0 { -o.d } else { o.d },
+                d: abs,
+            };
+            if let Some(r) = self.mul_i64(inv) {
+                return Ok(r);
+            }
         }
         Q::from_i128(self.n as i128 * o.d as i128, self.d as i128 * o.n as i128)
     }
@@ -327,6 +448,94 @@ mod tests {
         assert_eq!(q(1, 2) / Q::ZERO, Err(TimeError::DivZero));
         assert_eq!(Q::new(1, 0), Err(TimeError::DivZero));
         assert_eq!(Q::int(i64::MIN).negated(), Err(TimeError::Overflow));
+    }
+
+    /// The 64-bit fast paths against a plain 128-bit reference, over small, large and extreme
+    /// values (the results, including which overflow, must be exactly the reference's).
+    #[test]
+    fn fast_paths_match_the_128_bit_reference() {
+        fn reduce(n: i128, d: i128) -> Result<Q, TimeError> {
+            if d == 0 {
+                return Err(TimeError::DivZero);
+            }
+            let (mut n, mut d) = if d < 0 { (-n, -d) } else { (n, d) };
+            let (mut a, mut b) = (n.unsigned_abs(), d.unsigned_abs());
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            if a > 1 {
+                n /= a as i128;
+                d /= a as i128;
+            }
+            match (i64::try_from(n), i64::try_from(d)) {
+                (Ok(n), Ok(d)) => Ok(Q { n, d }),
+                _ => Err(TimeError::Overflow),
+            }
+        }
+        let ints = [
+            0,
+            1,
+            -1,
+            2,
+            3,
+            -7,
+            12,
+            16,
+            -48,
+            1 << 31,
+            (1 << 40) + 1,
+            i64::MAX,
+            i64::MAX - 1,
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 62),
+        ];
+        let mut vals = Vec::new();
+        for &n in &ints {
+            for &d in &ints {
+                if let Ok(v) = reduce(n as i128, d as i128) {
+                    vals.push(v);
+                }
+            }
+        }
+        for &a in &vals {
+            let (an, ad) = (a.n as i128, a.d as i128);
+            assert_eq!(Q::new(a.n, a.d), Ok(a));
+            assert_eq!(a.ceil() as i128, -((-an).div_euclid(ad)));
+            for &b in &vals {
+                let (bn, bd) = (b.n as i128, b.d as i128);
+                // Equal denominators add the numerators in 64 bits (and always have).
+                let same =
+                    |n: Option<i64>| n.map_or(Err(TimeError::Overflow), |n| reduce(n as i128, ad));
+                let (sum, diff) = if ad == bd {
+                    (same(a.n.checked_add(b.n)), same(a.n.checked_sub(b.n)))
+                } else {
+                    (
+                        reduce(an * bd + bn * ad, ad * bd),
+                        reduce(an * bd - bn * ad, ad * bd),
+                    )
+                };
+                assert_eq!(a + b, sum, "{a} + {b}");
+                assert_eq!(a - b, diff, "{a} - {b}");
+                let wide = |x: i128, y: i128| x.checked_mul(y);
+                // Products of two 64-bit values always fit in 128 bits.
+                assert_eq!(
+                    a * b,
+                    reduce(wide(an, bn).unwrap_or(0), ad * bd).map(|r| if a.n == 0 || b.n == 0 {
+                        Q::ZERO
+                    } else {
+                        r
+                    }),
+                    "{a} * {b}"
+                );
+                if b.n != 0 {
+                    assert_eq!(a / b, reduce(an * bd, ad * bn), "{a} / {b}");
+                }
+                if a.n != 0 {
+                    assert_eq!(Q::new(b.n, a.n), reduce(bn, an));
+                }
+            }
+        }
     }
 
     #[test]
