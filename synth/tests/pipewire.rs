@@ -2,9 +2,9 @@
 //! monitor.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use khorus_bus::{Bus, NoteEvent, clock};
+use khorus_bus::{Bus, NoteEvent, Publisher, clock};
 use khorus_tests::pipewire::NULL_SINK;
 use khorus_tests::{Child, PipeWireStack, TestBus, wait_for};
 use nix::sys::signal::Signal;
@@ -62,17 +62,13 @@ fn rig(def: &str, name: &str) -> Option<Rig> {
 }
 
 impl Rig {
-    fn play(&self, notes: Vec<NoteEvent>) {
+    /// Publishes `notes`; the returned publisher must live until they have been played (a
+    /// subscriber reads a publisher's samples only while it exists).
+    fn play(&self, notes: Vec<NoteEvent>) -> (Bus, Publisher<NoteEvent>) {
         let me = Bus::open("test", &self.bus.config).unwrap();
         let mut publisher = me.publisher::<NoteEvent>().unwrap();
         publisher.publish_all(notes).unwrap();
-        // Keep the publisher until the synth has read them (it wakes within microseconds).
-        let deadline = Instant::now() + Duration::from_millis(300);
-        wait_for(
-            Duration::from_secs(1),
-            "the synth to read the notes",
-            || (Instant::now() >= deadline).then_some(()),
-        );
+        (me, publisher)
     }
 
     /// Stops recording at `until_ns` and returns the left channel.
@@ -112,7 +108,7 @@ fn the_node_plays_a4_at_the_right_pitch_and_level() {
         return;
     };
     let start = clock::now_ns() + 200_000_000;
-    rig.play(vec![note(start, 1_500_000_000, 69.0)]);
+    let _playing = rig.play(vec![note(start, 1_500_000_000, 69.0)]);
     let left = rig.recording(start + 1_800_000_000);
     let loud: Vec<f32> = left
         .iter()
@@ -145,7 +141,7 @@ fn sixteenth_notes_at_120_bpm_are_6000_samples_apart() {
     let notes = (0..16)
         .map(|k| note(start + k * step, 20_000_000, 60.0))
         .collect();
-    rig.play(notes);
+    let _playing = rig.play(notes);
     let left = rig.recording(start + 17 * step + 200_000_000);
     let onsets: Vec<usize> = (1..left.len())
         .filter(|&i| left[i - 1] <= 1e-6 && left[i] > 1e-6)
