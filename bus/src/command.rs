@@ -86,6 +86,24 @@ pub enum Common {
     Shutdown,
 }
 
+impl Common {
+    /// The standard answer every stage gives: `Pong` with this process's pid, the stage's
+    /// `status()` report, or `Ack` to Shutdown (which sets `*shutdown`).
+    pub fn answer(self, status: impl FnOnce() -> StageStatus, shutdown: &mut bool) -> CommonReply {
+        match self {
+            Common::Ping { nonce } => CommonReply::Pong {
+                nonce,
+                pid: std::process::id(),
+            },
+            Common::Status => CommonReply::Status(Box::new(status())),
+            Common::Shutdown => {
+                *shutdown = true;
+                CommonReply::Ack
+            }
+        }
+    }
+}
+
 /// Answers to [`Common`] commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CommonReply {

@@ -155,17 +155,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         if !tick.is_zero() {
             exit = wait::run(&[server.waker()], None, Some(due), |_| {
                 let report = heartbeat(&summary, source.as_ref(), &server);
-                if let Err(e) = server.serve(|cmd| match cmd {
-                    Common::Ping { nonce } => Ok(CommonReply::Pong {
-                        nonce,
-                        pid: std::process::id(),
-                    }),
-                    Common::Status => Ok(CommonReply::Status(Box::new(report))),
-                    Common::Shutdown => {
-                        shutdown = true;
-                        Ok(CommonReply::Ack)
-                    }
-                }) {
+                if let Err(e) = server.serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown))) {
                     tracing::warn!("command service: {e}");
                 }
                 if shutdown {

@@ -69,6 +69,8 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     let mut curves = bus.subscriber::<CurvePoint>()?;
     let mut status_pub = bus.publisher::<StageStatus>()?;
     let mut server = bus.command_server::<Common, CommonReply>(StageKind::Synth)?;
+    // Supervisors and tests wait for this line: from here on commands are answered.
+    eprintln!("synth: ready");
     let mut ring_dropped = 0u64;
     let mut shutdown = false;
     let mut failure = None;
@@ -94,17 +96,7 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
                         server.rejected(),
                     );
                     server
-                        .serve(|cmd| match cmd {
-                            Common::Ping { nonce } => Ok(CommonReply::Pong {
-                                nonce,
-                                pid: std::process::id(),
-                            }),
-                            Common::Status => Ok(CommonReply::Status(Box::new(report))),
-                            Common::Shutdown => {
-                                shutdown = true;
-                                Ok(CommonReply::Ack)
-                            }
-                        })
+                        .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
                         .map(drop)
                 }
                 Wake::Tick => status_pub

@@ -173,3 +173,44 @@ fn without_pipewire_the_error_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn the_synth_answers_ping_status_and_shutdown() {
+    use khorus_bus::command::CommonReply;
+    use khorus_bus::{Common, Counter, StageKind};
+
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let bus = TestBus::new("syncmd");
+    let mut cmd = stack.command(env!("CARGO_BIN_EXE_khorus-synth"));
+    cmd.envs(bus.config.env())
+        .args(["--no-autoconnect", "--name", "khorus-synth-cmd"]);
+    let mut synth = Child::spawn(cmd);
+    // The node exists as soon as the stream connects; commands are served once the stage
+    // says it is ready (a request sent before any server exists is lost).
+    synth.wait_line(true, Duration::from_secs(20), |l| l == "synth: ready");
+    assert!(stack.node_exists("khorus-synth-cmd"));
+    let me = Bus::open("test", &bus.config).unwrap();
+    let mut client = me
+        .command_client::<Common, CommonReply>(StageKind::Synth)
+        .unwrap();
+    let t = Duration::from_secs(10);
+    let reply = client.call(&Common::Ping { nonce: 3 }, t).unwrap();
+    assert_eq!(
+        reply,
+        CommonReply::Pong {
+            nonce: 3,
+            pid: synth.pid()
+        }
+    );
+    let CommonReply::Status(status) = client.call(&Common::Status, t).unwrap() else {
+        panic!("a status reply");
+    };
+    assert_eq!(status.stage(), StageKind::Synth);
+    assert!(status.get(Counter::Xruns).is_some());
+    assert!(status.get(Counter::CallbackBudgetNs).is_some());
+    assert_eq!(client.call(&Common::Shutdown, t).unwrap(), CommonReply::Ack);
+    let (exit, _, stderr) = synth.wait_exit(Duration::from_secs(10));
+    assert!(exit.success(), "{}", stderr.join("\n"));
+}

@@ -118,21 +118,14 @@ fn serve(config: &BusConfig) -> Result<()> {
     let mut shutdown = false;
     wait::run(&[server.waker()], None, None, |_| {
         let (ok, rejected) = (server.ok(), server.rejected());
-        let result = server.serve(|cmd| match cmd {
-            Common::Ping { nonce } => Ok(CommonReply::Pong {
-                nonce,
-                pid: std::process::id(),
-            }),
-            Common::Status => {
+        let result = server.serve(|cmd| {
+            let status = || {
                 let mut s = StageStatus::new(StageKind::Tool);
                 s.set(Counter::CommandsOk, ok)
                     .set(Counter::CommandsRejected, rejected);
-                Ok(CommonReply::Status(Box::new(s)))
-            }
-            Common::Shutdown => {
-                shutdown = true;
-                Ok(CommonReply::Ack)
-            }
+                s
+            };
+            Ok(cmd.answer(status, &mut shutdown))
         });
         if let Err(e) = result {
             eprintln!("serve: {e}");
