@@ -64,14 +64,8 @@ BPF needs CAP_BPF and CAP_PERFMON, dropped right after attaching; grant them onc
 Without them the collector falls back to procfs and says why.";
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            e.print().ok();
-            return ExitCode::from(code);
-        }
-    };
+    // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
+    let cli = Cli::parse();
     logging::init(cli.verbose);
     let options = match options(&cli) {
         Ok(o) => o,

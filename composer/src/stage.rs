@@ -14,8 +14,8 @@ use khorus_bus::commands::composer::{
 };
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
-    Bus, BusConfig, BusError, Common, Counter, CurvePoint, NoteEvent, Reply, ReplyError,
-    SignalFrame, StageKind, StageStatus, TransportState, clock,
+    Bus, BusConfig, BusError, CommandServer, Common, Counter, CurvePoint, NoteEvent, Publisher,
+    Reply, ReplyError, SignalFrame, StageKind, StageStatus, Subscriber, TransportState, clock,
 };
 
 use crate::ir;
@@ -242,7 +242,7 @@ impl Composer {
                 }))
             }
             ComposerCommand::Common(Common::Status) => Ok(ComposerReply::Common(
-                CommonReply::Status(Box::new(self.status(0, 0, 0, 0, 0, 0))),
+                CommonReply::Status(Box::new(self.status(PortCounts::default()))),
             )),
             ComposerCommand::Common(Common::Shutdown) => {
                 self.shutdown = true;
@@ -287,16 +287,15 @@ impl Composer {
     }
 
     /// The heartbeat with the bus counters filled in.
-    #[allow(clippy::too_many_arguments)]
-    pub fn status(
-        &self,
-        published: u64,
-        dropped: u64,
-        received: u64,
-        missed: u64,
-        ok: u64,
-        rejected: u64,
-    ) -> StageStatus {
+    pub fn status(&self, ports: PortCounts) -> StageStatus {
+        let PortCounts {
+            published,
+            dropped,
+            received,
+            missed,
+            ok,
+            rejected,
+        } = ports;
         let mut s = StageStatus::new(StageKind::Composer);
         s.set(Counter::Published, published)
             .set(Counter::Dropped, dropped)
@@ -324,6 +323,39 @@ pub fn format_note(n: &NoteEvent, now_ns: u64) -> String {
         n.role(),
         n.node
     )
+}
+
+/// The bus ports' counters, which only the stage loop holds, for the status report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortCounts {
+    /// Notes and curve points published.
+    pub published: u64,
+    /// Deliveries refused by full subscribers.
+    pub dropped: u64,
+    /// Signal frames received.
+    pub received: u64,
+    /// Signal frames missing from the collector's sequence.
+    pub missed: u64,
+    /// Commands answered.
+    pub ok: u64,
+    /// Commands refused.
+    pub rejected: u64,
+}
+
+fn port_counts<A, B>(
+    notes: &Publisher<NoteEvent>,
+    curves: &Publisher<CurvePoint>,
+    signals: &Subscriber<SignalFrame>,
+    server: &CommandServer<A, B>,
+) -> PortCounts {
+    PortCounts {
+        published: notes.published() + curves.published(),
+        dropped: notes.dropped() + curves.dropped(),
+        received: signals.received(),
+        missed: signals.missed(),
+        ok: server.ok(),
+        rejected: server.rejected(),
+    }
 }
 
 /// Runs the stage until Shutdown, SIGINT or SIGTERM.
@@ -358,19 +390,11 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
                     }
                     Wake::Ready(_) => {
                         let now = clock::now_ns();
-                        let counts = (
-                            notes.published() + curves.published(),
-                            notes.dropped() + curves.dropped(),
-                            signals.received(),
-                            signals.missed(),
-                            server.ok(),
-                            server.rejected(),
-                        );
+                        let counts = port_counts(&notes, &curves, &signals, &server);
                         server.serve(|cmd| match cmd {
                             // Status needs the ports' counters, which only this loop has.
                             ComposerCommand::Common(Common::Status) => {
-                                let (p, d, r, m, ok, rej) = counts;
-                                let s = composer.status(p, d, r, m, ok, rej);
+                                let s = composer.status(counts);
                                 Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
                             }
                             cmd => composer.handle(cmd, now),
@@ -396,14 +420,8 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
                         }
                         if now.saturating_sub(last_status) >= 1_000_000_000 {
                             last_status = now;
-                            let s = composer.status(
-                                notes.published() + curves.published(),
-                                notes.dropped() + curves.dropped(),
-                                signals.received(),
-                                signals.missed(),
-                                server.ok(),
-                                server.rejected(),
-                            );
+                            let s =
+                                composer.status(port_counts(&notes, &curves, &signals, &server));
                             status.publish(s)?;
                         }
                     }

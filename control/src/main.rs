@@ -78,14 +78,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            e.print().ok();
-            return ExitCode::from(code);
-        }
-    };
+    // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
+    let cli = Cli::parse();
     logging::init(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
