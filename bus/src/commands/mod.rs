@@ -2,3 +2,4 @@
 //! stage serves on `khorus/cmd/<stage>`, and their replies. One module per stage.
 
 pub mod composer;
+pub mod synth;
