@@ -33,7 +33,7 @@ impl CurveShape {
 }
 
 /// One breakpoint of a parameter's automation curve.
-#[derive(Debug, Clone, Copy, PartialEq, ZeroCopySend, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, ZeroCopySend, Serialize, Deserialize)]
 #[serde(into = "CurveJson", try_from = "CurveJson")]
 #[type_name("khorus::CurvePoint/v1")]
 #[repr(C)]

@@ -46,7 +46,7 @@ impl Role {
 }
 
 /// One note to sound at a given instant.
-#[derive(Debug, Clone, Copy, PartialEq, ZeroCopySend, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, ZeroCopySend, Serialize, Deserialize)]
 #[serde(into = "NoteJson", try_from = "NoteJson")]
 #[type_name("khorus::NoteEvent/v1")]
 #[repr(C)]

@@ -109,11 +109,17 @@ pub enum Counter {
     /// Gauge: the collector's source, as the `SignalSource` byte (0 bpf, 1 procfs, 2 replay,
     /// 3 synthetic).
     Source = 21,
+    /// MIDI note-ons written.
+    NotesOut = 22,
+    /// MIDI control changes written.
+    ControlChanges = 23,
+    /// Commands forwarded to another stage that failed (no such stage, refused, timed out).
+    ForwardFailed = 24,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 25] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -136,6 +142,9 @@ impl Counter {
         Self::OscIn,
         Self::OscRejected,
         Self::Source,
+        Self::NotesOut,
+        Self::ControlChanges,
+        Self::ForwardFailed,
     ];
 
     /// The counter's snake_case name.
@@ -163,6 +172,9 @@ impl Counter {
             Self::OscIn => "osc_in",
             Self::OscRejected => "osc_rejected",
             Self::Source => "source",
+            Self::NotesOut => "notes_out",
+            Self::ControlChanges => "control_changes",
+            Self::ForwardFailed => "forward_failed",
         }
     }
 }

@@ -1,0 +1,82 @@
+//! `khorus-router`: the bus's notes and signals as PipeWire MIDI and OSC; OSC control in.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow};
+use clap::Parser;
+use khorus_bus::{BusConfig, logging, settings};
+use khorus_router::map::RouterConfig;
+use khorus_router::stage::{self, Options};
+
+/// Routes khorus notes and signals to a PipeWire MIDI port and OSC targets.
+///
+/// With neither --midi nor --osc, the MIDI port is on. Settings come from the [router]
+/// section of the configuration file; flags override them.
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = EXAMPLES)]
+struct Cli {
+    /// Run the PipeWire MIDI node (the default unless only --osc is given).
+    #[arg(long)]
+    midi: bool,
+    /// Send OSC to HOST:PORT (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    osc: Vec<String>,
+    /// Listen for OSC control (/khorus/set, /khorus/tempo, /khorus/hush) on this UDP port
+    /// (127.0.0.1 unless osc_in_bind says otherwise).
+    #[arg(long, value_name = "PORT")]
+    osc_in: Option<u16>,
+    /// Send MIDI clock (24 ppqn) with start/stop, following the composer's transport.
+    #[arg(long)]
+    midi_clock: bool,
+    /// PipeWire node.name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Print every note and controller change.
+    #[arg(long)]
+    print: bool,
+    /// Configuration file (default: $XDG_CONFIG_HOME/khorus/khorus.toml, /etc/khorus/khorus.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+const EXAMPLES: &str = "EXAMPLES:
+  khorus-router                                 MIDI port khorus-router, patch it:
+  pw-link khorus-router:out_0 midi-dump:input   (or Helvum / qpwgraph)
+  khorus-router --osc 127.0.0.1:57120           SuperCollider gets timetagged bundles
+  khorus-router --midi --osc-in 9000 --midi-clock
+  oscsend localhost 9000 /khorus/tempo f 96";
+
+fn options(cli: &Cli) -> Result<Options> {
+    let (mut config, _path): (RouterConfig, _) = settings::load(cli.config.as_deref(), "router")?;
+    config.osc.extend(cli.osc.iter().cloned());
+    if let Some(p) = cli.osc_in {
+        config.osc_in = p;
+    }
+    if let Some(n) = &cli.name {
+        config.name = n.clone();
+    }
+    config.midi_clock |= cli.midi_clock;
+    config.validate().map_err(|e| anyhow!(e))?;
+    Ok(Options {
+        midi: cli.midi || cli.osc.is_empty(),
+        config,
+        print: cli.print,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose);
+    let result = options(&cli).and_then(|o| stage::run(&BusConfig::from_env(), &o));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("khorus-router: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

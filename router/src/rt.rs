@@ -1,0 +1,672 @@
+//! What the MIDI callback does, as a plain function: take what arrived on the lock-free rings,
+//! keep it in a preallocated time-ordered queue, and write every event that falls in this
+//! cycle at its exact frame. Overlapping notes of one pitch are reference-counted so an early
+//! note-off never cuts a later note; all-notes-off sweeps every used channel; the MIDI clock
+//! follows the composer's transport. Never allocates, locks, logs or blocks — the
+//! allocation-detector test runs exactly this code.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::seq::SeqWriter;
+
+/// MIDI status bytes and controllers used here.
+pub mod msg {
+    /// Note off (low nibble: channel).
+    pub const NOTE_OFF: u8 = 0x80;
+    /// Note on.
+    pub const NOTE_ON: u8 = 0x90;
+    /// Control change.
+    pub const CONTROL: u8 = 0xB0;
+    /// Controller 123: all notes off.
+    pub const ALL_NOTES_OFF: u8 = 123;
+    /// Timing clock (24 per quarter note).
+    pub const CLOCK: u8 = 0xF8;
+    /// Start.
+    pub const START: u8 = 0xFA;
+    /// Stop.
+    pub const STOP: u8 = 0xFC;
+}
+
+/// The composer's transport, as the MIDI clock needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tempo {
+    /// Monotonic time of the anchor, ns.
+    pub anchor_ns: u64,
+    /// Beat (quarter note) at the anchor.
+    pub anchor_beat: f64,
+    /// Length of a beat, ns (> 0).
+    pub ns_per_beat: f64,
+    /// Whether the transport runs.
+    pub running: bool,
+}
+
+impl Tempo {
+    fn beat_at(&self, t_ns: i64) -> f64 {
+        self.anchor_beat + (t_ns as f64 - self.anchor_ns as f64) / self.ns_per_beat
+    }
+
+    fn time_of_tick(&self, tick: i64) -> i64 {
+        (self.anchor_ns as f64 + (tick as f64 / 24.0 - self.anchor_beat) * self.ns_per_beat).round()
+            as i64
+    }
+}
+
+/// What the bus and OSC threads hand to the MIDI thread. Channels are 0-based here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Incoming {
+    /// A note: on at `t_ns`, off `dur_ns` later.
+    Note {
+        /// Onset, monotonic ns.
+        t_ns: u64,
+        /// Held for, ns.
+        dur_ns: u64,
+        /// Channel 0 ..= 15.
+        channel: u8,
+        /// Note number 0 ..= 127.
+        note: u8,
+        /// Velocity 1 ..= 127.
+        velocity: u8,
+    },
+    /// A control change, sent as soon as possible.
+    Cc {
+        /// Channel 0 ..= 15.
+        channel: u8,
+        /// Controller 0 ..= 127.
+        cc: u8,
+        /// Value 0 ..= 127.
+        value: u8,
+    },
+    /// The transport changed (MIDI clock).
+    Transport(Tempo),
+    /// All notes off on every used channel, as soon as possible; `clear` also forgets every
+    /// note still queued (hush, stop).
+    AllNotesOff {
+        /// Drop queued notes too.
+        clear: bool,
+    },
+}
+
+/// Counters written by the MIDI thread (relaxed atomics) and read by the status reporter.
+#[derive(Debug, Default)]
+pub struct RtStats {
+    /// Callbacks run.
+    pub callbacks: AtomicU64,
+    /// Callbacks without a buffer to fill.
+    pub xruns: AtomicU64,
+    /// MIDI messages written.
+    pub midi_out: AtomicU64,
+    /// Note-ons written.
+    pub notes_on: AtomicU64,
+    /// Note-offs written.
+    pub notes_off: AtomicU64,
+    /// Note-offs held back because another note of the same pitch still sounds.
+    pub notes_held: AtomicU64,
+    /// Notes written after their time (at the cycle's first frame).
+    pub late: AtomicU64,
+    /// Control changes written.
+    pub ccs: AtomicU64,
+    /// Clock ticks written.
+    pub clock_ticks: AtomicU64,
+    /// All-notes-off sweeps written.
+    pub all_off: AtomicU64,
+    /// Events dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Events deferred to a later cycle because the buffer was full.
+    pub deferred: AtomicU64,
+}
+
+/// Where a cycle sits on the monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cycle {
+    /// When the cycle's first frame is heard, monotonic ns.
+    pub start_ns: i64,
+    /// Frames in the cycle.
+    pub frames: u32,
+    /// Frames per second.
+    pub rate: u32,
+}
+
+impl Cycle {
+    fn end_ns(&self) -> i64 {
+        self.start_ns + self.frames as i64 * 1_000_000_000 / self.rate.max(1) as i64
+    }
+
+    /// Frame offset of `t_ns` in this cycle, rounded to the nearest frame (negative: late).
+    fn offset(&self, t_ns: i64) -> i64 {
+        let dt = t_ns as i128 - self.start_ns as i128;
+        ((dt * self.rate as i128 + dt.signum() * 500_000_000) / 1_000_000_000)
+            .clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    // Order matters at equal times: sweeps first, then note-offs (a note ending where the
+    // next of the same pitch starts releases first), then controls, then note-ons.
+    AllOff { clear: bool },
+    NoteOff { channel: u8, note: u8 },
+    Cc { channel: u8, cc: u8, value: u8 },
+    NoteOn { channel: u8, note: u8, velocity: u8 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Pending {
+    t_ns: i64,
+    order: u8,
+    seq: u64,
+    kind: Kind,
+}
+
+/// MIDI clock state.
+#[derive(Debug, Default)]
+struct Clock {
+    enabled: bool,
+    tempo: Option<Tempo>,
+    next_tick: Option<i64>,
+    last_tick_ns: i64,
+    send_start: bool,
+    send_stop: bool,
+}
+
+/// The MIDI thread's state.
+#[derive(Debug)]
+pub struct Scheduler {
+    rings: Vec<rtrb::Consumer<Incoming>>,
+    queue: BinaryHeap<Reverse<Pending>>,
+    seq: u64,
+    sounding: Box<[[u16; 128]; 16]>,
+    used: u16,
+    clock: Clock,
+    stats: Arc<RtStats>,
+}
+
+impl Scheduler {
+    /// A scheduler reading `rings`, holding at most `capacity` queued events, sweeping
+    /// `channels` (bit n = channel n, 0-based) with all-notes-off in its first cycle (a
+    /// previous router may have left notes hanging), with the MIDI clock on or off.
+    pub fn new(
+        rings: Vec<rtrb::Consumer<Incoming>>,
+        capacity: usize,
+        channels: u16,
+        midi_clock: bool,
+        stats: Arc<RtStats>,
+    ) -> Self {
+        let mut s = Self {
+            rings,
+            queue: BinaryHeap::with_capacity(capacity.max(4)),
+            seq: 0,
+            sounding: Box::new([[0; 128]; 16]),
+            used: channels,
+            clock: Clock {
+                enabled: midi_clock,
+                ..Clock::default()
+            },
+            stats,
+        };
+        s.enqueue(0, Kind::AllOff { clear: false });
+        s
+    }
+
+    /// Counts a callback that had no buffer to fill.
+    pub fn count_xrun(&self) {
+        self.stats.xruns.fetch_add(1, Relaxed);
+    }
+
+    /// Events waiting.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn room(&self, n: usize) -> bool {
+        self.queue.len() + n <= self.queue.capacity()
+    }
+
+    fn enqueue(&mut self, t_ns: i64, kind: Kind) {
+        let order = match kind {
+            Kind::AllOff { .. } => 0,
+            Kind::NoteOff { .. } => 1,
+            Kind::Cc { .. } => 2,
+            Kind::NoteOn { .. } => 3,
+        };
+        self.seq += 1;
+        self.queue.push(Reverse(Pending {
+            t_ns,
+            order,
+            seq: self.seq,
+            kind,
+        }));
+    }
+
+    fn accept(&mut self, item: Incoming) {
+        match item {
+            Incoming::Note {
+                t_ns,
+                dur_ns,
+                channel,
+                note,
+                velocity,
+            } => {
+                if !self.room(2) {
+                    self.stats.dropped.fetch_add(1, Relaxed);
+                    return;
+                }
+                let (channel, note) = (channel & 15, note & 127);
+                let on = t_ns.min(i64::MAX as u64 / 2) as i64;
+                let off = on.saturating_add(dur_ns.min(i64::MAX as u64 / 2) as i64);
+                self.enqueue(
+                    on,
+                    Kind::NoteOn {
+                        channel,
+                        note,
+                        velocity: velocity.clamp(1, 127),
+                    },
+                );
+                self.enqueue(off, Kind::NoteOff { channel, note });
+            }
+            Incoming::Cc { channel, cc, value } => {
+                if !self.room(1) {
+                    self.stats.dropped.fetch_add(1, Relaxed);
+                    return;
+                }
+                self.enqueue(
+                    i64::MIN,
+                    Kind::Cc {
+                        channel: channel & 15,
+                        cc: cc & 127,
+                        value: value & 127,
+                    },
+                );
+            }
+            Incoming::Transport(tempo) => self.follow(tempo),
+            Incoming::AllNotesOff { clear } => {
+                if clear {
+                    self.queue.clear();
+                }
+                // A sweep always finds room: it is what frees the queue.
+                if !self.room(1) {
+                    self.queue.clear();
+                }
+                self.enqueue(i64::MIN, Kind::AllOff { clear });
+            }
+        }
+    }
+
+    fn follow(&mut self, tempo: Tempo) {
+        let c = &mut self.clock;
+        if !c.enabled || !(tempo.ns_per_beat.is_finite() && tempo.ns_per_beat > 0.0) {
+            return;
+        }
+        let was_running = c.tempo.is_some_and(|t| t.running);
+        if tempo.running && !was_running {
+            c.send_start = true;
+            c.next_tick = None;
+        } else if !tempo.running && was_running {
+            c.send_stop = true;
+        }
+        if tempo.running {
+            // Re-derive the next tick from the new tempo at the next cycle.
+            c.next_tick = None;
+        }
+        c.tempo = Some(tempo);
+    }
+
+    /// Writes this cycle's events into `out`.
+    pub fn process(&mut self, cycle: Cycle, out: &mut SeqWriter<'_>) {
+        self.stats.callbacks.fetch_add(1, Relaxed);
+        for i in 0..self.rings.len() {
+            while let Ok(item) = self.rings[i].pop() {
+                self.accept(item);
+            }
+        }
+        let end = cycle.end_ns();
+        let last = cycle.frames.saturating_sub(1) as i64;
+        self.clock_edges(cycle, out);
+        loop {
+            let Some(Reverse(next)) = self.queue.peek().copied() else {
+                break;
+            };
+            // Clock ticks interleave with events in time order.
+            if let Some((tick_ns, _)) = self.next_tick()
+                && tick_ns <= next.t_ns
+            {
+                if !self.write_tick(cycle, out) {
+                    break;
+                }
+                continue;
+            }
+            if next.t_ns >= end {
+                break;
+            }
+            let offset = cycle.offset(next.t_ns).clamp(0, last) as u32;
+            let needed = match next.kind {
+                Kind::AllOff { .. } => 3 * (self.used.count_ones() as usize).max(1),
+                _ => 3,
+            };
+            if !out.fits(needed) {
+                self.stats.deferred.fetch_add(1, Relaxed);
+                break;
+            }
+            self.queue.pop();
+            self.emit(next, cycle, offset, out);
+        }
+        while self.write_tick(cycle, out) {}
+    }
+
+    fn emit(&mut self, p: Pending, cycle: Cycle, offset: u32, out: &mut SeqWriter<'_>) {
+        let s = &self.stats;
+        match p.kind {
+            Kind::NoteOn {
+                channel,
+                note,
+                velocity,
+            } => {
+                if cycle.offset(p.t_ns) < 0 {
+                    s.late.fetch_add(1, Relaxed);
+                }
+                let n = &mut self.sounding[channel as usize][note as usize];
+                *n = n.saturating_add(1);
+                self.used |= 1 << channel;
+                out.push(offset, &[msg::NOTE_ON | channel, note, velocity]);
+                s.notes_on.fetch_add(1, Relaxed);
+                s.midi_out.fetch_add(1, Relaxed);
+            }
+            Kind::NoteOff { channel, note } => {
+                let n = &mut self.sounding[channel as usize][note as usize];
+                match *n {
+                    // Already silenced by a sweep.
+                    0 => {}
+                    1 => {
+                        *n = 0;
+                        out.push(offset, &[msg::NOTE_OFF | channel, note, 0]);
+                        s.notes_off.fetch_add(1, Relaxed);
+                        s.midi_out.fetch_add(1, Relaxed);
+                    }
+                    _ => {
+                        *n -= 1;
+                        s.notes_held.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            Kind::Cc { channel, cc, value } => {
+                out.push(offset, &[msg::CONTROL | channel, cc, value]);
+                s.ccs.fetch_add(1, Relaxed);
+                s.midi_out.fetch_add(1, Relaxed);
+            }
+            Kind::AllOff { .. } => {
+                let used = if self.used == 0 { 1 } else { self.used };
+                for ch in 0..16u8 {
+                    if used & (1 << ch) != 0 {
+                        out.push(offset, &[msg::CONTROL | ch, msg::ALL_NOTES_OFF, 0]);
+                        s.midi_out.fetch_add(1, Relaxed);
+                    }
+                }
+                for row in self.sounding.iter_mut() {
+                    row.fill(0);
+                }
+                s.all_off.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn clock_edges(&mut self, cycle: Cycle, out: &mut SeqWriter<'_>) {
+        let c = &mut self.clock;
+        if c.send_stop && out.fits(1) {
+            c.send_stop = false;
+            out.push(0, &[msg::STOP]);
+            self.stats.midi_out.fetch_add(1, Relaxed);
+        }
+        if let Some(t) = c.tempo
+            && t.running
+            && c.next_tick.is_none()
+        {
+            // The first tick at or after this cycle's start (never one already written).
+            let mut k = (t.beat_at(cycle.start_ns) * 24.0).ceil() as i64;
+            while t.time_of_tick(k) <= c.last_tick_ns {
+                k += 1;
+            }
+            c.next_tick = Some(k);
+        }
+    }
+
+    /// The next clock tick (time, index), when the clock runs.
+    fn next_tick(&self) -> Option<(i64, i64)> {
+        let t = self.clock.tempo?;
+        if !(self.clock.enabled && t.running) {
+            return None;
+        }
+        let k = self.clock.next_tick?;
+        Some((t.time_of_tick(k), k))
+    }
+
+    /// Writes the next clock tick if it falls in this cycle; false when there is none.
+    fn write_tick(&mut self, cycle: Cycle, out: &mut SeqWriter<'_>) -> bool {
+        let Some((t_ns, k)) = self.next_tick() else {
+            return false;
+        };
+        if t_ns >= cycle.end_ns() {
+            return false;
+        }
+        let start = self.clock.send_start;
+        let needed = if start { 2 } else { 1 };
+        if !out.fits(needed) {
+            self.stats.deferred.fetch_add(1, Relaxed);
+            return false;
+        }
+        let offset = cycle
+            .offset(t_ns)
+            .clamp(0, cycle.frames.saturating_sub(1) as i64) as u32;
+        if start {
+            out.push(offset, &[msg::START]);
+            self.clock.send_start = false;
+            self.stats.midi_out.fetch_add(1, Relaxed);
+        }
+        out.push(offset, &[msg::CLOCK]);
+        self.clock.next_tick = Some(k + 1);
+        self.clock.last_tick_ns = t_ns;
+        self.stats.clock_ticks.fetch_add(1, Relaxed);
+        self.stats.midi_out.fetch_add(1, Relaxed);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seq;
+
+    const RATE: u32 = 48_000;
+
+    struct Rig {
+        tx: rtrb::Producer<Incoming>,
+        s: Scheduler,
+        stats: Arc<RtStats>,
+        t: i64,
+    }
+
+    fn rig(channels: u16, clock: bool) -> Rig {
+        let (tx, rx) = rtrb::RingBuffer::new(64);
+        let stats = Arc::new(RtStats::default());
+        let s = Scheduler::new(vec![rx], 256, channels, clock, Arc::clone(&stats));
+        Rig {
+            tx,
+            s,
+            stats,
+            t: 1_000_000_000,
+        }
+    }
+
+    /// Runs one 1024-frame cycle and returns (absolute frame, bytes) of what it wrote.
+    fn cycle(r: &mut Rig) -> Vec<(i64, Vec<u8>)> {
+        let mut buf = vec![0u8; 4096];
+        let mut w = SeqWriter::new(&mut buf).unwrap();
+        let c = Cycle {
+            start_ns: r.t,
+            frames: 1024,
+            rate: RATE,
+        };
+        r.s.process(c, &mut w);
+        let len = w.len();
+        let base = (r.t as i128 * RATE as i128 / 1_000_000_000) as i64;
+        r.t = c.end_ns();
+        seq::read(&buf[..len])
+            .unwrap()
+            .into_iter()
+            .map(|e| (base + e.offset as i64, e.bytes))
+            .collect()
+    }
+
+    fn note(t_ns: i64, dur_ms: u64, channel: u8, note: u8) -> Incoming {
+        Incoming::Note {
+            t_ns: t_ns as u64,
+            dur_ns: dur_ms * 1_000_000,
+            channel,
+            note,
+            velocity: 100,
+        }
+    }
+
+    #[test]
+    fn the_first_cycle_sweeps_the_configured_channels() {
+        let mut r = rig(0b10_0000_0111, false);
+        let out = cycle(&mut r);
+        let chans: Vec<u8> = out.iter().map(|(_, b)| b[0] & 15).collect();
+        assert_eq!(chans, vec![0, 1, 2, 9]);
+        assert!(out.iter().all(|(_, b)| b[1] == 123));
+        assert!(cycle(&mut r).is_empty());
+    }
+
+    #[test]
+    fn notes_land_on_their_exact_frames() {
+        let mut r = rig(1, false);
+        cycle(&mut r);
+        let t0 = r.t + 10_000_000; // 10 ms into the future: frame +480
+        r.tx.push(note(t0, 125, 0, 60)).unwrap();
+        r.tx.push(note(t0 + 125_000_000, 125, 9, 36)).unwrap();
+        let mut all = Vec::new();
+        for _ in 0..20 {
+            all.extend(cycle(&mut r));
+        }
+        let base = (t0 as i128 * RATE as i128 / 1_000_000_000) as i64;
+        let got: Vec<(i64, u8)> = all.iter().map(|(f, b)| (f - base, b[0])).collect();
+        assert_eq!(
+            got,
+            vec![(0, 0x90), (6000, 0x80), (6000, 0x99), (12000, 0x89)]
+        );
+        assert_eq!(r.stats.late.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn overlapping_notes_of_one_pitch_are_reference_counted() {
+        let mut r = rig(1, false);
+        cycle(&mut r);
+        let t0 = r.t + 1_000_000;
+        // A long note and a short one of the same pitch inside it.
+        r.tx.push(note(t0, 500, 0, 64)).unwrap();
+        r.tx.push(note(t0 + 100_000_000, 100, 0, 64)).unwrap();
+        let mut all = Vec::new();
+        for _ in 0..40 {
+            all.extend(cycle(&mut r));
+        }
+        let kinds: Vec<u8> = all.iter().map(|(_, b)| b[0]).collect();
+        // on, on (retrigger), one off — at the end of the long note, not the short one.
+        assert_eq!(kinds, vec![0x90, 0x90, 0x80]);
+        let base = (t0 as i128 * RATE as i128 / 1_000_000_000) as i64;
+        assert_eq!(all[2].0 - base, 24_000);
+        assert_eq!(r.stats.notes_held.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn late_notes_play_at_the_first_frame_and_are_counted() {
+        let mut r = rig(1, false);
+        cycle(&mut r);
+        let past = r.t - 50_000_000;
+        r.tx.push(note(past, 200, 0, 60)).unwrap();
+        let out = cycle(&mut r);
+        let base = (r.t as i128 * RATE as i128 / 1_000_000_000) as i64 - 1024;
+        assert_eq!(out, vec![(base, vec![0x90, 60, 100])]);
+        assert_eq!(r.stats.late.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn hush_sweeps_used_channels_and_forgets_queued_notes() {
+        let mut r = rig(0, false);
+        cycle(&mut r);
+        let t0 = r.t;
+        r.tx.push(note(t0, 1000, 1, 40)).unwrap();
+        r.tx.push(note(t0 + 500_000_000, 100, 2, 50)).unwrap();
+        cycle(&mut r);
+        r.tx.push(Incoming::AllNotesOff { clear: true }).unwrap();
+        let out = cycle(&mut r);
+        let sweep: Vec<u8> = out.iter().map(|(_, b)| b[0] & 15).collect();
+        assert_eq!(sweep, vec![1], "only the used channel: {out:?}");
+        let mut rest = Vec::new();
+        for _ in 0..60 {
+            rest.extend(cycle(&mut r));
+        }
+        assert!(rest.is_empty(), "nothing after the hush: {rest:?}");
+        assert_eq!(r.s.queued(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_whole_notes_and_counts_them() {
+        let (mut tx, rx) = rtrb::RingBuffer::new(64);
+        let stats = Arc::new(RtStats::default());
+        let mut s = Scheduler::new(vec![rx], 5, 0, false, Arc::clone(&stats));
+        for i in 0..4 {
+            tx.push(note(5_000_000_000 + i, 10, 0, 60)).unwrap();
+        }
+        let mut buf = [0u8; 512];
+        let mut w = SeqWriter::new(&mut buf).unwrap();
+        s.process(
+            Cycle {
+                start_ns: 0,
+                frames: 64,
+                rate: RATE,
+            },
+            &mut w,
+        );
+        // 5 slots: the sweep leaves, two notes (4 slots) fit, two are dropped.
+        assert_eq!(stats.dropped.load(Relaxed), 2);
+        assert_eq!(s.queued(), 4);
+    }
+
+    #[test]
+    fn the_clock_ticks_24_per_beat_with_start_and_stop() {
+        let mut r = rig(0, true);
+        cycle(&mut r);
+        // 120 bpm: a beat is 500 ms, a tick 20 833 333 ns = 1000 frames.
+        let anchor = r.t + 1_000_000;
+        let tempo = Tempo {
+            anchor_ns: anchor as u64,
+            anchor_beat: 0.0,
+            ns_per_beat: 500_000_000.0,
+            running: true,
+        };
+        r.tx.push(Incoming::Transport(tempo)).unwrap();
+        let mut all = Vec::new();
+        for _ in 0..47 {
+            all.extend(cycle(&mut r));
+        }
+        assert_eq!(all[0].1, vec![msg::START]);
+        let ticks: Vec<i64> = all
+            .iter()
+            .filter(|(_, b)| b[0] == msg::CLOCK)
+            .map(|(f, _)| *f)
+            .collect();
+        assert!(ticks.len() >= 47, "{}", ticks.len());
+        for w in ticks.windows(2) {
+            assert!((w[1] - w[0] - 1000).abs() <= 1, "{w:?}");
+        }
+        r.tx.push(Incoming::Transport(Tempo {
+            running: false,
+            ..tempo
+        }))
+        .unwrap();
+        let out = cycle(&mut r);
+        assert_eq!(out[0].1, vec![msg::STOP]);
+        assert!(out.iter().all(|(_, b)| b[0] != msg::CLOCK));
+    }
+}

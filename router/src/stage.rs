@@ -1,0 +1,487 @@
+//! The router stage: the bus thread maps notes, signals, curves and the transport to MIDI
+//! (through a lock-free ring to the PipeWire thread) and to OSC datagrams; an OSC listener
+//! thread forwards control messages as bus commands. Status counts everything sent, late,
+//! dropped and refused.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use khorus_bus::command::CommonReply;
+use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange};
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+use khorus_bus::wait::{self, Wake};
+use khorus_bus::{
+    Bus, BusConfig, Common, Counter, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus,
+    TransportState,
+};
+
+use crate::map::{Mapper, RouterConfig, parse_target};
+use crate::node::{self, Control};
+use crate::osc::{self, NtpClock, OscCommand};
+use crate::rt::{Incoming, RtStats, Scheduler, Tempo};
+
+/// Ring capacity bus thread → MIDI thread.
+const RING: usize = 8192;
+/// Events the MIDI thread can hold ahead of time.
+const QUEUE: usize = 16384;
+
+/// How the router runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `[router]` settings (with the command line applied).
+    pub config: RouterConfig,
+    /// Run the PipeWire MIDI node.
+    pub midi: bool,
+    /// Print every note and controller change on stdout.
+    pub print: bool,
+}
+
+/// Counters of the OSC side.
+#[derive(Debug, Default)]
+struct OscStats {
+    out: AtomicU64,
+    out_failed: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    forward_failed: AtomicU64,
+}
+
+/// The transport as the MIDI clock follows it.
+pub fn tempo_of(t: &TransportState) -> Option<Tempo> {
+    if t.anchor_cycle_den <= 0 || t.cps_den <= 0 || t.cps_num <= 0 || t.beats_per_cycle == 0 {
+        return None;
+    }
+    let bpc = t.beats_per_cycle as f64;
+    let cps = t.cps_num as f64 / t.cps_den as f64;
+    Some(Tempo {
+        anchor_ns: t.anchor_ns,
+        anchor_beat: t.anchor_cycle_num as f64 / t.anchor_cycle_den as f64 * bpc,
+        ns_per_beat: 1e9 / (cps * bpc),
+        running: t.running != 0,
+    })
+}
+
+/// Sends datagrams to every OSC target, counting what went and what failed.
+struct OscOut {
+    socket: Option<UdpSocket>,
+    targets: Vec<SocketAddr>,
+    stats: Arc<OscStats>,
+}
+
+impl OscOut {
+    fn new(targets: &[String], stats: Arc<OscStats>) -> Result<Self> {
+        let targets = targets
+            .iter()
+            .map(|t| parse_target(t).map_err(|e| anyhow!("--osc {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        let socket = if targets.is_empty() {
+            None
+        } else {
+            let any: SocketAddr = if targets.iter().all(SocketAddr::is_ipv6) {
+                "[::]:0".parse()?
+            } else {
+                "0.0.0.0:0".parse()?
+            };
+            Some(UdpSocket::bind(any).context("failed to open the OSC socket")?)
+        };
+        Ok(Self {
+            socket,
+            targets,
+            stats,
+        })
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        let Some(socket) = &self.socket else { return };
+        for t in &self.targets {
+            match socket.send_to(bytes, t) {
+                Ok(_) => self.stats.out.fetch_add(1, Relaxed),
+                Err(_) => self.stats.out_failed.fetch_add(1, Relaxed),
+            };
+        }
+    }
+
+    fn active(&self) -> bool {
+        !self.targets.is_empty()
+    }
+}
+
+/// Sends decoded OSC control to the stages that own it.
+struct Forwarder {
+    composer: khorus_bus::CommandClient<ComposerCommand, ComposerReply>,
+    synth: khorus_bus::CommandClient<SynthCommand, SynthReply>,
+}
+
+impl Forwarder {
+    fn forward(&mut self, cmd: &OscCommand) -> Result<(), khorus_bus::BusError> {
+        const WAIT: Duration = Duration::from_millis(500);
+        match cmd {
+            OscCommand::Set { node, param, value } => self
+                .synth
+                .call(
+                    &SynthCommand::Set {
+                        node: node.clone(),
+                        param: param.clone(),
+                        value: *value,
+                    },
+                    WAIT,
+                )
+                .map(drop),
+            OscCommand::Tempo(bpm) => self
+                .composer
+                .call(
+                    &ComposerCommand::Tempo(TempoChange {
+                        bpm: Some(*bpm),
+                        cps: None,
+                        beats_per_cycle: None,
+                    }),
+                    WAIT,
+                )
+                .map(drop),
+            OscCommand::Hush(slot) => self
+                .composer
+                .call(&ComposerCommand::Hush { slot: slot.clone() }, WAIT)
+                .map(drop),
+        }
+    }
+}
+
+fn osc_listener(
+    socket: UdpSocket,
+    bus_config: BusConfig,
+    mut midi: Option<rtrb::Producer<Incoming>>,
+    stats: Arc<OscStats>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let bus = Bus::open("router-osc-in", &bus_config).context("OSC listener: join the bus")?;
+    let mut fwd = Forwarder {
+        composer: bus.command_client(StageKind::Composer)?,
+        synth: bus.command_client(StageKind::Synth)?,
+    };
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .context("OSC listener: set a read timeout")?;
+    let mut buf = vec![0u8; 65_536];
+    while !stop.load(Relaxed) {
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e).context("OSC listener: receive"),
+        };
+        let commands = match osc::decode(&buf[..n]) {
+            Ok(c) => c,
+            Err(e) => {
+                stats.rejected.fetch_add(1, Relaxed);
+                tracing::warn!("OSC from {from}: {e}");
+                continue;
+            }
+        };
+        stats.accepted.fetch_add(1, Relaxed);
+        for cmd in &commands {
+            if let (OscCommand::Hush(None), Some(ring)) = (cmd, midi.as_mut())
+                && ring.push(Incoming::AllNotesOff { clear: true }).is_err()
+            {
+                tracing::warn!("MIDI ring full: hush not swept");
+            }
+            match fwd.forward(cmd) {
+                Ok(()) => tracing::debug!("OSC from {from}: {cmd:?} forwarded"),
+                Err(e) => {
+                    stats.forward_failed.fetch_add(1, Relaxed);
+                    tracing::warn!("OSC from {from}: {cmd:?} not carried out: {e}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Counts {
+    received: u64,
+    invalid: u64,
+    ring_dropped: u64,
+}
+
+fn status(rt: &RtStats, osc: &OscStats, c: &Counts, ok: u64, rejected: u64) -> StageStatus {
+    let mut s = StageStatus::new(StageKind::Router);
+    s.set(Counter::Received, c.received)
+        .set(
+            Counter::Dropped,
+            c.ring_dropped + c.invalid + rt.dropped.load(Relaxed),
+        )
+        .set(Counter::Late, rt.late.load(Relaxed))
+        .set(Counter::Xruns, rt.xruns.load(Relaxed))
+        .set(Counter::Ticks, rt.callbacks.load(Relaxed))
+        .set(Counter::MidiOut, rt.midi_out.load(Relaxed))
+        .set(Counter::NotesOut, rt.notes_on.load(Relaxed))
+        .set(Counter::ControlChanges, rt.ccs.load(Relaxed))
+        .set(Counter::OscOut, osc.out.load(Relaxed))
+        .set(Counter::OscIn, osc.accepted.load(Relaxed))
+        .set(Counter::OscRejected, osc.rejected.load(Relaxed))
+        .set(Counter::ForwardFailed, osc.forward_failed.load(Relaxed))
+        .set(Counter::CommandsOk, ok)
+        .set(Counter::CommandsRejected, rejected);
+    s
+}
+
+/// Runs the router until SIGINT/SIGTERM or a Shutdown command; sweeps all-notes-off before
+/// leaving.
+pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
+    let cfg = &opts.config;
+    cfg.validate().map_err(|e| anyhow!(e))?;
+    let rt_stats = Arc::new(RtStats::default());
+    let osc_stats = Arc::new(OscStats::default());
+    let mut mapper = Mapper::new(cfg);
+    let osc_out = OscOut::new(&cfg.osc, Arc::clone(&osc_stats))?;
+
+    // The MIDI node, fed by two rings: the bus thread's and the OSC listener's.
+    let (mut midi_tx, mut osc_midi_tx, mut pw) = (None, None, None);
+    if opts.midi {
+        let (tx, rx) = rtrb::RingBuffer::<Incoming>::new(RING);
+        let (otx, orx) = rtrb::RingBuffer::<Incoming>::new(64);
+        let scheduler = Scheduler::new(
+            vec![rx, orx],
+            QUEUE,
+            cfg.channel_mask(),
+            cfg.midi_clock,
+            Arc::clone(&rt_stats),
+        );
+        let (control_tx, control_rx) = pipewire::channel::channel::<Control>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let name = cfg.name.clone();
+        let thread = std::thread::Builder::new()
+            .name("pipewire".into())
+            .spawn(move || node::run(&name, scheduler, control_rx, ready_tx))
+            .context("failed to start the PipeWire thread")?;
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                thread.join().ok();
+                return Err(anyhow!(e));
+            }
+            Err(_) => return Err(anyhow!("the PipeWire thread did not start within 10 s")),
+        }
+        tracing::info!("PipeWire MIDI node {:?} is up", cfg.name);
+        midi_tx = Some(tx);
+        osc_midi_tx = Some(otx);
+        pw = Some((control_tx, thread));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = if cfg.osc_in != 0 {
+        let addr = SocketAddr::new(cfg.osc_in_bind.parse().context("osc_in_bind")?, cfg.osc_in);
+        let socket =
+            UdpSocket::bind(addr).with_context(|| format!("failed to listen for OSC on {addr}"))?;
+        let (bus_config, stats, stop) = (bus_config.clone(), Arc::clone(&osc_stats), stop.clone());
+        let ring = osc_midi_tx.take();
+        Some(
+            std::thread::Builder::new()
+                .name("osc-in".into())
+                .stack_size(8 << 20)
+                .spawn(move || osc_listener(socket, bus_config, ring, stats, stop))
+                .context("failed to start the OSC listener")?,
+        )
+    } else {
+        None
+    };
+
+    let bus = Bus::open("router", bus_config).context("failed to join the bus")?;
+    let mut notes = bus.subscriber::<NoteEvent>()?;
+    let mut signals = bus.subscriber::<SignalFrame>()?;
+    let mut curves = bus.subscriber::<CurvePoint>()?;
+    let mut transport = bus.subscriber::<TransportState>()?;
+    let mut status_pub = bus.publisher::<StageStatus>()?;
+    let mut server = bus.command_server::<Common, CommonReply>(StageKind::Router)?;
+    eprintln!("router: ready");
+
+    let mut ntp = NtpClock::measure();
+    let mut ntp_at = Instant::now();
+    let signal_every = period(cfg.osc_signal_hz);
+    let metrics_every = period(cfg.osc_metrics_hz);
+    let (mut last_signal, mut last_metrics) = (None::<Instant>, None::<Instant>);
+    let mut counts = Counts {
+        received: 0,
+        invalid: 0,
+        ring_dropped: 0,
+    };
+    let mut pending = Vec::new();
+    let mut was_running = None;
+    let mut shutdown = false;
+    let mut failure = None;
+    let print = opts.print;
+    let exit = wait::run(
+        &[
+            notes.waker(),
+            signals.waker(),
+            curves.waker(),
+            transport.waker(),
+            server.waker(),
+        ],
+        Some(Duration::from_secs(1)),
+        None,
+        |wake| {
+            let now = khorus_bus::clock::now_ns();
+            let result = match wake {
+                Wake::Ready(0) => notes
+                    .drain(|n| {
+                        counts.received += 1;
+                        let Some(m) = mapper.note(&n) else {
+                            counts.invalid += 1;
+                            return;
+                        };
+                        if print {
+                            println!(
+                                "note t_ns={} ch={} note={} vel={} dur_ms={:.1}",
+                                n.t_ns,
+                                m.channel + 1,
+                                m.note,
+                                m.velocity,
+                                n.dur_ns as f64 / 1e6
+                            );
+                        }
+                        if osc_out.active() {
+                            osc_out.send(&osc::note_bundle(
+                                m,
+                                n.velocity.clamp(0.0, 1.0),
+                                n.dur_ns as f32 / 1e9,
+                                ntp.ntp(n.t_ns),
+                            ));
+                        }
+                        pending.extend(mapper.note_event(&n));
+                    })
+                    .map(drop),
+                Wake::Ready(1) => signals
+                    .drain(|f| {
+                        counts.received += 1;
+                        mapper.signals(&f, now, &mut pending);
+                        let due = |last: Option<Instant>, every: Option<Duration>| {
+                            every.is_some_and(|e| last.is_none_or(|l| l.elapsed() >= e))
+                        };
+                        if osc_out.active() && due(last_signal, signal_every) {
+                            last_signal = Some(Instant::now());
+                            osc_out.send(&osc::signal_bundle(&f));
+                        }
+                        if osc_out.active() && due(last_metrics, metrics_every) {
+                            last_metrics = Some(Instant::now());
+                            osc_out.send(&osc::metrics_bundle(&f));
+                        }
+                    })
+                    .map(drop),
+                Wake::Ready(2) => curves
+                    .drain(|c| {
+                        counts.received += 1;
+                        mapper.curve(&c, now, &mut pending);
+                    })
+                    .map(drop),
+                Wake::Ready(3) => transport
+                    .drain(|t| match tempo_of(&t) {
+                        Some(tempo) => {
+                            pending.push(Incoming::Transport(tempo));
+                            // The transport stopped: nothing may keep sounding.
+                            if was_running == Some(true) && !tempo.running {
+                                pending.push(Incoming::AllNotesOff { clear: true });
+                            }
+                            was_running = Some(tempo.running);
+                        }
+                        None => counts.invalid += 1,
+                    })
+                    .map(drop),
+                Wake::Ready(_) => {
+                    let report = status(
+                        &rt_stats,
+                        &osc_stats,
+                        &counts,
+                        server.ok(),
+                        server.rejected(),
+                    );
+                    server
+                        .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
+                        .map(drop)
+                }
+                Wake::Tick => {
+                    mapper.flush(now, &mut pending);
+                    if ntp_at.elapsed() > Duration::from_secs(10) {
+                        ntp = NtpClock::measure();
+                        ntp_at = Instant::now();
+                    }
+                    status_pub
+                        .publish(status(
+                            &rt_stats,
+                            &osc_stats,
+                            &counts,
+                            server.ok(),
+                            server.rejected(),
+                        ))
+                        .map(drop)
+                }
+            };
+            if mapper.has_waiting() {
+                mapper.flush(now, &mut pending);
+            }
+            for item in pending.drain(..) {
+                if print && let Incoming::Cc { channel, cc, value } = item {
+                    println!("cc ch={} cc={cc} value={value}", channel + 1);
+                }
+                if let Some(tx) = midi_tx.as_mut()
+                    && tx.push(item).is_err()
+                {
+                    counts.ring_dropped += 1;
+                }
+            }
+            if let Err(e) = result {
+                failure = Some(e);
+                return ControlFlow::Break(());
+            }
+            if shutdown {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    );
+
+    stop.store(true, Relaxed);
+    if let Some((control, thread)) = pw {
+        // Leave nothing hanging: sweep every used channel, and wait (bounded) until the MIDI
+        // thread has written it.
+        let swept = rt_stats.all_off.load(Relaxed);
+        if let Some(tx) = midi_tx.as_mut()
+            && tx.push(Incoming::AllNotesOff { clear: true }).is_ok()
+        {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while rt_stats.all_off.load(Relaxed) == swept && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if rt_stats.all_off.load(Relaxed) == swept {
+                tracing::warn!("all-notes-off was not written within 1 s (is the graph running?)");
+            }
+        }
+        control.send(Control::Terminate).ok();
+        thread
+            .join()
+            .map_err(|_| anyhow!("the PipeWire thread panicked"))??;
+    }
+    if let Some(l) = listener {
+        l.join()
+            .map_err(|_| anyhow!("the OSC listener panicked"))??;
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    exit?;
+    Ok(())
+}
+
+fn period(hz: f64) -> Option<Duration> {
+    (hz > 0.0).then(|| Duration::from_secs_f64(1.0 / hz))
+}
