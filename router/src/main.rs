@@ -11,14 +11,17 @@ use khorus_router::stage::{self, Options};
 
 /// Routes khorus notes and signals to a PipeWire MIDI port and OSC targets.
 ///
-/// With neither --midi nor --osc, the MIDI port is on. Settings come from the [router]
+/// The MIDI port is on unless --osc is given without --midi, or --no-midi. Settings come from the [router]
 /// section of the configuration file; flags override them.
 #[derive(Debug, Parser)]
 #[command(version, about, after_help = EXAMPLES)]
 struct Cli {
-    /// Run the PipeWire MIDI node (the default unless only --osc is given).
-    #[arg(long)]
+    /// Run the PipeWire MIDI node (the default unless --osc is given).
+    #[arg(long, conflicts_with = "no_midi")]
     midi: bool,
+    /// No MIDI node (OSC only).
+    #[arg(long)]
+    no_midi: bool,
     /// Send OSC to HOST:PORT (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     osc: Vec<String>,
@@ -62,7 +65,7 @@ fn options(cli: &Cli) -> Result<Options> {
     config.midi_clock |= cli.midi_clock;
     config.validate().map_err(|e| anyhow!(e))?;
     Ok(Options {
-        midi: cli.midi || cli.osc.is_empty(),
+        midi: cli.midi || (cli.osc.is_empty() && !cli.no_midi),
         config,
         print: cli.print,
     })

@@ -1,8 +1,8 @@
 //! The PipeWire MIDI node: one thread owns the PipeWire main loop and an output stream of
 //! `application/control` (8-bit raw MIDI) whose real-time process callback writes the cycle's
-//! events at their frames. It is scheduled even when nothing is linked (`node.always-process`)
-//! so notes are never stale when a peer connects, and it never connects by itself: patch it
-//! with pw-link, Helvum or qpwgraph.
+//! events at their frames. It never connects by itself: patch it with pw-link, Helvum or
+//! qpwgraph. PipeWire 0.3.65 runs the callback only while the port is linked (even with
+//! `node.always-process`); what waited meanwhile is skipped if already over (see [`crate::rt`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};

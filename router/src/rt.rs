@@ -30,6 +30,9 @@ pub mod msg {
     pub const STOP: u8 = 0xFC;
 }
 
+/// "No value waiting" in the controller table.
+const NO_CC: u8 = 0xFF;
+
 /// The composer's transport, as the MIDI clock needs it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tempo {
@@ -114,6 +117,10 @@ pub struct RtStats {
     pub all_off: AtomicU64,
     /// Events dropped because the queue was full.
     pub dropped: AtomicU64,
+    /// Notes already over when they reached the MIDI thread (nothing was linked), skipped.
+    pub expired: AtomicU64,
+    /// Controller values replaced by a newer one before they were written.
+    pub coalesced: AtomicU64,
     /// Events deferred to a later cycle because the buffer was full.
     pub deferred: AtomicU64,
 }
@@ -145,10 +152,9 @@ impl Cycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     // Order matters at equal times: sweeps first, then note-offs (a note ending where the
-    // next of the same pitch starts releases first), then controls, then note-ons.
+    // next of the same pitch starts releases first), then note-ons.
     AllOff { clear: bool },
     NoteOff { channel: u8, note: u8 },
-    Cc { channel: u8, cc: u8, value: u8 },
     NoteOn { channel: u8, note: u8, velocity: u8 },
 }
 
@@ -179,6 +185,10 @@ pub struct Scheduler {
     seq: u64,
     sounding: Box<[[u16; 128]; 16]>,
     used: u16,
+    /// Controller values waiting to be written (`NO_CC`: none): a controller is state, so
+    /// only its latest value matters and a backlog never floods the port.
+    controls: Box<[[u8; 128]; 16]>,
+    controls_waiting: usize,
     clock: Clock,
     stats: Arc<RtStats>,
 }
@@ -200,6 +210,8 @@ impl Scheduler {
             seq: 0,
             sounding: Box::new([[0; 128]; 16]),
             used: channels,
+            controls: Box::new([[NO_CC; 128]; 16]),
+            controls_waiting: 0,
             clock: Clock {
                 enabled: midi_clock,
                 ..Clock::default()
@@ -228,8 +240,7 @@ impl Scheduler {
         let order = match kind {
             Kind::AllOff { .. } => 0,
             Kind::NoteOff { .. } => 1,
-            Kind::Cc { .. } => 2,
-            Kind::NoteOn { .. } => 3,
+            Kind::NoteOn { .. } => 2,
         };
         self.seq += 1;
         self.queue.push(Reverse(Pending {
@@ -240,7 +251,7 @@ impl Scheduler {
         }));
     }
 
-    fn accept(&mut self, item: Incoming) {
+    fn accept(&mut self, item: Incoming, cycle: Cycle) {
         match item {
             Incoming::Note {
                 t_ns,
@@ -249,13 +260,19 @@ impl Scheduler {
                 note,
                 velocity,
             } => {
+                let (channel, note) = (channel & 15, note & 127);
+                let on = t_ns.min(i64::MAX as u64 / 2) as i64;
+                let off = on.saturating_add(dur_ns.min(i64::MAX as u64 / 2) as i64);
+                if off < cycle.start_ns {
+                    // Over before this cycle (it waited while nothing was linked): playing it
+                    // now would be a burst of stale notes.
+                    self.stats.expired.fetch_add(1, Relaxed);
+                    return;
+                }
                 if !self.room(2) {
                     self.stats.dropped.fetch_add(1, Relaxed);
                     return;
                 }
-                let (channel, note) = (channel & 15, note & 127);
-                let on = t_ns.min(i64::MAX as u64 / 2) as i64;
-                let off = on.saturating_add(dur_ns.min(i64::MAX as u64 / 2) as i64);
                 self.enqueue(
                     on,
                     Kind::NoteOn {
@@ -267,18 +284,13 @@ impl Scheduler {
                 self.enqueue(off, Kind::NoteOff { channel, note });
             }
             Incoming::Cc { channel, cc, value } => {
-                if !self.room(1) {
-                    self.stats.dropped.fetch_add(1, Relaxed);
-                    return;
+                let slot = &mut self.controls[(channel & 15) as usize][(cc & 127) as usize];
+                if *slot == NO_CC {
+                    self.controls_waiting += 1;
+                } else {
+                    self.stats.coalesced.fetch_add(1, Relaxed);
                 }
-                self.enqueue(
-                    i64::MIN,
-                    Kind::Cc {
-                        channel: channel & 15,
-                        cc: cc & 127,
-                        value: value & 127,
-                    },
-                );
+                *slot = value & 127;
             }
             Incoming::Transport(tempo) => self.follow(tempo),
             Incoming::AllNotesOff { clear } => {
@@ -296,7 +308,7 @@ impl Scheduler {
 
     fn follow(&mut self, tempo: Tempo) {
         let c = &mut self.clock;
-        if !c.enabled || !(tempo.ns_per_beat.is_finite() && tempo.ns_per_beat > 0.0) {
+        if !(c.enabled && tempo.ns_per_beat.is_finite() && tempo.ns_per_beat > 0.0) {
             return;
         }
         let was_running = c.tempo.is_some_and(|t| t.running);
@@ -318,16 +330,14 @@ impl Scheduler {
         self.stats.callbacks.fetch_add(1, Relaxed);
         for i in 0..self.rings.len() {
             while let Ok(item) = self.rings[i].pop() {
-                self.accept(item);
+                self.accept(item, cycle);
             }
         }
         let end = cycle.end_ns();
         let last = cycle.frames.saturating_sub(1) as i64;
         self.clock_edges(cycle, out);
-        loop {
-            let Some(Reverse(next)) = self.queue.peek().copied() else {
-                break;
-            };
+        self.write_controls(out);
+        while let Some(Reverse(next)) = self.queue.peek().copied() {
             // Clock ticks interleave with events in time order.
             if let Some((tick_ns, _)) = self.next_tick()
                 && tick_ns <= next.t_ns
@@ -341,11 +351,11 @@ impl Scheduler {
                 break;
             }
             let offset = cycle.offset(next.t_ns).clamp(0, last) as u32;
-            let needed = match next.kind {
-                Kind::AllOff { .. } => 3 * (self.used.count_ones() as usize).max(1),
-                _ => 3,
+            let events = match next.kind {
+                Kind::AllOff { .. } => (self.used.count_ones() as usize).max(1),
+                _ => 1,
             };
-            if !out.fits(needed) {
+            if !out.fits_many(events, 3) {
                 self.stats.deferred.fetch_add(1, Relaxed);
                 break;
             }
@@ -390,11 +400,6 @@ impl Scheduler {
                     }
                 }
             }
-            Kind::Cc { channel, cc, value } => {
-                out.push(offset, &[msg::CONTROL | channel, cc, value]);
-                s.ccs.fetch_add(1, Relaxed);
-                s.midi_out.fetch_add(1, Relaxed);
-            }
             Kind::AllOff { .. } => {
                 let used = if self.used == 0 { 1 } else { self.used };
                 for ch in 0..16u8 {
@@ -407,6 +412,30 @@ impl Scheduler {
                     row.fill(0);
                 }
                 s.all_off.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Writes waiting controller values at the cycle's first frame (as many as fit; the rest
+    /// wait for the next cycle).
+    fn write_controls(&mut self, out: &mut SeqWriter<'_>) {
+        if self.controls_waiting == 0 {
+            return;
+        }
+        for ch in 0..16u8 {
+            for cc in 0..128u8 {
+                let slot = &mut self.controls[ch as usize][cc as usize];
+                if *slot == NO_CC {
+                    continue;
+                }
+                if !out.push(0, &[msg::CONTROL | ch, cc, *slot]) {
+                    self.stats.deferred.fetch_add(1, Relaxed);
+                    return;
+                }
+                *slot = NO_CC;
+                self.controls_waiting -= 1;
+                self.stats.ccs.fetch_add(1, Relaxed);
+                self.stats.midi_out.fetch_add(1, Relaxed);
             }
         }
     }
@@ -450,8 +479,7 @@ impl Scheduler {
             return false;
         }
         let start = self.clock.send_start;
-        let needed = if start { 2 } else { 1 };
-        if !out.fits(needed) {
+        if !out.fits_many(if start { 2 } else { 1 }, 1) {
             self.stats.deferred.fetch_add(1, Relaxed);
             return false;
         }
@@ -494,7 +522,7 @@ mod tests {
             tx,
             s,
             stats,
-            t: 1_000_000_000,
+            t: 100_000_000_000,
         }
     }
 
@@ -608,6 +636,49 @@ mod tests {
         }
         assert!(rest.is_empty(), "nothing after the hush: {rest:?}");
         assert_eq!(r.s.queued(), 0);
+    }
+
+    #[test]
+    fn notes_over_before_the_cycle_are_skipped_not_burst() {
+        let mut r = rig(1, false);
+        cycle(&mut r);
+        // Waited in the ring while nothing was linked: over long ago.
+        for i in 0..50 {
+            r.tx.push(note(r.t - 5_000_000_000 + i * 10_000_000, 50, 0, 60))
+                .unwrap();
+        }
+        // Started before this cycle but still sounding: played late.
+        r.tx.push(note(r.t - 10_000_000, 500, 0, 62)).unwrap();
+        let out = cycle(&mut r);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].1, vec![0x90, 62, 100]);
+        assert_eq!(r.stats.expired.load(Relaxed), 50);
+        assert_eq!(r.stats.late.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn controller_values_coalesce_to_the_latest() {
+        let mut r = rig(1, false);
+        cycle(&mut r);
+        for v in 0..50 {
+            r.tx.push(Incoming::Cc {
+                channel: 0,
+                cc: 20,
+                value: v,
+            })
+            .unwrap();
+        }
+        r.tx.push(Incoming::Cc {
+            channel: 1,
+            cc: 21,
+            value: 7,
+        })
+        .unwrap();
+        let out = cycle(&mut r);
+        let bytes: Vec<Vec<u8>> = out.into_iter().map(|(_, b)| b).collect();
+        assert_eq!(bytes, vec![vec![0xB0, 20, 49], vec![0xB1, 21, 7]]);
+        assert_eq!(r.stats.coalesced.load(Relaxed), 49);
+        assert!(cycle(&mut r).is_empty());
     }
 
     #[test]

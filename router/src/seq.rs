@@ -56,7 +56,12 @@ impl<'a> SeqWriter<'a> {
 
     /// Room for one more event of `n` bytes.
     pub fn fits(&self, n: usize) -> bool {
-        self.len + 16 + pad8(n) <= self.buf.len()
+        self.fits_many(1, n)
+    }
+
+    /// Room for `count` more events of `n` bytes each.
+    pub fn fits_many(&self, count: usize, n: usize) -> bool {
+        self.len + count * (16 + pad8(n)) <= self.buf.len()
     }
 
     /// Appends `bytes` at frame `offset` (clamped so offsets never go backwards). Returns

@@ -217,7 +217,7 @@ fn status(rt: &RtStats, osc: &OscStats, c: &Counts, ok: u64, rejected: u64) -> S
     s.set(Counter::Received, c.received)
         .set(
             Counter::Dropped,
-            c.ring_dropped + c.invalid + rt.dropped.load(Relaxed),
+            c.ring_dropped + c.invalid + rt.dropped.load(Relaxed) + rt.expired.load(Relaxed),
         )
         .set(Counter::Late, rt.late.load(Relaxed))
         .set(Counter::Xruns, rt.xruns.load(Relaxed))

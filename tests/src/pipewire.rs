@@ -167,6 +167,26 @@ impl PipeWireStack {
         self.lines_of(&["-o"])
     }
 
+    /// Input ports (`pw-link -i`), one per line.
+    pub fn input_ports(&self) -> Vec<String> {
+        self.lines_of(&["-i"])
+    }
+
+    /// Waits (up to 20 s) until output port `from` and input port `to` exist, then links them.
+    pub fn link(&self, from: &str, to: &str) {
+        wait_for(
+            Duration::from_secs(20),
+            &format!("ports {from} and {to}"),
+            || {
+                (self.output_ports().iter().any(|p| p == from)
+                    && self.input_ports().iter().any(|p| p == to))
+                .then_some(())
+            },
+        );
+        let status = self.tool("pw-link").args([from, to]).status().unwrap();
+        assert!(status.success(), "pw-link {from} {to}");
+    }
+
     /// Links (`pw-link -l`), as printed.
     pub fn links(&self) -> Vec<String> {
         self.lines_of(&["-l"])

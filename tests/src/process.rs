@@ -132,18 +132,65 @@ impl Child {
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> String {
+        self.try_wait_line(stderr, timeout, pred)
+            .unwrap_or_else(|| {
+                let out = self.output.0.lock().unwrap();
+                panic!(
+                    "no matching line from pid {} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.child.id(),
+                    out.stdout.join("\n"),
+                    out.stderr.join("\n")
+                )
+            })
+    }
+
+    /// Like [`Child::wait_line`], but `None` when no line matched in time (or the process
+    /// closed its output) instead of failing.
+    pub fn try_wait_line(
+        &self,
+        stderr: bool,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.output;
         let mut out = lock.lock().unwrap();
         loop {
             let lines = if stderr { &out.stderr } else { &out.stdout };
             if let Some(l) = lines.iter().find(|l| pred(l)) {
-                return l.clone();
+                return Some(l.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || out.closed >= 2 {
+                return None;
+            }
+            out = cv.wait_timeout(out, left).unwrap().0;
+        }
+    }
+
+    /// Blocks until at least `n` lines of stdout (or stderr) satisfy `pred`, returning all
+    /// matching lines so far in order.
+    pub fn wait_lines(
+        &self,
+        stderr: bool,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.output;
+        let mut out = lock.lock().unwrap();
+        loop {
+            let lines = if stderr { &out.stderr } else { &out.stdout };
+            let hits: Vec<String> = lines.iter().filter(|l| pred(l)).cloned().collect();
+            if hits.len() >= n {
+                return hits;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero() && out.closed < 2,
-                "no matching line from pid {} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                "only {} of {n} matching lines from pid {} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                hits.len(),
                 self.child.id(),
                 out.stdout.join("\n"),
                 out.stderr.join("\n")

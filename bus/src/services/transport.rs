@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::pubsub::topic;
 
 /// The transport's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ZeroCopySend, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, ZeroCopySend, Serialize, Deserialize)]
 #[type_name("khorus::TransportState/v1")]
 #[repr(C)]
 pub struct TransportState {

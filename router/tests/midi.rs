@@ -1,0 +1,167 @@
+//! The real router's MIDI port, linked with pw-link to a real `pw-mididump`.
+
+use std::time::Duration;
+
+use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, TransportState, clock};
+use nix::sys::signal::Signal;
+
+use crate::util::{MidiRig, RATE, channel, field, note, note_name};
+
+const ROLES: [(Role, u8); 4] = [
+    (Role::Melody, 1),
+    (Role::Bass, 2),
+    (Role::Chords, 3),
+    (Role::Percussion, 10),
+];
+
+#[test]
+fn notes_and_signal_ccs_reach_pw_mididump_on_their_channels_at_exact_frames() {
+    let Some(rig) = MidiRig::start("rmid", &[]) else {
+        return;
+    };
+    // The router's first cycle sweeps its channels: proof the link carries data.
+    rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
+
+    let node = Bus::open("test-notes", &rig.bus.config).unwrap();
+    let mut notes = node.publisher::<NoteEvent>().unwrap();
+    let mut signals = node.publisher::<SignalFrame>().unwrap();
+    // 120 bpm sixteenths: 125 ms = 6000 frames apart, each held 100 ms = 4800 frames.
+    let t0 = clock::now_ns() + 400_000_000;
+    let velocities = [0.25f32, 0.5, 0.75, 1.0];
+    let expected_vel = [32u32, 64, 95, 127];
+    for i in 0..8u64 {
+        let (role, _) = ROLES[i as usize % 4];
+        let v = velocities[i as usize % 4];
+        notes
+            .publish(note(t0 + i * 125_000_000, 100, 60.0 + i as f32, v, role))
+            .unwrap();
+    }
+    let mut frame = SignalFrame::default();
+    frame.level[SignalId::EXEC.index()] = 0.5;
+    frame.level[SignalId::CSW.index()] = 1.0;
+    frame.available = 1 << SignalId::EXEC.index() | 1 << SignalId::CSW.index();
+    signals.publish(frame).unwrap();
+
+    let ons = rig.wait_dumped(8, |d| d.text.starts_with("Note On"));
+    let offs = rig.wait_dumped(8, |d| d.text.starts_with("Note Off"));
+    for (i, (on, off)) in ons.iter().zip(&offs).enumerate() {
+        let want_ch = ROLES[i % 4].1;
+        assert_eq!(channel(&on.text), Some(want_ch), "{on:?}");
+        assert_eq!(channel(&off.text), Some(want_ch), "{off:?}");
+        assert!(
+            on.text
+                .contains(&format!("note {:>4}", note_name(60 + i as u8))),
+            "note {i}: {on:?}"
+        );
+        assert_eq!(
+            field(&on.text, "velocity"),
+            Some(expected_vel[i % 4]),
+            "{on:?}"
+        );
+        let held = ((off.sec - on.sec) * RATE).round();
+        assert!((held - 4800.0).abs() <= 1.0, "note {i} held {held} frames");
+    }
+    for w in ons.windows(2) {
+        let ioi = ((w[1].sec - w[0].sec) * RATE).round();
+        assert!(
+            (ioi - 6000.0).abs() <= 1.0,
+            "inter-onset {ioi} frames: {w:?}"
+        );
+    }
+    let ccs = rig.wait_dumped(2, |d| {
+        d.text.starts_with("Controller") && !d.text.contains("All Notes Off")
+    });
+    let got: Vec<(u8, u32, u32)> = ccs
+        .iter()
+        .map(|d| {
+            (
+                channel(&d.text).unwrap(),
+                field(&d.text, "controller").unwrap(),
+                field(&d.text, "value").unwrap(),
+            )
+        })
+        .collect();
+    assert!(got.contains(&(1, 20, 64)), "exec → CC 20: {got:?}");
+    assert!(got.contains(&(1, 23, 127)), "csw → CC 23: {got:?}");
+}
+
+#[test]
+fn stopping_and_restarting_the_router_sweeps_all_notes_off() {
+    let Some(mut rig) = MidiRig::start("rstop", &[]) else {
+        return;
+    };
+    rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
+    let node = Bus::open("test-notes", &rig.bus.config).unwrap();
+    let mut notes = node.publisher::<NoteEvent>().unwrap();
+    // Two long notes, one on a channel outside the configured ones (role Other, channel 5).
+    let t0 = clock::now_ns() + 300_000_000;
+    notes
+        .publish(note(t0, 60_000, 48.0, 0.8, Role::Bass))
+        .unwrap();
+    let mut other = note(t0, 60_000, 50.0, 0.8, Role::Other);
+    other.channel = 5;
+    notes.publish(other).unwrap();
+    rig.wait_dumped(2, |d| d.text.starts_with("Note On"));
+
+    rig.router.signal(Signal::SIGTERM);
+    let (status, _, stderr) = rig.router.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "router exit {status:?}: {stderr:?}");
+    let sweeps = rig.wait_dumped(9, |d| d.text.contains("All Notes Off"));
+    let stop: Vec<u8> = sweeps[4..]
+        .iter()
+        .filter_map(|d| channel(&d.text))
+        .collect();
+    assert_eq!(stop, vec![1, 2, 3, 5, 10], "stop sweep: {sweeps:?}");
+    // No note-off came before the sweep: the notes were still sounding.
+    assert!(
+        rig.dump
+            .wait_lines(false, Duration::ZERO, 0, |l| l.contains("Note Off"))
+            .is_empty()
+    );
+
+    // A new router (same node name) sweeps again as soon as it is linked.
+    rig.router = MidiRig::spawn_router(&rig.stack, &rig.bus, &rig.name, &[]);
+    rig.link();
+    let sweeps = rig.wait_dumped(13, |d| d.text.contains("All Notes Off"));
+    let restart: Vec<u8> = sweeps[9..]
+        .iter()
+        .filter_map(|d| channel(&d.text))
+        .collect();
+    assert_eq!(restart, vec![1, 2, 3, 10], "restart sweep: {sweeps:?}");
+}
+
+#[test]
+fn the_midi_clock_follows_the_transport_with_start_and_stop() {
+    let Some(rig) = MidiRig::start("rclk", &["--midi-clock"]) else {
+        return;
+    };
+    rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
+    let node = Bus::open("test-transport", &rig.bus.config).unwrap();
+    let mut transport = node.publisher::<TransportState>().unwrap();
+    // 120 bpm, 4 beats per cycle: 0.5 cycles/s; a clock tick every 20.833 ms = 1000 frames.
+    let mut state = TransportState {
+        t_ns: clock::now_ns(),
+        anchor_ns: clock::now_ns() + 200_000_000,
+        anchor_cycle_num: 0,
+        anchor_cycle_den: 1,
+        cps_num: 1,
+        cps_den: 2,
+        beats_per_cycle: 4,
+        running: 1,
+        ..TransportState::default()
+    };
+    transport.publish(state).unwrap();
+    let starts = rig.wait_dumped(1, |d| d.text.contains("Start Sequence"));
+    let ticks = rig.wait_dumped(49, |d| d.text.contains("Timing Clock"));
+    assert!(ticks[0].sec >= starts[0].sec);
+    for w in ticks.windows(2) {
+        let gap = ((w[1].sec - w[0].sec) * RATE).round();
+        assert!((gap - 1000.0).abs() <= 1.0, "tick gap {gap} frames: {w:?}");
+    }
+    state.running = 0;
+    state.t_ns = clock::now_ns();
+    transport.publish(state).unwrap();
+    rig.wait_dumped(1, |d| d.text.contains("Stop Sequence"));
+    // Stopping the transport also silences every channel.
+    rig.wait_dumped(8, |d| d.text.contains("All Notes Off"));
+}
