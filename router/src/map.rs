@@ -441,6 +441,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_states_the_defaults() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/khorus.toml"
+        ))
+        .unwrap();
+        let c: RouterConfig = khorus_bus::settings::parse_section(&text, "router").unwrap();
+        assert_eq!(c, RouterConfig::default());
+        let e =
+            khorus_bus::settings::parse_section::<RouterConfig>("[router]\nbogus = 1", "router")
+                .unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
     fn bad_configuration_names_the_key() {
         let mut c = RouterConfig::default();
         c.channels.bass = 17;

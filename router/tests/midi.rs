@@ -165,3 +165,46 @@ fn the_midi_clock_follows_the_transport_with_start_and_stop() {
     // Stopping the transport also silences every channel.
     rig.wait_dumped(8, |d| d.text.contains("All Notes Off"));
 }
+
+#[test]
+fn an_osc_hush_silences_every_used_channel_at_once() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let Some(rig) = MidiRig::start("rhush", &["--osc-in", &port]) else {
+        return;
+    };
+    rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
+    let node = Bus::open("test-notes", &rig.bus.config).unwrap();
+    let mut notes = node.publisher::<NoteEvent>().unwrap();
+    let t0 = clock::now_ns() + 300_000_000;
+    notes
+        .publish(note(t0, 60_000, 40.0, 0.8, Role::Chords))
+        .unwrap();
+    // And one far ahead that the hush must forget.
+    notes
+        .publish(note(t0 + 3_000_000_000, 100, 41.0, 0.8, Role::Chords))
+        .unwrap();
+    rig.wait_dumped(1, |d| d.text.starts_with("Note On"));
+    let status = std::process::Command::new("oscsend")
+        .args(["127.0.0.1", &port, "/khorus/hush", "s", "all"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sweeps = rig.wait_dumped(8, |d| d.text.contains("All Notes Off"));
+    let hush: Vec<u8> = sweeps[4..]
+        .iter()
+        .filter_map(|d| channel(&d.text))
+        .collect();
+    assert_eq!(hush, vec![1, 2, 3, 10]);
+    // The forgotten note never plays: wait past its time for a line that must not come.
+    let late = rig
+        .dump
+        .try_wait_line(false, Duration::from_millis(3_500), |l| {
+            l.contains("Note On") && l.contains("F2")
+        });
+    assert_eq!(late, None, "a hushed note played");
+}
