@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, TransportState, clock};
+use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportAction};
+use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, StageKind, clock};
 use nix::sys::signal::Signal;
 
 use crate::util::{MidiRig, RATE, channel, field, note, note_name};
@@ -131,26 +132,16 @@ fn stopping_and_restarting_the_router_sweeps_all_notes_off() {
 }
 
 #[test]
-fn the_midi_clock_follows_the_transport_with_start_and_stop() {
+fn the_midi_clock_follows_the_composers_transport_with_start_and_stop() {
     let Some(rig) = MidiRig::start("rclk", &["--midi-clock"]) else {
         return;
     };
     rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
-    let node = Bus::open("test-transport", &rig.bus.config).unwrap();
-    let mut transport = node.publisher::<TransportState>().unwrap();
-    // 120 bpm, 4 beats per cycle: 0.5 cycles/s; a clock tick every 20.833 ms = 1000 frames.
-    let mut state = TransportState {
-        t_ns: clock::now_ns(),
-        anchor_ns: clock::now_ns() + 200_000_000,
-        anchor_cycle_num: 0,
-        anchor_cycle_den: 1,
-        cps_num: 1,
-        cps_den: 2,
-        beats_per_cycle: 4,
-        running: 1,
-        ..TransportState::default()
-    };
-    transport.publish(state).unwrap();
+    // The real composer at 120 bpm: a clock tick every 20.833 ms = 1000 frames.
+    let mut cmd = std::process::Command::new(khorus_tests::bin("khorus-composer"));
+    cmd.envs(rig.bus.config.env()).args(["--bpm", "120"]);
+    let composer = khorus_tests::Child::spawn(cmd);
+    composer.wait_line(true, Duration::from_secs(20), |l| l == "composer: ready");
     let starts = rig.wait_dumped(1, |d| d.text.contains("Start Sequence"));
     let ticks = rig.wait_dumped(49, |d| d.text.contains("Timing Clock"));
     assert!(ticks[0].sec >= starts[0].sec);
@@ -158,9 +149,16 @@ fn the_midi_clock_follows_the_transport_with_start_and_stop() {
         let gap = ((w[1].sec - w[0].sec) * RATE).round();
         assert!((gap - 1000.0).abs() <= 1.0, "tick gap {gap} frames: {w:?}");
     }
-    state.running = 0;
-    state.t_ns = clock::now_ns();
-    transport.publish(state).unwrap();
+    let node = Bus::open("test-client", &rig.bus.config).unwrap();
+    let mut client = node
+        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .unwrap();
+    client
+        .call(
+            &ComposerCommand::Transport(TransportAction::Stop),
+            Duration::from_secs(5),
+        )
+        .unwrap();
     rig.wait_dumped(1, |d| d.text.contains("Stop Sequence"));
     // Stopping the transport also silences every channel.
     rig.wait_dumped(8, |d| d.text.contains("All Notes Off"));
