@@ -12,15 +12,7 @@ use khorus_router::osc::{NtpClock, from_ntp};
 use khorus_tests::{Child, TestBus, bin, wait_for};
 use rosc::OscTime;
 
-use crate::util::note;
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::util::{free_udp_port, note};
 
 /// `oscdump` on a free port, proven to be listening (a probe it printed).
 fn oscdump() -> (Child, u16) {

@@ -71,6 +71,8 @@ impl MidiRig {
             name,
         };
         rig.link();
+        // The router's first linked cycle sweeps its channels: proof the link carries data.
+        rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
         Some(rig)
     }
 
@@ -111,4 +113,12 @@ pub fn note(t_ns: u64, dur_ms: u64, note: f32, velocity: f32, role: Role) -> Not
         role: role as u8,
         ..NoteEvent::default()
     }
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
