@@ -6,54 +6,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::mpsc;
 
+use khorus_pw::{Control, NodeError, Ready, Session, cycle_start_ns, format_pod, stream_err};
 use pipewire as pw;
 use pw::spa;
 use pw::spa::pod::Pod;
 
 use crate::rt::{Cycle, Scheduler};
 use crate::seq::SeqWriter;
-
-/// Messages to the PipeWire thread.
-#[derive(Debug, Clone, Copy)]
-pub enum Control {
-    /// Disconnect and leave the main loop.
-    Terminate,
-}
-
-/// Why the node could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// No PipeWire daemon answered.
-    #[error(
-        "cannot connect to PipeWire ({detail}); is the daemon running for this user? \
-         (XDG_RUNTIME_DIR={runtime}, PIPEWIRE_REMOTE={remote})"
-    )]
-    Connect {
-        /// pipewire-rs's error.
-        detail: String,
-        /// The runtime directory searched.
-        runtime: String,
-        /// The remote name, if set.
-        remote: String,
-    },
-    /// The stream could not be created or connected.
-    #[error("failed to {action}: {detail}")]
-    Stream {
-        /// What we were doing.
-        action: &'static str,
-        /// pipewire-rs's error.
-        detail: String,
-    },
-}
-
-fn stream_err(action: &'static str) -> impl Fn(pw::Error) -> NodeError {
-    move |e| NodeError::Stream {
-        action,
-        detail: e.to_string(),
-    }
-}
 
 /// The graph's position (quantum, rate), written by PipeWire, read in the callback.
 #[derive(Debug, Default)]
@@ -79,39 +39,17 @@ impl Position {
     }
 }
 
-/// Runs the node until [`Control::Terminate`]. Reports `Ok(node name)` on `ready` once the
-/// stream is connected (or the error that stopped it).
+/// Runs the node until [`Control::Terminate`], reporting on `ready` once the stream is
+/// connected.
 pub fn run(
     name: &str,
     scheduler: Scheduler,
     control: pw::channel::Receiver<Control>,
-    ready: mpsc::Sender<Result<(), String>>,
+    ready: &Ready,
 ) -> Result<(), NodeError> {
-    let result = run_inner(name, scheduler, control, &ready);
-    if let Err(e) = &result {
-        ready.send(Err(e.to_string())).ok();
-    }
-    result
-}
-
-fn run_inner(
-    name: &str,
-    scheduler: Scheduler,
-    control: pw::channel::Receiver<Control>,
-    ready: &mpsc::Sender<Result<(), String>>,
-) -> Result<(), NodeError> {
-    pw::init();
-    let mainloop =
-        pw::main_loop::MainLoopRc::new(None).map_err(stream_err("create the main loop"))?;
-    let context =
-        pw::context::ContextRc::new(&mainloop, None).map_err(stream_err("create a context"))?;
-    let core = context.connect_rc(None).map_err(|e| NodeError::Connect {
-        detail: e.to_string(),
-        runtime: std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into()),
-        remote: std::env::var("PIPEWIRE_REMOTE").unwrap_or_else(|_| "(unset)".into()),
-    })?;
+    let session = Session::connect()?;
     let stream = pw::stream::StreamBox::new(
-        &core,
+        &session.core,
         name,
         pw::properties::properties! {
             *pw::keys::MEDIA_TYPE => "Midi",
@@ -148,20 +86,7 @@ fn run_inner(
                 return;
             };
             let (frames, rate) = position.cycle();
-            // When this cycle's first frame is heard: the cycle's clock plus the delay to the
-            // device — the synth's mapping, so MIDI and audio of one note coincide.
-            let start_ns = match stream.time() {
-                Ok(t) => {
-                    let r = t.rate();
-                    let delay_ns = if r.denom > 0 {
-                        t.delay() as i128 * r.num as i128 * 1_000_000_000 / r.denom as i128
-                    } else {
-                        0
-                    };
-                    t.now() + delay_ns as i64
-                }
-                Err(_) => khorus_bus::clock::now_ns() as i64,
-            };
+            let start_ns = cycle_start_ns(stream);
             let datas = buffer.datas_mut();
             let data = &mut datas[0];
             let Some(bytes) = data.data() else { return };
@@ -185,30 +110,17 @@ fn run_inner(
         .register()
         .map_err(stream_err("register the stream listener"))?;
 
-    let bytes: Vec<u8> = spa::pod::serialize::PodSerializer::serialize(
-        std::io::Cursor::new(Vec::new()),
-        &spa::pod::Value::Object(spa::pod::Object {
-            type_: spa::sys::SPA_TYPE_OBJECT_Format,
-            id: spa::sys::SPA_PARAM_EnumFormat,
-            properties: vec![
-                spa::pod::Property::new(
-                    spa::sys::SPA_FORMAT_mediaType,
-                    spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_MEDIA_TYPE_application)),
-                ),
-                spa::pod::Property::new(
-                    spa::sys::SPA_FORMAT_mediaSubtype,
-                    spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_MEDIA_SUBTYPE_control)),
-                ),
-            ],
-        }),
-    )
-    .map_err(|e| NodeError::Stream {
-        action: "describe the MIDI format",
-        detail: format!("{e:?}"),
-    })?
-    .0
-    .into_inner();
-    let pod = Pod::from_bytes(&bytes).ok_or(NodeError::Stream {
+    let format = format_pod(vec![
+        spa::pod::Property::new(
+            spa::sys::SPA_FORMAT_mediaType,
+            spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_MEDIA_TYPE_application)),
+        ),
+        spa::pod::Property::new(
+            spa::sys::SPA_FORMAT_mediaSubtype,
+            spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_MEDIA_SUBTYPE_control)),
+        ),
+    ])?;
+    let pod = Pod::from_bytes(&format).ok_or(NodeError::Stream {
         action: "describe the MIDI format",
         detail: "invalid pod".into(),
     })?;
@@ -216,17 +128,7 @@ fn run_inner(
     stream
         .connect(spa::utils::Direction::Output, None, flags, &mut [pod])
         .map_err(stream_err("connect the stream"))?;
-
-    let mainloop_weak = mainloop.downgrade();
-    let _control = control.attach(mainloop.loop_(), move |msg| match msg {
-        Control::Terminate => {
-            if let Some(l) = mainloop_weak.upgrade() {
-                l.quit();
-            }
-        }
-    });
-    ready.send(Ok(())).ok();
-    mainloop.run();
+    session.run(control, ready);
     stream.disconnect().ok();
     Ok(())
 }

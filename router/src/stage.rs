@@ -20,9 +20,10 @@ use khorus_bus::{
 };
 
 use crate::map::{Mapper, RouterConfig, parse_target};
-use crate::node::{self, Control};
+use crate::node;
 use crate::osc::{self, NtpClock, OscCommand};
 use crate::rt::{Incoming, RtStats, Scheduler, Tempo};
+use khorus_pw::NodeThread;
 
 /// Ring capacity bus thread → MIDI thread.
 const RING: usize = 8192;
@@ -172,7 +173,9 @@ fn osc_listener(
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 continue;
@@ -256,25 +259,13 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
             cfg.midi_clock,
             Arc::clone(&rt_stats),
         );
-        let (control_tx, control_rx) = pipewire::channel::channel::<Control>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let name = cfg.name.clone();
-        let thread = std::thread::Builder::new()
-            .name("pipewire".into())
-            .spawn(move || node::run(&name, scheduler, control_rx, ready_tx))
-            .context("failed to start the PipeWire thread")?;
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                thread.join().ok();
-                return Err(anyhow!(e));
-            }
-            Err(_) => return Err(anyhow!("the PipeWire thread did not start within 10 s")),
-        }
+        let thread =
+            NodeThread::spawn(move |control, ready| node::run(&name, scheduler, control, ready))?;
         tracing::info!("PipeWire MIDI node {:?} is up", cfg.name);
         midi_tx = Some(tx);
         osc_midi_tx = Some(otx);
-        pw = Some((control_tx, thread));
+        pw = Some(thread);
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -451,7 +442,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     );
 
     stop.store(true, Relaxed);
-    if let Some((control, thread)) = pw {
+    if let Some(thread) = pw {
         // Leave nothing hanging: sweep every used channel, and wait (bounded) until the MIDI
         // thread has written it.
         let swept = rt_stats.all_off.load(Relaxed);
@@ -466,10 +457,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                 tracing::warn!("all-notes-off was not written within 1 s (is the graph running?)");
             }
         }
-        control.send(Control::Terminate).ok();
-        thread
-            .join()
-            .map_err(|_| anyhow!("the PipeWire thread panicked"))??;
+        thread.stop()?;
     }
     if let Some(l) = listener {
         l.join()

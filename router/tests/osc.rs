@@ -186,3 +186,38 @@ fn osc_control_reaches_the_composer_and_garbage_is_counted_and_ignored() {
         || (status_of(&node).get(Counter::ForwardFailed) == Some(1)).then_some(()),
     );
 }
+
+#[test]
+fn bad_flags_and_an_absent_pipewire_fail_with_a_clear_message() {
+    let bus = TestBus::new("rbad");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-router"));
+        cmd.envs(bus.config.env())
+            .envs(env.iter().copied())
+            .args(args);
+        let mut child = Child::spawn(cmd);
+        let (status, _, stderr) = child.wait_exit(Duration::from_secs(20));
+        (status.code(), stderr.join("\n"))
+    };
+    let (code, err) = run(
+        &[],
+        &[
+            ("XDG_RUNTIME_DIR", "/nonexistent"),
+            ("PIPEWIRE_RUNTIME_DIR", "/nonexistent"),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot connect to PipeWire"), "{err}");
+    assert!(err.contains("XDG_RUNTIME_DIR=/nonexistent"), "{err}");
+    let (code, err) = run(&["--no-midi", "--osc", "nowhere"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("router.osc: \"nowhere\""), "{err}");
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, err) = run(&["--no-midi", "--osc-in", &port], &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("failed to listen for OSC on 127.0.0.1:"),
+        "{err}"
+    );
+}

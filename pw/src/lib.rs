@@ -1,0 +1,200 @@
+//! PipeWire glue shared by the stages that are PipeWire nodes (the synth's audio stream, the
+//! router's MIDI stream): connecting with an error that says where it looked, the thread that
+//! owns the main loop (as in Helvum: one thread, stopped through a PipeWire channel), the
+//! clock mapping of a cycle, and format pods. Only the stream itself — its properties, format
+//! and process callback — stays with each stage.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use pipewire as pw;
+use pw::spa;
+
+/// Why a node could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// No PipeWire daemon answered.
+    #[error(
+        "cannot connect to PipeWire ({detail}); is the daemon running for this user? \
+         (XDG_RUNTIME_DIR={runtime}, PIPEWIRE_REMOTE={remote})"
+    )]
+    Connect {
+        /// pipewire-rs's error.
+        detail: String,
+        /// The runtime directory searched.
+        runtime: String,
+        /// The remote name, if set.
+        remote: String,
+    },
+    /// The stream could not be created or connected.
+    #[error("failed to {action}: {detail}")]
+    Stream {
+        /// What we were doing.
+        action: &'static str,
+        /// pipewire-rs's error.
+        detail: String,
+    },
+}
+
+/// Maps a pipewire-rs error to [`NodeError::Stream`] naming what we were doing.
+pub fn stream_err(action: &'static str) -> impl Fn(pw::Error) -> NodeError {
+    move |e| NodeError::Stream {
+        action,
+        detail: e.to_string(),
+    }
+}
+
+/// A connection to the daemon: main loop, context and core.
+#[derive(Debug)]
+pub struct Session {
+    /// The main loop (run by [`Session::run`]).
+    pub mainloop: pw::main_loop::MainLoopRc,
+    /// The context.
+    pub context: pw::context::ContextRc,
+    /// The core, to create streams on.
+    pub core: pw::core::CoreRc,
+}
+
+impl Session {
+    /// Connects to the daemon of this user (`XDG_RUNTIME_DIR`, `PIPEWIRE_REMOTE`).
+    pub fn connect() -> Result<Self, NodeError> {
+        pw::init();
+        let mainloop =
+            pw::main_loop::MainLoopRc::new(None).map_err(stream_err("create the main loop"))?;
+        let context =
+            pw::context::ContextRc::new(&mainloop, None).map_err(stream_err("create a context"))?;
+        let core = context.connect_rc(None).map_err(|e| NodeError::Connect {
+            detail: e.to_string(),
+            runtime: std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into()),
+            remote: std::env::var("PIPEWIRE_REMOTE").unwrap_or_else(|_| "(unset)".into()),
+        })?;
+        Ok(Self {
+            mainloop,
+            context,
+            core,
+        })
+    }
+
+    /// Says the node is up on `ready`, then runs the main loop until [`Control::Terminate`]
+    /// arrives on `control`.
+    pub fn run(&self, control: pw::channel::Receiver<Control>, ready: &Ready) {
+        let weak = self.mainloop.downgrade();
+        let _attached = control.attach(self.mainloop.loop_(), move |msg| match msg {
+            Control::Terminate => {
+                if let Some(l) = weak.upgrade() {
+                    l.quit();
+                }
+            }
+        });
+        ready.send(Ok(())).ok();
+        self.mainloop.run();
+    }
+}
+
+/// Messages to the PipeWire thread.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    /// Leave the main loop (the stream is disconnected on the way out).
+    Terminate,
+}
+
+/// How the node thread reports that it is up (or why not).
+pub type Ready = mpsc::Sender<Result<(), String>>;
+
+/// The thread that owns a PipeWire main loop and its stream.
+pub struct NodeThread {
+    control: pw::channel::Sender<Control>,
+    thread: JoinHandle<Result<(), NodeError>>,
+}
+
+impl std::fmt::Debug for NodeThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeThread")
+            .field("thread", &self.thread.thread().id())
+            .finish()
+    }
+}
+
+impl NodeThread {
+    /// Runs `body` on a new thread named `pipewire` and waits (up to 10 s) until it reports
+    /// on its [`Ready`] sender; an error it reports is returned here.
+    pub fn spawn<F>(body: F) -> anyhow::Result<Self>
+    where
+        F: FnOnce(pw::channel::Receiver<Control>, &Ready) -> Result<(), NodeError> + Send + 'static,
+    {
+        let (control, control_rx) = pw::channel::channel::<Control>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("pipewire".into())
+            .spawn(move || {
+                let result = body(control_rx, &ready_tx);
+                if let Err(e) = &result {
+                    ready_tx.send(Err(e.to_string())).ok();
+                }
+                result
+            })
+            .context("failed to start the PipeWire thread")?;
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(Self { control, thread }),
+            Ok(Err(e)) => {
+                thread.join().ok();
+                Err(anyhow!(e))
+            }
+            Err(_) => Err(anyhow!("the PipeWire thread did not start within 10 s")),
+        }
+    }
+
+    /// Stops the main loop and joins the thread.
+    pub fn stop(self) -> anyhow::Result<()> {
+        self.control.send(Control::Terminate).ok();
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("the PipeWire thread panicked"))??;
+        Ok(())
+    }
+}
+
+/// When the first frame of the buffer being filled in this cycle is heard, on the monotonic
+/// clock: the cycle's time plus the stream's delay to the device. The one clock mapping of
+/// khorus, so a note's audio (synth) and MIDI (router) coincide.
+pub fn cycle_start_ns(stream: &pw::stream::Stream) -> i64 {
+    match stream.time() {
+        Ok(t) => {
+            let r = t.rate();
+            let delay_ns = if r.denom > 0 {
+                t.delay() as i128 * r.num as i128 * 1_000_000_000 / r.denom as i128
+            } else {
+                0
+            };
+            t.now() + delay_ns as i64
+        }
+        Err(_) => khorus_bus::clock::now_ns() as i64,
+    }
+}
+
+/// Serialises an `EnumFormat` object with `properties` into pod bytes.
+pub fn format_pod(properties: Vec<spa::pod::Property>) -> Result<Vec<u8>, NodeError> {
+    let bytes = spa::pod::serialize::PodSerializer::serialize(
+        std::io::Cursor::new(Vec::new()),
+        &spa::pod::Value::Object(spa::pod::Object {
+            type_: spa::sys::SPA_TYPE_OBJECT_Format,
+            id: spa::sys::SPA_PARAM_EnumFormat,
+            properties,
+        }),
+    )
+    .map_err(|e| NodeError::Stream {
+        action: "describe the stream format",
+        detail: format!("{e:?}"),
+    })?
+    .0
+    .into_inner();
+    if spa::pod::Pod::from_bytes(&bytes).is_none() {
+        return Err(NodeError::Stream {
+            action: "describe the stream format",
+            detail: "invalid pod".into(),
+        });
+    }
+    Ok(bytes)
+}
