@@ -196,3 +196,35 @@ fn an_osc_hush_silences_every_used_channel_at_once() {
         });
     assert_eq!(late, None, "a hushed note played");
 }
+
+#[test]
+fn an_early_note_off_never_cuts_a_later_note_of_the_same_pitch() {
+    let Some(rig) = MidiRig::start("rref", &[]) else {
+        return;
+    };
+    let node = Bus::open("test-notes", &rig.bus.config).unwrap();
+    let mut notes = node.publisher::<NoteEvent>().unwrap();
+    // A 400 ms note and, 100 ms in, a 100 ms note of the same pitch: one note-off, at 400 ms.
+    let t0 = clock::now_ns() + 300_000_000;
+    notes
+        .publish(note(t0, 400, 64.0, 0.8, Role::Melody))
+        .unwrap();
+    notes
+        .publish(note(t0 + 100_000_000, 100, 64.0, 0.8, Role::Melody))
+        .unwrap();
+    // A marker after both, so "no second note-off" is checked once the marker arrived.
+    notes
+        .publish(note(t0 + 600_000_000, 10, 70.0, 0.8, Role::Melody))
+        .unwrap();
+    let ons = rig.wait_dumped(3, |d| d.text.starts_with("Note On"));
+    rig.wait_dumped(2, |d| d.text.starts_with("Note Off"));
+    let offs = rig.wait_dumped(0, |d| {
+        d.text.starts_with("Note Off") && d.text.contains("E4")
+    });
+    assert_eq!(offs.len(), 1, "{offs:?}");
+    let held = ((offs[0].sec - ons[0].sec) * RATE).round();
+    assert!(
+        (held - 19_200.0).abs() <= 1.0,
+        "released after {held} frames"
+    );
+}
