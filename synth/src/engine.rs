@@ -10,12 +10,26 @@
 use khorus_bus::Role;
 
 use crate::builtin;
-use crate::dsp::fx::{Delay, Limiter, Reverb, pan_gains};
-use crate::dsp::{BLOCK, Block, Shape};
+use crate::dsp::fx::{Delay, Limiter, Reverb, pan_gains, synced_delay_s};
+use crate::dsp::{BLOCK, Block, Shape, Smoother};
 use crate::voice::Instrument;
 
 /// Events the queue holds at most; more are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 16_384;
+
+/// The master limiter's ceiling (linear): no output sample is louder.
+pub const CEILING: f32 = 0.89;
+/// The master limiter's release time, s.
+pub const LIMITER_RELEASE_S: f32 = 0.08;
+
+/// Tempo assumed until the transport says otherwise, bpm.
+pub const DEFAULT_BPM: f32 = 120.0;
+/// Default delay time, beats.
+const DELAY_BEATS: f32 = 0.75;
+/// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
+const MAX_DELAY_S: f32 = 3.8;
+/// How fast the delay time follows a tempo change (a glide, not a jump of the read point).
+const DELAY_GLIDE_S: f32 = 0.05;
 
 /// What happens at a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,8 +105,11 @@ pub struct Engine {
     queue: Vec<Event>,
     next_id: u64,
     delay: [Delay; 2],
-    /// Delay time s, feedback, damping Hz.
-    pub delay_params: (f32, f32, f32),
+    /// Delay feedback and damping Hz.
+    pub delay_params: (f32, f32),
+    /// Delay time in beats of the transport (0.75: a dotted eighth).
+    pub delay_beats: f32,
+    delay_time: Smoother,
     reverb: Reverb,
     /// Reverb room, damping, return level.
     pub reverb_params: (f32, f32, f32),
@@ -100,6 +117,16 @@ pub struct Engine {
     mono: Block,
     sends: [[Block; 2]; 2],
     stats: EngineStats,
+}
+
+/// Parameter numbers of an instrument, as automation and `Set` address them.
+pub mod param {
+    /// Output gain, 0..=4.
+    pub const GAIN: usize = 0;
+    /// Pan, -1..=1.
+    pub const PAN: usize = 1;
+    /// The definition's first control; control `i` is `FIRST_CONTROL + i`.
+    pub const FIRST_CONTROL: usize = 2;
 }
 
 /// Instrument indices of the built-in set (the default patch).
@@ -138,12 +165,12 @@ impl Engine {
                     "glitch" | "click" => [0.3, 0.2],
                     _ => [0.0, 0.08],
                 };
-                inst.pan = match n {
+                inst.pan.jump(match n {
                     "hat" => 0.35,
                     "click" => -0.3,
                     "lead" => 0.15,
                     _ => 0.0,
-                };
+                });
                 inst
             })
             .collect();
@@ -159,10 +186,16 @@ impl Engine {
             queue: Vec::with_capacity(QUEUE_CAPACITY),
             next_id: 1,
             delay: [Delay::new(4.0, rate), Delay::new(4.0, rate)],
-            delay_params: (0.375, 0.35, 4000.0),
+            delay_params: (0.35, 4000.0),
+            delay_beats: DELAY_BEATS,
+            delay_time: Smoother::new(
+                synced_delay_s(DEFAULT_BPM, DELAY_BEATS),
+                DELAY_GLIDE_S,
+                rate,
+            ),
             reverb: Reverb::new(rate),
             reverb_params: (0.7, 0.5, 0.9),
-            limiter: Limiter::new(0.89, 0.08, rate),
+            limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
             mono: [0.0; BLOCK],
             sends: [[[0.0; BLOCK]; 2]; 2],
             stats: EngineStats::default(),
@@ -182,6 +215,11 @@ impl Engine {
     /// The counters.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// The instruments, in node order.
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
     }
 
     /// An instrument, by index.
@@ -291,6 +329,15 @@ impl Engine {
         });
     }
 
+    /// Follows the transport: the delay time becomes `delay_beats` at `bpm` (gliding there).
+    /// Non-finite or non-positive tempos are ignored.
+    pub fn follow_tempo(&mut self, bpm: f32) {
+        if bpm.is_finite() && bpm > 0.0 {
+            self.delay_time
+                .set(synced_delay_s(bpm, self.delay_beats).min(MAX_DELAY_S));
+        }
+    }
+
     /// Renders the next `left.len()` frames (left and right must be the same length).
     pub fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
         let total = left.len().min(right.len());
@@ -337,19 +384,11 @@ impl Engine {
                 } => {
                     let from = start + offset as u64;
                     let frames = end.saturating_sub(from).min(u32::MAX as u64) as u32;
-                    match param {
-                        0 => self.instruments[inst]
-                            .gain
-                            .ramp(value.clamp(0.0, 4.0), frames, shape),
-                        1 => self.instruments[inst].pan = value.clamp(-1.0, 1.0),
-                        p => self.instruments[inst].ramp_control(p - 2, value, frames, shape),
-                    }
+                    self.instruments[inst].automate(param, value, Some((frames, shape)));
                 }
-                Action::Set { inst, param, value } => match param {
-                    0 => self.instruments[inst].gain.set(value.clamp(0.0, 4.0)),
-                    1 => self.instruments[inst].pan = value.clamp(-1.0, 1.0),
-                    p => self.instruments[inst].set_control(p - 2, value),
-                },
+                Action::Set { inst, param, value } => {
+                    self.instruments[inst].automate(param, value, None)
+                }
             }
         }
         left.iter_mut().for_each(|x| *x = 0.0);
@@ -363,8 +402,15 @@ impl Engine {
         let mut active = 0;
         for inst in &mut self.instruments {
             inst.render(n, &mut self.mono);
-            let (gl, gr) = pan_gains(inst.pan);
+            // Pan gains are recomputed only while the pan is moving.
+            let mut pan = inst.pan.value();
+            let (mut gl, mut gr) = pan_gains(pan);
             for i in 0..n {
+                let p = inst.pan.tick();
+                if p != pan {
+                    pan = p;
+                    (gl, gr) = pan_gains(p);
+                }
                 let (l, r) = (self.mono[i] * gl, self.mono[i] * gr);
                 left[i] += l;
                 right[i] += r;
@@ -376,9 +422,10 @@ impl Engine {
             stolen += inst.stolen;
             active += inst.active_voices() as u64;
         }
-        let (time, feedback, damp) = self.delay_params;
+        let (feedback, damp) = self.delay_params;
         let (room, rdamp, ret) = self.reverb_params;
         for i in 0..n {
+            let time = self.delay_time.tick();
             let dl = self.delay[0].tick(self.sends[0][0][i], time, feedback, damp);
             let dr = self.delay[1].tick(self.sends[0][1][i], time * 1.05, feedback, damp);
             let (rl, rr) = self

@@ -2,14 +2,20 @@
 //!
 //! [`ir`] defines synths as data and compiles them; [`voice`] runs them polyphonically;
 //! [`engine`] mixes instruments through the effect buses and the master limiter, starting
-//! notes at exact frames; [`render`] drives the engine offline into a WAV file.
+//! notes at exact frames; [`render`] drives the engine offline into a WAV file. [`rt`] is the
+//! audio callback's side (rings in, crossfaded graph swaps), [`command`] the bus thread's
+//! (commands resolved by name via [`params`]), [`stage`] wires both to the bus and PipeWire,
+//! and [`client`] sends commands to a running synth.
 #![warn(missing_docs)]
 
 pub mod builtin;
+pub mod client;
+pub mod command;
 pub mod dsp;
 pub mod engine;
 pub mod ir;
 pub mod node;
+pub mod params;
 pub mod render;
 pub mod rt;
 pub mod stage;

@@ -1,5 +1,5 @@
-//! `khorus-synth`: the synth stage (a PipeWire node on the khorus bus) and the offline
-//! renderer.
+//! `khorus-synth`: the synth stage (a PipeWire node on the khorus bus), the offline renderer,
+//! and the client commands that change a running synth (`set`, `load`).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{BusConfig, NoteEvent, logging};
+use khorus_synth::client::{self, ClientError};
 use khorus_synth::node::NodeOptions;
 use khorus_synth::render::{self, GraphSpec};
 
@@ -58,22 +60,81 @@ enum Command {
         #[arg(long, default_value_t = 48_000)]
         rate: u32,
     },
+    /// Set a parameter of an instrument of the running synth (smoothed, from the next block).
+    Set {
+        /// The instrument's name in the graph (built-ins: pad, lead, bass, chords, kick,
+        /// click, hat, glitch).
+        node: String,
+        /// `gain` (0..4), `pan` (-1..1) or a control of its definition; clamped to its range.
+        param: String,
+        /// The value.
+        #[arg(allow_negative_numbers = true)]
+        value: f32,
+    },
+    /// Replace the running synth's graph, crossfading from the old one.
+    Load {
+        /// Graph file (JSON, as for --graph).
+        graph: PathBuf,
+        /// Crossfade length, ms (1..=2000).
+        #[arg(long, default_value_t = 200)]
+        fade_ms: u32,
+    },
 }
 
 const EXAMPLES: &str = "EXAMPLES:
   khorus-synth                                  play the bus's notes on the default sink
   khorus-synth --no-autoconnect --name stems    then: pw-link stems:output_FL …
   khorus tap notes --json > n.jsonl
-  khorus-synth render --notes n.jsonl --rebase --seconds 10 --out take.wav";
+  khorus-synth render --notes n.jsonl --rebase --seconds 10 --out take.wav
+  khorus-synth set bass cutoff 1200             change a running synth (exit 2 if refused)
+  khorus-synth set lead pan -0.5
+  khorus-synth load live.json --fade-ms 500     swap its graph with a crossfade";
 
 fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
     let cli = Cli::parse();
     logging::init(cli.verbose);
+    if let Some(cmd) = client_command(&cli.command) {
+        return send(cmd);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("khorus-synth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command for a running synth, if the subcommand is one.
+fn client_command(command: &Option<Command>) -> Option<Result<SynthCommand, ClientError>> {
+    match command {
+        Some(Command::Set { node, param, value }) => {
+            Some(Ok(client::set_command(node, param, *value)))
+        }
+        Some(Command::Load { graph, fade_ms }) => Some(client::load_command(graph, *fade_ms)),
+        _ => None,
+    }
+}
+
+/// Sends a client command to the running synth: 0 applied, 2 refused (or an unreadable
+/// file), 1 when the bus fails or no synth answers.
+fn send(cmd: Result<SynthCommand, ClientError>) -> ExitCode {
+    match cmd.and_then(|cmd| client::send(&BusConfig::from_env(), &cmd, client::TIMEOUT)) {
+        Ok(()) => {
+            println!("applied");
+            ExitCode::SUCCESS
+        }
+        Err(ClientError::Refused(message)) => {
+            eprintln!("khorus-synth: refused: {message}");
+            ExitCode::from(2)
+        }
+        Err(e @ ClientError::Read { .. }) => {
+            eprintln!("khorus-synth: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("khorus-synth: {e}");
             ExitCode::FAILURE
         }
     }
@@ -131,7 +192,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        None => {
+        // Client commands were sent from main; they never reach here.
+        Some(Command::Set { .. } | Command::Load { .. }) | None => {
             let engine = load_graph(cli.graph.as_ref())?.build(cli.rate as f32)?;
             let options = NodeOptions {
                 name: cli.name,

@@ -1,7 +1,7 @@
 //! The PipeWire node: one thread owns the PipeWire main loop (as in Helvum) and the stream
 //! whose real-time process callback fills exactly the frames PipeWire asks for. The rest of
-//! the synth talks to this thread only through a lock-free ring (notes in) and a PipeWire
-//! channel (`Terminate`).
+//! the synth talks to this thread only through lock-free rings (events and new graphs in,
+//! retired graphs out; see [`crate::rt`]) and a PipeWire channel (`Terminate`).
 
 use std::sync::mpsc;
 use std::time::Instant;

@@ -15,6 +15,10 @@ use crate::voice::Instrument;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentSpec {
+    /// Its name in the graph, which `Set` commands use (default: the definition's or the
+    /// built-in's name). Names are unique within a graph.
+    #[serde(default)]
+    pub name: Option<String>,
     /// A built-in instrument by name…
     #[serde(default)]
     pub builtin: Option<String>,
@@ -47,13 +51,17 @@ fn one() -> f32 {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSpec {
-    /// The instruments.
+    /// The instruments (none: the built-in patch).
+    #[serde(default)]
     pub instruments: Vec<InstrumentSpec>,
 }
 
 /// Why a graph could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
+    /// The text is not a graph file (serde's message names the line, column and field).
+    #[error("invalid graph JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// An instrument names no definition, or an unknown built-in.
     #[error("instrument {index}: {message}")]
     Instrument {
@@ -73,6 +81,11 @@ pub enum GraphError {
 }
 
 impl GraphSpec {
+    /// Parses a graph file's JSON.
+    pub fn from_json(json: &str) -> Result<Self, GraphError> {
+        Ok(serde_json::from_str(json)?)
+    }
+
     /// Builds an engine for this graph (the built-in patch when it has no instruments).
     pub fn build(&self, rate: f32) -> Result<Engine, GraphError> {
         if self.instruments.is_empty() {
@@ -99,9 +112,31 @@ impl GraphSpec {
             let program = def
                 .compile()
                 .map_err(|source| GraphError::Def { index, source })?;
+            let name = spec.name.as_deref().unwrap_or(&def.name);
+            if let Some(first) = instruments
+                .iter()
+                .position(|i: &Instrument| i.name() == name)
+            {
+                return Err(GraphError::Instrument {
+                    index,
+                    message: format!(
+                        "name {name:?} is already used by instrument {first}; give one of them \"name\""
+                    ),
+                });
+            }
+            if !(spec.gain.is_finite()
+                && spec.pan.is_finite()
+                && spec.sends.iter().all(|s| s.is_finite()))
+            {
+                return Err(GraphError::Instrument {
+                    index,
+                    message: "gain, pan and sends must be finite".into(),
+                });
+            }
             let mut inst = Instrument::new(program, spec.polyphony, rate);
+            inst.set_name(name);
             inst.gain.jump(spec.gain.clamp(0.0, 4.0));
-            inst.pan = spec.pan.clamp(-1.0, 1.0);
+            inst.pan.jump(spec.pan.clamp(-1.0, 1.0));
             inst.sends = spec.sends.map(|s| s.clamp(0.0, 1.0));
             instruments.push(inst);
         }

@@ -1,16 +1,26 @@
-//! What the audio callback does, as a plain function: take the notes and curve points that
-//! arrived (lock-free ring from the bus thread), place them at frames with the stream's clock,
-//! render, and interleave. It never allocates, locks, logs or blocks — the allocation-detector
-//! test runs exactly this code.
+//! What the audio callback does, as a plain function: take the notes, curve points, parameter
+//! changes and graph swaps that arrived (lock-free rings from the bus thread), place them at
+//! frames with the stream's clock, render, crossfade, and interleave. It never allocates,
+//! frees, locks, logs or blocks — the allocation-detector test runs exactly this code.
+//!
+//! A new graph is built by the bus thread and handed over boxed through its own ring; an
+//! [`Incoming::Swap`] marker in the event ring says where, so every note and `Set` before it
+//! goes to the old engine and every one after it to the new. The old engine keeps rendering
+//! under an equal-power fade (cos/sin) and is then sent back through a third ring to be freed
+//! by the bus thread (fundsp's frontend/backend, Helvum's one-owner rule).
 
+use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 
 use crate::dsp::Shape;
+use crate::dsp::fx::Limiter;
+use crate::engine::{CEILING, Engine, EngineStats, LIMITER_RELEASE_S, Note};
 
-use crate::engine::{Engine, Note};
+/// Capacity of the event ring (notes, curve points, sets, swap markers).
+pub const RING: usize = 8192;
 
 /// What the bus thread hands to the audio thread.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +29,26 @@ pub enum Incoming {
     Note(NoteEvent),
     /// An automation breakpoint.
     Curve(CurvePoint),
+    /// A parameter change resolved by name on the bus thread: instrument `inst`'s parameter
+    /// `param` ([`crate::engine::param`]) moves to `value` from the next block, smoothed.
+    Set {
+        /// Instrument index.
+        inst: u32,
+        /// Parameter number.
+        param: u32,
+        /// The value, already clamped to the parameter's range.
+        value: f32,
+    },
+    /// The transport's tempo changed (tempo-synced effects follow it).
+    Tempo {
+        /// Beats per minute.
+        bpm: f32,
+    },
+    /// Switch to the engine waiting in the engine ring, crossfading over `fade_frames`.
+    Swap {
+        /// Crossfade length, frames (at least 1).
+        fade_frames: u32,
+    },
 }
 
 /// Counters written by the audio thread (relaxed atomics) and read by the status reporter.
@@ -44,6 +74,8 @@ pub struct RtStats {
     pub budget_ns: AtomicU64,
     /// Callbacks without a buffer to fill (the graph ran without us: an underrun).
     pub xruns: AtomicU64,
+    /// Graph swaps started.
+    pub swaps: AtomicU64,
 }
 
 /// Where the buffer being filled sits on the monotonic clock.
@@ -53,35 +85,163 @@ pub struct Clock {
     pub buffer_start_ns: i64,
 }
 
+/// The bus thread's end of the rings: feeds events and engines, takes retired engines back.
+#[derive(Debug)]
+pub struct Feeder {
+    tx: rtrb::Producer<Incoming>,
+    engines: rtrb::Producer<Box<Engine>>,
+    retired: rtrb::Consumer<Box<Engine>>,
+    in_flight: usize,
+    dropped: u64,
+}
+
+/// Why a graph could not be handed to the audio thread (nothing was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SwapError {
+    /// The previous swap has not finished: its crossfade runs in the audio callback, and the
+    /// old engine has not come back yet.
+    #[error(
+        "the previous graph change has not finished its crossfade yet (it runs while the \
+         node plays); try again"
+    )]
+    Busy,
+    /// The event ring is full (the audio callback is not running or far behind).
+    #[error("the audio thread's queue is full; try again")]
+    RingFull,
+}
+
+impl Feeder {
+    /// Queues an event; a full ring drops it and counts it (and returns false).
+    pub fn push(&mut self, item: Incoming) -> bool {
+        let pushed = self.tx.push(item).is_ok();
+        if !pushed {
+            self.dropped += 1;
+        }
+        pushed
+    }
+
+    /// Events dropped because the ring was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Hands `engine` to the audio thread, to take over after every event queued so far,
+    /// crossfading over `fade_frames`. One swap at a time: the next is refused until the old
+    /// engine of this one has come back.
+    pub fn swap(&mut self, engine: Box<Engine>, fade_frames: u32) -> Result<(), SwapError> {
+        self.collect_retired();
+        if self.in_flight > 0 {
+            return Err(SwapError::Busy);
+        }
+        // One producer: the free slots seen here can only grow, so the marker will fit.
+        if self.tx.slots() == 0 {
+            return Err(SwapError::RingFull);
+        }
+        if self.engines.push(engine).is_err() {
+            return Err(SwapError::Busy);
+        }
+        self.in_flight += 1;
+        let marker = Incoming::Swap {
+            fade_frames: fade_frames.max(1),
+        };
+        let pushed = self.tx.push(marker).is_ok();
+        debug_assert!(pushed, "a free slot was checked for the swap marker");
+        Ok(())
+    }
+
+    /// Frees the engines the audio thread has finished with (here, off the audio thread).
+    /// Returns how many.
+    pub fn collect_retired(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(engine) = self.retired.pop() {
+            drop(engine);
+            n += 1;
+        }
+        self.in_flight = self.in_flight.saturating_sub(n);
+        n
+    }
+
+    /// Whether a swap is still under way (sent, and its old engine not yet back).
+    pub fn swap_pending(&mut self) -> bool {
+        self.collect_retired();
+        self.in_flight > 0
+    }
+}
+
 /// The audio thread's state.
 #[derive(Debug)]
 pub struct Renderer {
-    engine: Engine,
+    engine: Box<Engine>,
+    /// The engine fading out, with its fade position and length in frames; once the fade is
+    /// over it is not rendered, only waits to be handed back.
+    outgoing: Option<(Box<Engine>, u32, u32)>,
     rx: rtrb::Consumer<Incoming>,
+    engines: rtrb::Consumer<Box<Engine>>,
+    retired: rtrb::Producer<Box<Engine>>,
     left: Vec<f32>,
     right: Vec<f32>,
+    old_left: Vec<f32>,
+    old_right: Vec<f32>,
     interleaved: Vec<f32>,
+    /// After the crossfade sum (two limited engines can add up past the ceiling);
+    /// transparent otherwise.
+    limiter: Limiter,
+    /// Counters of the engines already retired.
+    base: EngineStats,
     stats: Arc<RtStats>,
 }
 
-impl Renderer {
-    /// A renderer for blocks of at most `max_frames`.
-    pub fn new(
-        engine: Engine,
-        rx: rtrb::Consumer<Incoming>,
-        stats: Arc<RtStats>,
-        max_frames: usize,
-    ) -> Self {
-        Self {
-            engine,
-            rx,
-            left: vec![0.0; max_frames],
-            right: vec![0.0; max_frames],
-            interleaved: vec![0.0; max_frames * 2],
-            stats,
-        }
-    }
+/// The rings between the bus thread and the audio thread, around `engine`: the feeder for the
+/// bus thread, the renderer for the callback (blocks of at most `max_frames`).
+pub fn link(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Feeder, Renderer) {
+    let (tx, rx) = rtrb::RingBuffer::new(RING);
+    let (engines_tx, engines_rx) = rtrb::RingBuffer::new(1);
+    let (retired_tx, retired_rx) = rtrb::RingBuffer::new(2);
+    let rate = engine.rate();
+    let feeder = Feeder {
+        tx,
+        engines: engines_tx,
+        retired: retired_rx,
+        in_flight: 0,
+        dropped: 0,
+    };
+    let renderer = Renderer {
+        engine: Box::new(engine),
+        outgoing: None,
+        rx,
+        engines: engines_rx,
+        retired: retired_tx,
+        left: vec![0.0; max_frames],
+        right: vec![0.0; max_frames],
+        old_left: vec![0.0; max_frames],
+        old_right: vec![0.0; max_frames],
+        interleaved: vec![0.0; max_frames * 2],
+        limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
+        base: EngineStats::default(),
+        stats,
+    };
+    (feeder, renderer)
+}
 
+fn add(a: EngineStats, b: EngineStats) -> EngineStats {
+    EngineStats {
+        late: a.late + b.late,
+        dropped: a.dropped + b.dropped,
+        stolen: a.stolen + b.stolen,
+        active_voices: a.active_voices + b.active_voices,
+        notes: a.notes + b.notes,
+    }
+}
+
+/// An engine's cumulative counters (its voices no longer sound).
+fn retired_stats(engine: &Engine) -> EngineStats {
+    EngineStats {
+        active_voices: 0,
+        ..engine.stats()
+    }
+}
+
+impl Renderer {
     /// Largest block this renderer can fill.
     pub fn max_frames(&self) -> usize {
         self.left.len()
@@ -97,49 +257,94 @@ impl Renderer {
         (self.engine.frame() as i128 + offset).max(0) as u64
     }
 
+    fn accept(&mut self, item: Incoming, clock: Clock) {
+        match item {
+            Incoming::Note(ev) => {
+                let rate = self.engine.rate() as u128;
+                let note = Note {
+                    frame: self.frame_of(ev.t_ns, clock),
+                    dur_frames: ((ev.dur_ns as u128 * rate + 500_000_000) / 1_000_000_000) as u64,
+                    node: ev.node,
+                    note: ev.note,
+                    velocity: ev.velocity,
+                    role: ev.role(),
+                };
+                self.engine.schedule(note);
+            }
+            Incoming::Curve(c) => {
+                let frame = self.frame_of(c.t_ns, clock);
+                let shape = match c.shape() {
+                    CurveShape::Step => None,
+                    CurveShape::Linear => Some(Shape::Linear),
+                    CurveShape::Exponential => Some(Shape::Exponential),
+                    CurveShape::Smooth => Some(Shape::Smooth),
+                };
+                self.engine.schedule_curve(
+                    frame,
+                    (c.node as usize).saturating_sub(1),
+                    c.param as usize,
+                    c.value,
+                    shape,
+                );
+            }
+            Incoming::Set { inst, param, value } => {
+                let now = self.engine.frame();
+                self.engine
+                    .schedule_set(now, inst as usize, param as usize, value);
+            }
+            Incoming::Tempo { bpm } => self.engine.follow_tempo(bpm),
+            Incoming::Swap { fade_frames } => {
+                // The feeder pushes the engine before the marker, so it is there.
+                let Ok(next) = self.engines.pop() else { return };
+                let old = std::mem::replace(&mut self.engine, next);
+                // One swap at a time (the feeder waits for the old engine to come back), so
+                // `outgoing` is free; if it were not, the older engine would be cut.
+                if let Some((older, _, _)) = self.outgoing.take() {
+                    self.base = add(self.base, retired_stats(&older));
+                    if let Err(rtrb::PushError::Full(older)) = self.retired.push(older) {
+                        // Never freed here: leaked rather than freed on the audio thread.
+                        std::mem::forget(older);
+                    }
+                }
+                self.outgoing = Some((old, 0, fade_frames.max(1)));
+                self.stats.swaps.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
     /// Renders `frames` frames and returns them interleaved (L, R, L, R …).
     pub fn fill(&mut self, clock: Clock, frames: usize) -> &[f32] {
         let n = frames.min(self.left.len());
         while let Ok(item) = self.rx.pop() {
-            match item {
-                Incoming::Note(ev) => {
-                    let rate = self.engine.rate() as u128;
-                    let note = Note {
-                        frame: self.frame_of(ev.t_ns, clock),
-                        dur_frames: ((ev.dur_ns as u128 * rate + 500_000_000) / 1_000_000_000)
-                            as u64,
-                        node: ev.node,
-                        note: ev.note,
-                        velocity: ev.velocity,
-                        role: ev.role(),
-                    };
-                    self.engine.schedule(note);
-                }
-                Incoming::Curve(c) => {
-                    let frame = self.frame_of(c.t_ns, clock);
-                    let shape = match c.shape() {
-                        CurveShape::Step => None,
-                        CurveShape::Linear => Some(Shape::Linear),
-                        CurveShape::Exponential => Some(Shape::Exponential),
-                        CurveShape::Smooth => Some(Shape::Smooth),
-                    };
-                    self.engine.schedule_curve(
-                        frame,
-                        (c.node as usize).saturating_sub(1),
-                        c.param as usize,
-                        c.value,
-                        shape,
-                    );
-                }
-            }
+            self.accept(item, clock);
         }
         self.engine
             .render(&mut self.left[..n], &mut self.right[..n]);
-        for (i, (l, r)) in self.left[..n].iter().zip(&self.right[..n]).enumerate() {
-            self.interleaved[2 * i] = *l;
-            self.interleaved[2 * i + 1] = *r;
+        if let Some((old, pos, len)) = &mut self.outgoing
+            && *pos < *len
+        {
+            old.render(&mut self.old_left[..n], &mut self.old_right[..n]);
+            let inv = FRAC_PI_2 / *len as f32;
+            for i in 0..n {
+                let k = (*pos as usize + i).min(*len as usize);
+                let (g_new, g_old) = (k as f32 * inv).sin_cos();
+                self.left[i] = self.left[i] * g_new + self.old_left[i] * g_old;
+                self.right[i] = self.right[i] * g_new + self.old_right[i] * g_old;
+            }
+            *pos = (*pos as usize + n).min(*len as usize) as u32;
         }
-        let s = self.engine.stats();
+        if self.outgoing.as_ref().is_some_and(|(_, p, l)| p >= l) {
+            self.retire();
+        }
+        for (i, (l, r)) in self.left[..n].iter().zip(&self.right[..n]).enumerate() {
+            let (l, r) = self.limiter.tick(*l, *r);
+            self.interleaved[2 * i] = l;
+            self.interleaved[2 * i + 1] = r;
+        }
+        let mut s = add(self.base, self.engine.stats());
+        if let Some((old, _, _)) = &self.outgoing {
+            s = add(s, old.stats());
+        }
         self.stats.callbacks.fetch_add(1, Relaxed);
         self.stats.late.store(s.late, Relaxed);
         self.stats.dropped.store(s.dropped, Relaxed);
@@ -147,6 +352,19 @@ impl Renderer {
         self.stats.active_voices.store(s.active_voices, Relaxed);
         self.stats.notes.store(s.notes, Relaxed);
         &self.interleaved[..2 * n]
+    }
+
+    /// Hands the faded-out engine back to the bus thread; if its ring is full it stays here
+    /// (silent) and is tried again next callback.
+    fn retire(&mut self) {
+        let Some((old, pos, len)) = self.outgoing.take() else {
+            return;
+        };
+        let stats = retired_stats(&old);
+        match self.retired.push(old) {
+            Ok(()) => self.base = add(self.base, stats),
+            Err(rtrb::PushError::Full(old)) => self.outgoing = Some((old, pos, len)),
+        }
     }
 
     /// Counts a callback that had no buffer to fill.

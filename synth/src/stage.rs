@@ -1,5 +1,6 @@
 //! The synth stage: the PipeWire node on its own thread, fed from the bus by this thread
-//! through a lock-free ring, with a status heartbeat and the common commands.
+//! through lock-free rings, with a status heartbeat and the synth's commands (served by
+//! [`Controller`], which also owns every graph build and frees retired graphs).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -7,16 +8,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use khorus_bus::command::CommonReply;
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Exit, Wake};
-use khorus_bus::{Bus, BusConfig, Common, Counter, CurvePoint, NoteEvent, StageKind, StageStatus};
+use khorus_bus::{
+    Bus, BusConfig, Counter, CurvePoint, NoteEvent, StageKind, StageStatus, TransportState,
+};
 
+use crate::command::Controller;
 use crate::engine::Engine;
 use crate::node::{self, Control, NodeOptions};
-use crate::rt::{Incoming, Renderer, RtStats};
-
-/// Ring capacity between the bus thread and the audio thread.
-const RING: usize = 8192;
+use crate::rt::{Incoming, RtStats};
 /// Largest PipeWire quantum the renderer is sized for.
 const MAX_FRAMES: usize = 8192;
 
@@ -44,9 +45,8 @@ fn status(
 
 /// Runs the synth until SIGINT/SIGTERM or a Shutdown command.
 pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Result<()> {
-    let (mut tx, rx) = rtrb::RingBuffer::<Incoming>::new(RING);
     let stats = Arc::new(RtStats::default());
-    let renderer = Renderer::new(engine, rx, Arc::clone(&stats), MAX_FRAMES);
+    let (mut controller, renderer) = Controller::new(engine, Arc::clone(&stats), MAX_FRAMES);
     let (control_tx, control_rx) = pipewire::channel::channel::<Control>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let node_options = options.clone();
@@ -67,53 +67,62 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     let bus = Bus::open("synth", bus_config).context("failed to join the bus")?;
     let mut notes = bus.subscriber::<NoteEvent>()?;
     let mut curves = bus.subscriber::<CurvePoint>()?;
+    let mut transport = bus.subscriber::<TransportState>()?;
     let mut status_pub = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<Common, CommonReply>(StageKind::Synth)?;
+    let mut server = bus.command_server::<SynthCommand, SynthReply>(StageKind::Synth)?;
     // Supervisors and tests wait for this line: from here on commands are answered.
     eprintln!("synth: ready");
-    let mut ring_dropped = 0u64;
-    let mut shutdown = false;
     let mut failure = None;
     let exit = wait::run(
-        &[notes.waker(), curves.waker(), server.waker()],
+        &[
+            notes.waker(),
+            curves.waker(),
+            transport.waker(),
+            server.waker(),
+        ],
         Some(Duration::from_secs(1)),
         None,
         |wake| {
-            let mut push = |item: Incoming| {
-                if tx.push(item).is_err() {
-                    ring_dropped += 1;
-                }
-            };
             let result = match wake {
-                Wake::Ready(0) => notes.drain(|n| push(Incoming::Note(n))).map(drop),
-                Wake::Ready(1) => curves.drain(|c| push(Incoming::Curve(c))).map(drop),
+                Wake::Ready(0) => notes
+                    .drain(|n| controller.push(Incoming::Note(n)))
+                    .map(drop),
+                Wake::Ready(1) => curves
+                    .drain(|c| controller.push(Incoming::Curve(c)))
+                    .map(drop),
+                Wake::Ready(2) => transport
+                    .drain(|t| controller.follow_transport(&t))
+                    .map(drop),
                 Wake::Ready(_) => {
                     let report = status(
                         &stats,
                         notes.received(),
-                        ring_dropped,
+                        controller.dropped(),
                         server.ok(),
                         server.rejected(),
                     );
                     server
-                        .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
+                        .serve(|cmd| controller.handle(cmd, || report))
                         .map(drop)
                 }
-                Wake::Tick => status_pub
-                    .publish(status(
-                        &stats,
-                        notes.received(),
-                        ring_dropped,
-                        server.ok(),
-                        server.rejected(),
-                    ))
-                    .map(drop),
+                Wake::Tick => {
+                    controller.collect_retired();
+                    status_pub
+                        .publish(status(
+                            &stats,
+                            notes.received(),
+                            controller.dropped(),
+                            server.ok(),
+                            server.rejected(),
+                        ))
+                        .map(drop)
+                }
             };
             if let Err(e) = result {
                 failure = Some(e);
                 return ControlFlow::Break(());
             }
-            if shutdown {
+            if controller.shutdown_requested() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())

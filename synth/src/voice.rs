@@ -6,7 +6,7 @@ use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{Noise, Osc};
 use crate::dsp::{BLOCK, Block, Smoother, midi_to_hz, sanitize};
-use crate::ir::{FREQ, GATE, Operand, Program, Step, VEL};
+use crate::ir::{ControlDef, FREQ, GATE, Operand, Program, Step, VEL};
 
 /// Frames over which a stolen voice fades out (5 ms at 48 kHz).
 const STEAL_FADE: usize = 240;
@@ -240,10 +240,11 @@ pub struct Instrument {
     fading: Vec<Voice>,
     controls: Vec<Smoother>,
     control_bufs: Vec<Block>,
-    /// Output gain (smoothed).
+    name: String,
+    /// Output gain, 0..=4 (smoothed).
     pub gain: Smoother,
-    /// Pan, -1..1.
-    pub pan: f32,
+    /// Pan, -1..=1 (smoothed).
+    pub pan: Smoother,
     /// Send levels to the delay and reverb (post-fader).
     pub sends: [f32; 2],
     mono: bool,
@@ -268,6 +269,7 @@ impl Instrument {
             .map(|c| Smoother::new(c.default, 0.01, rate))
             .collect();
         Self {
+            name: program.name.clone(),
             control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
             changes: vec![None; polyphony],
             program,
@@ -275,7 +277,7 @@ impl Instrument {
             fading,
             controls,
             gain: Smoother::new(1.0, 0.02, rate),
-            pan: 0.0,
+            pan: Smoother::new(0.0, 0.02, rate),
             sends: [0.0; 2],
             mono: polyphony == 1,
             clock: 0,
@@ -283,9 +285,19 @@ impl Instrument {
         }
     }
 
-    /// The program's name.
+    /// Its name in the graph (the definition's name unless the graph renames it).
     pub fn name(&self) -> &str {
-        &self.program.name
+        &self.name
+    }
+
+    /// Renames it (a graph may hold two instruments of the same definition).
+    pub fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
+    /// Its definition's controls, in index order.
+    pub fn controls(&self) -> &[ControlDef] {
+        &self.program.controls
     }
 
     /// Voices sounding.
@@ -299,31 +311,28 @@ impl Instrument {
         self.program.controls.iter().position(|c| c.name == name)
     }
 
-    /// Sets control `index` (clamped to its range; NaN ignored).
-    pub fn set_control(&mut self, index: usize, value: f32) {
-        if let (Some(s), Some(def)) = (
-            self.controls.get_mut(index),
-            self.program.controls.get(index),
-        ) && value.is_finite()
-        {
-            s.set(value.clamp(def.min, def.max));
+    /// Moves parameter `param` ([`crate::engine::param`]) to `value`: smoothed, or along a
+    /// ramp of `(frames, shape)`. Values are clamped to the parameter's range; non-finite
+    /// values and unknown parameters are ignored.
+    pub fn automate(&mut self, param: usize, value: f32, ramp: Option<(u32, crate::dsp::Shape)>) {
+        use crate::engine::param::{FIRST_CONTROL, GAIN, PAN};
+        if !value.is_finite() {
+            return;
         }
-    }
-
-    /// Ramps control `index` to `value` over `frames` along `shape` (clamped; NaN ignored).
-    pub fn ramp_control(
-        &mut self,
-        index: usize,
-        value: f32,
-        frames: u32,
-        shape: crate::dsp::Shape,
-    ) {
-        if let (Some(s), Some(def)) = (
-            self.controls.get_mut(index),
-            self.program.controls.get(index),
-        ) && value.is_finite()
-        {
-            s.ramp(value.clamp(def.min, def.max), frames, shape);
+        let (smoother, value) = match param {
+            GAIN => (&mut self.gain, value.clamp(0.0, 4.0)),
+            PAN => (&mut self.pan, value.clamp(-1.0, 1.0)),
+            p => {
+                let i = p - FIRST_CONTROL;
+                match (self.controls.get_mut(i), self.program.controls.get(i)) {
+                    (Some(s), Some(def)) => (s, value.clamp(def.min, def.max)),
+                    _ => return,
+                }
+            }
+        };
+        match ramp {
+            None => smoother.set(value),
+            Some((frames, shape)) => smoother.ramp(value, frames, shape),
         }
     }
 

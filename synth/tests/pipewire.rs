@@ -16,7 +16,7 @@ const RATE: u32 = 48_000;
 struct Rig {
     stack: PipeWireStack,
     bus: TestBus,
-    _synth: Child,
+    synth: Child,
     recorder: Child,
     out: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -54,7 +54,7 @@ fn rig(def: &str, name: &str) -> Option<Rig> {
     Some(Rig {
         stack,
         bus,
-        _synth: synth,
+        synth,
         recorder,
         out,
         _dir: dir,
@@ -177,6 +177,7 @@ fn without_pipewire_the_error_says_so() {
 #[test]
 fn the_synth_answers_ping_status_and_shutdown() {
     use khorus_bus::command::CommonReply;
+    use khorus_bus::commands::synth::{SynthCommand, SynthReply};
     use khorus_bus::{Common, Counter, StageKind};
 
     let Some(stack) = PipeWireStack::start() else {
@@ -193,24 +194,155 @@ fn the_synth_answers_ping_status_and_shutdown() {
     assert!(stack.node_exists("khorus-synth-cmd"));
     let me = Bus::open("test", &bus.config).unwrap();
     let mut client = me
-        .command_client::<Common, CommonReply>(StageKind::Synth)
+        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
         .unwrap();
     let t = Duration::from_secs(10);
-    let reply = client.call(&Common::Ping { nonce: 3 }, t).unwrap();
+    let mut call = |c: Common| client.call(&SynthCommand::Common(c), t).unwrap();
+    let reply = call(Common::Ping { nonce: 3 });
     assert_eq!(
         reply,
-        CommonReply::Pong {
+        SynthReply::Common(CommonReply::Pong {
             nonce: 3,
             pid: synth.pid()
-        }
+        })
     );
-    let CommonReply::Status(status) = client.call(&Common::Status, t).unwrap() else {
+    let SynthReply::Common(CommonReply::Status(status)) = call(Common::Status) else {
         panic!("a status reply");
     };
     assert_eq!(status.stage(), StageKind::Synth);
     assert!(status.get(Counter::Xruns).is_some());
     assert!(status.get(Counter::CallbackBudgetNs).is_some());
-    assert_eq!(client.call(&Common::Shutdown, t).unwrap(), CommonReply::Ack);
+    assert_eq!(call(Common::Shutdown), SynthReply::Common(CommonReply::Ack));
     let (exit, _, stderr) = synth.wait_exit(Duration::from_secs(10));
     assert!(exit.success(), "{}", stderr.join("\n"));
+}
+
+/// `khorus-synth ARGS…` as a client of the rig's bus: (exit code, stdout, stderr).
+fn client(bus: &TestBus, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_khorus-synth"))
+        .envs(bus.config.env())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn set_and_load_graph_from_the_command_line_change_the_running_synth() {
+    use khorus_bus::command::CommonReply;
+    use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+    use khorus_bus::{Common, StageKind};
+
+    let sine = |name: &str, amplitude: f32| {
+        format!(
+            r#"{{"name":"{name}","controls":[{{"name":"level","default":1,"min":0,"max":1}}],"nodes":[
+            {{"id":"o","type":"osc","wave":"sine","freq":{{"control":"freq"}}}},
+            {{"id":"env","type":"adsr","gate":{{"control":"gate"}},"attack":0.005,"decay":0.1,"sustain":1,"release":0.02}},
+            {{"id":"out","type":"mul","inputs":[{{"node":"o"}},{{"node":"env"}},{{"control":"level"}},{amplitude}]}}],
+            "output":{{"node":"out"}}}}"#
+        )
+    };
+    let Some(rig) = rig(&sine("tone", 0.5), "khorus-synth-live") else {
+        return;
+    };
+    rig.synth
+        .wait_line(true, Duration::from_secs(20), |l| l == "synth: ready");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+
+    // Set: applied, or refused naming what is wrong (exit 2).
+    let (code, out, err) = client(&rig.bus, &["set", "tone", "level", "0.5"]);
+    assert_eq!((code, out.trim()), (Some(0), "applied"), "{err}");
+    let (code, _, err) = client(&rig.bus, &["set", "tone", "cutoff", "100"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("\"tone\"") && err.contains("\"cutoff\""),
+        "{err}"
+    );
+    let (code, _, err) = client(&rig.bus, &["set", "piano", "gain", "1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("\"piano\""), "{err}");
+    let (code, _, err) = client(&rig.bus, &["set", "tone", "pan", "NaN"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("tone.pan") && err.contains("NaN"), "{err}");
+    let (code, out, err) = client(&rig.bus, &["set", "tone", "pan", "-0.25"]);
+    assert_eq!((code, out.trim()), (Some(0), "applied"), "{err}");
+
+    // LoadGraph: a broken graph is refused and the old one keeps playing; a good one is
+    // applied, and its instrument is the one that answers to Set afterwards.
+    let broken = write("broken.json", r#"{"instruments":[{"builtin":"tuba"}]}"#);
+    let (code, _, err) = client(&rig.bus, &["load", &broken]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("\"tuba\""), "{err}");
+    let (code, out, err) = client(&rig.bus, &["set", "tone", "level", "1"]);
+    assert_eq!((code, out.trim()), (Some(0), "applied"), "{err}");
+    let graph = format!(
+        r#"{{"instruments":[{{"def":{},"polyphony":8,"pan":0,"sends":[0,0]}}]}}"#,
+        sine("fresh", 0.5)
+    );
+    let good = write("good.json", &graph);
+    let (code, out, err) = client(&rig.bus, &["load", &good, "--fade-ms", "50"]);
+    assert_eq!((code, out.trim()), (Some(0), "applied"), "{err}");
+    let (code, out, err) = client(&rig.bus, &["set", "fresh", "level", "0.5"]);
+    assert_eq!((code, out.trim()), (Some(0), "applied"), "{err}");
+    let (code, _, err) = client(&rig.bus, &["set", "tone", "level", "0.5"]);
+    assert_eq!(code, Some(2), "the old graph's names are gone: {err}");
+    // The callback runs (the node is linked), so the 50 ms fade ends and the next swap is
+    // accepted; until then it is refused as still crossfading.
+    wait_for(Duration::from_secs(10), "the next graph swap", || {
+        let (code, out, err) = client(&rig.bus, &["load", &good, "--fade-ms", "1"]);
+        match code {
+            Some(0) => Some(out),
+            Some(2) if err.contains("crossfade") => None,
+            _ => panic!("unexpected: {code:?} {out} {err}"),
+        }
+    });
+    let missing = dir.path().join("missing.json").display().to_string();
+    let (code, _, err) = client(&rig.bus, &["load", &missing]);
+    assert_eq!(code, Some(2), "{err}");
+
+    // Still running and answering; and the new graph plays notes at their pitch.
+    let me = Bus::open("test", &rig.bus.config).unwrap();
+    let mut cmd = me
+        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
+        .unwrap();
+    let reply = cmd
+        .call(
+            &SynthCommand::Common(Common::Ping { nonce: 9 }),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert_eq!(
+        reply,
+        SynthReply::Common(CommonReply::Pong {
+            nonce: 9,
+            pid: rig.synth.pid()
+        })
+    );
+    let start = clock::now_ns() + 200_000_000;
+    let _playing = rig.play(vec![note(start, 1_000_000_000, 69.0)]);
+    let left = rig.recording(start + 1_300_000_000);
+    let loud: Vec<f32> = left
+        .iter()
+        .copied()
+        .skip_while(|s| s.abs() < 0.01)
+        .collect();
+    assert!(loud.len() > 24_000, "{} loud samples", loud.len());
+    let part = &loud[4800..4800 + 19_200];
+    let crossings = part
+        .windows(2)
+        .filter(|w| w[0] <= 0.0 && w[1] > 0.0)
+        .count();
+    assert!(
+        (crossings as i64 - 176).abs() <= 1,
+        "{crossings} crossings in 0.4 s"
+    );
 }

@@ -1,23 +1,32 @@
-//! The audio callback's code under an allocation detector: any allocation aborts the test.
+//! The audio callback's code under an allocation detector: any allocation (or free) aborts the
+//! test.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use assert_no_alloc::assert_no_alloc;
-use khorus_bus::CurvePoint;
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+use khorus_bus::{CurvePoint, StageKind, StageStatus};
+use khorus_synth::command::Controller;
 use khorus_synth::render::GraphSpec;
-use khorus_synth::rt::{Clock, Incoming, Renderer, RtStats};
+use khorus_synth::rt::{Clock, Incoming, RtStats};
 
 use crate::util::note;
+
+/// A second graph to swap to and from: the pad (node 1) and the bass.
+const PAD_AND_BASS: &str =
+    r#"{"instruments":[{"builtin":"pad","polyphony":32},{"builtin":"bass","polyphony":4}]}"#;
 
 #[test]
 fn the_callback_path_never_allocates() {
     // Built outside the detector, as the stage does before handing it to PipeWire.
     let engine = GraphSpec::default().build(48_000.0).unwrap();
-    let (mut tx, rx) = rtrb::RingBuffer::new(8192);
     let stats = Arc::new(RtStats::default());
-    let mut renderer = Renderer::new(engine, rx, Arc::clone(&stats), 8192);
+    let (mut controller, mut renderer) = Controller::new(engine, Arc::clone(&stats), 8192);
+    let status = || StageStatus::new(StageKind::Synth);
     let mut sum = 0.0f32;
     let mut clock = Clock { buffer_start_ns: 0 };
+    let mut swaps = 0;
     for cycle in 0..200u64 {
         // 60 notes per cycle on the pad (32 voices): stealing in every cycle; some in the
         // past (late); automation of the pad's cutoff (node 1 param 2) and gain.
@@ -29,7 +38,7 @@ fn the_callback_path_never_allocates() {
                 0.7,
             );
             n.node = 1;
-            tx.push(Incoming::Note(n)).unwrap();
+            controller.push(Incoming::Note(n));
         }
         let curve: CurvePoint = serde_json::from_str(&format!(
             r#"{{"t_ns":{},"node":1,"param":{},"value":{},"shape":"step"}}"#,
@@ -38,15 +47,40 @@ fn the_callback_path_never_allocates() {
             300.0 + (cycle % 10) as f32 * 500.0
         ))
         .unwrap();
-        tx.push(Incoming::Curve(curve)).unwrap();
+        controller.push(Incoming::Curve(curve));
+        // Sets by name, and every 20 cycles a new graph with a 50 ms crossfade (about two
+        // cycles), so the callback swaps engines, renders two at once and hands one back.
+        let set = SynthCommand::Set {
+            node: "pad".into(),
+            param: ["cutoff", "pan", "gain"][cycle as usize % 3].into(),
+            value: 0.5 + (cycle % 7) as f32 * 100.0,
+        };
+        assert_eq!(controller.handle(set, status), Ok(SynthReply::Applied));
+        if cycle % 20 == 10 {
+            let json = if swaps % 2 == 0 { PAD_AND_BASS } else { "{}" };
+            let load = SynthCommand::LoadGraph {
+                json: json.into(),
+                fade_ms: 50,
+            };
+            assert_eq!(controller.handle(load, status), Ok(SynthReply::Applied));
+            swaps += 1;
+        }
         assert_no_alloc(|| {
             let out = renderer.fill(clock, 1024);
             sum += out.iter().map(|x| x.abs()).sum::<f32>();
             renderer.account(1000, 21_333_333);
         });
+        // Retired engines are freed here, outside the detector.
+        controller.collect_retired();
         clock.buffer_start_ns += 21_333_333;
     }
-    let stolen = stats.stolen.load(std::sync::atomic::Ordering::Relaxed);
+    let stolen = stats.stolen.load(Relaxed);
     assert!(sum > 0.0 && stolen > 100, "sound {sum}, stolen {stolen}");
-    assert!(stats.late.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(stats.late.load(Relaxed) > 0);
+    assert_eq!(
+        stats.swaps.load(Relaxed),
+        swaps,
+        "every graph was swapped in"
+    );
+    assert!(!controller.swap_pending(), "every old engine came back");
 }

@@ -94,6 +94,7 @@ proptest! {
     ) {
         let spec = GraphSpec {
             instruments: vec![InstrumentSpec {
+                name: None,
                 builtin: None,
                 def: Some(def),
                 polyphony: 4,

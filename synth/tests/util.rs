@@ -9,6 +9,7 @@ pub fn graph_of(def: &str, polyphony: usize) -> GraphSpec {
     let def: SynthDef = serde_json::from_str(def).unwrap();
     GraphSpec {
         instruments: vec![InstrumentSpec {
+            name: None,
             builtin: None,
             def: Some(def),
             polyphony,
@@ -60,4 +61,9 @@ pub fn spectrum(x: &[f32]) -> Vec<f64> {
             (re * re + im * im).sqrt()
         })
         .collect()
+}
+
+/// Root mean square.
+pub fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
 }

@@ -115,7 +115,16 @@ impl Smoother {
                     self.ramp = None;
                 }
             }
-            None => self.value = self.target + (self.value - self.target) * self.coeff,
+            None => {
+                let next = self.target + (self.value - self.target) * self.coeff;
+                // In f32 the step rounds to nothing a little short of the target (for a delay
+                // time, a few frames short): land on it instead of stalling there.
+                self.value = if next == self.value {
+                    self.target
+                } else {
+                    next
+                };
+            }
         }
         self.value
     }
@@ -158,6 +167,14 @@ mod tests {
             b - a < 0.001 && c - b < 0.001,
             "smooth starts with zero slope"
         );
+    }
+
+    #[test]
+    fn smoothing_reaches_its_target_exactly() {
+        let mut s = Smoother::new(0.375, 0.05, 48_000.0);
+        s.set(0.75);
+        let last = (0..48_000).map(|_| s.tick()).last().unwrap();
+        assert_eq!(last, 0.75);
     }
 
     #[test]

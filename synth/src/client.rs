@@ -1,0 +1,65 @@
+//! The command-line client: sends one command to a running synth over the bus and returns its
+//! answer, for `khorus-synth set` and `khorus-synth load`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+use khorus_bus::{Bus, BusConfig, BusError, StageKind};
+
+/// How long the client waits for an answer (a graph is built before the synth answers).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a command got no `Applied`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The graph file could not be read.
+    #[error("failed to read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The synth refused the command; its message says why (nothing was changed).
+    #[error("{0}")]
+    Refused(String),
+    /// The bus failed or the synth did not answer.
+    #[error(transparent)]
+    Bus(BusError),
+    /// The synth answered something other than `Applied`.
+    #[error("unexpected reply {0:?}")]
+    Unexpected(SynthReply),
+}
+
+/// `set NODE PARAM VALUE`.
+pub fn set_command(node: &str, param: &str, value: f32) -> SynthCommand {
+    SynthCommand::Set {
+        node: node.to_string(),
+        param: param.to_string(),
+        value,
+    }
+}
+
+/// `load GRAPH.json --fade-ms N`: the command carrying the file's text.
+pub fn load_command(path: &Path, fade_ms: u32) -> Result<SynthCommand, ClientError> {
+    let json = std::fs::read_to_string(path).map_err(|source| ClientError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(SynthCommand::LoadGraph { json, fade_ms })
+}
+
+/// Sends `cmd` to the synth on the bus `config` names and waits up to `timeout` for `Applied`.
+pub fn send(config: &BusConfig, cmd: &SynthCommand, timeout: Duration) -> Result<(), ClientError> {
+    let bus = Bus::open("synth-client", config).map_err(ClientError::Bus)?;
+    let mut client = bus
+        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
+        .map_err(ClientError::Bus)?;
+    match client.call(cmd, timeout) {
+        Ok(SynthReply::Applied) => Ok(()),
+        Ok(other) => Err(ClientError::Unexpected(other)),
+        Err(BusError::Refused { error, .. }) => Err(ClientError::Refused(error.message)),
+        Err(e) => Err(ClientError::Bus(e)),
+    }
+}

@@ -1,0 +1,133 @@
+//! The synth's commands, answered on the bus thread: `Set` is resolved by name and checked
+//! against the running graph's table, `LoadGraph` is parsed, validated and built here, and
+//! only then is anything handed to the audio thread. A refused command changes nothing.
+//!
+//! [`Controller`] holds this state without touching the bus, so tests drive it directly
+//! together with the [`Renderer`] it feeds.
+
+use std::sync::Arc;
+
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+use khorus_bus::{Reply, ReplyError, StageStatus, TransportState};
+
+use crate::engine::Engine;
+use crate::params::ParamTable;
+use crate::render::GraphSpec;
+use crate::rt::{self, Feeder, Incoming, Renderer, RtStats};
+
+/// Shortest and longest graph crossfade, ms.
+pub const FADE_MS: std::ops::RangeInclusive<u32> = 1..=2000;
+
+/// The bus thread's side of the synth: the rings to the audio thread and the names of the
+/// graph it plays.
+#[derive(Debug)]
+pub struct Controller {
+    feeder: Feeder,
+    table: ParamTable,
+    rate: f32,
+    /// The transport's tempo, once known (a new graph starts following it).
+    bpm: Option<f32>,
+    shutdown: bool,
+}
+
+impl Controller {
+    /// A controller for `engine` and the renderer that plays it (blocks of at most
+    /// `max_frames`), linked by lock-free rings.
+    pub fn new(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Self, Renderer) {
+        let table = ParamTable::of(&engine);
+        let rate = engine.rate();
+        let (feeder, renderer) = rt::link(engine, stats, max_frames);
+        let controller = Self {
+            feeder,
+            table,
+            rate,
+            bpm: None,
+            shutdown: false,
+        };
+        (controller, renderer)
+    }
+
+    /// Queues a note or curve point for the audio thread (a full ring drops and counts it).
+    pub fn push(&mut self, item: Incoming) {
+        self.feeder.push(item);
+    }
+
+    /// Follows the composer's transport: tempo-synced effects take its tempo.
+    pub fn follow_transport(&mut self, t: &TransportState) {
+        let bpm = t.bpm() as f32;
+        if bpm.is_finite() && bpm > 0.0 && self.bpm != Some(bpm) {
+            self.bpm = Some(bpm);
+            self.feeder.push(Incoming::Tempo { bpm });
+        }
+    }
+
+    /// Events dropped because the ring to the audio thread was full.
+    pub fn dropped(&self) -> u64 {
+        self.feeder.dropped()
+    }
+
+    /// Frees engines the audio thread has finished crossfading out of.
+    pub fn collect_retired(&mut self) {
+        self.feeder.collect_retired();
+    }
+
+    /// Whether a graph swap is still under way (its old engine has not come back yet).
+    pub fn swap_pending(&mut self) -> bool {
+        self.feeder.swap_pending()
+    }
+
+    /// Whether a Shutdown was received.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown
+    }
+
+    /// Answers one command; `status` makes the report for `Common(Status)`.
+    pub fn handle(
+        &mut self,
+        cmd: SynthCommand,
+        status: impl FnOnce() -> StageStatus,
+    ) -> Reply<SynthReply> {
+        match cmd {
+            SynthCommand::Common(c) => Ok(SynthReply::Common(c.answer(status, &mut self.shutdown))),
+            SynthCommand::Set { node, param, value } => {
+                let r = self
+                    .table
+                    .resolve(&node, &param, value)
+                    .map_err(|e| ReplyError::invalid(e.to_string()))?;
+                let item = Incoming::Set {
+                    inst: r.inst as u32,
+                    param: r.param as u32,
+                    value: r.value,
+                };
+                if !self.feeder.push(item) {
+                    return Err(ReplyError::invalid(format!(
+                        "{node}.{param}: {}",
+                        rt::SwapError::RingFull
+                    )));
+                }
+                Ok(SynthReply::Applied)
+            }
+            SynthCommand::LoadGraph { json, fade_ms } => {
+                let engine = GraphSpec::from_json(&json)
+                    .and_then(|spec| spec.build(self.rate))
+                    .map_err(|e| ReplyError::invalid(e.to_string()))?;
+                let mut engine = engine;
+                if let Some(bpm) = self.bpm {
+                    engine.follow_tempo(bpm);
+                }
+                let table = ParamTable::of(&engine);
+                let fade_ms = fade_ms.clamp(*FADE_MS.start(), *FADE_MS.end());
+                let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
+                self.feeder
+                    .swap(Box::new(engine), fade_frames)
+                    .map_err(|e| ReplyError::invalid(e.to_string()))?;
+                tracing::info!(
+                    "new graph ({}), crossfading over {fade_ms} ms",
+                    table.names().collect::<Vec<_>>().join(", ")
+                );
+                self.table = table;
+                Ok(SynthReply::Applied)
+            }
+        }
+    }
+}
