@@ -38,42 +38,55 @@ struct Tables {
     triangle: Vec<Table>,
 }
 
+/// Every mipmap level of one waveform with harmonic amplitudes `amp(k)`, in one pass over the
+/// harmonics: a level is the running sum at its harmonic count (levels are nested), and
+/// sin(k·x) comes from the Chebyshev recurrence sin((k+1)x) = 2cos(x)·sin(kx) − sin((k−1)x),
+/// so building costs a few multiply-adds per harmonic and point instead of a `sin` each.
+fn build_levels(amp: impl Fn(usize) -> f64) -> Vec<Table> {
+    let x = |i: usize| TAU * i as f64 / TABLE as f64;
+    let two_cos: Vec<f64> = (0..TABLE).map(|i| 2.0 * x(i).cos()).collect();
+    let mut sin_k: Vec<f64> = (0..TABLE).map(|i| x(i).sin()).collect();
+    let mut sin_prev = vec![0.0f64; TABLE];
+    let mut sum = vec![0.0f64; TABLE];
+    let mut k = 1;
+    LEVELS
+        .iter()
+        .map(|&harmonics| {
+            while k <= harmonics {
+                let a = amp(k);
+                for i in 0..TABLE {
+                    sum[i] += a * sin_k[i];
+                    let next = two_cos[i] * sin_k[i] - sin_prev[i];
+                    sin_prev[i] = sin_k[i];
+                    sin_k[i] = next;
+                }
+                k += 1;
+            }
+            let mut t = [0.0f32; TABLE + 1];
+            for (dst, &v) in t.iter_mut().zip(&sum) {
+                *dst = v as f32;
+            }
+            t[TABLE] = t[0];
+            Box::new(t)
+        })
+        .collect()
+}
+
 /// Built once, on first use (when an instrument is built, never on the audio thread).
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
-    T.get_or_init(|| {
-        let build = |harmonics: usize, amp: &dyn Fn(usize) -> f64| {
-            let mut t: Vec<f32> = (0..=TABLE)
-                .map(|i| {
-                    let x = i as f64 / TABLE as f64;
-                    (1..=harmonics)
-                        .map(|k| amp(k) * (TAU * k as f64 * x).sin())
-                        .sum::<f64>() as f32
-                })
-                .collect();
-            t[TABLE] = t[0];
-            Table::try_from(t.into_boxed_slice()).expect("TABLE + 1 points by construction")
-        };
+    T.get_or_init(|| Tables {
         // Rising saw 2t - 1 = -(2/π) Σ sin(2πkt)/k.
-        let saw = LEVELS
-            .iter()
-            .map(|&h| build(h, &|k| -2.0 / std::f64::consts::PI / k as f64))
-            .collect();
+        saw: build_levels(|k| -2.0 / std::f64::consts::PI / k as f64),
         // Triangle: (8/π²) Σ over odd k of (-1)^((k-1)/2) sin(2πkt)/k².
-        let triangle = LEVELS
-            .iter()
-            .map(|&h| {
-                build(h, &|k| {
-                    if k % 2 == 0 {
-                        0.0
-                    } else {
-                        let sign = if (k / 2) % 2 == 0 { 1.0 } else { -1.0 };
-                        sign * 8.0 / (std::f64::consts::PI.powi(2) * (k * k) as f64)
-                    }
-                })
-            })
-            .collect();
-        Tables { saw, triangle }
+        triangle: build_levels(|k| {
+            if k % 2 == 0 {
+                0.0
+            } else {
+                let sign = if (k / 2) % 2 == 0 { 1.0 } else { -1.0 };
+                sign * 8.0 / (std::f64::consts::PI.powi(2) * (k * k) as f64)
+            }
+        }),
     })
 }
 
@@ -269,6 +282,24 @@ mod tests {
             let mut again = [0.0f32; 64];
             a.process(Sig::Steady(331.0), Sig::Steady(0.3), &mut again);
             assert_eq!(block, again, "{wave:?}: steady path, reset reproduces");
+        }
+    }
+
+    #[test]
+    fn recurrence_built_tables_match_the_direct_sums() {
+        let t = tables();
+        for (level, &harmonics) in LEVELS.iter().enumerate() {
+            for i in [0usize, 1, 7, 1000, 2048, 3071, 4095] {
+                let x = i as f64 / TABLE as f64;
+                let direct: f64 = (1..=harmonics)
+                    .map(|k| -2.0 / std::f64::consts::PI / k as f64 * (TAU * k as f64 * x).sin())
+                    .sum();
+                let got = t.saw[level][i] as f64;
+                assert!(
+                    (got - direct).abs() < 1e-6,
+                    "level {level} point {i}: {got} vs {direct}"
+                );
+            }
         }
     }
 
