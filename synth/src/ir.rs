@@ -167,14 +167,9 @@ pub struct DefError {
     pub message: String,
 }
 
-/// Where a compiled operand reads from.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Operand {
-    /// A constant.
-    Const(f32),
-    /// Buffer `i` (voice inputs first, then controls, then node outputs).
-    Buf(usize),
-}
+/// A step's input: the index of the buffer holding it (voice inputs first, then controls,
+/// then node outputs, then constants, which are filled once when a voice is built).
+pub type Operand = usize;
 
 /// A compiled operation writing buffer `out`; its operands mirror the [`Op`] it came from.
 #[allow(missing_docs)]
@@ -241,6 +236,8 @@ pub struct Program {
     pub buffers: usize,
     /// The voice's output.
     pub output: Operand,
+    /// Constant buffers: (index, value), filled when a voice is built and never written.
+    pub constants: Vec<(usize, f32)>,
 }
 
 impl SynthDef {
@@ -344,10 +341,24 @@ impl SynthDef {
             }
         }
         let base = STANDARD.len() + self.controls.len();
-        let operand = |input: &Input| match input {
-            Input::Const(v) => Operand::Const(*v),
-            Input::Ref(Ref::Control(c)) => Operand::Buf(control_index[c]),
-            Input::Ref(Ref::Node(id)) => Operand::Buf(base + node_index[id]),
+        let constants = std::cell::RefCell::new(Vec::<(usize, f32)>::new());
+        let operand = |input: &Input| -> Operand {
+            match input {
+                Input::Const(v) => {
+                    let mut c = constants.borrow_mut();
+                    // One buffer per distinct value (compared bit for bit).
+                    match c.iter().find(|(_, x)| x.to_bits() == v.to_bits()) {
+                        Some(&(k, _)) => k,
+                        None => {
+                            let k = base + self.nodes.len() + c.len();
+                            c.push((k, *v));
+                            k
+                        }
+                    }
+                }
+                Input::Ref(Ref::Control(c)) => control_index[c],
+                Input::Ref(Ref::Node(id)) => base + node_index[id],
+            }
         };
         let steps = order
             .iter()
@@ -419,12 +430,14 @@ impl SynthDef {
             }
             other => operand(other),
         };
+        let constants = constants.into_inner();
         Ok(Program {
             name: self.name.clone(),
             controls: self.controls.clone(),
             steps,
-            buffers: base + self.nodes.len(),
+            buffers: base + self.nodes.len() + constants.len(),
             output,
+            constants,
         })
     }
 }
@@ -492,7 +505,11 @@ mod tests {
         // env(4), osc(6) before flt(7) before amp(5)
         let pos = |b| outs.iter().position(|&o| o == b).unwrap();
         assert!(pos(6) < pos(7) && pos(7) < pos(5) && pos(4) < pos(5));
-        assert_eq!(p.buffers, 8);
+        assert_eq!(p.buffers, 8 + p.constants.len());
+        assert!(!p.constants.is_empty());
+        for (i, (k, _)) in p.constants.iter().enumerate() {
+            assert_eq!(*k, 8 + i, "constants follow the node outputs");
+        }
     }
 
     fn error_of(json: &str) -> DefError {

@@ -5,7 +5,7 @@
 use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{Noise, Osc};
-use crate::dsp::{BLOCK, Block, Smoother, midi_to_hz, sanitize};
+use crate::dsp::{BLOCK, Block, Sig, Smoother, midi_to_hz, sanitize};
 use crate::ir::{ControlDef, FREQ, GATE, Operand, Program, Step, VEL};
 
 /// Frames over which a stolen voice fades out (5 ms at 48 kHz).
@@ -25,6 +25,9 @@ enum State {
 pub struct Voice {
     states: Vec<State>,
     bufs: Vec<Block>,
+    /// Per buffer: whether it holds one value for the whole block being rendered (constants,
+    /// pitch and velocity always; the gate unless it changes in the block; settled controls).
+    steady: Vec<bool>,
     /// Note instance playing (0 = none).
     pub id: u64,
     age: u64,
@@ -38,11 +41,48 @@ pub struct Voice {
     active: bool,
 }
 
-#[inline]
-fn at(bufs: &[Block], op: Operand, i: usize) -> f32 {
-    match op {
-        Operand::Const(v) => v,
-        Operand::Buf(b) => bufs[b][i],
+/// The buffers of a voice split around one step's output: the output mutably, every other
+/// buffer (its inputs — a step never reads its own output) shared.
+struct Io<'a> {
+    before: &'a [Block],
+    after: &'a [Block],
+    out: usize,
+    steady: &'a [bool],
+}
+
+impl<'a> Io<'a> {
+    fn split(bufs: &'a mut [Block], steady: &'a [bool], out: usize) -> (&'a mut Block, Self) {
+        let (before, rest) = bufs.split_at_mut(out);
+        let (o, after) = rest.split_first_mut().expect("output buffer in range");
+        let io = Self {
+            before,
+            after,
+            out,
+            steady,
+        };
+        (o, io)
+    }
+
+    /// The first `n` samples of input buffer `k`.
+    #[inline]
+    fn get(&self, k: Operand, n: usize) -> &'a [f32] {
+        let b = if k < self.out {
+            &self.before[k]
+        } else {
+            &self.after[k - self.out - 1]
+        };
+        &b[..n]
+    }
+
+    /// Input `k` as a signal: one value when the buffer holds one value for the whole block.
+    #[inline]
+    fn sig(&self, k: Operand, n: usize) -> Sig<'a> {
+        let b = self.get(k, n);
+        if self.steady[k] && n > 0 {
+            Sig::Steady(b[0])
+        } else {
+            Sig::Varying(b)
+        }
     }
 }
 
@@ -59,9 +99,18 @@ impl Voice {
                 _ => State::Stateless,
             })
             .collect();
+        let mut bufs = vec![[0.0; BLOCK]; program.buffers];
+        let mut steady = vec![false; program.buffers];
+        for &(k, v) in &program.constants {
+            bufs[k] = [v; BLOCK];
+            steady[k] = true;
+        }
+        steady[FREQ] = true;
+        steady[VEL] = true;
         Self {
             states,
-            bufs: vec![[0.0; BLOCK]; program.buffers],
+            bufs,
+            steady,
             id: 0,
             age: 0,
             gate: 0.0,
@@ -93,43 +142,44 @@ impl Voice {
         &mut self,
         program: &Program,
         controls: &[Block],
+        controls_steady: &[bool],
         gate_at: Option<(usize, f32)>,
         n: usize,
         out: &mut [f32],
     ) {
-        let mut tmp = [0.0f32; BLOCK];
-        for i in 0..n {
-            if let Some((at_frame, g)) = gate_at
-                && i == at_frame
-            {
+        match gate_at {
+            Some((at_frame, g)) if at_frame < n => {
+                self.steady[GATE] = at_frame == 0 || g == self.gate;
+                self.bufs[GATE][..at_frame].fill(self.gate);
                 self.gate = g;
+                self.bufs[GATE][at_frame..n].fill(g);
             }
-            self.bufs[GATE][i] = self.gate;
-            self.bufs[FREQ][i] = self.freq;
-            self.bufs[VEL][i] = self.vel;
+            _ => {
+                self.steady[GATE] = true;
+                self.bufs[GATE][..n].fill(self.gate);
+            }
         }
-        for (c, block) in controls.iter().enumerate() {
+        self.bufs[FREQ][..n].fill(self.freq);
+        self.bufs[VEL][..n].fill(self.vel);
+        for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
             self.bufs[3 + c][..n].copy_from_slice(&block[..n]);
+            self.steady[3 + c] = steady;
         }
         for (step, state) in program.steps.iter().zip(&mut self.states) {
-            let bufs = &self.bufs;
-            let out_buf = match (step, state) {
+            match (step, state) {
                 (
                     Step::Osc {
                         freq, width, out, ..
                     },
                     State::Osc(o),
                 ) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = o.tick(at(bufs, *freq, i), at(bufs, *width, i));
-                    }
-                    *out
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    o.process(io.sig(*freq, n), io.sig(*width, n), &mut dst[..n]);
                 }
                 (Step::Noise { out, .. }, State::Noise(z)) => {
-                    for t in &mut tmp[..n] {
+                    for t in &mut self.bufs[*out][..n] {
                         *t = z.tick();
                     }
-                    *out
                 }
                 (
                     Step::Filter {
@@ -141,14 +191,13 @@ impl Voice {
                     },
                     State::Svf(f),
                 ) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = f.tick(
-                            at(bufs, *input, i),
-                            at(bufs, *cutoff, i),
-                            at(bufs, *resonance, i),
-                        );
-                    }
-                    *out
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    f.process(
+                        io.get(*input, n),
+                        io.sig(*cutoff, n),
+                        io.sig(*resonance, n),
+                        &mut dst[..n],
+                    );
                 }
                 (
                     Step::Adsr {
@@ -161,59 +210,91 @@ impl Voice {
                     },
                     State::Adsr(e),
                 ) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = e.tick(
-                            at(bufs, *gate, i),
-                            at(bufs, *a, i),
-                            at(bufs, *d, i),
-                            at(bufs, *s, i),
-                            at(bufs, *r, i),
-                        );
-                    }
-                    *out
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    e.process(
+                        [
+                            io.sig(*gate, n),
+                            io.sig(*a, n),
+                            io.sig(*d, n),
+                            io.sig(*s, n),
+                            io.sig(*r, n),
+                        ],
+                        &mut dst[..n],
+                    );
                 }
                 (Step::Mul { inputs, out }, _) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = inputs.iter().map(|&x| at(bufs, x, i)).product();
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    let dst = &mut dst[..n];
+                    match inputs.split_first() {
+                        None => dst.fill(1.0),
+                        Some((&first, rest)) => {
+                            dst.copy_from_slice(io.get(first, n));
+                            for &k in rest {
+                                for (d, x) in dst.iter_mut().zip(io.get(k, n)) {
+                                    *d *= x;
+                                }
+                            }
+                        }
                     }
-                    *out
                 }
                 (Step::Add { inputs, out }, _) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = inputs.iter().map(|&x| at(bufs, x, i)).sum();
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    let dst = &mut dst[..n];
+                    dst.fill(0.0);
+                    for &k in inputs {
+                        for (d, x) in dst.iter_mut().zip(io.get(k, n)) {
+                            *d += x;
+                        }
                     }
-                    *out
                 }
                 (Step::Tanh { input, drive, out }, _) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = (at(bufs, *input, i) * at(bufs, *drive, i)).tanh();
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    for ((d, x), g) in dst[..n]
+                        .iter_mut()
+                        .zip(io.get(*input, n))
+                        .zip(io.get(*drive, n))
+                    {
+                        *d = (x * g).tanh();
                     }
-                    *out
                 }
                 (Step::MidiToHz { input, out }, _) => {
-                    for (i, t) in tmp[..n].iter_mut().enumerate() {
-                        *t = midi_to_hz(at(bufs, *input, i));
+                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                    for (d, x) in dst[..n].iter_mut().zip(io.get(*input, n)) {
+                        *d = midi_to_hz(*x);
                     }
-                    *out
                 }
                 // States are built from the same steps, so kinds always match.
-                (_, _) => continue,
-            };
-            self.bufs[out_buf][..n].copy_from_slice(&tmp[..n]);
+                (_, _) => {}
+            }
         }
         let mut peak = 0.0f32;
-        for (i, o) in out[..n].iter_mut().enumerate() {
-            let mut v = sanitize(at(&self.bufs, program.output, i), 4.0);
-            if self.fade > 0 {
-                v *= self.fade as f32 / STEAL_FADE as f32;
-                self.fade -= 1;
-                if self.fade == 0 {
-                    self.active = false;
-                    self.id = 0;
-                }
+        let src = &self.bufs[program.output][..n];
+        if self.fade == 0 {
+            // The peak as the largest magnitude's bit pattern (the bits of non-negative floats
+            // order like the floats): an integer reduction the compiler vectorises.
+            let mut peak_bits = 0u32;
+            for (o, &x) in out[..n].iter_mut().zip(src) {
+                let v = sanitize(x, 4.0);
+                peak_bits = peak_bits.max(v.to_bits() & 0x7fff_ffff);
+                *o += v;
             }
-            peak = peak.max(v.abs());
-            *o += v;
+            peak = f32::from_bits(peak_bits);
+        } else {
+            for (o, &x) in out[..n].iter_mut().zip(src) {
+                let mut v = sanitize(x, 4.0);
+                if self.fade > 0 {
+                    v *= self.fade as f32 / STEAL_FADE as f32;
+                    self.fade -= 1;
+                    if self.fade == 0 {
+                        self.active = false;
+                        self.id = 0;
+                    }
+                } else {
+                    v = 0.0;
+                }
+                peak = peak.max(v.abs());
+                *o += v;
+            }
         }
         self.level = peak;
         // A released voice that has gone silent is free again.
@@ -240,6 +321,7 @@ pub struct Instrument {
     fading: Vec<Voice>,
     controls: Vec<Smoother>,
     control_bufs: Vec<Block>,
+    control_steady: Vec<bool>,
     name: String,
     /// Output gain, 0..=4 (smoothed).
     pub gain: Smoother,
@@ -271,6 +353,7 @@ impl Instrument {
         Self {
             name: program.name.clone(),
             control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
+            control_steady: vec![false; program.controls.len()],
             changes: vec![None; polyphony],
             program,
             voices,
@@ -398,10 +481,16 @@ impl Instrument {
     /// Renders `n` frames of this instrument (mono, after gain) into `out` (overwritten).
     pub fn render(&mut self, n: usize, out: &mut [f32]) {
         out[..n].iter_mut().for_each(|x| *x = 0.0);
-        for (s, b) in self.controls.iter_mut().zip(&mut self.control_bufs) {
+        for ((s, b), steady) in self
+            .controls
+            .iter_mut()
+            .zip(&mut self.control_bufs)
+            .zip(&mut self.control_steady)
+        {
             for x in &mut b[..n] {
                 *x = s.tick();
             }
+            *steady = b[..n].iter().all(|&x| x == b[0]);
         }
         for (v, change) in self.voices.iter_mut().zip(&mut self.changes) {
             let c = change.take();
@@ -409,6 +498,7 @@ impl Instrument {
                 v.render(
                     &self.program,
                     &self.control_bufs,
+                    &self.control_steady,
                     c.map(|c| (c.at, c.value)),
                     n,
                     out,
@@ -417,7 +507,14 @@ impl Instrument {
         }
         for v in &mut self.fading {
             if v.active {
-                v.render(&self.program, &self.control_bufs, None, n, out);
+                v.render(
+                    &self.program,
+                    &self.control_bufs,
+                    &self.control_steady,
+                    None,
+                    n,
+                    out,
+                );
             }
         }
         for x in &mut out[..n] {

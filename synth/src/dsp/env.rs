@@ -1,6 +1,8 @@
 //! Envelopes with exponential segments: ADSR (attack, decay, sustain, release), and AR and
 //! one-shot decay as special cases. Gate edges start and release the envelope.
 
+use super::Sig;
+
 /// Envelope stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -90,6 +92,37 @@ impl Adsr {
     /// The current output.
     pub fn value(&self) -> f32 {
         self.value
+    }
+
+    /// A block: `inputs` are gate, attack, decay, sustain, release per sample. A steady
+    /// gate in the sustain or idle stage (most of a note's life) fills the block at once.
+    pub fn process(&mut self, inputs: [Sig<'_>; 5], out: &mut [f32]) {
+        let [gate, attack, decay, sustain, release] = inputs;
+        if let (Sig::Steady(g), Sig::Steady(s)) = (gate, sustain) {
+            let on = g > 0.5;
+            match self.stage {
+                Stage::Sustain if on && self.gate => {
+                    self.value = s.clamp(0.0, 1.0);
+                    out.fill(self.value);
+                    return;
+                }
+                Stage::Idle if !on && !self.gate => {
+                    self.value = 0.0;
+                    out.fill(0.0);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.tick(
+                gate.at(i),
+                attack.at(i),
+                decay.at(i),
+                sustain.at(i),
+                release.at(i),
+            );
+        }
     }
 
     /// One sample with gate `gate` (> 0.5 = on) and times in seconds.

@@ -3,6 +3,8 @@
 
 use std::f32::consts::PI;
 
+use super::Sig;
+
 /// Which output of the state-variable filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,11 +93,38 @@ impl Svf {
         }
     }
 
-    /// A block, with per-sample cutoff and resonance.
-    pub fn process(&mut self, x: &[f32], cutoff: &[f32], resonance: &[f32], out: &mut [f32]) {
-        for (((o, &x), &c), &r) in out.iter_mut().zip(x).zip(cutoff).zip(resonance) {
-            *o = self.tick(x, c, r);
+    /// A block, with per-sample cutoff and resonance; a block at one setting runs with its
+    /// coefficients fixed.
+    pub fn process(&mut self, x: &[f32], cutoff: Sig<'_>, resonance: Sig<'_>, out: &mut [f32]) {
+        let (Sig::Steady(c), Sig::Steady(r)) = (cutoff, resonance) else {
+            for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
+                *o = self.tick(x, cutoff.at(i), resonance.at(i));
+            }
+            return;
+        };
+        self.coefficients(c, r);
+        let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
+        let (mut ic1, mut ic2) = (self.ic1, self.ic2);
+        // One loop per mode, so the mode is not decided per sample.
+        macro_rules! run {
+            ($pick:expr) => {
+                for (o, &x) in out.iter_mut().zip(x) {
+                    let v3 = x - ic2;
+                    let v1 = a1 * ic1 + a2 * v3;
+                    let v2 = ic2 + a2 * ic1 + a3 * v3;
+                    ic1 = 2.0 * v1 - ic1;
+                    ic2 = 2.0 * v2 - ic2;
+                    *o = $pick(x, v1, v2);
+                }
+            };
         }
+        match self.mode {
+            Mode::Lowpass => run!(|_, _, v2| v2),
+            Mode::Bandpass => run!(|_, v1, _| v1),
+            Mode::Highpass => run!(|x: f32, v1: f32, v2: f32| x - k * v1 - v2),
+        }
+        self.ic1 = ic1;
+        self.ic2 = ic2;
     }
 }
 
@@ -170,14 +199,32 @@ mod tests {
         let mut a = Svf::new(Mode::Lowpass, 48_000.0);
         let mut b = Svf::new(Mode::Lowpass, 48_000.0);
         let mut block = [0.0f32; 64];
-        a.process(&input, &cutoff, &res, &mut block);
+        a.process(
+            &input,
+            Sig::Varying(&cutoff),
+            Sig::Varying(&res),
+            &mut block,
+        );
         let single: Vec<f32> = (0..64)
             .map(|i| b.tick(input[i], cutoff[i], res[i]))
             .collect();
         assert_eq!(block.to_vec(), single);
         a.reset();
         let mut again = [0.0f32; 64];
-        a.process(&input, &cutoff, &res, &mut again);
+        a.process(
+            &input,
+            Sig::Varying(&cutoff),
+            Sig::Varying(&res),
+            &mut again,
+        );
         assert_eq!(block, again);
+        // The steady path computes what `tick` does at a fixed setting.
+        let (mut c, mut d) = (
+            Svf::new(Mode::Highpass, 48_000.0),
+            Svf::new(Mode::Highpass, 48_000.0),
+        );
+        c.process(&input, Sig::Steady(900.0), Sig::Steady(0.7), &mut block);
+        let single: Vec<f32> = input.iter().map(|&x| d.tick(x, 900.0, 0.7)).collect();
+        assert_eq!(block.to_vec(), single);
     }
 }

@@ -18,6 +18,27 @@ pub fn midi_to_hz(note: f32) -> f32 {
     440.0 * ((note - 69.0) / 12.0).exp2()
 }
 
+/// A block input: one value for the whole block (a constant, the note's pitch, a settled
+/// control — the DSP runs a tighter loop) or a value per sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sig<'a> {
+    /// The same value at every sample.
+    Steady(f32),
+    /// One value per sample.
+    Varying(&'a [f32]),
+}
+
+impl Sig<'_> {
+    /// The value at sample `i`.
+    #[inline]
+    pub fn at(&self, i: usize) -> f32 {
+        match self {
+            Sig::Steady(v) => *v,
+            Sig::Varying(xs) => xs[i],
+        }
+    }
+}
+
 /// Replaces NaN and infinities with 0 and clamps to ±`limit`: a guard at every boundary where
 /// user-supplied numbers enter the audio path.
 pub fn sanitize(x: f32, limit: f32) -> f32 {

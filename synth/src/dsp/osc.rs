@@ -1,11 +1,14 @@
 //! Band-limited oscillators from mipmapped wavetables: each table holds only the harmonics
 //! that stay below ~0.45 × the sample rate for the pitches it serves, so nothing aliases
 //! (a 5 kHz saw at 48 kHz plays a 4-harmonic table). Pulse is the difference of two saws,
-//! which keeps it band-limited at any width. Also sine, and white and pink noise. Phase is
-//! kept in f64 so long notes do not drift.
+//! which keeps it band-limited at any width. Also sine, and white and pink noise. Phase is a
+//! 32-bit fixed-point fraction of a cycle: it wraps exactly (long notes do not drift) and
+//! indexes the tables without float-to-int conversions.
 
 use std::f64::consts::TAU;
 use std::sync::OnceLock;
+
+use super::Sig;
 
 /// Oscillator waveform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,67 +31,91 @@ const LEVELS: [usize; 22] = [
     1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384,
 ];
 
+type Table = Box<[f32; TABLE + 1]>;
+
 struct Tables {
-    saw: Vec<Vec<f32>>,
-    triangle: Vec<Vec<f32>>,
+    saw: Vec<Table>,
+    triangle: Vec<Table>,
+}
+
+/// Every mipmap level of one waveform with harmonic amplitudes `amp(k)`, in one pass over the
+/// harmonics: a level is the running sum at its harmonic count (levels are nested), and
+/// sin(k·x) comes from the Chebyshev recurrence sin((k+1)x) = 2cos(x)·sin(kx) − sin((k−1)x),
+/// so building costs a few multiply-adds per harmonic and point instead of a `sin` each.
+fn build_levels(amp: impl Fn(usize) -> f64) -> Vec<Table> {
+    let x = |i: usize| TAU * i as f64 / TABLE as f64;
+    let two_cos: Vec<f64> = (0..TABLE).map(|i| 2.0 * x(i).cos()).collect();
+    let mut sin_k: Vec<f64> = (0..TABLE).map(|i| x(i).sin()).collect();
+    let mut sin_prev = vec![0.0f64; TABLE];
+    let mut sum = vec![0.0f64; TABLE];
+    let mut k = 1;
+    LEVELS
+        .iter()
+        .map(|&harmonics| {
+            while k <= harmonics {
+                let a = amp(k);
+                for i in 0..TABLE {
+                    sum[i] += a * sin_k[i];
+                    let next = two_cos[i] * sin_k[i] - sin_prev[i];
+                    sin_prev[i] = sin_k[i];
+                    sin_k[i] = next;
+                }
+                k += 1;
+            }
+            let mut t = [0.0f32; TABLE + 1];
+            for (dst, &v) in t.iter_mut().zip(&sum) {
+                *dst = v as f32;
+            }
+            t[TABLE] = t[0];
+            Box::new(t)
+        })
+        .collect()
 }
 
 /// Built once, on first use (when an instrument is built, never on the audio thread).
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
-    T.get_or_init(|| {
-        let build = |harmonics: usize, amp: &dyn Fn(usize) -> f64| {
-            let mut t: Vec<f32> = (0..=TABLE)
-                .map(|i| {
-                    let x = i as f64 / TABLE as f64;
-                    (1..=harmonics)
-                        .map(|k| amp(k) * (TAU * k as f64 * x).sin())
-                        .sum::<f64>() as f32
-                })
-                .collect();
-            t[TABLE] = t[0];
-            t
-        };
+    T.get_or_init(|| Tables {
         // Rising saw 2t - 1 = -(2/π) Σ sin(2πkt)/k.
-        let saw = LEVELS
-            .iter()
-            .map(|&h| build(h, &|k| -2.0 / std::f64::consts::PI / k as f64))
-            .collect();
+        saw: build_levels(|k| -2.0 / std::f64::consts::PI / k as f64),
         // Triangle: (8/π²) Σ over odd k of (-1)^((k-1)/2) sin(2πkt)/k².
-        let triangle = LEVELS
-            .iter()
-            .map(|&h| {
-                build(h, &|k| {
-                    if k % 2 == 0 {
-                        0.0
-                    } else {
-                        let sign = if (k / 2) % 2 == 0 { 1.0 } else { -1.0 };
-                        sign * 8.0 / (std::f64::consts::PI.powi(2) * (k * k) as f64)
-                    }
-                })
-            })
-            .collect();
-        Tables { saw, triangle }
+        triangle: build_levels(|k| {
+            if k % 2 == 0 {
+                0.0
+            } else {
+                let sign = if (k / 2) % 2 == 0 { 1.0 } else { -1.0 };
+                sign * 8.0 / (std::f64::consts::PI.powi(2) * (k * k) as f64)
+            }
+        }),
     })
 }
 
+/// Bits of a 32-bit fixed-point phase below the table index (4096 = 2^12 points).
+const FRAC_BITS: u32 = 32 - TABLE.trailing_zeros();
+
+/// `lookup` with a 32-bit fixed-point phase (a whole cycle is 2^32): integer index and
+/// fraction, no float-to-int conversion and no bounds checks in the block loop. Integer phase
+/// wraps exactly, so it does not drift either.
 #[inline]
-fn lookup(table: &[f32], phase: f64) -> f32 {
-    let x = phase * TABLE as f64;
-    let i = x as usize;
-    let frac = (x - i as f64) as f32;
+fn lookup_fixed(table: &[f32; TABLE + 1], phase: u32) -> f32 {
+    let i = (phase >> FRAC_BITS) as usize;
+    let frac = (phase & ((1 << FRAC_BITS) - 1)) as f32 * (1.0 / (1u32 << FRAC_BITS) as f32);
     let a = table[i];
     a + (table[i + 1] - a) * frac
 }
+
+/// A whole cycle of the fixed-point phase.
+const CYCLE: f64 = (1u64 << 32) as f64;
 
 /// A band-limited oscillator.
 #[derive(Debug, Clone, Copy)]
 pub struct Osc {
     wave: Wave,
-    phase: f64,
+    /// Phase as a fraction of 2^32.
+    phase: u32,
     rate: f64,
-    /// (frequency, level) last used: the level is recomputed only when the pitch changes.
-    cached: (f32, usize),
+    /// (frequency, level, phase increment) last used: recomputed only when the pitch changes.
+    cached: (f32, usize, u32),
 }
 
 impl Osc {
@@ -97,62 +124,95 @@ impl Osc {
         tables();
         Self {
             wave,
-            phase: 0.0,
+            phase: 0,
             rate: rate as f64,
-            cached: (f32::NAN, 0),
+            cached: (f32::NAN, 0, 0),
         }
     }
 
     /// Back to phase 0.
     pub fn reset(&mut self) {
-        self.phase = 0.0;
+        self.phase = 0;
     }
 
     /// Changes the sample rate (keeps the phase).
     pub fn set_sample_rate(&mut self, rate: f32) {
         self.rate = rate as f64;
-        self.cached = (f32::NAN, 0);
+        self.cached = (f32::NAN, 0, 0);
+    }
+
+    /// Mipmap level and phase increment for `freq`.
+    #[inline]
+    fn pitch(&mut self, freq: f32) -> (usize, u32) {
+        if self.cached.0.to_bits() != freq.to_bits() {
+            let budget = (0.45 * self.rate / (freq.abs() as f64).max(1e-3)) as usize;
+            let level = LEVELS.partition_point(|&h| h <= budget).saturating_sub(1);
+            let dt = (freq as f64 / self.rate).clamp(0.0, 0.49);
+            self.cached = (freq, level, (dt * CYCLE).round() as u32);
+        }
+        (self.cached.1, self.cached.2)
     }
 
     #[inline]
-    fn level(&mut self, freq: f32) -> usize {
-        if self.cached.0 != freq {
-            let budget = (0.45 * self.rate / (freq.abs() as f64).max(1e-3)) as usize;
-            let level = LEVELS.partition_point(|&h| h <= budget).saturating_sub(1);
-            self.cached = (freq, level);
+    fn sample(wave: Wave, level: usize, phase: u32, width: f32) -> f32 {
+        let t = tables();
+        match wave {
+            Wave::Sine => (phase as f64 * (TAU / CYCLE)).sin() as f32,
+            Wave::Saw => lookup_fixed(&t.saw[level], phase),
+            Wave::Triangle => lookup_fixed(&t.triangle[level], phase),
+            Wave::Pulse => {
+                let w = (width as f64).clamp(0.01, 0.99);
+                let table = &t.saw[level];
+                let shifted = phase.wrapping_sub((w * CYCLE) as u64 as u32);
+                // saw(t) - saw(t - w) is ±1 around an offset of 2w - 1.
+                -(lookup_fixed(table, phase)
+                    - lookup_fixed(table, shifted)
+                    - (2.0 * w - 1.0) as f32)
+            }
         }
-        self.cached.1
     }
 
     /// One sample at frequency `freq` Hz (pulse `width` in 0..1).
     #[inline]
     pub fn tick(&mut self, freq: f32, width: f32) -> f32 {
-        let dt = (freq as f64 / self.rate).clamp(0.0, 0.49);
-        let t = self.phase;
-        let out = match self.wave {
-            Wave::Sine => (t * TAU).sin() as f32,
-            Wave::Saw => lookup(&tables().saw[self.level(freq)], t),
-            Wave::Triangle => lookup(&tables().triangle[self.level(freq)], t),
-            Wave::Pulse => {
-                let w = (width as f64).clamp(0.01, 0.99);
-                let table = &tables().saw[self.level(freq)];
-                let shifted = (t - w).rem_euclid(1.0);
-                // saw(t) - saw(t - w) is ±1 around an offset of 2w - 1.
-                -(lookup(table, t) - lookup(table, shifted) - (2.0 * w - 1.0) as f32)
-            }
-        };
-        self.phase += dt;
-        if self.phase >= 1.0 {
-            self.phase -= 1.0;
-        }
+        let (level, inc) = self.pitch(freq);
+        let out = Self::sample(self.wave, level, self.phase, width);
+        self.phase = self.phase.wrapping_add(inc);
         out
     }
 
-    /// A block of samples with per-sample frequency.
-    pub fn process(&mut self, freq: &[f32], width: &[f32], out: &mut [f32]) {
-        for ((o, &f), &w) in out.iter_mut().zip(freq).zip(width) {
-            *o = self.tick(f, w);
+    /// A block. A block at one pitch (the common case: pitch moves per note, not per sample)
+    /// runs a tight loop over one table; either way the arithmetic is `tick`'s.
+    pub fn process(&mut self, freq: Sig<'_>, width: Sig<'_>, out: &mut [f32]) {
+        let (Sig::Steady(f), Sig::Steady(w)) = (freq, width) else {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = self.tick(freq.at(i), width.at(i));
+            }
+            return;
+        };
+        let (level, inc) = self.pitch(f);
+        let mut phase = self.phase;
+        match self.wave {
+            Wave::Saw | Wave::Triangle => {
+                let t = tables();
+                let table = if self.wave == Wave::Saw {
+                    &t.saw[level]
+                } else {
+                    &t.triangle[level]
+                };
+                for o in out.iter_mut() {
+                    *o = lookup_fixed(table, phase);
+                    phase = phase.wrapping_add(inc);
+                }
+            }
+            wave => {
+                for o in out.iter_mut() {
+                    *o = Self::sample(wave, level, phase, w);
+                    phase = phase.wrapping_add(inc);
+                }
+            }
         }
+        self.phase = phase;
     }
 }
 
@@ -215,13 +275,31 @@ mod tests {
             let freq = [331.0f32; 64];
             let width = [0.3f32; 64];
             let mut block = [0.0f32; 64];
-            a.process(&freq, &width, &mut block);
+            a.process(Sig::Varying(&freq), Sig::Varying(&width), &mut block);
             let single: Vec<f32> = (0..64).map(|_| b.tick(331.0, 0.3)).collect();
             assert_eq!(block.to_vec(), single, "{wave:?}");
             a.reset();
             let mut again = [0.0f32; 64];
-            a.process(&freq, &width, &mut again);
-            assert_eq!(block, again, "{wave:?}: reset reproduces");
+            a.process(Sig::Steady(331.0), Sig::Steady(0.3), &mut again);
+            assert_eq!(block, again, "{wave:?}: steady path, reset reproduces");
+        }
+    }
+
+    #[test]
+    fn recurrence_built_tables_match_the_direct_sums() {
+        let t = tables();
+        for (level, &harmonics) in LEVELS.iter().enumerate() {
+            for i in [0usize, 1, 7, 1000, 2048, 3071, 4095] {
+                let x = i as f64 / TABLE as f64;
+                let direct: f64 = (1..=harmonics)
+                    .map(|k| -2.0 / std::f64::consts::PI / k as f64 * (TAU * k as f64 * x).sin())
+                    .sum();
+                let got = t.saw[level][i] as f64;
+                assert!(
+                    (got - direct).abs() < 1e-6,
+                    "level {level} point {i}: {got} vs {direct}"
+                );
+            }
         }
     }
 
