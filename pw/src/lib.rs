@@ -190,11 +190,13 @@ pub fn format_pod(properties: Vec<spa::pod::Property>) -> Result<Vec<u8>, NodeEr
     })?
     .0
     .into_inner();
-    if spa::pod::Pod::from_bytes(&bytes).is_none() {
-        return Err(NodeError::Stream {
-            action: "describe the stream format",
-            detail: "invalid pod".into(),
-        });
-    }
     Ok(bytes)
+}
+
+/// The pod in `bytes` (as made by [`format_pod`]).
+pub fn as_pod(bytes: &[u8]) -> Result<&spa::pod::Pod, NodeError> {
+    spa::pod::Pod::from_bytes(bytes).ok_or(NodeError::Stream {
+        action: "describe the stream format",
+        detail: "invalid pod".into(),
+    })
 }

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use khorus_pw::{Control, NodeError, Ready, Session, cycle_start_ns, format_pod, stream_err};
+use khorus_pw::{
+    Control, NodeError, Ready, Session, as_pod, cycle_start_ns, format_pod, stream_err,
+};
 use pipewire as pw;
 use pw::spa;
-use pw::spa::pod::Pod;
 
 use crate::rt::{Cycle, Scheduler};
 use crate::seq::SeqWriter;
@@ -120,13 +121,14 @@ pub fn run(
             spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_MEDIA_SUBTYPE_control)),
         ),
     ])?;
-    let pod = Pod::from_bytes(&format).ok_or(NodeError::Stream {
-        action: "describe the MIDI format",
-        detail: "invalid pod".into(),
-    })?;
     let flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
     stream
-        .connect(spa::utils::Direction::Output, None, flags, &mut [pod])
+        .connect(
+            spa::utils::Direction::Output,
+            None,
+            flags,
+            &mut [as_pod(&format)?],
+        )
         .map_err(stream_err("connect the stream"))?;
     session.run(control, ready);
     stream.disconnect().ok();

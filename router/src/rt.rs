@@ -30,6 +30,9 @@ pub mod msg {
     pub const STOP: u8 = 0xFC;
 }
 
+/// When the start-up sweep is repeated, after the first cycle.
+const RESWEEP_NS: i64 = 200_000_000;
+
 /// "No value waiting" in the controller table.
 const NO_CC: u8 = 0xFF;
 
@@ -218,7 +221,7 @@ impl Scheduler {
             },
             stats,
         };
-        s.enqueue(0, Kind::AllOff { clear: false });
+        s.enqueue(i64::MIN, Kind::AllOff { clear: false });
         s
     }
 
@@ -327,7 +330,14 @@ impl Scheduler {
 
     /// Writes this cycle's events into `out`.
     pub fn process(&mut self, cycle: Cycle, out: &mut SeqWriter<'_>) {
-        self.stats.callbacks.fetch_add(1, Relaxed);
+        if self.stats.callbacks.fetch_add(1, Relaxed) == 0 {
+            // The first cycles after a link may run before the peer does; sweep once more a
+            // moment later so the start-up sweep reaches it (all-notes-off is idempotent).
+            self.enqueue(
+                cycle.start_ns.saturating_add(RESWEEP_NS),
+                Kind::AllOff { clear: false },
+            );
+        }
         for i in 0..self.rings.len() {
             while let Ok(item) = self.rings[i].pop() {
                 self.accept(item, cycle);
@@ -526,6 +536,15 @@ mod tests {
         }
     }
 
+    /// A rig past its start-up sweeps (the first cycle's and the repeat 200 ms later).
+    fn started(channels: u16, clock: bool) -> Rig {
+        let mut r = rig(channels, clock);
+        for _ in 0..12 {
+            cycle(&mut r);
+        }
+        r
+    }
+
     /// Runs one 1024-frame cycle and returns (absolute frame, bytes) of what it wrote.
     fn cycle(r: &mut Rig) -> Vec<(i64, Vec<u8>)> {
         let mut buf = vec![0u8; 4096];
@@ -557,19 +576,31 @@ mod tests {
     }
 
     #[test]
-    fn the_first_cycle_sweeps_the_configured_channels() {
+    fn the_first_cycle_sweeps_the_configured_channels_and_again_200_ms_later() {
         let mut r = rig(0b10_0000_0111, false);
+        let first = r.t;
         let out = cycle(&mut r);
         let chans: Vec<u8> = out.iter().map(|(_, b)| b[0] & 15).collect();
         assert_eq!(chans, vec![0, 1, 2, 9]);
         assert!(out.iter().all(|(_, b)| b[1] == 123));
         assert!(cycle(&mut r).is_empty());
+        let mut again = Vec::new();
+        for _ in 0..20 {
+            again.extend(cycle(&mut r));
+        }
+        assert_eq!(again.len(), 4, "{again:?}");
+        let at = (first as i128 + 200_000_000) * RATE as i128 / 1_000_000_000;
+        assert!(
+            again
+                .iter()
+                .all(|(f, b)| (*f as i128 - at).abs() <= 1 && b[1] == 123),
+            "{again:?} at {at}"
+        );
     }
 
     #[test]
     fn notes_land_on_their_exact_frames() {
-        let mut r = rig(1, false);
-        cycle(&mut r);
+        let mut r = started(1, false);
         let t0 = r.t + 10_000_000; // 10 ms into the future: frame +480
         r.tx.push(note(t0, 125, 0, 60)).unwrap();
         r.tx.push(note(t0 + 125_000_000, 125, 9, 36)).unwrap();
@@ -588,8 +619,7 @@ mod tests {
 
     #[test]
     fn overlapping_notes_of_one_pitch_are_reference_counted() {
-        let mut r = rig(1, false);
-        cycle(&mut r);
+        let mut r = started(1, false);
         let t0 = r.t + 1_000_000;
         // A long note and a short one of the same pitch inside it.
         r.tx.push(note(t0, 500, 0, 64)).unwrap();
@@ -608,8 +638,7 @@ mod tests {
 
     #[test]
     fn late_notes_play_at_the_first_frame_and_are_counted() {
-        let mut r = rig(1, false);
-        cycle(&mut r);
+        let mut r = started(1, false);
         let past = r.t - 50_000_000;
         r.tx.push(note(past, 200, 0, 60)).unwrap();
         let out = cycle(&mut r);
@@ -620,8 +649,7 @@ mod tests {
 
     #[test]
     fn hush_sweeps_used_channels_and_forgets_queued_notes() {
-        let mut r = rig(0, false);
-        cycle(&mut r);
+        let mut r = started(0, false);
         let t0 = r.t;
         r.tx.push(note(t0, 1000, 1, 40)).unwrap();
         r.tx.push(note(t0 + 500_000_000, 100, 2, 50)).unwrap();
@@ -640,8 +668,7 @@ mod tests {
 
     #[test]
     fn notes_over_before_the_cycle_are_skipped_not_burst() {
-        let mut r = rig(1, false);
-        cycle(&mut r);
+        let mut r = started(1, false);
         // Waited in the ring while nothing was linked: over long ago.
         for i in 0..50 {
             r.tx.push(note(r.t - 5_000_000_000 + i * 10_000_000, 50, 0, 60))
@@ -658,8 +685,7 @@ mod tests {
 
     #[test]
     fn controller_values_coalesce_to_the_latest() {
-        let mut r = rig(1, false);
-        cycle(&mut r);
+        let mut r = started(1, false);
         for v in 0..50 {
             r.tx.push(Incoming::Cc {
                 channel: 0,
@@ -699,15 +725,15 @@ mod tests {
             },
             &mut w,
         );
-        // 5 slots: the sweep leaves, two notes (4 slots) fit, two are dropped.
-        assert_eq!(stats.dropped.load(Relaxed), 2);
-        assert_eq!(s.queued(), 4);
+        // 5 slots: the start-up sweep and its repeat hold two while the ring is read, so one
+        // note (two slots) fits and three are dropped; the first sweep then leaves.
+        assert_eq!(stats.dropped.load(Relaxed), 3);
+        assert_eq!(s.queued(), 3);
     }
 
     #[test]
     fn the_clock_ticks_24_per_beat_with_start_and_stop() {
-        let mut r = rig(0, true);
-        cycle(&mut r);
+        let mut r = started(0, true);
         // 120 bpm: a beat is 500 ms, a tick 20 833 333 ns = 1000 frames.
         let anchor = r.t + 1_000_000;
         let tempo = Tempo {

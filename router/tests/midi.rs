@@ -100,16 +100,14 @@ fn stopping_and_restarting_the_router_sweeps_all_notes_off() {
     other.channel = 5;
     notes.publish(other).unwrap();
     rig.wait_dumped(2, |d| d.text.starts_with("Note On"));
+    // Both start-up sweeps came before the notes (the repeat is 200 ms after the first).
+    let before = rig.sweeps_so_far();
 
     rig.router.signal(Signal::SIGTERM);
     let (status, _, stderr) = rig.router.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "router exit {status:?}: {stderr:?}");
-    let sweeps = rig.wait_dumped(9, |d| d.text.contains("All Notes Off"));
-    let stop: Vec<u8> = sweeps[4..]
-        .iter()
-        .filter_map(|d| channel(&d.text))
-        .collect();
-    assert_eq!(stop, vec![1, 2, 3, 5, 10], "stop sweep: {sweeps:?}");
+    let stop = rig.wait_sweep(before, 5);
+    assert_eq!(stop, vec![1, 2, 3, 5, 10], "stop sweep");
     // No note-off came before the sweep: the notes were still sounding.
     assert!(
         rig.dump
@@ -118,14 +116,14 @@ fn stopping_and_restarting_the_router_sweeps_all_notes_off() {
     );
 
     // A new router (same node name) sweeps again as soon as it is linked.
+    let before = rig.sweeps_so_far();
     rig.router = MidiRig::spawn_router(&rig.stack, &rig.bus, &rig.name, &[]);
     rig.link();
-    let sweeps = rig.wait_dumped(13, |d| d.text.contains("All Notes Off"));
-    let restart: Vec<u8> = sweeps[9..]
-        .iter()
-        .filter_map(|d| channel(&d.text))
-        .collect();
-    assert_eq!(restart, vec![1, 2, 3, 10], "restart sweep: {sweeps:?}");
+    assert_eq!(
+        rig.wait_sweep(before, 4),
+        vec![1, 2, 3, 10],
+        "restart sweep"
+    );
 }
 
 #[test]
@@ -149,6 +147,7 @@ fn the_midi_clock_follows_the_composers_transport_with_start_and_stop() {
     let mut client = node
         .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
         .unwrap();
+    let before = rig.sweeps_so_far();
     client
         .call(
             &ComposerCommand::Transport(TransportAction::Stop),
@@ -157,7 +156,7 @@ fn the_midi_clock_follows_the_composers_transport_with_start_and_stop() {
         .unwrap();
     rig.wait_dumped(1, |d| d.text.contains("Stop Sequence"));
     // Stopping the transport also silences every channel.
-    rig.wait_dumped(8, |d| d.text.contains("All Notes Off"));
+    assert_eq!(rig.wait_sweep(before, 4), vec![1, 2, 3, 10]);
 }
 
 #[test]
@@ -177,17 +176,13 @@ fn an_osc_hush_silences_every_used_channel_at_once() {
         .publish(note(t0 + 3_000_000_000, 100, 41.0, 0.8, Role::Chords))
         .unwrap();
     rig.wait_dumped(1, |d| d.text.starts_with("Note On"));
+    let before = rig.sweeps_so_far();
     let status = std::process::Command::new("oscsend")
         .args(["127.0.0.1", &port, "/khorus/hush", "s", "all"])
         .status()
         .unwrap();
     assert!(status.success());
-    let sweeps = rig.wait_dumped(8, |d| d.text.contains("All Notes Off"));
-    let hush: Vec<u8> = sweeps[4..]
-        .iter()
-        .filter_map(|d| channel(&d.text))
-        .collect();
-    assert_eq!(hush, vec![1, 2, 3, 10]);
+    assert_eq!(rig.wait_sweep(before, 4), vec![1, 2, 3, 10]);
     // The forgotten note never plays: wait past its time for a line that must not come.
     let late = rig
         .dump

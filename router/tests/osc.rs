@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportAction};
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Bus, Common, Counter, NoteEvent, Role, SignalFrame, SignalId, StageKind, clock};
 use khorus_router::osc::{NtpClock, from_ntp};
 use khorus_tests::{Child, TestBus, bin, wait_for};
@@ -220,4 +221,57 @@ fn bad_flags_and_an_absent_pipewire_fail_with_a_clear_message() {
         err.contains("failed to listen for OSC on 127.0.0.1:"),
         "{err}"
     );
+}
+
+fn synth_status(node: &Bus) -> khorus_bus::StageStatus {
+    let mut c = node
+        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
+        .unwrap();
+    match c
+        .call(
+            &SynthCommand::Common(Common::Status),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    {
+        SynthReply::Common(CommonReply::Status(s)) => *s,
+        other => panic!("synth status: {other:?}"),
+    }
+}
+
+#[test]
+fn osc_set_reaches_the_real_synth_which_applies_or_refuses_it() {
+    let Some(stack) = khorus_tests::PipeWireStack::start() else {
+        return;
+    };
+    let bus = TestBus::new("roscs");
+    let mut cmd = stack.command(bin("khorus-synth"));
+    cmd.envs(bus.config.env()).args(["--no-autoconnect"]);
+    let synth = Child::spawn(cmd);
+    synth.wait_line(true, Duration::from_secs(30), |l| l == "synth: ready");
+    let port = free_udp_port().to_string();
+    let _router = router(&bus, &["--no-midi", "--osc-in", &port]);
+    let node = Bus::open("test-client", &bus.config).unwrap();
+    let before = synth_status(&node);
+    let send = |args: &[&str]| {
+        let status = Command::new("oscsend")
+            .args(["127.0.0.1", &port])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "oscsend {args:?}");
+    };
+    send(&["/khorus/set", "ssf", "pad", "gain", "0.5"]);
+    send(&["/khorus/set", "ssf", "nope", "gain", "0.5"]);
+    // Both accepted; the unknown node is refused by the synth, which the router counts.
+    wait_for(Duration::from_secs(10), "both sets forwarded", || {
+        let s = status_of(&node);
+        (s.get(Counter::OscIn) == Some(2) && s.get(Counter::ForwardFailed) == Some(1)).then_some(())
+    });
+    let after = synth_status(&node);
+    let ok = |st: &khorus_bus::StageStatus| st.get(Counter::CommandsOk).unwrap_or(0);
+    let refused = |st: &khorus_bus::StageStatus| st.get(Counter::CommandsRejected).unwrap_or(0);
+    // +1 applied set (+1 for the status call itself), +1 refused set.
+    assert_eq!(ok(&after) - ok(&before), 2, "{after:?}");
+    assert_eq!(refused(&after) - refused(&before), 1, "{after:?}");
 }

@@ -71,8 +71,9 @@ impl MidiRig {
             name,
         };
         rig.link();
-        // The router's first linked cycle sweeps its channels: proof the link carries data.
-        rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
+        // The router sweeps its channels when its port first runs (and once more 200 ms later,
+        // in case the peer was not running yet): proof the link carries data.
+        rig.wait_dumped(4, is_sweep);
         Some(rig)
     }
 
@@ -99,6 +100,26 @@ impl MidiRig {
             })
             .iter()
             .filter_map(|l| parse_dump(l))
+            .collect()
+    }
+}
+
+fn is_sweep(d: &Dumped) -> bool {
+    d.text.contains("All Notes Off")
+}
+
+impl MidiRig {
+    /// All-notes-off lines seen so far.
+    pub fn sweeps_so_far(&self) -> usize {
+        self.wait_dumped(0, is_sweep).len()
+    }
+
+    /// Waits for `n` more all-notes-off lines after the first `before`, returning their
+    /// channels.
+    pub fn wait_sweep(&self, before: usize, n: usize) -> Vec<u8> {
+        self.wait_dumped(before + n, is_sweep)[before..before + n]
+            .iter()
+            .filter_map(|d| channel(&d.text))
             .collect()
     }
 }

@@ -3,12 +3,13 @@
 //! the synth talks to this thread only through lock-free rings (events and new graphs in,
 //! retired graphs out; see [`crate::rt`]) and a PipeWire channel (`Terminate`).
 
-use std::sync::mpsc;
 use std::time::Instant;
 
+use khorus_pw::{
+    Control, NodeError, Ready, Session, as_pod, cycle_start_ns, format_pod, stream_err,
+};
 use pipewire as pw;
 use pw::spa;
-use pw::spa::pod::Pod;
 
 use crate::rt::{Clock, Renderer};
 
@@ -23,79 +24,17 @@ pub struct NodeOptions {
     pub rate: u32,
 }
 
-/// Messages to the PipeWire thread.
-#[derive(Debug, Clone, Copy)]
-pub enum Control {
-    /// Disconnect and leave the main loop.
-    Terminate,
-}
-
-/// Why the node could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// No PipeWire daemon answered.
-    #[error(
-        "cannot connect to PipeWire ({detail}); is the daemon running for this user? \
-         (XDG_RUNTIME_DIR={runtime}, PIPEWIRE_REMOTE={remote})"
-    )]
-    Connect {
-        /// pipewire-rs's error.
-        detail: String,
-        /// The runtime directory searched.
-        runtime: String,
-        /// The remote name, if set.
-        remote: String,
-    },
-    /// The stream could not be created or connected.
-    #[error("failed to {action}: {detail}")]
-    Stream {
-        /// What we were doing.
-        action: &'static str,
-        /// pipewire-rs's error.
-        detail: String,
-    },
-}
-
-fn stream_err(action: &'static str) -> impl Fn(pw::Error) -> NodeError {
-    move |e| NodeError::Stream {
-        action,
-        detail: e.to_string(),
-    }
-}
-
-/// Runs the node until [`Control::Terminate`]. Reports `Ok(())` on `ready` once the stream is
-/// connected (or the error that stopped it).
+/// Runs the node until [`Control::Terminate`], reporting on `ready` once the stream is
+/// connected.
 pub fn run(
     options: &NodeOptions,
     renderer: Renderer,
     control: pw::channel::Receiver<Control>,
-    ready: mpsc::Sender<Result<(), String>>,
+    ready: &Ready,
 ) -> Result<(), NodeError> {
-    let result = run_inner(options, renderer, control, &ready);
-    if let Err(e) = &result {
-        ready.send(Err(e.to_string())).ok();
-    }
-    result
-}
-
-fn run_inner(
-    options: &NodeOptions,
-    renderer: Renderer,
-    control: pw::channel::Receiver<Control>,
-    ready: &mpsc::Sender<Result<(), String>>,
-) -> Result<(), NodeError> {
-    pw::init();
-    let mainloop =
-        pw::main_loop::MainLoopRc::new(None).map_err(stream_err("create the main loop"))?;
-    let context =
-        pw::context::ContextRc::new(&mainloop, None).map_err(stream_err("create a context"))?;
-    let core = context.connect_rc(None).map_err(|e| NodeError::Connect {
-        detail: e.to_string(),
-        runtime: std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into()),
-        remote: std::env::var("PIPEWIRE_REMOTE").unwrap_or_else(|_| "(unset)".into()),
-    })?;
+    let session = Session::connect()?;
     let stream = pw::stream::StreamBox::new(
-        &core,
+        &session.core,
         &options.name,
         pw::properties::properties! {
             *pw::keys::MEDIA_TYPE => "Audio",
@@ -130,20 +69,7 @@ fn run_inner(
                 requested.min(capacity)
             };
             let frames = frames.min(renderer.max_frames());
-            // When the first frame of this buffer will be heard: the cycle's clock plus the
-            // delay to the device.
-            let buffer_start_ns = match stream.time() {
-                Ok(t) => {
-                    let r = t.rate();
-                    let delay_ns = if r.denom > 0 {
-                        t.delay() as i128 * r.num as i128 * 1_000_000_000 / r.denom as i128
-                    } else {
-                        0
-                    };
-                    t.now() + delay_ns as i64
-                }
-                Err(_) => khorus_bus::clock::now_ns() as i64,
-            };
+            let buffer_start_ns = cycle_start_ns(stream);
             let out = renderer.fill(Clock { buffer_start_ns }, frames);
             for (dst, s) in slice.chunks_exact_mut(4).zip(out) {
                 dst.copy_from_slice(&s.to_le_bytes());
@@ -166,42 +92,21 @@ fn run_inner(
     position[0] = spa::sys::SPA_AUDIO_CHANNEL_FL;
     position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
     info.set_position(position);
-    let bytes: Vec<u8> = spa::pod::serialize::PodSerializer::serialize(
-        std::io::Cursor::new(Vec::new()),
-        &spa::pod::Value::Object(spa::pod::Object {
-            type_: spa::sys::SPA_TYPE_OBJECT_Format,
-            id: spa::sys::SPA_PARAM_EnumFormat,
-            properties: info.into(),
-        }),
-    )
-    .map_err(|e| NodeError::Stream {
-        action: "describe the audio format",
-        detail: format!("{e:?}"),
-    })?
-    .0
-    .into_inner();
-    let pod = Pod::from_bytes(&bytes).ok_or(NodeError::Stream {
-        action: "describe the audio format",
-        detail: "invalid pod".into(),
-    })?;
+    let format = format_pod(info.into())?;
     let mut flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
     if options.autoconnect {
         flags |= pw::stream::StreamFlags::AUTOCONNECT;
     }
     stream
-        .connect(spa::utils::Direction::Output, None, flags, &mut [pod])
+        .connect(
+            spa::utils::Direction::Output,
+            None,
+            flags,
+            &mut [as_pod(&format)?],
+        )
         .map_err(stream_err("connect the stream"))?;
 
-    let mainloop_weak = mainloop.downgrade();
-    let _control = control.attach(mainloop.loop_(), move |msg| match msg {
-        Control::Terminate => {
-            if let Some(l) = mainloop_weak.upgrade() {
-                l.quit();
-            }
-        }
-    });
-    ready.send(Ok(())).ok();
-    mainloop.run();
+    session.run(control, ready);
     stream.disconnect().ok();
     Ok(())
 }

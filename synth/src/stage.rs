@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
@@ -16,8 +16,9 @@ use khorus_bus::{
 
 use crate::command::Controller;
 use crate::engine::Engine;
-use crate::node::{self, Control, NodeOptions};
+use crate::node::{self, NodeOptions};
 use crate::rt::{Incoming, RtStats};
+use khorus_pw::NodeThread;
 /// Largest PipeWire quantum the renderer is sized for.
 const MAX_FRAMES: usize = 8192;
 
@@ -47,21 +48,10 @@ fn status(
 pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Result<()> {
     let stats = Arc::new(RtStats::default());
     let (mut controller, renderer) = Controller::new(engine, Arc::clone(&stats), MAX_FRAMES);
-    let (control_tx, control_rx) = pipewire::channel::channel::<Control>();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let node_options = options.clone();
-    let pw_thread = std::thread::Builder::new()
-        .name("pipewire".into())
-        .spawn(move || node::run(&node_options, renderer, control_rx, ready_tx))
-        .context("failed to start the PipeWire thread")?;
-    match ready_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            pw_thread.join().ok();
-            return Err(anyhow!(e));
-        }
-        Err(_) => return Err(anyhow!("the PipeWire thread did not start within 10 s")),
-    }
+    let pw = NodeThread::spawn(move |control, ready| {
+        node::run(&node_options, renderer, control, ready)
+    })?;
     tracing::info!("PipeWire node {:?} is up", options.name);
 
     let bus = Bus::open("synth", bus_config).context("failed to join the bus")?;
@@ -129,11 +119,7 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
             }
         },
     );
-    control_tx.send(Control::Terminate).ok();
-    let node_result = pw_thread
-        .join()
-        .map_err(|_| anyhow!("the PipeWire thread panicked"))?;
-    node_result?;
+    pw.stop()?;
     if let Some(e) = failure {
         return Err(e.into());
     }
