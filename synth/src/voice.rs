@@ -487,10 +487,7 @@ impl Instrument {
             .zip(&mut self.control_bufs)
             .zip(&mut self.control_steady)
         {
-            for x in &mut b[..n] {
-                *x = s.tick();
-            }
-            *steady = b[..n].iter().all(|&x| x == b[0]);
+            *steady = s.fill(&mut b[..n]);
         }
         for (v, change) in self.voices.iter_mut().zip(&mut self.changes) {
             let c = change.take();
@@ -517,8 +514,6 @@ impl Instrument {
                 );
             }
         }
-        for x in &mut out[..n] {
-            *x *= self.gain.tick();
-        }
+        self.gain.apply(&mut out[..n]);
     }
 }

@@ -150,6 +150,37 @@ impl Smoother {
         self.value
     }
 
+    /// Whether it rests on its target (no ramp, no smoothing left).
+    pub fn settled(&self) -> bool {
+        self.ramp.is_none() && self.value == self.target
+    }
+
+    /// Fills `out` with the next values; true when they are all the same (settled).
+    pub fn fill(&mut self, out: &mut [f32]) -> bool {
+        if self.settled() {
+            out.fill(self.value);
+            return true;
+        }
+        for x in out.iter_mut() {
+            *x = self.tick();
+        }
+        false
+    }
+
+    /// Multiplies `xs` by the next values (a settled unity gain costs nothing).
+    pub fn apply(&mut self, xs: &mut [f32]) {
+        if self.settled() {
+            let g = self.value;
+            if g != 1.0 {
+                xs.iter_mut().for_each(|x| *x *= g);
+            }
+            return;
+        }
+        for x in xs.iter_mut() {
+            *x *= self.tick();
+        }
+    }
+
     /// The value now.
     pub fn value(&self) -> f32 {
         self.value
