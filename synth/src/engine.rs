@@ -1,4 +1,5 @@
-//! The audio engine: instruments, the effect buses (delay, reverb), the master limiter, and
+//! The audio engine: instruments, effect nodes (delays, reverbs) fed by post-fader sends and
+//! routed to later effects, the master limiter, and
 //! the event queue that starts and stops notes at exact frames.
 //!
 //! Time is counted in frames since the engine started. Whoever feeds the engine (the PipeWire
@@ -104,19 +105,177 @@ pub struct Engine {
     instruments: Vec<Instrument>,
     queue: Vec<Event>,
     next_id: u64,
-    delay: [Delay; 2],
-    /// Delay feedback and damping Hz.
-    pub delay_params: (f32, f32),
-    /// Delay time in beats of the transport (0.75: a dotted eighth).
-    pub delay_beats: f32,
-    delay_time: Smoother,
-    reverb: Reverb,
-    /// Reverb room, damping, return level.
-    pub reverb_params: (f32, f32, f32),
+    effects: Vec<Effect>,
+    bpm: f32,
     limiter: Limiter,
     mono: Block,
-    sends: [[Block; 2]; 2],
     stats: EngineStats,
+}
+
+/// Effects a graph may hold (an instrument's send levels are a fixed array of this size).
+pub const MAX_EFFECTS: usize = 8;
+
+/// What an effect node does.
+#[derive(Debug)]
+pub enum EffectKind {
+    /// Stereo delay (the right line runs 5 % longer), its time in beats of the transport.
+    Delay {
+        /// The two lines.
+        lines: [Delay; 2],
+        /// Delay time, beats (0.75: a dotted eighth).
+        beats: f32,
+        /// Delay time now, s (glides to a new tempo).
+        time: Smoother,
+        /// Feedback 0..<1.
+        feedback: f32,
+        /// Damping low-pass in the loop, Hz.
+        damp_hz: f32,
+    },
+    /// Freeverb.
+    Reverb {
+        /// The reverb.
+        reverb: Reverb,
+        /// Room size 0..1.
+        room: f32,
+        /// Damping 0..1.
+        damp: f32,
+    },
+}
+
+/// An effect node: fed by instruments' sends (post-fader) and by effects before it, returning
+/// into the master at `ret` and sending on to later effects.
+#[derive(Debug)]
+pub struct Effect {
+    /// Its name in the graph.
+    pub name: String,
+    /// What it does.
+    pub kind: EffectKind,
+    /// Level into the master (smoothed).
+    pub ret: Smoother,
+    /// Sends to later effects: (effect index, level); always to a higher index, so the routes
+    /// cannot loop.
+    pub routes: Vec<(usize, f32)>,
+    input: [Block; 2],
+}
+
+impl Effect {
+    /// A tempo-synced stereo delay.
+    pub fn delay(name: &str, rate: f32, beats: f32, feedback: f32, damp_hz: f32, ret: f32) -> Self {
+        Self::with(
+            name,
+            EffectKind::Delay {
+                lines: [Delay::new(4.0, rate), Delay::new(4.0, rate)],
+                beats,
+                time: Smoother::new(
+                    synced_delay_s(DEFAULT_BPM, beats).min(MAX_DELAY_S),
+                    DELAY_GLIDE_S,
+                    rate,
+                ),
+                feedback,
+                damp_hz,
+            },
+            ret,
+            rate,
+        )
+    }
+
+    /// A Freeverb.
+    pub fn reverb(name: &str, rate: f32, room: f32, damp: f32, ret: f32) -> Self {
+        Self::with(
+            name,
+            EffectKind::Reverb {
+                reverb: Reverb::new(rate),
+                room,
+                damp,
+            },
+            ret,
+            rate,
+        )
+    }
+
+    fn with(name: &str, kind: EffectKind, ret: f32, rate: f32) -> Self {
+        Self {
+            name: name.to_string(),
+            kind,
+            ret: Smoother::new(ret, 0.02, rate),
+            routes: Vec::new(),
+            input: [[0.0; BLOCK]; 2],
+        }
+    }
+
+    /// Its settable parameters, as `Set` names them, with their ranges; index = parameter
+    /// number for [`Effect::set`].
+    pub fn params(&self) -> &'static [(&'static str, f32, f32)] {
+        match self.kind {
+            EffectKind::Delay { .. } => &[
+                ("return", 0.0, 4.0),
+                ("feedback", 0.0, 0.95),
+                ("damp_hz", 100.0, 20_000.0),
+                ("beats", 1.0 / 64.0, 16.0),
+            ],
+            EffectKind::Reverb { .. } => {
+                &[("return", 0.0, 4.0), ("room", 0.0, 1.0), ("damp", 0.0, 1.0)]
+            }
+        }
+    }
+
+    /// Sets parameter `param` (see [`Effect::params`]), clamped; the return level is
+    /// smoothed, a delay's time glides; `bpm` is the tempo a new `beats` is timed at.
+    pub fn set(&mut self, param: usize, value: f32, bpm: f32) {
+        let Some(&(_, lo, hi)) = self.params().get(param) else {
+            return;
+        };
+        if !value.is_finite() {
+            return;
+        }
+        let v = value.clamp(lo, hi);
+        match (&mut self.kind, param) {
+            (_, 0) => self.ret.set(v),
+            (EffectKind::Delay { feedback, .. }, 1) => *feedback = v,
+            (EffectKind::Delay { damp_hz, .. }, 2) => *damp_hz = v,
+            (EffectKind::Delay { beats, time, .. }, 3) => {
+                *beats = v;
+                time.set(synced_delay_s(bpm, v).min(MAX_DELAY_S));
+            }
+            (EffectKind::Reverb { room, .. }, 1) => *room = v,
+            (EffectKind::Reverb { damp, .. }, 2) => *damp = v,
+            _ => {}
+        }
+    }
+
+    /// Processes its input in place (the input block becomes its output).
+    fn process(&mut self, n: usize) {
+        let [l, r] = &mut self.input;
+        match &mut self.kind {
+            EffectKind::Delay {
+                lines,
+                time,
+                feedback,
+                damp_hz,
+                ..
+            } => {
+                for i in 0..n {
+                    let t = time.tick();
+                    l[i] = lines[0].tick(l[i], t, *feedback, *damp_hz);
+                    r[i] = lines[1].tick(r[i], t * 1.05, *feedback, *damp_hz);
+                }
+            }
+            EffectKind::Reverb { reverb, room, damp } => {
+                for i in 0..n {
+                    (l[i], r[i]) = reverb.tick(l[i], r[i], *room, *damp);
+                }
+            }
+        }
+    }
+}
+
+/// The default effects: `delay` (0.75 beat, feedback 0.35, damped at 4 kHz) and `reverb`
+/// (room 0.7, damping 0.5, return 0.9) — what the built-in patch and `sends: [d, r]` use.
+pub fn default_effects(rate: f32) -> Vec<Effect> {
+    vec![
+        Effect::delay("delay", rate, DELAY_BEATS, 0.35, 4000.0, 1.0),
+        Effect::reverb("reverb", rate, 0.7, 0.5, 0.9),
+    ]
 }
 
 /// Parameter numbers of an instrument, as automation and `Set` address them.
@@ -159,12 +318,14 @@ impl Engine {
                     .compile()
                     .expect("built-ins compile");
                 let mut inst = Instrument::new(program, polyphony, rate);
-                inst.sends = match n {
-                    "pad" | "chords" => [0.15, 0.45],
-                    "lead" => [0.25, 0.25],
-                    "glitch" | "click" => [0.3, 0.2],
-                    _ => [0.0, 0.08],
+                let (d, r) = match n {
+                    "pad" | "chords" => (0.15, 0.45),
+                    "lead" => (0.25, 0.25),
+                    "glitch" | "click" => (0.3, 0.2),
+                    _ => (0.0, 0.08),
                 };
+                inst.sends[0] = d;
+                inst.sends[1] = r;
                 inst.pan.jump(match n {
                     "hat" => 0.35,
                     "click" => -0.3,
@@ -174,32 +335,33 @@ impl Engine {
                 inst
             })
             .collect();
-        Self::new(rate, instruments)
+        Self::new(rate, instruments, default_effects(rate))
     }
 
-    /// An engine playing `instruments`.
-    pub fn new(rate: f32, instruments: Vec<Instrument>) -> Self {
+    /// An engine playing `instruments` through `effects` (at most [`MAX_EFFECTS`]; routes
+    /// between effects must go to a later one — [`crate::render::GraphSpec`] checks both).
+    pub fn new(rate: f32, instruments: Vec<Instrument>, mut effects: Vec<Effect>) -> Self {
+        effects.truncate(MAX_EFFECTS);
+        for (i, e) in effects.iter_mut().enumerate() {
+            e.routes.retain(|&(t, _)| t > i);
+        }
         Self {
             rate,
             frame: 0,
             instruments,
             queue: Vec::with_capacity(QUEUE_CAPACITY),
             next_id: 1,
-            delay: [Delay::new(4.0, rate), Delay::new(4.0, rate)],
-            delay_params: (0.35, 4000.0),
-            delay_beats: DELAY_BEATS,
-            delay_time: Smoother::new(
-                synced_delay_s(DEFAULT_BPM, DELAY_BEATS),
-                DELAY_GLIDE_S,
-                rate,
-            ),
-            reverb: Reverb::new(rate),
-            reverb_params: (0.7, 0.5, 0.9),
+            effects,
+            bpm: DEFAULT_BPM,
             limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
             mono: [0.0; BLOCK],
-            sends: [[[0.0; BLOCK]; 2]; 2],
             stats: EngineStats::default(),
         }
+    }
+
+    /// The effect nodes, in processing order.
+    pub fn effects(&self) -> &[Effect] {
+        &self.effects
     }
 
     /// The sample rate.
@@ -318,8 +480,10 @@ impl Engine {
     }
 
     /// Sets instrument `inst`'s control `param` at `frame`.
+    /// `inst` counts instruments first, then effects (instrument count + effect index), as
+    /// [`crate::params::ParamTable`] resolves names.
     pub fn schedule_set(&mut self, frame: u64, inst: usize, param: usize, value: f32) {
-        if inst >= self.instruments.len() {
+        if inst >= self.instruments.len() + self.effects.len() {
             self.stats.dropped += 1;
             return;
         }
@@ -332,9 +496,14 @@ impl Engine {
     /// Follows the transport: the delay time becomes `delay_beats` at `bpm` (gliding there).
     /// Non-finite or non-positive tempos are ignored.
     pub fn follow_tempo(&mut self, bpm: f32) {
-        if bpm.is_finite() && bpm > 0.0 {
-            self.delay_time
-                .set(synced_delay_s(bpm, self.delay_beats).min(MAX_DELAY_S));
+        if !(bpm.is_finite() && bpm > 0.0) {
+            return;
+        }
+        self.bpm = bpm;
+        for e in &mut self.effects {
+            if let EffectKind::Delay { beats, time, .. } = &mut e.kind {
+                time.set(synced_delay_s(bpm, *beats).min(MAX_DELAY_S));
+            }
         }
     }
 
@@ -386,15 +555,21 @@ impl Engine {
                     let frames = end.saturating_sub(from).min(u32::MAX as u64) as u32;
                     self.instruments[inst].automate(param, value, Some((frames, shape)));
                 }
-                Action::Set { inst, param, value } => {
-                    self.instruments[inst].automate(param, value, None)
-                }
+                Action::Set { inst, param, value } => match self.instruments.get_mut(inst) {
+                    Some(i) => i.automate(param, value, None),
+                    None => {
+                        let k = inst - self.instruments.len();
+                        if let Some(e) = self.effects.get_mut(k) {
+                            e.set(param, value, self.bpm);
+                        }
+                    }
+                },
             }
         }
         left.iter_mut().for_each(|x| *x = 0.0);
         right.iter_mut().for_each(|x| *x = 0.0);
-        for bus in &mut self.sends {
-            for ch in bus.iter_mut() {
+        for e in &mut self.effects {
+            for ch in e.input.iter_mut() {
                 ch[..n].iter_mut().for_each(|x| *x = 0.0);
             }
         }
@@ -414,28 +589,37 @@ impl Engine {
                 let (l, r) = (self.mono[i] * gl, self.mono[i] * gr);
                 left[i] += l;
                 right[i] += r;
-                for (bus, level) in self.sends.iter_mut().zip(inst.sends) {
-                    bus[0][i] += l * level;
-                    bus[1][i] += r * level;
+                for (e, &level) in self.effects.iter_mut().zip(&inst.sends) {
+                    if level != 0.0 {
+                        e.input[0][i] += l * level;
+                        e.input[1][i] += r * level;
+                    }
                 }
             }
             stolen += inst.stolen;
             active += inst.active_voices() as u64;
         }
-        let (feedback, damp) = self.delay_params;
-        let (room, rdamp, ret) = self.reverb_params;
+        // Effects in order: each returns into the master and feeds the later ones it routes to.
+        for k in 0..self.effects.len() {
+            let (done, later) = self.effects.split_at_mut(k + 1);
+            let e = &mut done[k];
+            e.process(n);
+            for i in 0..n {
+                let ret = e.ret.tick();
+                left[i] += e.input[0][i] * ret;
+                right[i] += e.input[1][i] * ret;
+            }
+            for &(t, level) in &e.routes {
+                let target = &mut later[t - k - 1];
+                for ch in 0..2 {
+                    for i in 0..n {
+                        target.input[ch][i] += e.input[ch][i] * level;
+                    }
+                }
+            }
+        }
         for i in 0..n {
-            let time = self.delay_time.tick();
-            let dl = self.delay[0].tick(self.sends[0][0][i], time, feedback, damp);
-            let dr = self.delay[1].tick(self.sends[0][1][i], time * 1.05, feedback, damp);
-            let (rl, rr) = self
-                .reverb
-                .tick(self.sends[1][0][i], self.sends[1][1][i], room, rdamp);
-            let (l, r) = self
-                .limiter
-                .tick(left[i] + dl + rl * ret, right[i] + dr + rr * ret);
-            left[i] = l;
-            right[i] = r;
+            (left[i], right[i]) = self.limiter.tick(left[i], right[i]);
         }
         self.stats.stolen = stolen;
         self.stats.active_voices = active;

@@ -1,4 +1,4 @@
-//! Parameters by name: the table of a graph's instruments and their parameters that the bus
+//! Parameters by name: the table of a graph's instruments (then effects) and their parameters that the bus
 //! thread keeps once the engine itself has gone to the audio thread, so a `Set` is resolved
 //! to numbers, checked and clamped before anything is sent to the callback.
 
@@ -41,7 +41,7 @@ pub struct Resolved {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SetError {
     /// No instrument has this name.
-    #[error("no instrument named {node:?} (instruments: {known})")]
+    #[error("no instrument or effect named {node:?} (nodes: {known})")]
     UnknownNode {
         /// The name asked for.
         node: String,
@@ -49,7 +49,7 @@ pub enum SetError {
         known: String,
     },
     /// The instrument has no such parameter.
-    #[error("instrument {node:?} has no parameter {param:?} (parameters: {known})")]
+    #[error("{node:?} has no parameter {param:?} (parameters: {known})")]
     UnknownParam {
         /// The instrument.
         node: String,
@@ -100,6 +100,20 @@ impl ParamTable {
                     params,
                 }
             })
+            .chain(engine.effects().iter().map(|e| {
+                InstrumentParams {
+                    name: e.name.clone(),
+                    params: e
+                        .params()
+                        .iter()
+                        .map(|&(name, min, max)| Param {
+                            name: name.into(),
+                            min,
+                            max,
+                        })
+                        .collect(),
+                }
+            }))
             .collect();
         Self { instruments }
     }

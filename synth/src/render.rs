@@ -7,7 +7,7 @@ use khorus_bus::NoteEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
-use crate::engine::{Engine, Note};
+use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, default_effects};
 use crate::ir::{DefError, SynthDef};
 use crate::voice::Instrument;
 
@@ -34,9 +34,107 @@ pub struct InstrumentSpec {
     /// Pan -1..1.
     #[serde(default)]
     pub pan: f32,
-    /// Send levels to the delay and the reverb.
+    /// Send levels (post-fader) to the graph's effects: `[delay, reverb]` for the default
+    /// effects, or `{"effect name": level, …}`.
     #[serde(default)]
-    pub sends: [f32; 2],
+    pub sends: Sends,
+}
+
+/// An instrument's send levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Sends {
+    /// Levels to the first two effects (the default `delay` and `reverb`).
+    Levels([f32; 2]),
+    /// Levels by effect name.
+    Named(std::collections::BTreeMap<String, f32>),
+}
+
+impl Default for Sends {
+    fn default() -> Self {
+        Self::Levels([0.0; 2])
+    }
+}
+
+impl From<[f32; 2]> for Sends {
+    fn from(levels: [f32; 2]) -> Self {
+        Self::Levels(levels)
+    }
+}
+
+/// One effect node of a graph file: `{"name": …, "type": "delay" | "reverb", settings…,
+/// "return": level into the master, "sends": {"later effect": level}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EffectSpec {
+    /// Tempo-synced stereo delay.
+    Delay {
+        /// Its name, which sends and routes use.
+        name: String,
+        /// Delay time in beats of the transport (default 0.75).
+        #[serde(default = "three_quarters")]
+        beats: f32,
+        /// Feedback 0 ..< 1 (default 0.35).
+        #[serde(default = "default_feedback")]
+        feedback: f32,
+        /// Damping in the loop, Hz (default 4000).
+        #[serde(default = "default_damp_hz")]
+        damp_hz: f32,
+        /// Level into the master (default 1).
+        #[serde(default = "one", rename = "return")]
+        ret: f32,
+        /// Levels into effects listed after this one, by name (routes never loop).
+        #[serde(default)]
+        sends: std::collections::BTreeMap<String, f32>,
+    },
+    /// Freeverb.
+    Reverb {
+        /// Its name, which sends and routes use.
+        name: String,
+        /// Room size 0..1 (default 0.7).
+        #[serde(default = "default_room")]
+        room: f32,
+        /// Damping 0..1 (default 0.5).
+        #[serde(default = "half")]
+        damp: f32,
+        /// Level into the master (default 1).
+        #[serde(default = "one", rename = "return")]
+        ret: f32,
+        /// Levels into effects listed after this one, by name (routes never loop).
+        #[serde(default)]
+        sends: std::collections::BTreeMap<String, f32>,
+    },
+}
+
+impl EffectSpec {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Delay { name, .. } | Self::Reverb { name, .. } => name,
+        }
+    }
+
+    fn routes(&self) -> &std::collections::BTreeMap<String, f32> {
+        match self {
+            Self::Delay { sends, .. } | Self::Reverb { sends, .. } => sends,
+        }
+    }
+}
+
+fn three_quarters() -> f32 {
+    0.75
+}
+fn default_feedback() -> f32 {
+    0.35
+}
+fn default_damp_hz() -> f32 {
+    4000.0
+}
+fn default_room() -> f32 {
+    0.7
+}
+fn half() -> f32 {
+    0.5
 }
 
 fn default_polyphony() -> usize {
@@ -54,6 +152,9 @@ pub struct GraphSpec {
     /// The instruments (none: the built-in patch).
     #[serde(default)]
     pub instruments: Vec<InstrumentSpec>,
+    /// Effect nodes in processing order (none: a `delay` and a `reverb`).
+    #[serde(default)]
+    pub effects: Vec<EffectSpec>,
 }
 
 /// Why a graph could not be built.
@@ -67,6 +168,14 @@ pub enum GraphError {
     Instrument {
         /// Its position.
         index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An effect or a route is invalid.
+    #[error("effect {name:?}: {message}")]
+    Effect {
+        /// Its name.
+        name: String,
         /// What is wrong.
         message: String,
     },
@@ -88,9 +197,11 @@ impl GraphSpec {
 
     /// Builds an engine for this graph (the built-in patch when it has no instruments).
     pub fn build(&self, rate: f32) -> Result<Engine, GraphError> {
-        if self.instruments.is_empty() {
+        if self.instruments.is_empty() && self.effects.is_empty() {
             return Ok(Engine::with_builtins(rate, 32));
         }
+        let effects = self.build_effects(rate)?;
+        let effect_index = |name: &str| effects.iter().position(|e| e.name == name);
         let mut instruments = Vec::new();
         for (index, spec) in self.instruments.iter().enumerate() {
             let def = match (&spec.builtin, &spec.def) {
@@ -124,9 +235,30 @@ impl GraphSpec {
                     ),
                 });
             }
+            let levels: Vec<(usize, f32)> = match &spec.sends {
+                Sends::Levels(l) => l
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &v)| i < effects.len() || v == 0.0)
+                    .map(|(i, &v)| (i, v))
+                    .collect(),
+                Sends::Named(m) => m
+                    .iter()
+                    .map(|(k, &v)| {
+                        effect_index(k)
+                            .map(|i| (i, v))
+                            .ok_or_else(|| GraphError::Instrument {
+                                index,
+                                message: format!(
+                                    "sends to {k:?}, which is not an effect of the graph"
+                                ),
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
             if !(spec.gain.is_finite()
                 && spec.pan.is_finite()
-                && spec.sends.iter().all(|s| s.is_finite()))
+                && levels.iter().all(|(_, s)| s.is_finite()))
             {
                 return Err(GraphError::Instrument {
                     index,
@@ -137,10 +269,109 @@ impl GraphSpec {
             inst.set_name(name);
             inst.gain.jump(spec.gain.clamp(0.0, 4.0));
             inst.pan.jump(spec.pan.clamp(-1.0, 1.0));
-            inst.sends = spec.sends.map(|s| s.clamp(0.0, 1.0));
+            for (i, v) in levels {
+                if let Some(s) = inst.sends.get_mut(i) {
+                    *s = v.clamp(0.0, 1.0);
+                }
+            }
             instruments.push(inst);
         }
-        Ok(Engine::new(rate, instruments))
+        if let Some(e) = effects
+            .iter()
+            .find(|e| instruments.iter().any(|i| i.name() == e.name))
+        {
+            return Err(GraphError::Effect {
+                name: e.name.clone(),
+                message:
+                    "an instrument has the same name; names address nodes, so they must be unique"
+                        .into(),
+            });
+        }
+        Ok(Engine::new(rate, instruments, effects))
+    }
+
+    /// The effect nodes (the default pair when the graph lists none), routes checked: names
+    /// unique and not an instrument's, sends only to later effects, numbers finite.
+    fn build_effects(&self, rate: f32) -> Result<Vec<Effect>, GraphError> {
+        if self.effects.is_empty() {
+            return Ok(default_effects(rate));
+        }
+        let err = |name: &str, message: String| GraphError::Effect {
+            name: name.to_string(),
+            message,
+        };
+        if self.effects.len() > MAX_EFFECTS {
+            return Err(err(
+                self.effects[MAX_EFFECTS].name(),
+                format!("a graph holds at most {MAX_EFFECTS} effects"),
+            ));
+        }
+        let mut out: Vec<Effect> = Vec::with_capacity(self.effects.len());
+        for (i, spec) in self.effects.iter().enumerate() {
+            let name = spec.name();
+            if out.iter().any(|e| e.name == name) {
+                return Err(err(name, "the name is used twice".into()));
+            }
+            let finite = |xs: &[f32]| xs.iter().all(|x| x.is_finite());
+            let mut e = match *spec {
+                EffectSpec::Delay {
+                    beats,
+                    feedback,
+                    damp_hz,
+                    ret,
+                    ..
+                } => {
+                    if !finite(&[beats, feedback, damp_hz, ret]) {
+                        return Err(err(name, "settings must be finite".into()));
+                    }
+                    Effect::delay(
+                        name,
+                        rate,
+                        beats.clamp(1.0 / 64.0, 16.0),
+                        feedback.clamp(0.0, 0.95),
+                        damp_hz.clamp(100.0, 20_000.0),
+                        ret.clamp(0.0, 4.0),
+                    )
+                }
+                EffectSpec::Reverb {
+                    room, damp, ret, ..
+                } => {
+                    if !finite(&[room, damp, ret]) {
+                        return Err(err(name, "settings must be finite".into()));
+                    }
+                    Effect::reverb(
+                        name,
+                        rate,
+                        room.clamp(0.0, 1.0),
+                        damp.clamp(0.0, 1.0),
+                        ret.clamp(0.0, 4.0),
+                    )
+                }
+            };
+            for (target, &level) in spec.routes() {
+                let Some(t) = self.effects.iter().position(|x| x.name() == target) else {
+                    return Err(err(
+                        name,
+                        format!("sends to {target:?}, which is not an effect"),
+                    ));
+                };
+                if t <= i {
+                    return Err(err(
+                        name,
+                        format!(
+                            "sends to {target:?}, listed before it: routes go to later effects \
+                             (list {target:?} after {name:?}), so they cannot loop"
+                        ),
+                    ));
+                }
+                if !level.is_finite() {
+                    return Err(err(name, format!("send to {target:?} is not finite")));
+                }
+                e.routes.push((t, level.clamp(0.0, 1.0)));
+            }
+            out.push(e);
+        }
+        Ok(out)
     }
 }
 

@@ -327,8 +327,8 @@ pub struct Instrument {
     pub gain: Smoother,
     /// Pan, -1..=1 (smoothed).
     pub pan: Smoother,
-    /// Send levels to the delay and reverb (post-fader).
-    pub sends: [f32; 2],
+    /// Send levels to the graph's effects, by effect index (post-fader).
+    pub sends: [f32; crate::engine::MAX_EFFECTS],
     mono: bool,
     clock: u64,
     /// Voices stolen so far.
@@ -361,7 +361,7 @@ impl Instrument {
             controls,
             gain: Smoother::new(1.0, 0.02, rate),
             pan: Smoother::new(0.0, 0.02, rate),
-            sends: [0.0; 2],
+            sends: [0.0; crate::engine::MAX_EFFECTS],
             mono: polyphony == 1,
             clock: 0,
             stolen: 0,

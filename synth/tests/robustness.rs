@@ -100,8 +100,9 @@ proptest! {
                 polyphony: 4,
                 gain: 1.0,
                 pan: 0.0,
-                sends: [0.5, 0.5],
+                sends: [0.5, 0.5].into(),
             }],
+            effects: vec![],
         };
         let Ok(mut engine) = spec.build(48_000.0) else { return Ok(()) };
         let list: Vec<_> = notes

@@ -11,4 +11,5 @@ mod offline;
 mod pipewire;
 mod realtime;
 mod robustness;
+mod routes;
 mod util;

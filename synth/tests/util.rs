@@ -15,8 +15,9 @@ pub fn graph_of(def: &str, polyphony: usize) -> GraphSpec {
             polyphony,
             gain: 1.0,
             pan: -1.0,
-            sends: [0.0, 0.0],
+            sends: [0.0, 0.0].into(),
         }],
+        effects: vec![],
     }
 }
 

@@ -1,0 +1,155 @@
+//! Effect nodes and routes: instruments send (post-fader) to named effects, effects return to
+//! the master and feed later effects; bad routes are refused with the effect named.
+
+use khorus_synth::render::{GraphSpec, render};
+
+use crate::util::note;
+
+const RATE: f32 = 48_000.0;
+
+/// A click (10 ms, no sustain) at 0.1 s into the graph's effects (post-fader).
+fn graph(effects: &str, sends: &str) -> String {
+    format!(
+        r#"{{"instruments":[{{"name":"click","gain":1,"sends":{sends},"def":
+        {{"name":"c","nodes":[{{"id":"o","type":"osc","wave":"sine","freq":1000}},
+          {{"id":"e","type":"adsr","gate":{{"control":"gate"}},"attack":0.001,"decay":0.01,"sustain":0,"release":0.001}},
+          {{"id":"m","type":"mul","inputs":[{{"node":"o"}},{{"node":"e"}}]}}],"output":{{"node":"m"}}}}}}],
+        "effects":{effects}}}"#
+    )
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt()
+}
+
+fn window_rms(x: &[f32], at: usize) -> f32 {
+    rms(&x[at..at + 480])
+}
+
+fn render_graph(json: &str) -> Vec<f32> {
+    let mut engine = GraphSpec::from_json(json).unwrap().build(RATE).unwrap();
+    render(&mut engine, &[note(0.1, 0.01, 69.0, 1.0)], 0, 1.0).0
+}
+
+#[test]
+fn an_instrument_sends_by_name_and_an_effect_feeds_a_later_one() {
+    // 120 bpm: half a beat = 250 ms = 12 000 frames; a quarter beat = 6 000.
+    let onset = 4_800;
+    let direct = render_graph(&graph(
+        r#"[{"name":"echo","type":"delay","beats":0.5,"feedback":0,"return":1}]"#,
+        r#"{"echo":1}"#,
+    ));
+    let quiet = window_rms(&direct, onset + 6_000);
+    let echo = window_rms(&direct, onset + 12_000);
+    assert!(quiet < 1e-4, "nothing between dry and echo: {quiet}");
+    assert!(echo > 0.05, "the echo at 12 000 frames: {echo}");
+
+    // pre (½ beat, silent into the master) → post (¼ beat): one echo at 18 000 frames.
+    let chained = render_graph(&graph(
+        r#"[{"name":"pre","type":"delay","beats":0.5,"feedback":0,"return":0,"sends":{"post":1}},
+            {"name":"post","type":"delay","beats":0.25,"feedback":0,"return":1}]"#,
+        r#"{"pre":1}"#,
+    ));
+    assert!(
+        window_rms(&chained, onset + 12_000) < 1e-4,
+        "pre returns nothing"
+    );
+    let twice = window_rms(&chained, onset + 18_000);
+    assert!(twice > 0.05, "the routed echo at 18 000 frames: {twice}");
+
+    // A reverb after the delay: its tail begins only once the echo arrives.
+    let verb = render_graph(&graph(
+        r#"[{"name":"echo","type":"delay","beats":0.5,"feedback":0,"return":0,"sends":{"hall":1}},
+            {"name":"hall","type":"reverb","room":0.8,"return":1}]"#,
+        r#"{"echo":1}"#,
+    ));
+    assert!(window_rms(&verb, onset + 6_000) < 1e-4);
+    assert!(
+        rms(&verb[onset + 12_000..onset + 24_000]) > 1e-3,
+        "reverb tail after the echo"
+    );
+}
+
+#[test]
+fn bad_routes_are_refused_naming_the_effect() {
+    let refuse = |effects: &str, sends: &str| -> String {
+        let json = graph(effects, sends);
+        match GraphSpec::from_json(&json).and_then(|g| g.build(RATE)) {
+            Ok(_) => panic!("accepted: {effects} / {sends}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = refuse(
+        r#"[{"name":"a","type":"reverb"},{"name":"b","type":"delay","sends":{"a":0.5}}]"#,
+        "{}",
+    );
+    assert!(
+        e.contains("effect \"b\"") && e.contains("listed before"),
+        "{e}"
+    );
+    let e = refuse(r#"[{"name":"a","type":"delay","sends":{"a":0.5}}]"#, "{}");
+    assert!(
+        e.contains("effect \"a\"") && e.contains("cannot loop"),
+        "{e}"
+    );
+    let e = refuse(r#"[{"name":"a","type":"delay","sends":{"zz":0.5}}]"#, "{}");
+    assert!(e.contains("\"zz\", which is not an effect"), "{e}");
+    let e = refuse(
+        r#"[{"name":"a","type":"delay"},{"name":"a","type":"reverb"}]"#,
+        "{}",
+    );
+    assert!(e.contains("used twice"), "{e}");
+    let e = refuse(r#"[{"name":"click","type":"delay"}]"#, "{}");
+    assert!(e.contains("same name"), "{e}");
+    let e = refuse(r#"[{"name":"a","type":"delay"}]"#, r#"{"nowhere":1}"#);
+    assert!(
+        e.contains("instrument 0") && e.contains("\"nowhere\""),
+        "{e}"
+    );
+    let e = refuse(r#"[{"name":"a","type":"chorus"}]"#, "{}");
+    assert!(e.contains("chorus"), "{e}");
+    let many: Vec<String> = (0..9)
+        .map(|i| format!(r#"{{"name":"e{i}","type":"delay"}}"#))
+        .collect();
+    let e = refuse(&format!("[{}]", many.join(",")), "{}");
+    assert!(e.contains("at most 8"), "{e}");
+}
+
+#[test]
+fn the_default_effects_serve_the_legacy_send_pair() {
+    let json = r#"{"instruments":[{"builtin":"pad","sends":[0.2,0.4]}]}"#;
+    let engine = GraphSpec::from_json(json).unwrap().build(RATE).unwrap();
+    let names: Vec<&str> = engine.effects().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, vec!["delay", "reverb"]);
+    assert_eq!(&engine.instruments()[0].sends[..3], &[0.2, 0.4, 0.0]);
+}
+
+#[test]
+fn effect_parameters_are_set_by_name_like_instruments() {
+    use khorus_synth::params::ParamTable;
+    let json = graph(
+        r#"[{"name":"echo","type":"delay","beats":0.5,"feedback":0,"return":1}]"#,
+        r#"{"echo":1}"#,
+    );
+    let mut engine = GraphSpec::from_json(&json).unwrap().build(RATE).unwrap();
+    let table = ParamTable::of(&engine);
+    // Mute the echo's return before the echo comes back.
+    let r = table.resolve("echo", "return", 0.0).unwrap();
+    engine.schedule_set(0, r.inst, r.param, r.value);
+    let out = render(&mut engine, &[note(0.1, 0.01, 69.0, 1.0)], 0, 1.0).0;
+    assert!(
+        window_rms(&out, 4_800 + 12_000) < 1e-4,
+        "the return was set to 0"
+    );
+    let e = table.resolve("echo", "room", 0.5).unwrap_err().to_string();
+    assert!(
+        e.contains("\"echo\" has no parameter \"room\"") && e.contains("feedback"),
+        "{e}"
+    );
+    let e = table
+        .resolve("hall", "return", 0.5)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("click, echo"), "{e}");
+    assert_eq!(table.resolve("echo", "feedback", 5.0).unwrap().value, 0.95);
+}
