@@ -355,7 +355,10 @@ impl GraphSpec {
                         format!("sends to {target:?}, which is not an effect"),
                     ));
                 };
-                if t <= i {
+                if t == i {
+                    return Err(err(name, "sends to itself: routes cannot loop".into()));
+                }
+                if t < i {
                     return Err(err(
                         name,
                         format!(
