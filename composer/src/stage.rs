@@ -74,6 +74,8 @@ pub struct Composer {
     /// Counters.
     pub stats: Stats,
     shutdown: bool,
+    /// Hushes of everything so far (published with the transport).
+    hushes: u32,
 }
 
 fn refuse(e: impl ToString) -> ReplyError {
@@ -97,6 +99,7 @@ impl Composer {
             score: None,
             stats: Stats::default(),
             shutdown: false,
+            hushes: 0,
         };
         if let Some((score, params)) = &opts.score {
             c.select_score(score.name(), params)
@@ -146,7 +149,8 @@ impl Composer {
             cps_den: t.cps().denom(),
             beats_per_cycle: t.beats_per_cycle(),
             running: t.running() as u8,
-            _pad: [0; 3],
+            hushes: self.hushes,
+            ..TransportState::default()
         }
     }
 
@@ -271,6 +275,7 @@ impl Composer {
             }
             ComposerCommand::Hush { slot: None } => {
                 self.score = None;
+                self.hushes = self.hushes.wrapping_add(1);
                 Ok(applied(self.sched.hush_all().map_err(refuse)?))
             }
             ComposerCommand::Tempo(t) => self.tempo(&t),

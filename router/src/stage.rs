@@ -307,6 +307,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     };
     let mut pending = Vec::new();
     let mut was_running = None;
+    let mut hushes = None;
     let mut shutdown = false;
     let mut failure = None;
     let print = opts.print;
@@ -375,16 +376,23 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                     })
                     .map(drop),
                 Wake::Ready(3) => transport
-                    .drain(|t| match tempo_of(&t) {
-                        Some(tempo) => {
-                            pending.push(Incoming::Transport(tempo));
-                            // The transport stopped: nothing may keep sounding.
-                            if was_running == Some(true) && !tempo.running {
-                                pending.push(Incoming::AllNotesOff { clear: true });
+                    .drain(|t| {
+                        counts.received += 1;
+                        match tempo_of(&t) {
+                            Some(tempo) => {
+                                pending.push(Incoming::Transport(tempo));
+                                // The transport stopped, or the composer was hushed (by anyone):
+                                // nothing may keep sounding.
+                                let stopped = was_running == Some(true) && !tempo.running;
+                                let hushed = hushes.is_some_and(|h| h != t.hushes);
+                                if stopped || hushed {
+                                    pending.push(Incoming::AllNotesOff { clear: true });
+                                }
+                                was_running = Some(tempo.running);
+                                hushes = Some(t.hushes);
                             }
-                            was_running = Some(tempo.running);
+                            None => counts.invalid += 1,
                         }
-                        None => counts.invalid += 1,
                     })
                     .map(drop),
                 Wake::Ready(_) => {

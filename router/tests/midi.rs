@@ -223,3 +223,55 @@ fn an_early_note_off_never_cuts_a_later_note_of_the_same_pitch() {
         "released after {held} frames"
     );
 }
+
+#[test]
+fn a_hush_from_any_client_reaches_the_router_through_the_transport() {
+    let Some(rig) = MidiRig::start("rhush2", &[]) else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(khorus_tests::bin("khorus-composer"));
+    cmd.envs(rig.bus.config.env());
+    let composer = khorus_tests::Child::spawn(cmd);
+    composer.wait_line(true, Duration::from_secs(20), |l| l == "composer: ready");
+    let node = Bus::open("test-client", &rig.bus.config).unwrap();
+    // The router has the composer's transport (its hush count) before the hush.
+    let mut router = node
+        .command_client::<khorus_bus::Common, khorus_bus::command::CommonReply>(StageKind::Router)
+        .unwrap();
+    khorus_tests::wait_for(
+        Duration::from_secs(10),
+        "the router to hear the transport",
+        || match router
+            .call(&khorus_bus::Common::Status, Duration::from_secs(2))
+            .unwrap()
+        {
+            khorus_bus::command::CommonReply::Status(s) => {
+                (s.get(khorus_bus::Counter::Received) >= Some(1)).then_some(())
+            }
+            _ => None,
+        },
+    );
+    let mut notes = node.publisher::<NoteEvent>().unwrap();
+    notes
+        .publish(note(
+            clock::now_ns() + 300_000_000,
+            60_000,
+            45.0,
+            0.8,
+            Role::Bass,
+        ))
+        .unwrap();
+    rig.wait_dumped(1, |d| d.text.starts_with("Note On"));
+    let before = rig.sweeps_so_far();
+    // A hush sent straight to the composer (as `khorus` or a script would), not via the router.
+    let mut client = node
+        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .unwrap();
+    client
+        .call(
+            &ComposerCommand::Hush { slot: None },
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(rig.wait_sweep(before, 4), vec![1, 2, 3, 10]);
+}

@@ -256,7 +256,7 @@ fn the_delay_follows_the_transport_tempo_and_a_new_graph_keeps_it() {
         cps_den: 4,
         beats_per_cycle: 4,
         running: 1,
-        _pad: [0; 3],
+        ..khorus_bus::TransportState::default()
     };
     c.follow_transport(&transport);
     let d = echo_delay(&mut r, &mut c, &mut clock);

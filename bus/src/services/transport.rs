@@ -12,7 +12,7 @@ use crate::pubsub::topic;
 
 /// The transport's state.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, ZeroCopySend, Serialize, Deserialize)]
-#[type_name("khorus::TransportState/v1")]
+#[type_name("khorus::TransportState/v2")]
 #[repr(C)]
 pub struct TransportState {
     /// Per-publisher sequence number, set by [`Publisher::publish`](crate::Publisher::publish).
@@ -35,10 +35,16 @@ pub struct TransportState {
     pub running: u8,
     /// Padding, zero.
     pub _pad: [u8; 3],
+    /// Hushes of everything so far (a follower that sees it change silences what it holds:
+    /// the router sends all-notes-off).
+    pub hushes: u32,
+    /// Reserved, zero.
+    pub _reserved: u32,
 }
 
 impl TransportState {
-    /// Whether `other` describes the same clock (ignoring when it was reported).
+    /// Whether `other` describes the same clock and hush count (ignoring when it was
+    /// reported): if not, followers need to hear about it now.
     pub fn same_clock(&self, other: &TransportState) -> bool {
         (
             self.anchor_ns,
@@ -48,6 +54,7 @@ impl TransportState {
             self.cps_den,
             self.beats_per_cycle,
             self.running,
+            self.hushes,
         ) == (
             other.anchor_ns,
             other.anchor_cycle_num,
@@ -56,6 +63,7 @@ impl TransportState {
             other.cps_den,
             other.beats_per_cycle,
             other.running,
+            other.hushes,
         )
     }
 
@@ -101,7 +109,7 @@ mod tests {
             cps_den: 240,
             beats_per_cycle: 4,
             running: 1,
-            _pad: [0; 3],
+            ..TransportState::default()
         };
         assert!((t.bpm() - 137.0).abs() < 1e-9);
         assert!((t.cycle_at(3_000_000_000) - (1.5 + 2.0 * 137.0 / 240.0)).abs() < 1e-9);
