@@ -185,12 +185,13 @@ fn format_status(s: &StageStatus) -> String {
 
 fn format_transport(t: &TransportState) -> String {
     format!(
-        "#{} {} bpm={:.2} beats/cycle={} cycle={:.4} (cps {}/{}, anchor cycle {}/{} at t={})",
+        "#{} {} bpm={:.2} beats/cycle={} cycle={:.4} hushes={} (cps {}/{}, anchor cycle {}/{} at t={})",
         t.seq,
         if t.running == 1 { "running" } else { "stopped" },
         t.bpm(),
         t.beats_per_cycle,
         t.cycle_at(clock::now_ns()),
+        t.hushes,
         t.cps_num,
         t.cps_den,
         t.anchor_cycle_num,
