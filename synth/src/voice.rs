@@ -39,6 +39,8 @@ pub struct Voice {
     /// Frames of steal fade left (0 = not fading).
     fade: usize,
     active: bool,
+    /// The (pitch, velocity) bits the FREQ and VEL buffers hold.
+    filled: (u32, u32),
 }
 
 /// The buffers of a voice split around one step's output: the output mutably, every other
@@ -119,6 +121,7 @@ impl Voice {
             level: 0.0,
             fade: 0,
             active: false,
+            filled: (u32::MAX, u32::MAX),
         }
     }
 
@@ -159,8 +162,13 @@ impl Voice {
                 self.bufs[GATE][..n].fill(self.gate);
             }
         }
-        self.bufs[FREQ][..n].fill(self.freq);
-        self.bufs[VEL][..n].fill(self.vel);
+        // Pitch and velocity change per note, not per block: refill only when they did (no
+        // step ever writes these buffers).
+        if self.filled != (self.freq.to_bits(), self.vel.to_bits()) {
+            self.filled = (self.freq.to_bits(), self.vel.to_bits());
+            self.bufs[FREQ].fill(self.freq);
+            self.bufs[VEL].fill(self.vel);
+        }
         for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
             self.bufs[3 + c][..n].copy_from_slice(&block[..n]);
             self.steady[3 + c] = steady;

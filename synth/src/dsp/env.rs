@@ -94,25 +94,26 @@ impl Adsr {
         self.value
     }
 
-    /// A block: `inputs` are gate, attack, decay, sustain, release per sample. A steady
-    /// gate in the sustain or idle stage (most of a note's life) fills the block at once.
+    /// A block: `inputs` are gate, attack, decay, sustain, release per sample. With every
+    /// input steady (the usual case) each stage runs as a tight loop with its coefficient
+    /// looked up once — the same arithmetic as `tick`, so the output is identical.
     pub fn process(&mut self, inputs: [Sig<'_>; 5], out: &mut [f32]) {
         let [gate, attack, decay, sustain, release] = inputs;
-        if let (Sig::Steady(g), Sig::Steady(s)) = (gate, sustain) {
-            let on = g > 0.5;
-            match self.stage {
-                Stage::Sustain if on && self.gate => {
-                    self.value = s.clamp(0.0, 1.0);
-                    out.fill(self.value);
-                    return;
-                }
-                Stage::Idle if !on && !self.gate => {
-                    self.value = 0.0;
-                    out.fill(0.0);
-                    return;
-                }
-                _ => {}
-            }
+        if let [
+            Sig::Steady(g),
+            Sig::Steady(a),
+            Sig::Steady(d),
+            Sig::Steady(s),
+            Sig::Steady(r),
+        ] = inputs
+        {
+            let Some((first, rest)) = out.split_first_mut() else {
+                return;
+            };
+            // The first sample takes any gate edge; after it the gate cannot change.
+            *first = self.tick(g, a, d, s, r);
+            self.run_steady(a, d, s.clamp(0.0, 1.0), r, rest);
+            return;
         }
         for (i, o) in out.iter_mut().enumerate() {
             *o = self.tick(
@@ -122,6 +123,74 @@ impl Adsr {
                 sustain.at(i),
                 release.at(i),
             );
+        }
+    }
+
+    /// The rest of a block at a steady gate: stage by stage, each a loop with a fixed
+    /// coefficient, moving on when `tick` would.
+    fn run_steady(&mut self, attack: f32, decay: f32, sustain: f32, release: f32, out: &mut [f32]) {
+        let rate = self.rate;
+        let mut i = 0;
+        while i < out.len() {
+            match self.stage {
+                Stage::Idle => {
+                    self.value = 0.0;
+                    out[i..].fill(0.0);
+                    return;
+                }
+                Stage::Sustain => {
+                    self.value = sustain;
+                    out[i..].fill(sustain);
+                    return;
+                }
+                Stage::Attack => {
+                    let c = self.attack_c.get(attack, |t| {
+                        ((0.3f32 / 1.3).ln() / (t.max(0.0005) * rate)).exp()
+                    });
+                    while i < out.len() {
+                        self.value = 1.3 + (self.value - 1.3) * c;
+                        if self.value >= 1.0 {
+                            self.value = 1.0;
+                            self.stage = Stage::Decay;
+                            out[i] = 1.0;
+                            i += 1;
+                            break;
+                        }
+                        out[i] = self.value;
+                        i += 1;
+                    }
+                }
+                Stage::Decay => {
+                    let c = self.decay_c.get(decay, |t| coeff(t, rate));
+                    while i < out.len() {
+                        self.value = sustain + (self.value - sustain) * c;
+                        if (self.value - sustain).abs() < SILENT {
+                            self.value = sustain;
+                            self.stage = Stage::Sustain;
+                            out[i] = sustain;
+                            i += 1;
+                            break;
+                        }
+                        out[i] = self.value;
+                        i += 1;
+                    }
+                }
+                Stage::Release => {
+                    let c = self.release_c.get(release, |t| coeff(t, rate));
+                    while i < out.len() {
+                        self.value *= c;
+                        if self.value < SILENT {
+                            self.value = 0.0;
+                            self.stage = Stage::Idle;
+                            out[i] = 0.0;
+                            i += 1;
+                            break;
+                        }
+                        out[i] = self.value;
+                        i += 1;
+                    }
+                }
+            }
         }
     }
 
@@ -178,6 +247,32 @@ impl Adsr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steady_blocks_equal_the_per_sample_path_through_every_stage() {
+        let (mut block, mut single) = (Adsr::new(48_000.0), Adsr::new(48_000.0));
+        let params = (0.004, 0.03, 0.4, 0.02);
+        // 40 blocks on (attack, decay, sustain), 40 off (release, idle), and again.
+        for k in 0..160 {
+            let gate = if (k / 40) % 2 == 0 { 1.0 } else { 0.0 };
+            let mut out = [0.0f32; 64];
+            block.process(
+                [
+                    Sig::Steady(gate),
+                    Sig::Steady(params.0),
+                    Sig::Steady(params.1),
+                    Sig::Steady(params.2),
+                    Sig::Steady(params.3),
+                ],
+                &mut out,
+            );
+            for (i, &o) in out.iter().enumerate() {
+                let want = single.tick(gate, params.0, params.1, params.2, params.3);
+                assert_eq!(o, want, "block {k} sample {i}");
+            }
+            assert_eq!(block.stage(), single.stage(), "block {k}");
+        }
+    }
 
     #[test]
     fn stages_follow_the_gate() {
