@@ -77,9 +77,37 @@ impl Session {
         })
     }
 
+    /// Connects `stream` as an output offering `format` (from [`format_pod`]), real-time
+    /// processed with mapped buffers (and linked to the default target by itself when
+    /// `autoconnect`), runs until [`Control::Terminate`], then disconnects it.
+    pub fn play(
+        &self,
+        stream: &pw::stream::Stream,
+        format: &[u8],
+        autoconnect: bool,
+        control: pw::channel::Receiver<Control>,
+        ready: &Ready,
+    ) -> Result<(), NodeError> {
+        let mut flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
+        if autoconnect {
+            flags |= pw::stream::StreamFlags::AUTOCONNECT;
+        }
+        stream
+            .connect(
+                spa::utils::Direction::Output,
+                None,
+                flags,
+                &mut [as_pod(format)?],
+            )
+            .map_err(stream_err("connect the stream"))?;
+        self.run(control, ready);
+        stream.disconnect().ok();
+        Ok(())
+    }
+
     /// Says the node is up on `ready`, then runs the main loop until [`Control::Terminate`]
     /// arrives on `control`.
-    pub fn run(&self, control: pw::channel::Receiver<Control>, ready: &Ready) {
+    fn run(&self, control: pw::channel::Receiver<Control>, ready: &Ready) {
         let weak = self.mainloop.downgrade();
         let _attached = control.attach(self.mainloop.loop_(), move |msg| match msg {
             Control::Terminate => {
@@ -174,6 +202,14 @@ pub fn cycle_start_ns(stream: &pw::stream::Stream) -> i64 {
     }
 }
 
+/// Frames from `start_ns` (a cycle's first frame, see [`cycle_start_ns`]) to `t_ns` at
+/// `rate`, rounded to the nearest frame; negative when `t_ns` is earlier (a late event).
+pub fn frame_offset(t_ns: i128, start_ns: i64, rate: u32) -> i64 {
+    let dt = t_ns - start_ns as i128;
+    ((dt * rate as i128 + dt.signum() * 500_000_000) / 1_000_000_000)
+        .clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 /// Serialises an `EnumFormat` object with `properties` into pod bytes.
 pub fn format_pod(properties: Vec<spa::pod::Property>) -> Result<Vec<u8>, NodeError> {
     let bytes = spa::pod::serialize::PodSerializer::serialize(
@@ -194,7 +230,7 @@ pub fn format_pod(properties: Vec<spa::pod::Property>) -> Result<Vec<u8>, NodeEr
 }
 
 /// The pod in `bytes` (as made by [`format_pod`]).
-pub fn as_pod(bytes: &[u8]) -> Result<&spa::pod::Pod, NodeError> {
+fn as_pod(bytes: &[u8]) -> Result<&spa::pod::Pod, NodeError> {
     spa::pod::Pod::from_bytes(bytes).ok_or(NodeError::Stream {
         action: "describe the stream format",
         detail: "invalid pod".into(),

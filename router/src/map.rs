@@ -201,6 +201,19 @@ pub struct MidiNote {
     pub velocity: u8,
 }
 
+impl MidiNote {
+    /// The ring item that plays it at `t_ns` for `dur_ns`.
+    pub fn at(self, t_ns: u64, dur_ns: u64) -> Incoming {
+        Incoming::Note {
+            t_ns,
+            dur_ns,
+            channel: self.channel,
+            note: self.note,
+            velocity: self.velocity,
+        }
+    }
+}
+
 /// The mapping state of the bus thread.
 #[derive(Debug)]
 pub struct Mapper {
@@ -257,18 +270,6 @@ impl Mapper {
             channel,
             note: n as u8,
             velocity: v.max(1),
-        })
-    }
-
-    /// The ring item for a note (`None`: unplayable pitch).
-    pub fn note_event(&self, ev: &NoteEvent) -> Option<Incoming> {
-        let m = self.note(ev)?;
-        Some(Incoming::Note {
-            t_ns: ev.t_ns,
-            dur_ns: ev.dur_ns,
-            channel: m.channel,
-            note: m.note,
-            velocity: m.velocity,
         })
     }
 

@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use khorus_pw::{
-    Control, NodeError, Ready, Session, as_pod, cycle_start_ns, format_pod, stream_err,
-};
+use khorus_pw::{Control, NodeError, Ready, Session, cycle_start_ns, format_pod, stream_err};
 use pipewire as pw;
 use pw::spa;
 
@@ -121,16 +119,5 @@ pub fn run(
             spa::pod::Value::Id(spa::utils::Id(spa::sys::SPA_MEDIA_SUBTYPE_control)),
         ),
     ])?;
-    let flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
-    stream
-        .connect(
-            spa::utils::Direction::Output,
-            None,
-            flags,
-            &mut [as_pod(&format)?],
-        )
-        .map_err(stream_err("connect the stream"))?;
-    session.run(control, ready);
-    stream.disconnect().ok();
-    Ok(())
+    session.play(&stream, &format, false, control, ready)
 }

@@ -10,6 +10,8 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::clock::MidiClock;
+pub use crate::clock::Tempo;
 use crate::seq::SeqWriter;
 
 /// MIDI status bytes and controllers used here.
@@ -35,30 +37,6 @@ const RESWEEP_NS: i64 = 200_000_000;
 
 /// "No value waiting" in the controller table.
 const NO_CC: u8 = 0xFF;
-
-/// The composer's transport, as the MIDI clock needs it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tempo {
-    /// Monotonic time of the anchor, ns.
-    pub anchor_ns: u64,
-    /// Beat (quarter note) at the anchor.
-    pub anchor_beat: f64,
-    /// Length of a beat, ns (> 0).
-    pub ns_per_beat: f64,
-    /// Whether the transport runs.
-    pub running: bool,
-}
-
-impl Tempo {
-    fn beat_at(&self, t_ns: i64) -> f64 {
-        self.anchor_beat + (t_ns as f64 - self.anchor_ns as f64) / self.ns_per_beat
-    }
-
-    fn time_of_tick(&self, tick: i64) -> i64 {
-        (self.anchor_ns as f64 + (tick as f64 / 24.0 - self.anchor_beat) * self.ns_per_beat).round()
-            as i64
-    }
-}
 
 /// What the bus and OSC threads hand to the MIDI thread. Channels are 0-based here.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,9 +124,7 @@ impl Cycle {
 
     /// Frame offset of `t_ns` in this cycle, rounded to the nearest frame (negative: late).
     fn offset(&self, t_ns: i64) -> i64 {
-        let dt = t_ns as i128 - self.start_ns as i128;
-        ((dt * self.rate as i128 + dt.signum() * 500_000_000) / 1_000_000_000)
-            .clamp(i64::MIN as i128, i64::MAX as i128) as i64
+        khorus_pw::frame_offset(t_ns as i128, self.start_ns, self.rate)
     }
 }
 
@@ -156,7 +132,7 @@ impl Cycle {
 enum Kind {
     // Order matters at equal times: sweeps first, then note-offs (a note ending where the
     // next of the same pitch starts releases first), then note-ons.
-    AllOff { clear: bool },
+    AllOff,
     NoteOff { channel: u8, note: u8 },
     NoteOn { channel: u8, note: u8, velocity: u8 },
 }
@@ -167,17 +143,6 @@ struct Pending {
     order: u8,
     seq: u64,
     kind: Kind,
-}
-
-/// MIDI clock state.
-#[derive(Debug, Default)]
-struct Clock {
-    enabled: bool,
-    tempo: Option<Tempo>,
-    next_tick: Option<i64>,
-    last_tick_ns: i64,
-    send_start: bool,
-    send_stop: bool,
 }
 
 /// The MIDI thread's state.
@@ -192,7 +157,7 @@ pub struct Scheduler {
     /// only its latest value matters and a backlog never floods the port.
     controls: Box<[[u8; 128]; 16]>,
     controls_waiting: usize,
-    clock: Clock,
+    clock: MidiClock,
     stats: Arc<RtStats>,
 }
 
@@ -215,13 +180,10 @@ impl Scheduler {
             used: channels,
             controls: Box::new([[NO_CC; 128]; 16]),
             controls_waiting: 0,
-            clock: Clock {
-                enabled: midi_clock,
-                ..Clock::default()
-            },
+            clock: MidiClock::new(midi_clock),
             stats,
         };
-        s.enqueue(i64::MIN, Kind::AllOff { clear: false });
+        s.enqueue(i64::MIN, Kind::AllOff);
         s
     }
 
@@ -241,7 +203,7 @@ impl Scheduler {
 
     fn enqueue(&mut self, t_ns: i64, kind: Kind) {
         let order = match kind {
-            Kind::AllOff { .. } => 0,
+            Kind::AllOff => 0,
             Kind::NoteOff { .. } => 1,
             Kind::NoteOn { .. } => 2,
         };
@@ -295,7 +257,7 @@ impl Scheduler {
                 }
                 *slot = value & 127;
             }
-            Incoming::Transport(tempo) => self.follow(tempo),
+            Incoming::Transport(tempo) => self.clock.follow(tempo),
             Incoming::AllNotesOff { clear } => {
                 if clear {
                     self.queue.clear();
@@ -304,28 +266,9 @@ impl Scheduler {
                 if !self.room(1) {
                     self.queue.clear();
                 }
-                self.enqueue(i64::MIN, Kind::AllOff { clear });
+                self.enqueue(i64::MIN, Kind::AllOff);
             }
         }
-    }
-
-    fn follow(&mut self, tempo: Tempo) {
-        let c = &mut self.clock;
-        if !(c.enabled && tempo.ns_per_beat.is_finite() && tempo.ns_per_beat > 0.0) {
-            return;
-        }
-        let was_running = c.tempo.is_some_and(|t| t.running);
-        if tempo.running && !was_running {
-            c.send_start = true;
-            c.next_tick = None;
-        } else if !tempo.running && was_running {
-            c.send_stop = true;
-        }
-        if tempo.running {
-            // Re-derive the next tick from the new tempo at the next cycle.
-            c.next_tick = None;
-        }
-        c.tempo = Some(tempo);
     }
 
     /// Writes this cycle's events into `out`.
@@ -333,10 +276,7 @@ impl Scheduler {
         if self.stats.callbacks.fetch_add(1, Relaxed) == 0 {
             // The first cycles after a link may run before the peer does; sweep once more a
             // moment later so the start-up sweep reaches it (all-notes-off is idempotent).
-            self.enqueue(
-                cycle.start_ns.saturating_add(RESWEEP_NS),
-                Kind::AllOff { clear: false },
-            );
+            self.enqueue(cycle.start_ns.saturating_add(RESWEEP_NS), Kind::AllOff);
         }
         for i in 0..self.rings.len() {
             while let Ok(item) = self.rings[i].pop() {
@@ -345,11 +285,16 @@ impl Scheduler {
         }
         let end = cycle.end_ns();
         let last = cycle.frames.saturating_sub(1) as i64;
-        self.clock_edges(cycle, out);
+        if self.clock.stop_due() && out.fits(1) {
+            self.clock.stop_written();
+            out.push(0, &[msg::STOP]);
+            self.stats.midi_out.fetch_add(1, Relaxed);
+        }
+        self.clock.prepare(cycle.start_ns);
         self.write_controls(out);
         while let Some(Reverse(next)) = self.queue.peek().copied() {
             // Clock ticks interleave with events in time order.
-            if let Some((tick_ns, _)) = self.next_tick()
+            if let Some(tick_ns) = self.clock.next_tick_ns()
                 && tick_ns <= next.t_ns
             {
                 if !self.write_tick(cycle, out) {
@@ -362,7 +307,7 @@ impl Scheduler {
             }
             let offset = cycle.offset(next.t_ns).clamp(0, last) as u32;
             let events = match next.kind {
-                Kind::AllOff { .. } => (self.used.count_ones() as usize).max(1),
+                Kind::AllOff => (self.used.count_ones() as usize).max(1),
                 _ => 1,
             };
             if !out.fits_many(events, 3) {
@@ -410,7 +355,7 @@ impl Scheduler {
                     }
                 }
             }
-            Kind::AllOff { .. } => {
+            Kind::AllOff => {
                 let used = if self.used == 0 { 1 } else { self.used };
                 for ch in 0..16u8 {
                     if used & (1 << ch) != 0 {
@@ -450,45 +395,15 @@ impl Scheduler {
         }
     }
 
-    fn clock_edges(&mut self, cycle: Cycle, out: &mut SeqWriter<'_>) {
-        let c = &mut self.clock;
-        if c.send_stop && out.fits(1) {
-            c.send_stop = false;
-            out.push(0, &[msg::STOP]);
-            self.stats.midi_out.fetch_add(1, Relaxed);
-        }
-        if let Some(t) = c.tempo
-            && t.running
-            && c.next_tick.is_none()
-        {
-            // The first tick at or after this cycle's start (never one already written).
-            let mut k = (t.beat_at(cycle.start_ns) * 24.0).ceil() as i64;
-            while t.time_of_tick(k) <= c.last_tick_ns {
-                k += 1;
-            }
-            c.next_tick = Some(k);
-        }
-    }
-
-    /// The next clock tick (time, index), when the clock runs.
-    fn next_tick(&self) -> Option<(i64, i64)> {
-        let t = self.clock.tempo?;
-        if !(self.clock.enabled && t.running) {
-            return None;
-        }
-        let k = self.clock.next_tick?;
-        Some((t.time_of_tick(k), k))
-    }
-
     /// Writes the next clock tick if it falls in this cycle; false when there is none.
     fn write_tick(&mut self, cycle: Cycle, out: &mut SeqWriter<'_>) -> bool {
-        let Some((t_ns, k)) = self.next_tick() else {
+        let Some(t_ns) = self.clock.next_tick_ns() else {
             return false;
         };
         if t_ns >= cycle.end_ns() {
             return false;
         }
-        let start = self.clock.send_start;
+        let start = self.clock.start_due();
         if !out.fits_many(if start { 2 } else { 1 }, 1) {
             self.stats.deferred.fetch_add(1, Relaxed);
             return false;
@@ -498,12 +413,10 @@ impl Scheduler {
             .clamp(0, cycle.frames.saturating_sub(1) as i64) as u32;
         if start {
             out.push(offset, &[msg::START]);
-            self.clock.send_start = false;
             self.stats.midi_out.fetch_add(1, Relaxed);
         }
         out.push(offset, &[msg::CLOCK]);
-        self.clock.next_tick = Some(k + 1);
-        self.clock.last_tick_ns = t_ns;
+        self.clock.ticked(t_ns);
         self.stats.clock_ticks.fetch_add(1, Relaxed);
         self.stats.midi_out.fetch_add(1, Relaxed);
         true

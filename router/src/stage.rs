@@ -349,7 +349,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                                 ntp.ntp(n.t_ns),
                             ));
                         }
-                        pending.extend(mapper.note_event(&n));
+                        pending.push(m.at(n.t_ns, n.dur_ns));
                     })
                     .map(drop),
                 Wake::Ready(1) => signals

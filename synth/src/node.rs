@@ -5,9 +5,7 @@
 
 use std::time::Instant;
 
-use khorus_pw::{
-    Control, NodeError, Ready, Session, as_pod, cycle_start_ns, format_pod, stream_err,
-};
+use khorus_pw::{Control, NodeError, Ready, Session, cycle_start_ns, format_pod, stream_err};
 use pipewire as pw;
 use pw::spa;
 
@@ -93,22 +91,7 @@ pub fn run(
     position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
     info.set_position(position);
     let format = format_pod(info.into())?;
-    let mut flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
-    if options.autoconnect {
-        flags |= pw::stream::StreamFlags::AUTOCONNECT;
-    }
-    stream
-        .connect(
-            spa::utils::Direction::Output,
-            None,
-            flags,
-            &mut [as_pod(&format)?],
-        )
-        .map_err(stream_err("connect the stream"))?;
-
-    session.run(control, ready);
-    stream.disconnect().ok();
-    Ok(())
+    session.play(&stream, &format, options.autoconnect, control, ready)
 }
 
 fn renderer_xrun(renderer: &mut Renderer) {

@@ -250,11 +250,12 @@ impl Renderer {
     /// Frame of `t_ns` given that the next block (starting at the engine's frame) is heard at
     /// `clock.buffer_start_ns`.
     fn frame_of(&self, t_ns: u64, clock: Clock) -> u64 {
-        let rate = self.engine.rate() as i128;
-        let dt = t_ns as i128 - clock.buffer_start_ns as i128;
-        // Round to the nearest frame.
-        let offset = (dt * rate + dt.signum() * 500_000_000) / 1_000_000_000;
-        (self.engine.frame() as i128 + offset).max(0) as u64
+        let offset = khorus_pw::frame_offset(
+            t_ns as i128,
+            clock.buffer_start_ns,
+            self.engine.rate() as u32,
+        );
+        (self.engine.frame() as i128 + offset as i128).max(0) as u64
     }
 
     fn accept(&mut self, item: Incoming, clock: Clock) {

@@ -124,24 +124,46 @@ impl Child {
         self.child.stdin.take()
     }
 
+    /// Waits (woken by the reader threads, not by polling) until `found` returns something
+    /// for the lines of stdout (or stderr) so far, up to `timeout` or until the process closes
+    /// its output. `Err` carries everything it printed, for the failure message.
+    fn wait_for_lines<T>(
+        &self,
+        stderr: bool,
+        timeout: Duration,
+        mut found: impl FnMut(&[String]) -> Option<T>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.output;
+        let mut out = lock.lock().unwrap();
+        loop {
+            if let Some(t) = found(if stderr { &out.stderr } else { &out.stdout }) {
+                return Ok(t);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || out.closed >= 2 {
+                return Err(format!(
+                    "pid {} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.child.id(),
+                    out.stdout.join("\n"),
+                    out.stderr.join("\n")
+                ));
+            }
+            out = cv.wait_timeout(out, left).unwrap().0;
+        }
+    }
+
     /// Blocks until a line of stdout (or stderr with `stderr`) satisfies `pred`, returning it.
-    /// Woken by the reader threads, not by polling.
     pub fn wait_line(
         &self,
         stderr: bool,
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> String {
-        self.try_wait_line(stderr, timeout, pred)
-            .unwrap_or_else(|| {
-                let out = self.output.0.lock().unwrap();
-                panic!(
-                    "no matching line from pid {} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.child.id(),
-                    out.stdout.join("\n"),
-                    out.stderr.join("\n")
-                )
-            })
+        self.wait_for_lines(stderr, timeout, |lines| {
+            lines.iter().find(|l| pred(l)).cloned()
+        })
+        .unwrap_or_else(|e| panic!("no matching line from {e}"))
     }
 
     /// Like [`Child::wait_line`], but `None` when no line matched in time (or the process
@@ -152,20 +174,10 @@ impl Child {
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let (lock, cv) = &*self.output;
-        let mut out = lock.lock().unwrap();
-        loop {
-            let lines = if stderr { &out.stderr } else { &out.stdout };
-            if let Some(l) = lines.iter().find(|l| pred(l)) {
-                return Some(l.clone());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || out.closed >= 2 {
-                return None;
-            }
-            out = cv.wait_timeout(out, left).unwrap().0;
-        }
+        self.wait_for_lines(stderr, timeout, |lines| {
+            lines.iter().find(|l| pred(l)).cloned()
+        })
+        .ok()
     }
 
     /// Blocks until at least `n` lines of stdout (or stderr) satisfy `pred`, returning all
@@ -177,26 +189,11 @@ impl Child {
         n: usize,
         pred: impl Fn(&str) -> bool,
     ) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        let (lock, cv) = &*self.output;
-        let mut out = lock.lock().unwrap();
-        loop {
-            let lines = if stderr { &out.stderr } else { &out.stdout };
+        self.wait_for_lines(stderr, timeout, |lines| {
             let hits: Vec<String> = lines.iter().filter(|l| pred(l)).cloned().collect();
-            if hits.len() >= n {
-                return hits;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero() && out.closed < 2,
-                "only {} of {n} matching lines from pid {} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
-                hits.len(),
-                self.child.id(),
-                out.stdout.join("\n"),
-                out.stderr.join("\n")
-            );
-            out = cv.wait_timeout(out, left).unwrap().0;
-        }
+            (hits.len() >= n).then_some(hits)
+        })
+        .unwrap_or_else(|e| panic!("fewer than {n} matching lines from {e}"))
     }
 
     /// Waits for the process to exit (up to `timeout`, then kills it and fails) and returns
