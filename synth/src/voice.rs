@@ -1,11 +1,19 @@
 //! Voices and instruments: a compiled [`Program`] run per voice, polyphony with stealing of
 //! the quietest (then oldest) voice through a short fade, note-offs matched to note instances,
 //! and smoothed instrument controls. All memory is allocated when an instrument is built.
+//!
+//! Voices run in packs of [`LANES`]: a pack's buffers hold one lane per voice
+//! ([`LaneBlock`]), and the program runs step by step over the whole pack — element-wise
+//! steps and the filter as vector operations across the voices, oscillators and envelopes
+//! lane by lane. A voice keeps its own step states, so stealing moves a voice between packs
+//! by moving its states; a pack's buffers are refilled every block.
 
 use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
-use crate::dsp::osc::{Noise, Osc};
-use crate::dsp::{BLOCK, Block, Sig, Smoother, midi_to_hz, sanitize};
+use crate::dsp::osc::{self, Noise, Osc};
+use crate::dsp::{
+    BLOCK, Block, Column, LANES, LaneBlock, Lanes, Sig, Smoother, midi_to_hz, sanitize,
+};
 use crate::ir::{ControlDef, FREQ, GATE, Operand, Program, Step, VEL};
 
 /// Frames over which a stolen voice fades out (5 ms at 48 kHz).
@@ -20,16 +28,12 @@ enum State {
     Stateless,
 }
 
-/// One voice: per-step state and per-buffer blocks.
+/// One voice: its note, its envelope gate and its per-step state.
 #[derive(Debug, Clone)]
-pub struct Voice {
+struct Voice {
     states: Vec<State>,
-    bufs: Vec<Block>,
-    /// Per buffer: whether it holds one value for the whole block being rendered (constants,
-    /// pitch and velocity always; the gate unless it changes in the block; settled controls).
-    steady: Vec<bool>,
     /// Note instance playing (0 = none).
-    pub id: u64,
+    id: u64,
     age: u64,
     gate: f32,
     freq: f32,
@@ -39,53 +43,6 @@ pub struct Voice {
     /// Frames of steal fade left (0 = not fading).
     fade: usize,
     active: bool,
-    /// The (pitch, velocity) bits the FREQ and VEL buffers hold.
-    filled: (u32, u32),
-}
-
-/// The buffers of a voice split around one step's output: the output mutably, every other
-/// buffer (its inputs — a step never reads its own output) shared.
-struct Io<'a> {
-    before: &'a [Block],
-    after: &'a [Block],
-    out: usize,
-    steady: &'a [bool],
-}
-
-impl<'a> Io<'a> {
-    fn split(bufs: &'a mut [Block], steady: &'a [bool], out: usize) -> (&'a mut Block, Self) {
-        let (before, rest) = bufs.split_at_mut(out);
-        let (o, after) = rest.split_first_mut().expect("output buffer in range");
-        let io = Self {
-            before,
-            after,
-            out,
-            steady,
-        };
-        (o, io)
-    }
-
-    /// The first `n` samples of input buffer `k`.
-    #[inline]
-    fn get(&self, k: Operand, n: usize) -> &'a [f32] {
-        let b = if k < self.out {
-            &self.before[k]
-        } else {
-            &self.after[k - self.out - 1]
-        };
-        &b[..n]
-    }
-
-    /// Input `k` as a signal: one value when the buffer holds one value for the whole block.
-    #[inline]
-    fn sig(&self, k: Operand, n: usize) -> Sig<'a> {
-        let b = self.get(k, n);
-        if self.steady[k] && n > 0 {
-            Sig::Steady(b[0])
-        } else {
-            Sig::Varying(b)
-        }
-    }
 }
 
 impl Voice {
@@ -101,18 +58,8 @@ impl Voice {
                 _ => State::Stateless,
             })
             .collect();
-        let mut bufs = vec![[0.0; BLOCK]; program.buffers];
-        let mut steady = vec![false; program.buffers];
-        for &(k, v) in &program.constants {
-            bufs[k] = [v; BLOCK];
-            steady[k] = true;
-        }
-        steady[FREQ] = true;
-        steady[VEL] = true;
         Self {
             states,
-            bufs,
-            steady,
             id: 0,
             age: 0,
             gate: 0.0,
@@ -121,7 +68,6 @@ impl Voice {
             level: 0.0,
             fade: 0,
             active: false,
-            filled: (u32::MAX, u32::MAX),
         }
     }
 
@@ -138,177 +84,372 @@ impl Voice {
         self.level = 0.0;
         self.fade = 0;
     }
+}
 
-    /// Renders `n` frames, adding `gain ×` the output to `out`. `gate_at` changes the gate to
-    /// the given value from a frame offset on (sample-accurate note on/off).
+/// The buffers of a pack split around one step's output: the output mutably, every other
+/// buffer (its inputs — a step never reads its own output) shared.
+struct Io<'a> {
+    before: &'a [LaneBlock],
+    after: &'a [LaneBlock],
+    out: usize,
+    steady: &'a [bool],
+}
+
+impl<'a> Io<'a> {
+    fn split(
+        bufs: &'a mut [LaneBlock],
+        steady: &'a [bool],
+        out: usize,
+    ) -> (&'a mut LaneBlock, Self) {
+        let (before, rest) = bufs.split_at_mut(out);
+        let (o, after) = rest.split_first_mut().expect("output buffer in range");
+        let io = Self {
+            before,
+            after,
+            out,
+            steady,
+        };
+        (o, io)
+    }
+
+    /// The first `n` rows of input buffer `k`.
+    #[inline]
+    fn rows(&self, k: Operand, n: usize) -> &'a [Lanes] {
+        let b = if k < self.out {
+            &self.before[k]
+        } else {
+            &self.after[k - self.out - 1]
+        };
+        &b[..n]
+    }
+
+    /// Whether every lane of input `k` holds one value for the whole block.
+    #[inline]
+    fn steady(&self, k: Operand) -> bool {
+        self.steady[k]
+    }
+
+    /// Lane `lane` of input `k` as a signal: one value when the buffer is steady.
+    #[inline]
+    fn sig(&self, k: Operand, n: usize, lane: usize) -> Sig<'a> {
+        let rows = self.rows(k, n);
+        if self.steady[k] && n > 0 {
+            Sig::Steady(rows[0][lane])
+        } else {
+            Sig::Lane(rows, lane)
+        }
+    }
+}
+
+/// The buffers of up to [`LANES`] voices run side by side (lane `l` = the pack's `l`-th voice).
+#[derive(Debug, Clone)]
+struct Pack {
+    bufs: Vec<LaneBlock>,
+    /// Per buffer: whether every lane holds one value for the whole block being rendered
+    /// (constants, pitch and velocity always; the gate unless it changes within the block;
+    /// settled controls).
+    steady: Vec<bool>,
+    /// The (pitch, velocity) bits the FREQ and VEL buffers hold, per lane.
+    filled: [(u32, u32); LANES],
+}
+
+impl Pack {
+    fn new(program: &Program) -> Self {
+        let mut bufs = vec![[[0.0; LANES]; BLOCK]; program.buffers];
+        let mut steady = vec![false; program.buffers];
+        for &(k, v) in &program.constants {
+            bufs[k] = [[v; LANES]; BLOCK];
+            steady[k] = true;
+        }
+        steady[FREQ] = true;
+        steady[VEL] = true;
+        Self {
+            bufs,
+            steady,
+            filled: [(u32::MAX, u32::MAX); LANES],
+        }
+    }
+
+    /// Renders `n` frames of `voices` (at most [`LANES`]), adding their sum to `out`.
+    /// `changes` are the voices' gate changes within this block (sample-accurate note on/off).
+    #[allow(clippy::too_many_arguments)]
     fn render(
         &mut self,
         program: &Program,
         controls: &[Block],
         controls_steady: &[bool],
-        gate_at: Option<(usize, f32)>,
+        voices: &mut [Voice],
+        changes: &mut [Option<GateChange>],
         n: usize,
         out: &mut [f32],
     ) {
-        match gate_at {
-            Some((at_frame, g)) if at_frame < n => {
-                self.steady[GATE] = at_frame == 0 || g == self.gate;
-                self.bufs[GATE][..at_frame].fill(self.gate);
-                self.gate = g;
-                self.bufs[GATE][at_frame..n].fill(g);
-            }
-            _ => {
-                self.steady[GATE] = true;
-                self.bufs[GATE][..n].fill(self.gate);
+        debug_assert!(voices.len() <= LANES && changes.len() == voices.len());
+        let mut live = [false; LANES];
+        let mut edges = [None; LANES];
+        for (l, (v, c)) in voices.iter().zip(changes.iter_mut()).enumerate() {
+            let c = c.take();
+            live[l] = v.active || c.is_some();
+            edges[l] = c.filter(|c| c.at < n);
+        }
+        if n == 0 || !live.contains(&true) {
+            return;
+        }
+        self.inputs(controls, controls_steady, voices, &edges, n);
+        for (s, step) in program.steps.iter().enumerate() {
+            self.run(s, step, voices, &live, n);
+        }
+        self.mix(program.output, voices, &live, n, out);
+    }
+
+    /// Fills the voice inputs (gate, pitch, velocity) and the controls.
+    fn inputs(
+        &mut self,
+        controls: &[Block],
+        controls_steady: &[bool],
+        voices: &mut [Voice],
+        edges: &[Option<GateChange>; LANES],
+        n: usize,
+    ) {
+        let gates: Lanes = std::array::from_fn(|l| voices.get(l).map_or(0.0, |v| v.gate));
+        let gate = &mut self.bufs[GATE];
+        gate[..n].fill(gates);
+        let mut steady = true;
+        for (l, e) in edges.iter().enumerate() {
+            if let Some(GateChange { at, value }) = *e {
+                let v = &mut voices[l];
+                steady &= at == 0 || value == v.gate;
+                v.gate = value;
+                for row in &mut gate[at..n] {
+                    row[l] = value;
+                }
             }
         }
+        self.steady[GATE] = steady;
         // Pitch and velocity change per note, not per block: refill only when they did (no
         // step ever writes these buffers).
-        if self.filled != (self.freq.to_bits(), self.vel.to_bits()) {
-            self.filled = (self.freq.to_bits(), self.vel.to_bits());
-            self.bufs[FREQ].fill(self.freq);
-            self.bufs[VEL].fill(self.vel);
+        let keys: [(u32, u32); LANES] = std::array::from_fn(|l| {
+            voices
+                .get(l)
+                .map_or((0, 0), |v| (v.freq.to_bits(), v.vel.to_bits()))
+        });
+        if keys != self.filled {
+            self.filled = keys;
+            self.bufs[FREQ].fill(keys.map(|k| f32::from_bits(k.0)));
+            self.bufs[VEL].fill(keys.map(|k| f32::from_bits(k.1)));
         }
         for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
-            self.bufs[3 + c][..n].copy_from_slice(&block[..n]);
+            for (row, &x) in self.bufs[3 + c][..n].iter_mut().zip(&block[..n]) {
+                *row = [x; LANES];
+            }
             self.steady[3 + c] = steady;
         }
-        for (step, state) in program.steps.iter().zip(&mut self.states) {
-            match (step, state) {
-                (
-                    Step::Osc {
-                        freq, width, out, ..
-                    },
-                    State::Osc(o),
-                ) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    o.process(io.sig(*freq, n), io.sig(*width, n), &mut dst[..n]);
+    }
+
+    /// Runs step `s` for the live lanes.
+    fn run(&mut self, s: usize, step: &Step, voices: &mut [Voice], live: &[bool; LANES], n: usize) {
+        // The live voices with their state of this step, by lane.
+        let lanes = voices
+            .iter_mut()
+            .enumerate()
+            .filter(|(l, _)| live[*l])
+            .map(move |(l, v)| (l, &mut v.states[s]));
+        match step {
+            Step::Osc {
+                wave,
+                freq,
+                width,
+                out,
+            } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                if osc::runs_in_lanes(*wave) && io.steady(*freq) {
+                    // The usual case: every voice's oscillator at its note's pitch.
+                    let mut oscs: [Option<&mut Osc>; LANES] = Default::default();
+                    for (l, state) in lanes {
+                        if let State::Osc(o) = state {
+                            oscs[l] = Some(o);
+                        }
+                    }
+                    Osc::process_lanes(*wave, &mut oscs, &io.rows(*freq, 1)[0], &mut dst[..n]);
+                    return;
                 }
-                (Step::Noise { out, .. }, State::Noise(z)) => {
-                    for t in &mut self.bufs[*out][..n] {
-                        *t = z.tick();
+                for (l, state) in lanes {
+                    if let State::Osc(o) = state {
+                        let (f, w) = (io.sig(*freq, n, l), io.sig(*width, n, l));
+                        o.process(f, w, &mut Column::new(&mut dst[..n], l));
                     }
                 }
-                (
-                    Step::Filter {
-                        input,
-                        cutoff,
-                        resonance,
-                        out,
-                        ..
-                    },
-                    State::Svf(f),
-                ) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    f.process(
-                        io.get(*input, n),
-                        io.sig(*cutoff, n),
-                        io.sig(*resonance, n),
+            }
+            Step::Noise { out, .. } => {
+                for (l, state) in lanes {
+                    if let State::Noise(z) = state {
+                        for row in &mut self.bufs[*out][..n] {
+                            row[l] = z.tick();
+                        }
+                    }
+                }
+            }
+            Step::Filter {
+                mode,
+                input,
+                cutoff,
+                resonance,
+                out,
+            } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                if io.steady(*cutoff) && io.steady(*resonance) {
+                    // The usual case: every voice's filter at a fixed setting for the block,
+                    // all of them run side by side.
+                    let mut filters: [Option<&mut Svf>; LANES] = Default::default();
+                    for (l, state) in lanes {
+                        if let State::Svf(f) = state {
+                            filters[l] = Some(f);
+                        }
+                    }
+                    Svf::process_lanes(
+                        *mode,
+                        &mut filters,
+                        &io.rows(*cutoff, 1)[0],
+                        &io.rows(*resonance, 1)[0],
+                        io.rows(*input, n),
                         &mut dst[..n],
                     );
+                } else {
+                    for (l, state) in lanes {
+                        if let State::Svf(f) = state {
+                            f.process(
+                                io.sig(*input, n, l),
+                                io.sig(*cutoff, n, l),
+                                io.sig(*resonance, n, l),
+                                &mut Column::new(&mut dst[..n], l),
+                            );
+                        }
+                    }
                 }
-                (
-                    Step::Adsr {
-                        gate,
-                        a,
-                        d,
-                        s,
-                        r,
-                        out,
-                    },
-                    State::Adsr(e),
-                ) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    e.process(
-                        [
-                            io.sig(*gate, n),
-                            io.sig(*a, n),
-                            io.sig(*d, n),
-                            io.sig(*s, n),
-                            io.sig(*r, n),
-                        ],
-                        &mut dst[..n],
-                    );
+            }
+            Step::Adsr {
+                gate,
+                a,
+                d,
+                s: sustain,
+                r,
+                out,
+            } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                for (l, state) in lanes {
+                    if let State::Adsr(e) = state {
+                        let inputs = [*gate, *a, *d, *sustain, *r].map(|k| io.sig(k, n, l));
+                        e.process(inputs, &mut Column::new(&mut dst[..n], l));
+                    }
                 }
-                (Step::Mul { inputs, out }, _) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    let dst = &mut dst[..n];
-                    match inputs.split_first() {
-                        None => dst.fill(1.0),
-                        Some((&first, rest)) => {
-                            dst.copy_from_slice(io.get(first, n));
-                            for &k in rest {
-                                for (d, x) in dst.iter_mut().zip(io.get(k, n)) {
-                                    *d *= x;
-                                }
+            }
+            // Element-wise steps run over every lane at once (idle lanes compute on stale
+            // values that nothing reads).
+            Step::Mul { inputs, out } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                let dst = dst[..n].as_flattened_mut();
+                match inputs.split_first() {
+                    None => dst.fill(1.0),
+                    Some((&first, rest)) => {
+                        dst.copy_from_slice(io.rows(first, n).as_flattened());
+                        for &k in rest {
+                            for (d, x) in dst.iter_mut().zip(io.rows(k, n).as_flattened()) {
+                                *d *= x;
                             }
                         }
                     }
                 }
-                (Step::Add { inputs, out }, _) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    let dst = &mut dst[..n];
-                    dst.fill(0.0);
-                    for &k in inputs {
-                        for (d, x) in dst.iter_mut().zip(io.get(k, n)) {
-                            *d += x;
-                        }
+            }
+            Step::Add { inputs, out } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                let dst = dst[..n].as_flattened_mut();
+                dst.fill(0.0);
+                for &k in inputs {
+                    for (d, x) in dst.iter_mut().zip(io.rows(k, n).as_flattened()) {
+                        *d += x;
                     }
                 }
-                (Step::Tanh { input, drive, out }, _) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    for ((d, x), g) in dst[..n]
-                        .iter_mut()
-                        .zip(io.get(*input, n))
-                        .zip(io.get(*drive, n))
-                    {
-                        *d = (x * g).tanh();
-                    }
+            }
+            Step::Tanh { input, drive, out } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                let (x, g) = (io.rows(*input, n), io.rows(*drive, n));
+                for ((d, x), g) in dst[..n]
+                    .as_flattened_mut()
+                    .iter_mut()
+                    .zip(x.as_flattened())
+                    .zip(g.as_flattened())
+                {
+                    *d = (x * g).tanh();
                 }
-                (Step::MidiToHz { input, out }, _) => {
-                    let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                    for (d, x) in dst[..n].iter_mut().zip(io.get(*input, n)) {
-                        *d = midi_to_hz(*x);
-                    }
+            }
+            Step::MidiToHz { input, out } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                let x = io.rows(*input, n);
+                for (d, x) in dst[..n].as_flattened_mut().iter_mut().zip(x.as_flattened()) {
+                    *d = midi_to_hz(*x);
                 }
-                // States are built from the same steps, so kinds always match.
-                (_, _) => {}
             }
         }
-        let mut peak = 0.0f32;
-        let src = &self.bufs[program.output][..n];
-        if self.fade == 0 {
-            // The peak as the largest magnitude's bit pattern (the bits of non-negative floats
-            // order like the floats): an integer reduction the compiler vectorises.
-            let mut peak_bits = 0u32;
-            for (o, &x) in out[..n].iter_mut().zip(src) {
-                let v = sanitize(x, 4.0);
-                peak_bits = peak_bits.max(v.to_bits() & 0x7fff_ffff);
-                *o += v;
+    }
+
+    /// Adds the live voices' outputs (sanitised, fading where stolen) to `out`, records each
+    /// voice's peak and frees voices that have finished.
+    fn mix(
+        &mut self,
+        output: Operand,
+        voices: &mut [Voice],
+        live: &[bool; LANES],
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let src = &self.bufs[output][..n];
+        let fading = voices.iter().any(|v| v.fade > 0);
+        if !fading {
+            // Lane by lane in vector form: idle lanes masked to zero; each peak as the largest
+            // magnitude's bit pattern (the bits of non-negative floats order like the floats).
+            let mask: [u32; LANES] = live.map(|on| if on { u32::MAX } else { 0 });
+            let mut peak = [0u32; LANES];
+            for (o, row) in out[..n].iter_mut().zip(src) {
+                let v: Lanes = std::array::from_fn(|l| {
+                    f32::from_bits(sanitize(row[l], 4.0).to_bits() & mask[l])
+                });
+                for l in 0..LANES {
+                    peak[l] = peak[l].max(v[l].to_bits() & 0x7fff_ffff);
+                }
+                *o += ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
             }
-            peak = f32::from_bits(peak_bits);
+            for (l, v) in voices.iter_mut().enumerate() {
+                v.level = f32::from_bits(peak[l]);
+            }
         } else {
-            for (o, &x) in out[..n].iter_mut().zip(src) {
-                let mut v = sanitize(x, 4.0);
-                if self.fade > 0 {
-                    v *= self.fade as f32 / STEAL_FADE as f32;
-                    self.fade -= 1;
-                    if self.fade == 0 {
-                        self.active = false;
-                        self.id = 0;
-                    }
-                } else {
-                    v = 0.0;
+            for (l, v) in voices.iter_mut().enumerate() {
+                if !live[l] {
+                    continue;
                 }
-                peak = peak.max(v.abs());
-                *o += v;
+                let mut peak = 0.0f32;
+                for (o, row) in out[..n].iter_mut().zip(src) {
+                    let mut x = sanitize(row[l], 4.0);
+                    if v.fade > 0 {
+                        x *= v.fade as f32 / STEAL_FADE as f32;
+                        v.fade -= 1;
+                        if v.fade == 0 {
+                            v.active = false;
+                            v.id = 0;
+                        }
+                    } else if !v.active {
+                        x = 0.0;
+                    }
+                    peak = peak.max(x.abs());
+                    *o += x;
+                }
+                v.level = peak;
             }
         }
-        self.level = peak;
         // A released voice that has gone silent is free again.
-        if self.gate <= 0.5 && peak < 1e-5 {
-            self.active = false;
-            self.id = 0;
+        for (l, v) in voices.iter_mut().enumerate() {
+            if live[l] && v.gate <= 0.5 && v.level < 1e-5 {
+                v.active = false;
+                v.id = 0;
+            }
         }
     }
 }
@@ -326,7 +467,13 @@ pub struct Instrument {
     program: Program,
     voices: Vec<Voice>,
     changes: Vec<Option<GateChange>>,
+    /// Buffers for the voices, [`LANES`] voices to a pack.
+    packs: Vec<Pack>,
+    /// Stolen voices fading out (one pack).
     fading: Vec<Voice>,
+    fading_pack: Pack,
+    /// Gate changes of the fading voices (never any).
+    no_changes: [Option<GateChange>; LANES],
     controls: Vec<Smoother>,
     control_bufs: Vec<Block>,
     control_steady: Vec<bool>,
@@ -350,8 +497,11 @@ impl Instrument {
         let voices = (0..polyphony)
             .map(|i| Voice::new(&program, rate, 1 + i as u32))
             .collect();
-        let fading = (0..8)
-            .map(|i| Voice::new(&program, rate, 10_000 + i))
+        let fading = (0..LANES)
+            .map(|i| Voice::new(&program, rate, 10_000 + i as u32))
+            .collect();
+        let packs = (0..polyphony.div_ceil(LANES))
+            .map(|_| Pack::new(&program))
             .collect();
         let controls = program
             .controls
@@ -363,9 +513,12 @@ impl Instrument {
             control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
             control_steady: vec![false; program.controls.len()],
             changes: vec![None; polyphony],
+            fading_pack: Pack::new(&program),
             program,
             voices,
+            packs,
             fading,
+            no_changes: [None; LANES],
             controls,
             gain: Smoother::new(1.0, 0.02, rate),
             pan: Smoother::new(0.0, 0.02, rate),
@@ -497,31 +650,97 @@ impl Instrument {
         {
             *steady = s.fill(&mut b[..n]);
         }
-        for (v, change) in self.voices.iter_mut().zip(&mut self.changes) {
-            let c = change.take();
-            if v.active || c.is_some() {
-                v.render(
-                    &self.program,
-                    &self.control_bufs,
-                    &self.control_steady,
-                    c.map(|c| (c.at, c.value)),
-                    n,
-                    out,
-                );
-            }
-        }
-        for v in &mut self.fading {
-            if v.active {
-                v.render(
-                    &self.program,
-                    &self.control_bufs,
-                    &self.control_steady,
-                    None,
-                    n,
-                    out,
-                );
-            }
+        let packs = self
+            .voices
+            .chunks_mut(LANES)
+            .zip(self.changes.chunks_mut(LANES))
+            .zip(&mut self.packs)
+            .chain(std::iter::once((
+                (&mut self.fading[..], &mut self.no_changes[..]),
+                &mut self.fading_pack,
+            )));
+        for ((voices, changes), pack) in packs {
+            pack.render(
+                &self.program,
+                &self.control_bufs,
+                &self.control_steady,
+                voices,
+                changes,
+                n,
+                out,
+            );
         }
         self.gain.apply(&mut out[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::SynthDef;
+
+    fn program() -> Program {
+        // Saw and pulse (lanes and the per-lane path), a filter swept by the envelope (per
+        // lane) and one at a fixed setting (lanes), an envelope with an edge mid-block.
+        let def = r#"{"name":"t","nodes":[
+            {"id":"o","type":"osc","wave":"saw","freq":{"control":"freq"}},
+            {"id":"p","type":"osc","wave":"pulse","freq":{"control":"freq"},"width":0.3},
+            {"id":"e","type":"adsr","gate":{"control":"gate"},"attack":0.002,"decay":0.05,"sustain":0.5,"release":0.03},
+            {"id":"c","type":"mul","inputs":[{"node":"e"},3000]},
+            {"id":"m","type":"add","inputs":[{"node":"o"},{"node":"p"}]},
+            {"id":"f","type":"filter","mode":"lowpass","input":{"node":"m"},"cutoff":{"node":"c"},"resonance":0.2},
+            {"id":"g","type":"filter","mode":"highpass","input":{"node":"f"},"cutoff":120,"resonance":0.1},
+            {"id":"out","type":"mul","inputs":[{"node":"g"},{"node":"e"},{"control":"vel"}]}],
+            "output":{"node":"out"}}"#;
+        serde_json::from_str::<SynthDef>(def)
+            .unwrap()
+            .compile()
+            .unwrap()
+    }
+
+    #[test]
+    fn voices_in_lanes_sound_exactly_as_they_do_alone() {
+        let notes: Vec<(f32, usize, usize)> = (0..11)
+            .map(|k| (36.0 + 5.0 * k as f32, (k * 7) % BLOCK, 40 + k * 9))
+            .collect();
+        let blocks = 200;
+        let mut together = Instrument::new(program(), 16, 48_000.0);
+        let mut alone: Vec<Instrument> = notes
+            .iter()
+            .map(|_| Instrument::new(program(), 4, 48_000.0))
+            .collect();
+        let mut sum_together = Vec::new();
+        let mut sum_alone = Vec::new();
+        for b in 0..blocks {
+            for (k, &(note, at, off_block)) in notes.iter().enumerate() {
+                if b == k {
+                    together.note_on(k as u64 + 1, note, 0.8, at);
+                    alone[k].note_on(1, note, 0.8, at);
+                }
+                if b == off_block {
+                    together.note_off(k as u64 + 1, at);
+                    alone[k].note_off(1, at);
+                }
+            }
+            let mut out = [0.0; BLOCK];
+            together.render(BLOCK, &mut out);
+            sum_together.extend_from_slice(&out);
+            let mut mix = [0.0f32; BLOCK];
+            for inst in &mut alone {
+                let mut one = [0.0; BLOCK];
+                inst.render(BLOCK, &mut one);
+                for (m, x) in mix.iter_mut().zip(one) {
+                    *m += x;
+                }
+            }
+            sum_alone.extend_from_slice(&mix);
+        }
+        let peak = sum_alone.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(peak > 0.1, "audible: {peak}");
+        for (i, (a, b)) in sum_together.iter().zip(&sum_alone).enumerate() {
+            // Only the order of summing the voices differs.
+            assert!((a - b).abs() <= 1e-5 * peak.max(1.0), "sample {i}: {a} vs {b}");
+        }
+        assert_eq!(together.active_voices(), 0, "all released and freed");
     }
 }

@@ -1,7 +1,7 @@
 //! Envelopes with exponential segments: ADSR (attack, decay, sustain, release), and AR and
 //! one-shot decay as special cases. Gate edges start and release the envelope.
 
-use super::Sig;
+use super::{Out, Sig};
 
 /// Envelope stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +35,18 @@ impl Cached {
     #[inline]
     fn get(&mut self, time: f32, f: impl FnOnce(f32) -> f32) -> f32 {
         if self.time != time {
-            self.time = time;
-            self.coeff = f(time);
+            self.refresh(time, f);
         }
         self.coeff
+    }
+
+    /// Out of line: inlined, the `exp` inside is a pure intrinsic the optimiser hoists out of
+    /// the stage loop and runs for every stage on every block, wanted or not.
+    #[cold]
+    #[inline(never)]
+    fn refresh(&mut self, time: f32, f: impl FnOnce(f32) -> f32) {
+        self.time = time;
+        self.coeff = f(time);
     }
 }
 
@@ -97,8 +105,9 @@ impl Adsr {
     /// A block: `inputs` are gate, attack, decay, sustain, release per sample. With every
     /// input steady (the usual case) each stage runs as a tight loop with its coefficient
     /// looked up once — the same arithmetic as `tick`, so the output is identical.
-    pub fn process(&mut self, inputs: [Sig<'_>; 5], out: &mut [f32]) {
+    pub fn process<O: Out + ?Sized>(&mut self, inputs: [Sig<'_>; 5], out: &mut O) {
         let [gate, attack, decay, sustain, release] = inputs;
+        let n = out.frames();
         if let [
             Sig::Steady(g),
             Sig::Steady(a),
@@ -107,86 +116,96 @@ impl Adsr {
             Sig::Steady(r),
         ] = inputs
         {
-            let Some((first, rest)) = out.split_first_mut() else {
+            if n == 0 {
                 return;
-            };
+            }
             // The first sample takes any gate edge; after it the gate cannot change.
-            *first = self.tick(g, a, d, s, r);
-            self.run_steady(a, d, s.clamp(0.0, 1.0), r, rest);
+            let first = self.tick(g, a, d, s, r);
+            out.set(0, first);
+            self.run_steady(a, d, s.clamp(0.0, 1.0), r, out, 1);
             return;
         }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = self.tick(
+        for i in 0..n {
+            let v = self.tick(
                 gate.at(i),
                 attack.at(i),
                 decay.at(i),
                 sustain.at(i),
                 release.at(i),
             );
+            out.set(i, v);
         }
     }
 
-    /// The rest of a block at a steady gate: stage by stage, each a loop with a fixed
-    /// coefficient, moving on when `tick` would.
-    fn run_steady(&mut self, attack: f32, decay: f32, sustain: f32, release: f32, out: &mut [f32]) {
+    /// The rest of a block (from sample `i`) at a steady gate: stage by stage, each a loop
+    /// with a fixed coefficient, moving on when `tick` would.
+    fn run_steady<O: Out + ?Sized>(
+        &mut self,
+        attack: f32,
+        decay: f32,
+        sustain: f32,
+        release: f32,
+        out: &mut O,
+        mut i: usize,
+    ) {
         let rate = self.rate;
-        let mut i = 0;
-        while i < out.len() {
+        let n = out.frames();
+        while i < n {
             match self.stage {
                 Stage::Idle => {
                     self.value = 0.0;
-                    out[i..].fill(0.0);
+                    out.fill_from(i, 0.0);
                     return;
                 }
                 Stage::Sustain => {
                     self.value = sustain;
-                    out[i..].fill(sustain);
+                    out.fill_from(i, sustain);
                     return;
                 }
                 Stage::Attack => {
                     let c = self.attack_c.get(attack, |t| {
                         ((0.3f32 / 1.3).ln() / (t.max(0.0005) * rate)).exp()
                     });
-                    while i < out.len() {
+                    while i < n {
                         self.value = 1.3 + (self.value - 1.3) * c;
                         if self.value >= 1.0 {
                             self.value = 1.0;
                             self.stage = Stage::Decay;
-                            out[i] = 1.0;
+                            out.set(i, 1.0);
                             i += 1;
                             break;
                         }
-                        out[i] = self.value;
+                        out.set(i, self.value);
                         i += 1;
                     }
                 }
                 Stage::Decay => {
                     let c = self.decay_c.get(decay, |t| coeff(t, rate));
-                    while i < out.len() {
+                    while i < n {
                         self.value = sustain + (self.value - sustain) * c;
                         if (self.value - sustain).abs() < SILENT {
                             self.value = sustain;
                             self.stage = Stage::Sustain;
-                            out[i] = sustain;
+                            out.set(i, sustain);
                             i += 1;
                             break;
                         }
-                        out[i] = self.value;
+                        out.set(i, self.value);
                         i += 1;
                     }
                 }
                 Stage::Release => {
                     let c = self.release_c.get(release, |t| coeff(t, rate));
-                    while i < out.len() {
+                    while i < n {
                         self.value *= c;
                         if self.value < SILENT {
                             self.value = 0.0;
                             self.stage = Stage::Idle;
-                            out[i] = 0.0;
+                            out.set(i, 0.0);
                             i += 1;
                             break;
                         }
-                        out[i] = self.value;
+                        out.set(i, self.value);
                         i += 1;
                     }
                 }
@@ -264,7 +283,7 @@ mod tests {
                     Sig::Steady(params.2),
                     Sig::Steady(params.3),
                 ],
-                &mut out,
+                &mut out[..],
             );
             for (i, &o) in out.iter().enumerate() {
                 let want = single.tick(gate, params.0, params.1, params.2, params.3);

@@ -3,7 +3,7 @@
 
 use std::f32::consts::PI;
 
-use super::Sig;
+use super::{LANES, Lanes, Out, Sig};
 
 /// Which output of the state-variable filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -18,6 +18,20 @@ pub enum Mode {
 }
 
 /// TPT state-variable filter (zero-delay feedback; stable under fast modulation).
+///
+/// The TPT equations (Zavalishin) are evaluated in an equivalent state-update form: each
+/// integrator state moves by an increment linear in both states and the input,
+///
+/// ```text
+/// ic1' = (ic1 + 2a2·x) + (d11·ic1 − 2a2·ic2)      d11 = 2(a1 − 1) = −2g(g + k)·a1
+/// ic2' = (ic2 + 2a3·x) + (2a2·ic1 − 2a3·ic2)
+/// band = (ic1 + ic1') / 2,  low = (ic2 + ic2') / 2,  high = x − k·band − low
+/// ```
+///
+/// which is the same filter (`ic' = 2v − ic`, `v1 = a1·ic1 + a2(x − ic2)`,
+/// `v2 = ic2 + a2·ic1 + a3(x − ic2)`), with the states updated by small increments so low
+/// cutoffs keep their precision, and a recurrence of three dependent operations per sample
+/// instead of five: the latency that bounds a filter run sample after sample.
 #[derive(Debug, Clone, Copy)]
 pub struct Svf {
     mode: Mode,
@@ -26,10 +40,53 @@ pub struct Svf {
     ic2: f32,
     // Coefficients for (cutoff, resonance) last seen; recomputed only when they change.
     key: (f32, f32),
+    c: Coeffs,
+}
+
+/// The state-update coefficients of one setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Coeffs {
+    /// Damping, 2 − 1.95 × resonance.
     k: f32,
-    a1: f32,
-    a2: f32,
-    a3: f32,
+    /// 2·a2.
+    b1: f32,
+    /// 2·a3.
+    b2: f32,
+    /// 2·(a1 − 1).
+    d11: f32,
+}
+
+impl Coeffs {
+    fn new(cutoff: f32, resonance: f32, rate: f32) -> Self {
+        let fc = cutoff.clamp(10.0, rate * 0.49);
+        let g = (PI * fc / rate).tan();
+        // Resonance 0 → k = 2 (Q 0.5, no peak); 1 → k = 0.05 (Q 20, nearly self-oscillating).
+        let k = 2.0 - 1.95 * resonance.clamp(0.0, 1.0);
+        let a1 = 1.0 / (1.0 + g * (g + k));
+        let a2 = g * a1;
+        let a3 = g * a2;
+        Self {
+            k,
+            b1: 2.0 * a2,
+            b2: 2.0 * a3,
+            d11: -2.0 * g * (g + k) * a1,
+        }
+    }
+}
+
+/// One sample of the state update: new states and the chosen output.
+#[inline(always)]
+fn step(mode: Mode, c: &Coeffs, ic1: f32, ic2: f32, x: f32) -> (f32, f32, f32) {
+    let n1 = (ic1 + c.b1 * x) + (c.d11 * ic1 - c.b1 * ic2);
+    let n2 = (ic2 + c.b2 * x) + (c.b1 * ic1 - c.b2 * ic2);
+    let band = (ic1 + n1) * 0.5;
+    let low = (ic2 + n2) * 0.5;
+    let y = match mode {
+        Mode::Lowpass => low,
+        Mode::Bandpass => band,
+        Mode::Highpass => x - c.k * band - low,
+    };
+    (n1, n2, y)
 }
 
 impl Svf {
@@ -41,10 +98,7 @@ impl Svf {
             ic1: 0.0,
             ic2: 0.0,
             key: (f32::NAN, f32::NAN),
-            k: 2.0,
-            a1: 0.0,
-            a2: 0.0,
-            a3: 0.0,
+            c: Coeffs::default(),
         };
         f.coefficients(1000.0, 0.0);
         f
@@ -64,67 +118,112 @@ impl Svf {
 
     #[inline]
     fn coefficients(&mut self, cutoff: f32, resonance: f32) {
-        if self.key == (cutoff, resonance) {
-            return;
+        if self.key != (cutoff, resonance) {
+            self.key = (cutoff, resonance);
+            self.c = Coeffs::new(cutoff, resonance, self.rate);
         }
-        self.key = (cutoff, resonance);
-        let fc = cutoff.clamp(10.0, self.rate * 0.49);
-        let g = (PI * fc / self.rate).tan();
-        // Resonance 0 → k = 2 (Q 0.5, no peak); 1 → k = 0.05 (Q 20, nearly self-oscillating).
-        self.k = 2.0 - 1.95 * resonance.clamp(0.0, 1.0);
-        self.a1 = 1.0 / (1.0 + g * (g + self.k));
-        self.a2 = g * self.a1;
-        self.a3 = g * self.a2;
     }
 
     /// One sample.
     #[inline]
     pub fn tick(&mut self, x: f32, cutoff: f32, resonance: f32) -> f32 {
         self.coefficients(cutoff, resonance);
-        let v3 = x - self.ic2;
-        let v1 = self.a1 * self.ic1 + self.a2 * v3;
-        let v2 = self.ic2 + self.a2 * self.ic1 + self.a3 * v3;
-        self.ic1 = 2.0 * v1 - self.ic1;
-        self.ic2 = 2.0 * v2 - self.ic2;
-        match self.mode {
-            Mode::Lowpass => v2,
-            Mode::Bandpass => v1,
-            Mode::Highpass => x - self.k * v1 - v2,
-        }
+        let (n1, n2, y) = step(self.mode, &self.c, self.ic1, self.ic2, x);
+        self.ic1 = n1;
+        self.ic2 = n2;
+        y
     }
 
     /// A block, with per-sample cutoff and resonance; a block at one setting runs with its
     /// coefficients fixed.
-    pub fn process(&mut self, x: &[f32], cutoff: Sig<'_>, resonance: Sig<'_>, out: &mut [f32]) {
-        let (Sig::Steady(c), Sig::Steady(r)) = (cutoff, resonance) else {
-            for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
-                *o = self.tick(x, cutoff.at(i), resonance.at(i));
+    pub fn process<O: Out + ?Sized>(
+        &mut self,
+        x: Sig<'_>,
+        cutoff: Sig<'_>,
+        resonance: Sig<'_>,
+        out: &mut O,
+    ) {
+        let n = out.frames();
+        let (Sig::Steady(cut), Sig::Steady(res)) = (cutoff, resonance) else {
+            for i in 0..n {
+                let y = self.tick(x.at(i), cutoff.at(i), resonance.at(i));
+                out.set(i, y);
             }
             return;
         };
-        self.coefficients(c, r);
-        let (a1, a2, a3, k) = (self.a1, self.a2, self.a3, self.k);
+        self.coefficients(cut, res);
+        let c = self.c;
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
         // One loop per mode, so the mode is not decided per sample.
         macro_rules! run {
-            ($pick:expr) => {
-                for (o, &x) in out.iter_mut().zip(x) {
-                    let v3 = x - ic2;
-                    let v1 = a1 * ic1 + a2 * v3;
-                    let v2 = ic2 + a2 * ic1 + a3 * v3;
-                    ic1 = 2.0 * v1 - ic1;
-                    ic2 = 2.0 * v2 - ic2;
-                    *o = $pick(x, v1, v2);
+            ($mode:expr) => {
+                for i in 0..n {
+                    let (n1, n2, y) = step($mode, &c, ic1, ic2, x.at(i));
+                    (ic1, ic2) = (n1, n2);
+                    out.set(i, y);
                 }
             };
         }
         match self.mode {
-            Mode::Lowpass => run!(|_, _, v2| v2),
-            Mode::Bandpass => run!(|_, v1, _| v1),
-            Mode::Highpass => run!(|x: f32, v1: f32, v2: f32| x - k * v1 - v2),
+            Mode::Lowpass => run!(Mode::Lowpass),
+            Mode::Bandpass => run!(Mode::Bandpass),
+            Mode::Highpass => run!(Mode::Highpass),
         }
         self.ic1 = ic1;
         self.ic2 = ic2;
+    }
+
+    /// Runs up to [`LANES`] filters of one mode side by side over a lane block, each at its
+    /// own steady setting: the filter of lane `l` reads `x[i][l]` and writes `out[i][l]`.
+    /// Lanes without a filter compute on zeros and are left alone. The arithmetic is `tick`'s,
+    /// lane by lane, so each filter's output is exactly what it would give alone.
+    pub fn process_lanes(
+        mode: Mode,
+        filters: &mut [Option<&mut Svf>; LANES],
+        cutoff: &Lanes,
+        resonance: &Lanes,
+        x: &[Lanes],
+        out: &mut [Lanes],
+    ) {
+        let mut ic1 = [0.0; LANES];
+        let mut ic2 = [0.0; LANES];
+        let mut c = [Coeffs::default(); LANES];
+        for (l, f) in filters.iter_mut().enumerate() {
+            if let Some(f) = f {
+                f.coefficients(cutoff[l], resonance[l]);
+                (ic1[l], ic2[l], c[l]) = (f.ic1, f.ic2, f.c);
+            }
+        }
+        // Coefficients as lanes (structure of arrays), so each operation is one vector op.
+        let k: Lanes = std::array::from_fn(|l| c[l].k);
+        let b1: Lanes = std::array::from_fn(|l| c[l].b1);
+        let b2: Lanes = std::array::from_fn(|l| c[l].b2);
+        let d11: Lanes = std::array::from_fn(|l| c[l].d11);
+        macro_rules! run {
+            ($pick:expr) => {
+                for (o, x) in out.iter_mut().zip(x) {
+                    for l in 0..LANES {
+                        let n1 = (ic1[l] + b1[l] * x[l]) + (d11[l] * ic1[l] - b1[l] * ic2[l]);
+                        let n2 = (ic2[l] + b2[l] * x[l]) + (b1[l] * ic1[l] - b2[l] * ic2[l]);
+                        let band = (ic1[l] + n1) * 0.5;
+                        let low = (ic2[l] + n2) * 0.5;
+                        o[l] = $pick(x[l], k[l], band, low);
+                        ic1[l] = n1;
+                        ic2[l] = n2;
+                    }
+                }
+            };
+        }
+        match mode {
+            Mode::Lowpass => run!(|_, _, _, low| low),
+            Mode::Bandpass => run!(|_, _, band, _| band),
+            Mode::Highpass => run!(|x: f32, k: f32, band: f32, low: f32| x - k * band - low),
+        }
+        for (l, f) in filters.iter_mut().enumerate() {
+            if let Some(f) = f {
+                (f.ic1, f.ic2) = (ic1[l], ic2[l]);
+            }
+        }
     }
 }
 
@@ -190,6 +289,55 @@ mod tests {
     }
 
     #[test]
+    fn lanes_compute_exactly_what_each_filter_computes_alone() {
+        use crate::dsp::{BLOCK, LANES, Lanes};
+        for mode in [Mode::Lowpass, Mode::Bandpass, Mode::Highpass] {
+            let cutoff: Lanes = std::array::from_fn(|l| 80.0 + 900.0 * l as f32);
+            let res: Lanes = std::array::from_fn(|l| l as f32 / 8.0);
+            let x: Vec<Lanes> = (0..BLOCK)
+                .map(|i| std::array::from_fn(|l| ((i * 7919 + l * 31) % 13) as f32 / 6.5 - 1.0))
+                .collect();
+            let mut lanes: Vec<Svf> = (0..LANES).map(|_| Svf::new(mode, 48_000.0)).collect();
+            let mut alone = lanes.clone();
+            let mut out = vec![[0.0; LANES]; BLOCK];
+            // Two blocks, lane 5 idle in the first: state carries over, idle lanes untouched.
+            for block in 0..2 {
+                let mut filters: [Option<&mut Svf>; LANES] = Default::default();
+                for (l, f) in lanes.iter_mut().enumerate() {
+                    if block == 1 || l != 5 {
+                        filters[l] = Some(f);
+                    }
+                }
+                Svf::process_lanes(mode, &mut filters, &cutoff, &res, &x, &mut out);
+                for l in 0..LANES {
+                    if block == 0 && l == 5 {
+                        continue;
+                    }
+                    for i in 0..BLOCK {
+                        let want = alone[l].tick(x[i][l], cutoff[l], res[l]);
+                        assert_eq!(
+                            out[i][l], want,
+                            "{mode:?} block {block} lane {l} sample {i}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn low_cutoffs_keep_their_gain() {
+        // The state-update form keeps precision at the lowest cutoff: DC passes at unity.
+        let mut f = Svf::new(Mode::Lowpass, 48_000.0);
+        let mut y = 0.0;
+        for _ in 0..480_000 {
+            y = f.tick(1.0, 10.0, 0.0);
+        }
+        assert!((y - 1.0).abs() < 1e-3, "{y}");
+        assert!(response(Mode::Lowpass, 200.0, 20.0, 0.0) < 0.02);
+    }
+
+    #[test]
     fn block_matches_samples_and_reset_reproduces() {
         let input: Vec<f32> = (0..64)
             .map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5)
@@ -200,10 +348,10 @@ mod tests {
         let mut b = Svf::new(Mode::Lowpass, 48_000.0);
         let mut block = [0.0f32; 64];
         a.process(
-            &input,
+            Sig::Varying(&input),
             Sig::Varying(&cutoff),
             Sig::Varying(&res),
-            &mut block,
+            &mut block[..],
         );
         let single: Vec<f32> = (0..64)
             .map(|i| b.tick(input[i], cutoff[i], res[i]))
@@ -212,10 +360,10 @@ mod tests {
         a.reset();
         let mut again = [0.0f32; 64];
         a.process(
-            &input,
+            Sig::Varying(&input),
             Sig::Varying(&cutoff),
             Sig::Varying(&res),
-            &mut again,
+            &mut again[..],
         );
         assert_eq!(block, again);
         // The steady path computes what `tick` does at a fixed setting.
@@ -223,7 +371,12 @@ mod tests {
             Svf::new(Mode::Highpass, 48_000.0),
             Svf::new(Mode::Highpass, 48_000.0),
         );
-        c.process(&input, Sig::Steady(900.0), Sig::Steady(0.7), &mut block);
+        c.process(
+            Sig::Varying(&input),
+            Sig::Steady(900.0),
+            Sig::Steady(0.7),
+            &mut block[..],
+        );
         let single: Vec<f32> = input.iter().map(|&x| d.tick(x, 900.0, 0.7)).collect();
         assert_eq!(block.to_vec(), single);
     }

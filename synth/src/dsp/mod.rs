@@ -13,6 +13,83 @@ pub const BLOCK: usize = 64;
 /// A block of samples.
 pub type Block = [f32; BLOCK];
 
+/// Voices run side by side in lanes: each step of a program runs for up to this many voices
+/// at once, so the compiler's vector instructions serve several voices and the latency of one
+/// voice's recurrences (a filter's state, say) overlaps the others'.
+pub const LANES: usize = 8;
+
+/// One sample of each lane.
+pub type Lanes = [f32; LANES];
+
+/// A block of samples for every lane, sample-major (`block[i][lane]`).
+pub type LaneBlock = [Lanes; BLOCK];
+
+/// Where a block's samples go: a plain slice, or one lane of a lane block.
+pub trait Out {
+    /// Samples to write.
+    fn frames(&self) -> usize;
+    /// Writes sample `i`.
+    fn set(&mut self, i: usize, v: f32);
+    /// Writes `v` to every sample from `from` on.
+    fn fill_from(&mut self, from: usize, v: f32) {
+        for i in from..self.frames() {
+            self.set(i, v);
+        }
+    }
+}
+
+impl Out for [f32] {
+    #[inline]
+    fn frames(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize, v: f32) {
+        self[i] = v;
+    }
+
+    #[inline]
+    fn fill_from(&mut self, from: usize, v: f32) {
+        self[from..].fill(v);
+    }
+}
+
+/// One lane of the first rows of a lane block.
+#[derive(Debug)]
+pub struct Column<'a> {
+    rows: &'a mut [Lanes],
+    lane: usize,
+}
+
+impl<'a> Column<'a> {
+    /// Lane `lane` of `rows`.
+    pub fn new(rows: &'a mut [Lanes], lane: usize) -> Self {
+        assert!(lane < LANES, "lane {lane} out of range");
+        Self { rows, lane }
+    }
+}
+
+impl Out for Column<'_> {
+    #[inline]
+    fn frames(&self) -> usize {
+        self.rows.len()
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize, v: f32) {
+        self.rows[i][self.lane % LANES] = v;
+    }
+
+    #[inline]
+    fn fill_from(&mut self, from: usize, v: f32) {
+        let lane = self.lane % LANES;
+        for row in &mut self.rows[from..] {
+            row[lane] = v;
+        }
+    }
+}
+
 /// Converts a MIDI note number (69 = A4) to Hz, at A4 = 440 Hz.
 pub fn midi_to_hz(note: f32) -> f32 {
     440.0 * ((note - 69.0) / 12.0).exp2()
@@ -26,6 +103,8 @@ pub enum Sig<'a> {
     Steady(f32),
     /// One value per sample.
     Varying(&'a [f32]),
+    /// One value per sample, in one lane of a lane block.
+    Lane(&'a [Lanes], usize),
 }
 
 impl Sig<'_> {
@@ -35,6 +114,7 @@ impl Sig<'_> {
         match self {
             Sig::Steady(v) => *v,
             Sig::Varying(xs) => xs[i],
+            Sig::Lane(rows, lane) => rows[i][*lane % LANES],
         }
     }
 }

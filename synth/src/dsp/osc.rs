@@ -8,7 +8,7 @@
 use std::f64::consts::TAU;
 use std::sync::OnceLock;
 
-use super::Sig;
+use super::{LANES, Lanes, Out, Sig};
 
 /// Oscillator waveform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,7 +31,10 @@ const LEVELS: [usize; 22] = [
     1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384,
 ];
 
-type Table = Box<[f32; TABLE + 1]>;
+/// A level: per point, its value and the step to the next point scaled by the phase
+/// fraction's unit (2^-FRAC_BITS), so interpolating is one multiply-add on the raw fraction
+/// bits and both numbers come from one place in memory.
+type Table = Box<[[f32; 2]; TABLE]>;
 
 struct Tables {
     saw: Vec<Table>,
@@ -62,12 +65,12 @@ fn build_levels(amp: impl Fn(usize) -> f64) -> Vec<Table> {
                 }
                 k += 1;
             }
-            let mut t = [0.0f32; TABLE + 1];
-            for (dst, &v) in t.iter_mut().zip(&sum) {
-                *dst = v as f32;
+            let mut t = Box::new([[0.0f32; 2]; TABLE]);
+            for i in 0..TABLE {
+                let (a, b) = (sum[i] as f32, sum[(i + 1) % TABLE] as f32);
+                t[i] = [a, (b - a) * FRAC_UNIT];
             }
-            t[TABLE] = t[0];
-            Box::new(t)
+            t
         })
         .collect()
 }
@@ -93,15 +96,17 @@ fn tables() -> &'static Tables {
 /// Bits of a 32-bit fixed-point phase below the table index (4096 = 2^12 points).
 const FRAC_BITS: u32 = 32 - TABLE.trailing_zeros();
 
-/// `lookup` with a 32-bit fixed-point phase (a whole cycle is 2^32): integer index and
-/// fraction, no float-to-int conversion and no bounds checks in the block loop. Integer phase
-/// wraps exactly, so it does not drift either.
-#[inline]
-fn lookup_fixed(table: &[f32; TABLE + 1], phase: u32) -> f32 {
-    let i = (phase >> FRAC_BITS) as usize;
-    let frac = (phase & ((1 << FRAC_BITS) - 1)) as f32 * (1.0 / (1u32 << FRAC_BITS) as f32);
-    let a = table[i];
-    a + (table[i + 1] - a) * frac
+/// The value of one unit of the fraction bits.
+const FRAC_UNIT: f32 = 1.0 / (1u32 << FRAC_BITS) as f32;
+
+/// Linear interpolation with a 32-bit fixed-point phase (a whole cycle is 2^32): integer
+/// index and fraction, no float-to-int conversion and no bounds checks in the block loop.
+/// Integer phase wraps exactly, so it does not drift either. (`a + (b − a)·f` with the
+/// fraction's scale moved into the stored step: exact powers of two, the same result.)
+#[inline(always)]
+fn lookup_fixed(table: &[[f32; 2]; TABLE], phase: u32) -> f32 {
+    let [a, d] = table[(phase >> FRAC_BITS) as usize];
+    a + d * (phase & ((1 << FRAC_BITS) - 1)) as f32
 }
 
 /// A whole cycle of the fixed-point phase.
@@ -183,10 +188,12 @@ impl Osc {
 
     /// A block. A block at one pitch (the common case: pitch moves per note, not per sample)
     /// runs a tight loop over one table; either way the arithmetic is `tick`'s.
-    pub fn process(&mut self, freq: Sig<'_>, width: Sig<'_>, out: &mut [f32]) {
+    pub fn process<O: Out + ?Sized>(&mut self, freq: Sig<'_>, width: Sig<'_>, out: &mut O) {
+        let n = out.frames();
         let (Sig::Steady(f), Sig::Steady(w)) = (freq, width) else {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = self.tick(freq.at(i), width.at(i));
+            for i in 0..n {
+                let v = self.tick(freq.at(i), width.at(i));
+                out.set(i, v);
             }
             return;
         };
@@ -195,24 +202,74 @@ impl Osc {
         match self.wave {
             Wave::Saw | Wave::Triangle => {
                 let t = tables();
-                let table = if self.wave == Wave::Saw {
+                let table: &[[f32; 2]; TABLE] = if self.wave == Wave::Saw {
                     &t.saw[level]
                 } else {
                     &t.triangle[level]
                 };
-                for o in out.iter_mut() {
-                    *o = lookup_fixed(table, phase);
+                for i in 0..n {
+                    out.set(i, lookup_fixed(table, phase));
                     phase = phase.wrapping_add(inc);
                 }
             }
             wave => {
-                for o in out.iter_mut() {
-                    *o = Self::sample(wave, level, phase, w);
+                for i in 0..n {
+                    out.set(i, Self::sample(wave, level, phase, w));
                     phase = phase.wrapping_add(inc);
                 }
             }
         }
         self.phase = phase;
+    }
+}
+
+/// Whether [`Osc::process_lanes`] runs this waveform.
+pub fn runs_in_lanes(wave: Wave) -> bool {
+    matches!(wave, Wave::Saw | Wave::Triangle)
+}
+
+impl Osc {
+    /// Runs up to [`LANES`] saw or triangle oscillators side by side over a lane block, each
+    /// at its own steady frequency: lane `l`'s oscillator writes `out[i][l]`. The phase and
+    /// fraction arithmetic runs across the lanes at once; only the table reads are per lane.
+    /// The arithmetic is `tick`'s, so each oscillator's output is exactly what it gives alone.
+    /// Lanes without an oscillator read a table at phase 0 and are left alone.
+    pub fn process_lanes(
+        wave: Wave,
+        oscs: &mut [Option<&mut Osc>; LANES],
+        freq: &Lanes,
+        out: &mut [Lanes],
+    ) {
+        debug_assert!(runs_in_lanes(wave));
+        let t = tables();
+        let set = if wave == Wave::Saw {
+            &t.saw
+        } else {
+            &t.triangle
+        };
+        let mut level: [&[[f32; 2]; TABLE]; LANES] = [&set[0]; LANES];
+        let mut phase = [0u32; LANES];
+        let mut inc = [0u32; LANES];
+        for (l, o) in oscs.iter_mut().enumerate() {
+            if let Some(o) = o {
+                let (lv, step) = o.pitch(freq[l]);
+                (level[l], phase[l], inc[l]) = (&set[lv], o.phase, step);
+            }
+        }
+        for row in out.iter_mut() {
+            let index: [usize; LANES] = std::array::from_fn(|l| (phase[l] >> FRAC_BITS) as usize);
+            let frac: Lanes = std::array::from_fn(|l| (phase[l] & ((1 << FRAC_BITS) - 1)) as f32);
+            let ad: [[f32; 2]; LANES] = std::array::from_fn(|l| level[l][index[l] % TABLE]);
+            for l in 0..LANES {
+                row[l] = ad[l][0] + ad[l][1] * frac[l];
+                phase[l] = phase[l].wrapping_add(inc[l]);
+            }
+        }
+        for (l, o) in oscs.iter_mut().enumerate() {
+            if let Some(o) = o {
+                o.phase = phase[l];
+            }
+        }
     }
 }
 
@@ -275,14 +332,45 @@ mod tests {
             let freq = [331.0f32; 64];
             let width = [0.3f32; 64];
             let mut block = [0.0f32; 64];
-            a.process(Sig::Varying(&freq), Sig::Varying(&width), &mut block);
+            a.process(Sig::Varying(&freq), Sig::Varying(&width), &mut block[..]);
             let single: Vec<f32> = (0..64).map(|_| b.tick(331.0, 0.3)).collect();
             assert_eq!(block.to_vec(), single, "{wave:?}");
             a.reset();
             let mut again = [0.0f32; 64];
-            a.process(Sig::Steady(331.0), Sig::Steady(0.3), &mut again);
+            a.process(Sig::Steady(331.0), Sig::Steady(0.3), &mut again[..]);
             assert_eq!(block, again, "{wave:?}: steady path, reset reproduces");
         }
+    }
+
+    #[test]
+    fn lanes_compute_exactly_what_each_oscillator_computes_alone() {
+        use crate::dsp::{BLOCK, LANES, Lanes};
+        for wave in [Wave::Saw, Wave::Triangle] {
+            assert!(runs_in_lanes(wave));
+            let freq: Lanes = std::array::from_fn(|l| 27.5 * (1 << l) as f32 + 3.0);
+            let mut lanes: Vec<Osc> = (0..LANES).map(|_| Osc::new(wave, 48_000.0)).collect();
+            let mut alone = lanes.clone();
+            let mut out = vec![[0.0; LANES]; BLOCK];
+            for block in 0..3 {
+                let mut oscs: [Option<&mut Osc>; LANES] = Default::default();
+                for (l, o) in lanes.iter_mut().enumerate() {
+                    if block != 1 || l % 2 == 0 {
+                        oscs[l] = Some(o);
+                    }
+                }
+                Osc::process_lanes(wave, &mut oscs, &freq, &mut out);
+                for l in 0..LANES {
+                    if block == 1 && l % 2 == 1 {
+                        continue;
+                    }
+                    for (i, row) in out.iter().enumerate() {
+                        let want = alone[l].tick(freq[l], 0.5);
+                        assert_eq!(row[l], want, "{wave:?} block {block} lane {l} sample {i}");
+                    }
+                }
+            }
+        }
+        assert!(!runs_in_lanes(Wave::Sine) && !runs_in_lanes(Wave::Pulse));
     }
 
     #[test]
@@ -294,7 +382,7 @@ mod tests {
                 let direct: f64 = (1..=harmonics)
                     .map(|k| -2.0 / std::f64::consts::PI / k as f64 * (TAU * k as f64 * x).sin())
                     .sum();
-                let got = t.saw[level][i] as f64;
+                let got = t.saw[level][i][0] as f64;
                 assert!(
                     (got - direct).abs() < 1e-6,
                     "level {level} point {i}: {got} vs {direct}"
