@@ -141,6 +141,38 @@ impl<'a> Io<'a> {
     }
 }
 
+/// Live voices from which a pack runs its oscillators side by side (the lane kernel reads
+/// tables for all [`LANES`] lanes: with fewer voices, running them one by one costs less).
+const OSC_LANES_FROM: usize = 5;
+/// Live voices from which a pack runs its filters side by side (below, one by one: one
+/// voice's filter is bound by its recurrence's latency, which lanes overlap from two voices).
+const SVF_LANES_FROM: usize = 2;
+
+/// Which lanes of a pack play this block.
+struct Live {
+    on: [bool; LANES],
+    count: usize,
+    /// One past the last live lane: element-wise steps run over lanes `0..width`.
+    width: usize,
+}
+
+/// `f(dst, src)` element-wise over the lanes `0..width` of each row (all lanes at once as one
+/// flat run when the pack is full, which the compiler turns into vector operations).
+#[inline(always)]
+fn zip_lanes(dst: &mut [Lanes], src: &[Lanes], width: usize, f: impl Fn(&mut f32, f32)) {
+    if width == LANES {
+        for (d, &x) in dst.as_flattened_mut().iter_mut().zip(src.as_flattened()) {
+            f(d, x);
+        }
+    } else {
+        for (d, x) in dst.iter_mut().zip(src) {
+            for (d, &x) in d[..width].iter_mut().zip(&x[..width]) {
+                f(d, x);
+            }
+        }
+    }
+}
+
 /// The buffers of up to [`LANES`] voices run side by side (lane `l` = the pack's `l`-th voice).
 #[derive(Debug, Clone)]
 struct Pack {
@@ -195,10 +227,15 @@ impl Pack {
             return;
         }
         self.inputs(controls, controls_steady, voices, &edges, n);
+        let lanes = Live {
+            on: live,
+            count: live.iter().filter(|&&on| on).count(),
+            width: LANES - live.iter().rev().take_while(|&&on| !on).count(),
+        };
         for (s, step) in program.steps.iter().enumerate() {
-            self.run(s, step, voices, &live, n);
+            self.run(s, step, voices, &lanes, n);
         }
-        self.mix(program.output, voices, &live, n, out);
+        self.mix(program.output, voices, &lanes, n, out);
     }
 
     /// Fills the voice inputs (gate, pitch, velocity) and the controls.
@@ -246,12 +283,13 @@ impl Pack {
     }
 
     /// Runs step `s` for the live lanes.
-    fn run(&mut self, s: usize, step: &Step, voices: &mut [Voice], live: &[bool; LANES], n: usize) {
+    fn run(&mut self, s: usize, step: &Step, voices: &mut [Voice], live: &Live, n: usize) {
+        let width = live.width;
         // The live voices with their state of this step, by lane.
         let lanes = voices
             .iter_mut()
             .enumerate()
-            .filter(|(l, _)| live[*l])
+            .filter(|(l, _)| live.on[*l])
             .map(move |(l, v)| (l, &mut v.states[s]));
         match step {
             Step::Osc {
@@ -261,7 +299,7 @@ impl Pack {
                 out,
             } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                if osc::runs_in_lanes(*wave) && io.steady(*freq) {
+                if osc::runs_in_lanes(*wave) && io.steady(*freq) && live.count >= OSC_LANES_FROM {
                     // The usual case: every voice's oscillator at its note's pitch.
                     let mut oscs: [Option<&mut Osc>; LANES] = Default::default();
                     for (l, state) in lanes {
@@ -296,7 +334,7 @@ impl Pack {
                 out,
             } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                if io.steady(*cutoff) && io.steady(*resonance) {
+                if io.steady(*cutoff) && io.steady(*resonance) && live.count >= SVF_LANES_FROM {
                     // The usual case: every voice's filter at a fixed setting for the block,
                     // all of them run side by side.
                     let mut filters: [Option<&mut Svf>; LANES] = Default::default();
@@ -346,47 +384,35 @@ impl Pack {
             // values that nothing reads).
             Step::Mul { inputs, out } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                let dst = dst[..n].as_flattened_mut();
+                let dst = &mut dst[..n];
                 match inputs.split_first() {
-                    None => dst.fill(1.0),
+                    None => dst.fill([1.0; LANES]),
                     Some((&first, rest)) => {
-                        dst.copy_from_slice(io.rows(first, n).as_flattened());
+                        zip_lanes(dst, io.rows(first, n), width, |d, x| *d = x);
                         for &k in rest {
-                            for (d, x) in dst.iter_mut().zip(io.rows(k, n).as_flattened()) {
-                                *d *= x;
-                            }
+                            zip_lanes(dst, io.rows(k, n), width, |d, x| *d *= x);
                         }
                     }
                 }
             }
             Step::Add { inputs, out } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                let dst = dst[..n].as_flattened_mut();
-                dst.fill(0.0);
+                let dst = &mut dst[..n];
+                dst.fill([0.0; LANES]);
                 for &k in inputs {
-                    for (d, x) in dst.iter_mut().zip(io.rows(k, n).as_flattened()) {
-                        *d += x;
-                    }
+                    zip_lanes(dst, io.rows(k, n), width, |d, x| *d += x);
                 }
             }
             Step::Tanh { input, drive, out } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                let (x, g) = (io.rows(*input, n), io.rows(*drive, n));
-                for ((d, x), g) in dst[..n]
-                    .as_flattened_mut()
-                    .iter_mut()
-                    .zip(x.as_flattened())
-                    .zip(g.as_flattened())
-                {
-                    *d = (x * g).tanh();
-                }
+                let dst = &mut dst[..n];
+                zip_lanes(dst, io.rows(*input, n), width, |d, x| *d = x);
+                zip_lanes(dst, io.rows(*drive, n), width, |d, g| *d = (*d * g).tanh());
             }
             Step::MidiToHz { input, out } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                let x = io.rows(*input, n);
-                for (d, x) in dst[..n].as_flattened_mut().iter_mut().zip(x.as_flattened()) {
-                    *d = midi_to_hz(*x);
-                }
+                let dst = &mut dst[..n];
+                zip_lanes(dst, io.rows(*input, n), width, |d, x| *d = midi_to_hz(x));
             }
         }
     }
@@ -397,13 +423,15 @@ impl Pack {
         &mut self,
         output: Operand,
         voices: &mut [Voice],
-        live: &[bool; LANES],
+        live: &Live,
         n: usize,
         out: &mut [f32],
     ) {
         let src = &self.bufs[output][..n];
         let fading = voices.iter().any(|v| v.fade > 0);
-        if !fading {
+        let vector = !fading && voices.len() == LANES && live.count >= 4;
+        let live = &live.on;
+        if vector {
             // Lane by lane in vector form: idle lanes masked to zero; each peak as the largest
             // magnitude's bit pattern (the bits of non-negative floats order like the floats).
             let mask: [u32; LANES] = live.map(|on| if on { u32::MAX } else { 0 });
@@ -423,6 +451,17 @@ impl Pack {
         } else {
             for (l, v) in voices.iter_mut().enumerate() {
                 if !live[l] {
+                    continue;
+                }
+                if v.fade == 0 {
+                    // Playing, not stolen: the plain sum, peak by bit pattern as above.
+                    let mut peak_bits = 0u32;
+                    for (o, row) in out[..n].iter_mut().zip(src) {
+                        let x = sanitize(row[l], 4.0);
+                        peak_bits = peak_bits.max(x.to_bits() & 0x7fff_ffff);
+                        *o += x;
+                    }
+                    v.level = f32::from_bits(peak_bits);
                     continue;
                 }
                 let mut peak = 0.0f32;
@@ -739,7 +778,10 @@ mod tests {
         assert!(peak > 0.1, "audible: {peak}");
         for (i, (a, b)) in sum_together.iter().zip(&sum_alone).enumerate() {
             // Only the order of summing the voices differs.
-            assert!((a - b).abs() <= 1e-5 * peak.max(1.0), "sample {i}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-5 * peak.max(1.0),
+                "sample {i}: {a} vs {b}"
+            );
         }
         assert_eq!(together.active_voices(), 0, "all released and freed");
     }
