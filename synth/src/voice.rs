@@ -12,7 +12,7 @@ use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{self, Noise, Osc};
 use crate::dsp::{
-    BLOCK, Block, Column, LANES, LaneBlock, Lanes, Sig, Smoother, midi_to_hz, sanitize,
+    BLOCK, Block, Column, LANES, LaneBlock, Lanes, Out, Sig, Smoother, midi_to_hz, sanitize,
 };
 use crate::ir::{ControlDef, FREQ, GATE, Operand, Program, Step, VEL};
 
@@ -373,10 +373,32 @@ impl Pack {
                 out,
             } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                let steady = [*gate, *a, *d, *sustain, *r].iter().all(|&k| io.steady(k));
+                // Envelopes that just hold a level for the block (sustaining, or idle) are
+                // filled row by row for the whole pack; the rest run lane by lane.
+                let mut held: [Option<f32>; LANES] = [None; LANES];
+                let mut all_held = steady;
                 for (l, state) in lanes {
                     if let State::Adsr(e) = state {
                         let inputs = [*gate, *a, *d, *sustain, *r].map(|k| io.sig(k, n, l));
-                        e.process(inputs, &mut Column::new(&mut dst[..n], l));
+                        let level = match inputs {
+                            [Sig::Steady(g), _, _, Sig::Steady(s), _] if steady => e.holding(g, s),
+                            _ => None,
+                        };
+                        held[l] = level;
+                        if level.is_none() {
+                            all_held = false;
+                            e.process(inputs, &mut Column::new(&mut dst[..n], l));
+                        }
+                    }
+                }
+                if all_held {
+                    dst[..n].fill(held.map(|v| v.unwrap_or(0.0)));
+                } else {
+                    for (l, v) in held.iter().enumerate() {
+                        if let Some(v) = *v {
+                            Column::new(&mut dst[..n], l).fill_from(0, v);
+                        }
                     }
                 }
             }

@@ -97,6 +97,26 @@ impl Adsr {
         self.stage
     }
 
+    /// At a gate steady at `gate` for a block: when the envelope just holds a level through it
+    /// (sustaining with the gate on, or idle with it off), moves to that level — what `tick`
+    /// would output at every sample of the block — and returns it; otherwise `None` and
+    /// nothing changes.
+    pub fn holding(&mut self, gate: f32, sustain: f32) -> Option<f32> {
+        let on = gate > 0.5;
+        match self.stage {
+            Stage::Sustain if on && self.gate => {
+                self.value = sustain.clamp(0.0, 1.0);
+                Some(self.value)
+            }
+            Stage::Idle if !on => {
+                self.gate = false;
+                self.value = 0.0;
+                Some(0.0)
+            }
+            _ => None,
+        }
+    }
+
     /// The current output.
     pub fn value(&self) -> f32 {
         self.value
@@ -291,6 +311,37 @@ mod tests {
             }
             assert_eq!(block.stage(), single.stage(), "block {k}");
         }
+    }
+
+    #[test]
+    fn holding_levels_are_what_tick_gives_through_the_block() {
+        let (mut held, mut single) = (Adsr::new(48_000.0), Adsr::new(48_000.0));
+        let (a, d, s, r) = (0.002, 0.01, 0.4, 0.01);
+        let mut seen_hold = [false; 2];
+        for k in 0..400 {
+            let gate = if (k / 100) % 2 == 0 { 1.0 } else { 0.0 };
+            let sustain = if k > 150 { 0.6 } else { s };
+            let mut block = [0.0f32; 64];
+            match held.holding(gate, sustain) {
+                Some(v) => {
+                    seen_hold[(gate > 0.5) as usize] = true;
+                    block.fill(v);
+                }
+                None => held.process([gate, a, d, sustain, r].map(Sig::Steady), &mut block[..]),
+            }
+            for (i, &o) in block.iter().enumerate() {
+                assert_eq!(
+                    o,
+                    single.tick(gate, a, d, sustain, r),
+                    "block {k} sample {i}"
+                );
+            }
+            assert_eq!(held.stage(), single.stage(), "block {k}");
+        }
+        assert_eq!(seen_hold, [true, true], "held both sustaining and idle");
+        // An edge is never held: a gate rising on an idle envelope, or falling in sustain.
+        let mut e = Adsr::new(48_000.0);
+        assert_eq!(e.holding(1.0, 0.5), None);
     }
 
     #[test]
