@@ -129,6 +129,28 @@ impl<'a> Io<'a> {
         self.steady[k]
     }
 
+    /// The first `n` samples of input `k` in the solo layout (one voice, in time order).
+    #[inline]
+    fn flat(&self, k: Operand, n: usize) -> &'a [f32] {
+        let b = if k < self.out {
+            &self.before[k]
+        } else {
+            &self.after[k - self.out - 1]
+        };
+        &b.as_flattened()[..n]
+    }
+
+    /// Input `k` in the solo layout as a signal: one value when the buffer is steady.
+    #[inline]
+    fn solo_sig(&self, k: Operand, n: usize) -> Sig<'a> {
+        let xs = self.flat(k, n);
+        if self.steady[k] && n > 0 {
+            Sig::Steady(xs[0])
+        } else {
+            Sig::Varying(xs)
+        }
+    }
+
     /// Lane `lane` of input `k` as a signal: one value when the buffer is steady.
     #[inline]
     fn sig(&self, k: Operand, n: usize, lane: usize) -> Sig<'a> {
@@ -174,6 +196,13 @@ fn zip_lanes(dst: &mut [Lanes], src: &[Lanes], width: usize, f: impl Fn(&mut f32
 }
 
 /// The buffers of up to [`LANES`] voices run side by side (lane `l` = the pack's `l`-th voice).
+///
+/// A block in which only one voice of the pack plays runs in the *solo layout* instead: each
+/// buffer's first samples hold that voice's block in time order (`as_flattened()[..n]`), and
+/// the steps run along time — vector operations over samples instead of lanes, the filter four
+/// samples per step ([`Svf::process_span`]) — so a lone voice costs one voice, not eight.
+/// Constants fill every lane and so read the same in both layouts; everything else is written
+/// every block in the layout of that block.
 #[derive(Debug, Clone)]
 struct Pack {
     bufs: Vec<LaneBlock>,
@@ -181,8 +210,10 @@ struct Pack {
     /// (constants, pitch and velocity always; the gate unless it changes within the block;
     /// settled controls).
     steady: Vec<bool>,
-    /// The (pitch, velocity) bits the FREQ and VEL buffers hold, per lane.
+    /// The (pitch, velocity) bits the FREQ and VEL buffers hold, per lane (lane layout).
     filled: [(u32, u32); LANES],
+    /// The (pitch, velocity) bits they hold in the solo layout.
+    filled_solo: Option<(u32, u32)>,
 }
 
 impl Pack {
@@ -199,6 +230,7 @@ impl Pack {
             bufs,
             steady,
             filled: [(u32::MAX, u32::MAX); LANES],
+            filled_solo: None,
         }
     }
 
@@ -226,12 +258,24 @@ impl Pack {
         if n == 0 || !live.contains(&true) {
             return;
         }
-        self.inputs(controls, controls_steady, voices, &edges, n);
         let lanes = Live {
             on: live,
             count: live.iter().filter(|&&on| on).count(),
             width: LANES - live.iter().rev().take_while(|&&on| !on).count(),
         };
+        if lanes.count == 1 {
+            let l = lanes.width - 1;
+            let v = &mut voices[l];
+            self.inputs_solo(controls, controls_steady, v, edges[l], n);
+            for (s, step) in program.steps.iter().enumerate() {
+                self.run_solo(s, step, v, n);
+            }
+            let src = &self.bufs[program.output].as_flattened()[..n];
+            mix_voice(v, src.iter().copied(), &mut out[..n]);
+            release_if_silent(v);
+            return;
+        }
+        self.inputs(controls, controls_steady, voices, &edges, n);
         for (s, step) in program.steps.iter().enumerate() {
             self.run(s, step, voices, &lanes, n);
         }
@@ -271,6 +315,7 @@ impl Pack {
         });
         if keys != self.filled {
             self.filled = keys;
+            self.filled_solo = None;
             self.bufs[FREQ].fill(keys.map(|k| f32::from_bits(k.0)));
             self.bufs[VEL].fill(keys.map(|k| f32::from_bits(k.1)));
         }
@@ -279,6 +324,122 @@ impl Pack {
                 *row = [x; LANES];
             }
             self.steady[3 + c] = steady;
+        }
+    }
+
+    /// [`Pack::inputs`] for one voice in the solo layout.
+    fn inputs_solo(
+        &mut self,
+        controls: &[Block],
+        controls_steady: &[bool],
+        v: &mut Voice,
+        edge: Option<GateChange>,
+        n: usize,
+    ) {
+        let gate = &mut self.bufs[GATE].as_flattened_mut()[..n];
+        self.steady[GATE] = match edge {
+            Some(GateChange { at, value }) => {
+                gate[..at].fill(v.gate);
+                gate[at..].fill(value);
+                let steady = at == 0 || value == v.gate;
+                v.gate = value;
+                steady
+            }
+            None => {
+                gate.fill(v.gate);
+                true
+            }
+        };
+        let key = (v.freq.to_bits(), v.vel.to_bits());
+        if self.filled_solo != Some(key) {
+            self.filled_solo = Some(key);
+            self.filled = [(u32::MAX, u32::MAX); LANES];
+            self.bufs[FREQ].as_flattened_mut()[..BLOCK].fill(v.freq);
+            self.bufs[VEL].as_flattened_mut()[..BLOCK].fill(v.vel);
+        }
+        for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
+            self.bufs[3 + c].as_flattened_mut()[..n].copy_from_slice(&block[..n]);
+            self.steady[3 + c] = steady;
+        }
+    }
+
+    /// Runs step `s` for one voice in the solo layout.
+    fn run_solo(&mut self, s: usize, step: &Step, v: &mut Voice, n: usize) {
+        let state = &mut v.states[s];
+        let out = match step {
+            Step::Osc { out, .. }
+            | Step::Noise { out, .. }
+            | Step::Filter { out, .. }
+            | Step::Adsr { out, .. }
+            | Step::Mul { out, .. }
+            | Step::Add { out, .. }
+            | Step::Tanh { out, .. }
+            | Step::MidiToHz { out, .. } => *out,
+        };
+        let (dst, io) = Io::split(&mut self.bufs, &self.steady, out);
+        let dst = &mut dst.as_flattened_mut()[..n];
+        match (step, state) {
+            (Step::Osc { freq, width, .. }, State::Osc(o)) => {
+                o.process(io.solo_sig(*freq, n), io.solo_sig(*width, n), dst);
+            }
+            (Step::Noise { .. }, State::Noise(z)) => dst.iter_mut().for_each(|x| *x = z.tick()),
+            (
+                Step::Filter {
+                    input,
+                    cutoff,
+                    resonance,
+                    ..
+                },
+                State::Svf(f),
+            ) => match (io.solo_sig(*cutoff, n), io.solo_sig(*resonance, n)) {
+                (Sig::Steady(c), Sig::Steady(r)) => f.process_span(io.flat(*input, n), c, r, dst),
+                (c, r) => f.process(Sig::Varying(io.flat(*input, n)), c, r, dst),
+            },
+            (
+                Step::Adsr {
+                    gate,
+                    a,
+                    d,
+                    s: sustain,
+                    r,
+                    ..
+                },
+                State::Adsr(e),
+            ) => {
+                let inputs = [*gate, *a, *d, *sustain, *r].map(|k| io.solo_sig(k, n));
+                e.process(inputs, dst);
+            }
+            (Step::Mul { inputs, .. }, _) => match inputs.split_first() {
+                None => dst.fill(1.0),
+                Some((&first, rest)) => {
+                    dst.copy_from_slice(io.flat(first, n));
+                    for &k in rest {
+                        dst.iter_mut().zip(io.flat(k, n)).for_each(|(d, x)| *d *= x);
+                    }
+                }
+            },
+            (Step::Add { inputs, .. }, _) => {
+                dst.fill(0.0);
+                for &k in inputs {
+                    dst.iter_mut().zip(io.flat(k, n)).for_each(|(d, x)| *d += x);
+                }
+            }
+            (Step::Tanh { input, drive, .. }, _) => {
+                for ((d, x), g) in dst
+                    .iter_mut()
+                    .zip(io.flat(*input, n))
+                    .zip(io.flat(*drive, n))
+                {
+                    *d = (x * g).tanh();
+                }
+            }
+            (Step::MidiToHz { input, .. }, _) => {
+                for (d, x) in dst.iter_mut().zip(io.flat(*input, n)) {
+                    *d = midi_to_hz(*x);
+                }
+            }
+            // States are built from the same steps, so kinds always match.
+            _ => {}
         }
     }
 
@@ -472,46 +633,58 @@ impl Pack {
             }
         } else {
             for (l, v) in voices.iter_mut().enumerate() {
-                if !live[l] {
-                    continue;
+                if live[l] {
+                    mix_voice(v, src.iter().map(|row| row[l]), &mut out[..n]);
                 }
-                if v.fade == 0 {
-                    // Playing, not stolen: the plain sum, peak by bit pattern as above.
-                    let mut peak_bits = 0u32;
-                    for (o, row) in out[..n].iter_mut().zip(src) {
-                        let x = sanitize(row[l], 4.0);
-                        peak_bits = peak_bits.max(x.to_bits() & 0x7fff_ffff);
-                        *o += x;
-                    }
-                    v.level = f32::from_bits(peak_bits);
-                    continue;
-                }
-                let mut peak = 0.0f32;
-                for (o, row) in out[..n].iter_mut().zip(src) {
-                    let mut x = sanitize(row[l], 4.0);
-                    if v.fade > 0 {
-                        x *= v.fade as f32 / STEAL_FADE as f32;
-                        v.fade -= 1;
-                        if v.fade == 0 {
-                            v.active = false;
-                            v.id = 0;
-                        }
-                    } else if !v.active {
-                        x = 0.0;
-                    }
-                    peak = peak.max(x.abs());
-                    *o += x;
-                }
-                v.level = peak;
             }
         }
-        // A released voice that has gone silent is free again.
         for (l, v) in voices.iter_mut().enumerate() {
-            if live[l] && v.gate <= 0.5 && v.level < 1e-5 {
+            if live[l] {
+                release_if_silent(v);
+            }
+        }
+    }
+}
+
+/// Adds one voice's samples (sanitised; fading out where stolen) to `out` and records its
+/// peak.
+fn mix_voice(v: &mut Voice, samples: impl Iterator<Item = f32>, out: &mut [f32]) {
+    if v.fade == 0 {
+        // Playing, not stolen: the plain sum, the peak as the largest magnitude's bit pattern
+        // (the bits of non-negative floats order like the floats).
+        let mut peak_bits = 0u32;
+        for (o, x) in out.iter_mut().zip(samples) {
+            let x = sanitize(x, 4.0);
+            peak_bits = peak_bits.max(x.to_bits() & 0x7fff_ffff);
+            *o += x;
+        }
+        v.level = f32::from_bits(peak_bits);
+        return;
+    }
+    let mut peak = 0.0f32;
+    for (o, x) in out.iter_mut().zip(samples) {
+        let mut x = sanitize(x, 4.0);
+        if v.fade > 0 {
+            x *= v.fade as f32 / STEAL_FADE as f32;
+            v.fade -= 1;
+            if v.fade == 0 {
                 v.active = false;
                 v.id = 0;
             }
+        } else if !v.active {
+            x = 0.0;
         }
+        peak = peak.max(x.abs());
+        *o += x;
+    }
+    v.level = peak;
+}
+
+/// A released voice that has gone silent is free again.
+fn release_if_silent(v: &mut Voice) {
+    if v.gate <= 0.5 && v.level < 1e-5 {
+        v.active = false;
+        v.id = 0;
     }
 }
 
@@ -760,7 +933,7 @@ mod tests {
     }
 
     #[test]
-    fn voices_in_lanes_sound_exactly_as_they_do_alone() {
+    fn voices_in_lanes_sound_as_they_do_alone() {
         let notes: Vec<(f32, usize, usize)> = (0..11)
             .map(|k| (36.0 + 5.0 * k as f32, (k * 7) % BLOCK, 40 + k * 9))
             .collect();
@@ -799,7 +972,8 @@ mod tests {
         let peak = sum_alone.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         assert!(peak > 0.1, "audible: {peak}");
         for (i, (a, b)) in sum_together.iter().zip(&sum_alone).enumerate() {
-            // Only the order of summing the voices differs.
+            // Only rounding differs: the order of summing the voices, and a lone voice runs
+            // its filters four samples per step.
             assert!(
                 (a - b).abs() <= 1e-5 * peak.max(1.0),
                 "sample {i}: {a} vs {b}"

@@ -116,11 +116,9 @@ impl Chunk {
                 };
             }
         }
-        for i in 0..2 {
-            for j in 0..2 {
-                ch.m[i][j] = (pow[4][i][j] - if i == j { 1.0 } else { 0.0 }) as f32;
-            }
-        }
+        ch.m = std::array::from_fn(|i| {
+            std::array::from_fn(|j| (pow[4][i][j] - if i == j { 1.0 } else { 0.0 }) as f32)
+        });
         for i in 0..4 {
             let v = apply(&pow[3 - i], b);
             ch.r[i] = [v[0] as f32, v[1] as f32];
