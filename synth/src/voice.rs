@@ -19,6 +19,9 @@ use crate::ir::{ControlDef, FREQ, GATE, Operand, Program, Step, VEL};
 /// Frames over which a stolen voice fades out (5 ms at 48 kHz).
 const STEAL_FADE: usize = 240;
 
+// A voice holds one state per step, built with the voice: the filter's four-sample form makes
+// it the largest, and boxing it would only add a pointer to chase on the audio thread.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum State {
     Osc(Osc),
@@ -258,10 +261,17 @@ impl Pack {
         if n == 0 || !live.contains(&true) {
             return;
         }
+        let (mut count, mut width) = (0, 0);
+        for (l, &on) in live.iter().enumerate() {
+            if on {
+                count += 1;
+                width = l + 1;
+            }
+        }
         let lanes = Live {
             on: live,
-            count: live.iter().filter(|&&on| on).count(),
-            width: LANES - live.iter().rev().take_while(|&&on| !on).count(),
+            count,
+            width,
         };
         if lanes.count == 1 {
             let l = lanes.width - 1;
@@ -889,10 +899,13 @@ impl Instrument {
             .chunks_mut(LANES)
             .zip(self.changes.chunks_mut(LANES))
             .zip(&mut self.packs)
-            .chain(std::iter::once((
-                (&mut self.fading[..], &mut self.no_changes[..]),
-                &mut self.fading_pack,
-            )));
+            .chain(
+                // The fade pool, when a stolen voice is fading in it.
+                self.fading.iter().any(|v| v.active).then_some((
+                    (&mut self.fading[..], &mut self.no_changes[..]),
+                    &mut self.fading_pack,
+                )),
+            );
         for ((voices, changes), pack) in packs {
             pack.render(
                 &self.program,

@@ -3,6 +3,8 @@
 
 use std::f32::consts::PI;
 
+use wide::f32x4;
+
 use super::{LANES, Lanes, Out, Sig};
 
 /// Which output of the state-variable filter.
@@ -52,16 +54,18 @@ pub struct Svf {
 /// `s + (A⁴ − I)·s + Σ A^(3−i)·B·x[i]`. Computed in f64 when the setting changes. The recurrence
 /// then advances four samples per step — the same latency as one — so a lone filter is no
 /// longer bound by it.
+/// Four-lane vectors: lane j of an output weight is sample j; a state vector holds
+/// (ic1, ic2, 0, 0).
 #[derive(Debug, Clone, Copy, Default)]
 struct Chunk {
-    /// Output j's weight of each state: `p[state][j]`.
-    p: [[f32; 4]; 2],
-    /// Output j's weight of input i: `q[i][j]`.
-    q: [[f32; 4]; 4],
-    /// `A⁴ − I`, by row.
-    m: [[f32; 2]; 2],
+    /// The outputs' weights of each state: `p[state]`.
+    p: [f32x4; 2],
+    /// The outputs' weights of input i: `q[i]`.
+    q: [f32x4; 4],
+    /// `A⁴ − I` by column: the state increment's weights of each state.
+    m: [f32x4; 2],
     /// Input i's contribution to the state four samples on: `r[i] = A^(3−i)·B`.
-    r: [[f32; 2]; 4],
+    r: [f32x4; 4],
 }
 
 impl Chunk {
@@ -100,30 +104,31 @@ impl Chunk {
                 cv[0] * x[0][1] + cv[1] * x[1][1],
             ]
         };
-        let mut ch = Chunk::default();
-        for j in 0..4 {
-            let cp = row(&pow[j]);
-            ch.p[0][j] = cp[0] as f32;
-            ch.p[1][j] = cp[1] as f32;
-            for i in 0..4 {
-                ch.q[i][j] = match j.cmp(&i) {
-                    std::cmp::Ordering::Less => 0.0,
-                    std::cmp::Ordering::Equal => d as f32,
-                    std::cmp::Ordering::Greater => {
-                        let ab = apply(&pow[j - 1 - i], b);
-                        (cv[0] * ab[0] + cv[1] * ab[1]) as f32
-                    }
-                };
-            }
-        }
-        ch.m = std::array::from_fn(|i| {
-            std::array::from_fn(|j| (pow[4][i][j] - if i == j { 1.0 } else { 0.0 }) as f32)
-        });
-        for i in 0..4 {
+        let p = |state: usize| f32x4::new(std::array::from_fn(|j| row(&pow[j])[state] as f32));
+        let q = |i: usize| {
+            f32x4::new(std::array::from_fn(|j| match j.cmp(&i) {
+                std::cmp::Ordering::Less => 0.0,
+                std::cmp::Ordering::Equal => d as f32,
+                std::cmp::Ordering::Greater => {
+                    let ab = apply(&pow[j - 1 - i], b);
+                    (cv[0] * ab[0] + cv[1] * ab[1]) as f32
+                }
+            }))
+        };
+        let m = |col: usize| {
+            let at = |i: usize| pow[4][i][col] - if i == col { 1.0 } else { 0.0 };
+            f32x4::new([at(0) as f32, at(1) as f32, 0.0, 0.0])
+        };
+        let r = |i: usize| {
             let v = apply(&pow[3 - i], b);
-            ch.r[i] = [v[0] as f32, v[1] as f32];
+            f32x4::new([v[0] as f32, v[1] as f32, 0.0, 0.0])
+        };
+        Chunk {
+            p: [p(0), p(1)],
+            q: [q(0), q(1), q(2), q(3)],
+            m: [m(0), m(1)],
+            r: [r(0), r(1), r(2), r(3)],
         }
-        ch
     }
 }
 
@@ -269,23 +274,20 @@ impl Svf {
             self.chunk = Chunk::new(self.mode, &self.c);
         }
         let Chunk { p, q, m, r } = self.chunk;
-        let (mut s1, mut s2) = (self.ic1, self.ic2);
+        let mut z = f32x4::new([self.ic1, self.ic2, 0.0, 0.0]);
         let mut xs = x.chunks_exact(4);
         let mut ys = out.chunks_exact_mut(4);
         for (xc, yc) in (&mut xs).zip(&mut ys) {
-            let x = [xc[0], xc[1], xc[2], xc[3]];
-            for j in 0..4 {
-                yc[j] = ((q[0][j] * x[0] + q[1][j] * x[1]) + (q[2][j] * x[2] + q[3][j] * x[3]))
-                    + (p[0][j] * s1 + p[1][j] * s2);
-            }
-            let u: [f32; 2] = std::array::from_fn(|i| {
-                (r[0][i] * x[0] + r[1][i] * x[1]) + (r[2][i] * x[2] + r[3][i] * x[3])
-            });
+            let x = [xc[0], xc[1], xc[2], xc[3]].map(f32x4::splat);
+            let [s1, s2, ..] = z.to_array().map(f32x4::splat);
+            let y = ((q[0] * x[0] + q[1] * x[1]) + (q[2] * x[2] + q[3] * x[3]))
+                + (p[0] * s1 + p[1] * s2);
+            yc.copy_from_slice(&y.to_array());
+            let u = (r[0] * x[0] + r[1] * x[1]) + (r[2] * x[2] + r[3] * x[3]);
             // The state's own terms last: the recurrence is one multiply and two adds deep.
-            let n1 = (s1 + u[0]) + (m[0][0] * s1 + m[0][1] * s2);
-            let n2 = (s2 + u[1]) + (m[1][0] * s1 + m[1][1] * s2);
-            (s1, s2) = (n1, n2);
+            z = (z + u) + (m[0] * s1 + m[1] * s2);
         }
+        let [mut s1, mut s2, ..] = z.to_array();
         for (&x, y) in xs.remainder().iter().zip(ys.into_remainder()) {
             let (n1, n2, v) = step(self.mode, &self.c, s1, s2, x);
             (s1, s2) = (n1, n2);
