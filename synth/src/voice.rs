@@ -15,6 +15,7 @@ use crate::dsp::{
     BLOCK, Block, Column, LANES, LaneBlock, Lanes, Out, Sig, Smoother, midi_to_hz, sanitize,
 };
 use crate::ir::{ControlDef, FREQ, GATE, Operand, Program, Step, VEL};
+use wide::f32x4;
 
 /// Frames over which a stolen voice fades out (5 ms at 48 kHz).
 const STEAL_FADE: usize = 240;
@@ -281,7 +282,11 @@ impl Pack {
                 self.run_solo(s, step, v, n);
             }
             let src = &self.bufs[program.output].as_flattened()[..n];
-            mix_voice(v, src.iter().copied(), &mut out[..n]);
+            if v.fade == 0 {
+                v.level = add_sanitised(src, &mut out[..n]);
+            } else {
+                mix_voice(v, src.iter().copied(), &mut out[..n]);
+            }
             release_if_silent(v);
             return;
         }
@@ -690,6 +695,30 @@ fn mix_voice(v: &mut Voice, samples: impl Iterator<Item = f32>, out: &mut [f32])
     v.level = peak;
 }
 
+/// Adds `src`, sanitised, to `out`, four samples at a time; returns the peak magnitude. The
+/// same numbers as `sanitize` sample by sample.
+fn add_sanitised(src: &[f32], out: &mut [f32]) -> f32 {
+    let (lo, hi) = (f32x4::splat(-4.0), f32x4::splat(4.0));
+    let mut peak = f32x4::ZERO;
+    let mut xs = src.chunks_exact(4);
+    let mut os = out.chunks_exact_mut(4);
+    for (x, o) in (&mut xs).zip(&mut os) {
+        let x = f32x4::new([x[0], x[1], x[2], x[3]]);
+        // Clamped, and zero where not finite (max/min then the mask; NaN never survives).
+        let v = x.fast_max(lo).fast_min(hi) & x.is_finite();
+        peak = peak.fast_max(v.abs());
+        let sum = f32x4::new([o[0], o[1], o[2], o[3]]) + v;
+        o.copy_from_slice(&sum.to_array());
+    }
+    let mut peak = peak.to_array().into_iter().fold(0.0f32, f32::max);
+    for (&x, o) in xs.remainder().iter().zip(os.into_remainder()) {
+        let v = sanitize(x, 4.0);
+        peak = peak.max(v.abs());
+        *o += v;
+    }
+    peak
+}
+
 /// A released voice that has gone silent is free again.
 fn release_if_silent(v: &mut Voice) {
     if v.gate <= 0.5 && v.level < 1e-5 {
@@ -901,7 +930,7 @@ impl Instrument {
             .zip(&mut self.packs)
             .chain(
                 // The fade pool, when a stolen voice is fading in it.
-                self.fading.iter().any(|v| v.active).then_some((
+                (self.fading.iter().filter(|v| v.active).count() > 0).then_some((
                     (&mut self.fading[..], &mut self.no_changes[..]),
                     &mut self.fading_pack,
                 )),
@@ -925,6 +954,38 @@ impl Instrument {
 mod tests {
     use super::*;
     use crate::ir::SynthDef;
+
+    #[test]
+    fn sanitised_sums_match_sanitize_sample_by_sample() {
+        let src: Vec<f32> = [
+            0.5,
+            -7.0,
+            f32::NAN,
+            4.0,
+            f32::INFINITY,
+            -0.0,
+            3.99,
+            f32::NEG_INFINITY,
+        ]
+        .into_iter()
+        .cycle()
+        .take(67)
+        .enumerate()
+        .map(|(i, x)| x * (1.0 + i as f32 / 100.0))
+        .collect();
+        let mut out: Vec<f32> = (0..67).map(|i| i as f32 / 10.0).collect();
+        let mut want = out.clone();
+        let peak = add_sanitised(&src, &mut out);
+        let mut want_peak = 0.0f32;
+        for (w, &x) in want.iter_mut().zip(&src) {
+            let v = sanitize(x, 4.0);
+            want_peak = want_peak.max(v.abs());
+            *w += v;
+        }
+        assert_eq!(out, want);
+        assert_eq!(peak, want_peak);
+        assert_eq!(peak, 4.0);
+    }
 
     fn program() -> Program {
         // Saw and pulse (lanes and the per-lane path), a filter swept by the envelope (per

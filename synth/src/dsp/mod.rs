@@ -36,6 +36,12 @@ pub trait Out {
             self.set(i, v);
         }
     }
+
+    /// The samples as one contiguous slice, when they are (for loops that run along time
+    /// several samples at once).
+    fn contiguous(&mut self) -> Option<&mut [f32]> {
+        None
+    }
 }
 
 impl Out for [f32] {
@@ -52,6 +58,11 @@ impl Out for [f32] {
     #[inline]
     fn fill_from(&mut self, from: usize, v: f32) {
         self[from..].fill(v);
+    }
+
+    #[inline]
+    fn contiguous(&mut self) -> Option<&mut [f32]> {
+        Some(self)
     }
 }
 
