@@ -421,7 +421,13 @@ impl Pack {
                 },
                 State::Adsr(e),
             ) => {
-                let inputs = [*gate, *a, *d, *sustain, *r].map(|k| io.solo_sig(k, n));
+                let inputs = [
+                    io.solo_sig(*gate, n),
+                    io.solo_sig(*a, n),
+                    io.solo_sig(*d, n),
+                    io.solo_sig(*sustain, n),
+                    io.solo_sig(*r, n),
+                ];
                 e.process(inputs, dst);
             }
             (Step::Mul { inputs, .. }, _) => match inputs.split_first() {
@@ -556,7 +562,13 @@ impl Pack {
                 let mut all_held = steady;
                 for (l, state) in lanes {
                     if let State::Adsr(e) = state {
-                        let inputs = [*gate, *a, *d, *sustain, *r].map(|k| io.sig(k, n, l));
+                        let inputs = [
+                            io.sig(*gate, n, l),
+                            io.sig(*a, n, l),
+                            io.sig(*d, n, l),
+                            io.sig(*sustain, n, l),
+                            io.sig(*r, n, l),
+                        ];
                         let level = match inputs {
                             [Sig::Steady(g), _, _, Sig::Steady(s), _] if steady => e.holding(g, s),
                             _ => None,
@@ -635,9 +647,10 @@ impl Pack {
             let mask: [u32; LANES] = live.map(|on| if on { u32::MAX } else { 0 });
             let mut peak = [0u32; LANES];
             for (o, row) in out[..n].iter_mut().zip(src) {
-                let v: Lanes = std::array::from_fn(|l| {
-                    f32::from_bits(sanitize(row[l], 4.0).to_bits() & mask[l])
-                });
+                let mut v: Lanes = [0.0; LANES];
+                for l in 0..LANES {
+                    v[l] = f32::from_bits(sanitize(row[l], 4.0).to_bits() & mask[l]);
+                }
                 for l in 0..LANES {
                     peak[l] = peak[l].max(v[l].to_bits() & 0x7fff_ffff);
                 }

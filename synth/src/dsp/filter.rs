@@ -278,8 +278,14 @@ impl Svf {
         let mut xs = x.chunks_exact(4);
         let mut ys = out.chunks_exact_mut(4);
         for (xc, yc) in (&mut xs).zip(&mut ys) {
-            let x = [xc[0], xc[1], xc[2], xc[3]].map(f32x4::splat);
-            let [s1, s2, ..] = z.to_array().map(f32x4::splat);
+            let x = [
+                f32x4::splat(xc[0]),
+                f32x4::splat(xc[1]),
+                f32x4::splat(xc[2]),
+                f32x4::splat(xc[3]),
+            ];
+            let zs = z.to_array();
+            let (s1, s2) = (f32x4::splat(zs[0]), f32x4::splat(zs[1]));
             let y = ((q[0] * x[0] + q[1] * x[1]) + (q[2] * x[2] + q[3] * x[3]))
                 + (p[0] * s1 + p[1] * s2);
             yc.copy_from_slice(&y.to_array());

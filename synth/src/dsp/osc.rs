@@ -242,10 +242,23 @@ fn run_along_time(table: &[[f32; 2]; TABLE], phase: u32, inc: u32, out: &mut [f3
     let mut chunks = out.chunks_exact_mut(4);
     for chunk in &mut chunks {
         let index = (ph >> FRAC_BITS).to_array();
-        let frac = f32x4::from_i32x4(i32x4::new((ph & mask).to_array().map(|f| f as i32)));
-        let ad = index.map(|i| table[i as usize % TABLE]);
-        let a = f32x4::new(ad.map(|p| p[0]));
-        let d = f32x4::new(ad.map(|p| p[1]));
+        // (No array `map` here or below: it goes through closures the optimiser leaves as
+        // calls, which cost more than the arithmetic.)
+        let f = (ph & mask).to_array();
+        let frac = f32x4::from_i32x4(i32x4::new([
+            f[0] as i32,
+            f[1] as i32,
+            f[2] as i32,
+            f[3] as i32,
+        ]));
+        let ad = [
+            table[index[0] as usize % TABLE],
+            table[index[1] as usize % TABLE],
+            table[index[2] as usize % TABLE],
+            table[index[3] as usize % TABLE],
+        ];
+        let a = f32x4::new([ad[0][0], ad[1][0], ad[2][0], ad[3][0]]);
+        let d = f32x4::new([ad[0][1], ad[1][1], ad[2][1], ad[3][1]]);
         chunk.copy_from_slice(&(a + d * frac).to_array());
         ph += step;
     }
@@ -291,9 +304,12 @@ impl Osc {
             }
         }
         for row in out.iter_mut() {
-            let index: [usize; LANES] = std::array::from_fn(|l| (phase[l] >> FRAC_BITS) as usize);
-            let frac: Lanes = std::array::from_fn(|l| (phase[l] & ((1 << FRAC_BITS) - 1)) as f32);
-            let ad: [[f32; 2]; LANES] = std::array::from_fn(|l| level[l][index[l] % TABLE]);
+            let mut frac = [0.0f32; LANES];
+            let mut ad = [[0.0f32; 2]; LANES];
+            for l in 0..LANES {
+                frac[l] = (phase[l] & ((1 << FRAC_BITS) - 1)) as f32;
+                ad[l] = level[l][(phase[l] >> FRAC_BITS) as usize % TABLE];
+            }
             for l in 0..LANES {
                 row[l] = ad[l][0] + ad[l][1] * frac[l];
                 phase[l] = phase[l].wrapping_add(inc[l]);
