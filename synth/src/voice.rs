@@ -713,18 +713,18 @@ fn mix_voice(v: &mut Voice, samples: impl Iterator<Item = f32>, out: &mut [f32])
 fn add_sanitised(src: &[f32], out: &mut [f32]) -> f32 {
     let (lo, hi) = (f32x4::splat(-4.0), f32x4::splat(4.0));
     let mut peak = f32x4::ZERO;
-    let mut xs = src.chunks_exact(4);
-    let mut os = out.chunks_exact_mut(4);
-    for (x, o) in (&mut xs).zip(&mut os) {
-        let x = f32x4::new([x[0], x[1], x[2], x[3]]);
+    let len = src.len().min(out.len());
+    let (xs, x_tail) = src[..len].as_chunks::<4>();
+    let (os, o_tail) = out[..len].as_chunks_mut::<4>();
+    for (x, o) in xs.iter().zip(os) {
+        let x = f32x4::new(*x);
         // Clamped, and zero where not finite (max/min then the mask; NaN never survives).
         let v = x.fast_max(lo).fast_min(hi) & x.is_finite();
         peak = peak.fast_max(v.abs());
-        let sum = f32x4::new([o[0], o[1], o[2], o[3]]) + v;
-        o.copy_from_slice(&sum.to_array());
+        *o = (f32x4::new(*o) + v).to_array();
     }
     let mut peak = peak.to_array().into_iter().fold(0.0f32, f32::max);
-    for (&x, o) in xs.remainder().iter().zip(os.into_remainder()) {
+    for (&x, o) in x_tail.iter().zip(o_tail) {
         let v = sanitize(x, 4.0);
         peak = peak.max(v.abs());
         *o += v;

@@ -275,9 +275,10 @@ impl Svf {
         }
         let Chunk { p, q, m, r } = self.chunk;
         let mut z = f32x4::new([self.ic1, self.ic2, 0.0, 0.0]);
-        let mut xs = x.chunks_exact(4);
-        let mut ys = out.chunks_exact_mut(4);
-        for (xc, yc) in (&mut xs).zip(&mut ys) {
+        let len = x.len().min(out.len());
+        let (xs, x_tail) = x[..len].as_chunks::<4>();
+        let (ys, y_tail) = out[..len].as_chunks_mut::<4>();
+        for (xc, yc) in xs.iter().zip(ys) {
             let x = [
                 f32x4::splat(xc[0]),
                 f32x4::splat(xc[1]),
@@ -288,13 +289,13 @@ impl Svf {
             let (s1, s2) = (f32x4::splat(zs[0]), f32x4::splat(zs[1]));
             let y = ((q[0] * x[0] + q[1] * x[1]) + (q[2] * x[2] + q[3] * x[3]))
                 + (p[0] * s1 + p[1] * s2);
-            yc.copy_from_slice(&y.to_array());
+            *yc = y.to_array();
             let u = (r[0] * x[0] + r[1] * x[1]) + (r[2] * x[2] + r[3] * x[3]);
             // The state's own terms last: the recurrence is one multiply and two adds deep.
             z = (z + u) + (m[0] * s1 + m[1] * s2);
         }
         let [mut s1, mut s2, ..] = z.to_array();
-        for (&x, y) in xs.remainder().iter().zip(ys.into_remainder()) {
+        for (&x, y) in x_tail.iter().zip(y_tail) {
             let (n1, n2, v) = step(self.mode, &self.c, s1, s2, x);
             (s1, s2) = (n1, n2);
             *y = v;

@@ -239,8 +239,8 @@ fn run_along_time(table: &[[f32; 2]; TABLE], phase: u32, inc: u32, out: &mut [f3
     }));
     let step = u32x4::splat(inc.wrapping_mul(4));
     let mask = u32x4::splat((1 << FRAC_BITS) - 1);
-    let mut chunks = out.chunks_exact_mut(4);
-    for chunk in &mut chunks {
+    let (chunks, tail) = out.as_chunks_mut::<4>();
+    for chunk in chunks {
         let index = (ph >> FRAC_BITS).to_array();
         // (No array `map` here or below: it goes through closures the optimiser leaves as
         // calls, which cost more than the arithmetic.)
@@ -251,19 +251,21 @@ fn run_along_time(table: &[[f32; 2]; TABLE], phase: u32, inc: u32, out: &mut [f3
             f[2] as i32,
             f[3] as i32,
         ]));
-        let ad = [
-            table[index[0] as usize % TABLE],
-            table[index[1] as usize % TABLE],
-            table[index[2] as usize % TABLE],
-            table[index[3] as usize % TABLE],
-        ];
-        let a = f32x4::new([ad[0][0], ad[1][0], ad[2][0], ad[3][0]]);
-        let d = f32x4::new([ad[0][1], ad[1][1], ad[2][1], ad[3][1]]);
-        chunk.copy_from_slice(&(a + d * frac).to_array());
+        // Two (value, step) pairs per vector (two 8-byte loads), then split into values and
+        // steps by a shuffle each.
+        let p0 = table[index[0] as usize % TABLE];
+        let p1 = table[index[1] as usize % TABLE];
+        let p2 = table[index[2] as usize % TABLE];
+        let p3 = table[index[3] as usize % TABLE];
+        let lo = [p0[0], p0[1], p1[0], p1[1]];
+        let hi = [p2[0], p2[1], p3[0], p3[1]];
+        let a = f32x4::new([lo[0], lo[2], hi[0], hi[2]]);
+        let d = f32x4::new([lo[1], lo[3], hi[1], hi[3]]);
+        *chunk = (a + d * frac).to_array();
         ph += step;
     }
     let mut phase = ph.to_array()[0];
-    for x in chunks.into_remainder() {
+    for x in tail {
         *x = lookup_fixed(table, phase);
         phase = phase.wrapping_add(inc);
     }
