@@ -119,7 +119,10 @@ struct Forwarder {
 
 impl Forwarder {
     fn forward(&mut self, cmd: &OscCommand) -> Result<(), khorus_bus::BusError> {
-        const WAIT: Duration = Duration::from_millis(500);
+        // Generous: a busy machine (CI runs debug builds of every stage at once on two cores)
+        // was seen to take over 500 ms to answer, and a forward that times out is a lost
+        // command. A missing stage is still reported, after this long.
+        const WAIT: Duration = Duration::from_secs(2);
         match cmd {
             OscCommand::Set { node, param, value } => self
                 .synth

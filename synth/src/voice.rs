@@ -430,21 +430,33 @@ impl Pack {
                 ];
                 e.process(inputs, dst);
             }
-            (Step::Mul { inputs, .. }, _) => match inputs.split_first() {
-                None => dst.fill(1.0),
-                Some((&first, rest)) => {
-                    dst.copy_from_slice(io.flat(first, n));
+            // The first two operands in one pass (the usual case is two).
+            (Step::Mul { inputs, .. }, _) => match inputs.as_slice() {
+                [] => dst.fill(1.0),
+                [a] => dst.copy_from_slice(io.flat(*a, n)),
+                [a, b, rest @ ..] => {
+                    let (a, b) = (io.flat(*a, n), io.flat(*b, n));
+                    dst.iter_mut()
+                        .zip(a.iter().zip(b))
+                        .for_each(|(d, (x, y))| *d = x * y);
                     for &k in rest {
                         dst.iter_mut().zip(io.flat(k, n)).for_each(|(d, x)| *d *= x);
                     }
                 }
             },
-            (Step::Add { inputs, .. }, _) => {
-                dst.fill(0.0);
-                for &k in inputs {
-                    dst.iter_mut().zip(io.flat(k, n)).for_each(|(d, x)| *d += x);
+            (Step::Add { inputs, .. }, _) => match inputs.as_slice() {
+                [] => dst.fill(0.0),
+                [a] => dst.copy_from_slice(io.flat(*a, n)),
+                [a, b, rest @ ..] => {
+                    let (a, b) = (io.flat(*a, n), io.flat(*b, n));
+                    dst.iter_mut()
+                        .zip(a.iter().zip(b))
+                        .for_each(|(d, (x, y))| *d = x + y);
+                    for &k in rest {
+                        dst.iter_mut().zip(io.flat(k, n)).for_each(|(d, x)| *d += x);
+                    }
                 }
-            }
+            },
             (Step::Tanh { input, drive, .. }, _) => {
                 for ((d, x), g) in dst
                     .iter_mut()
