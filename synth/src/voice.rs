@@ -263,7 +263,7 @@ impl Pack {
             return;
         }
         let (mut count, mut width) = (0, 0);
-        for (l, &on) in live.iter().enumerate() {
+        for (l, &on) in live[..voices.len()].iter().enumerate() {
             if on {
                 count += 1;
                 width = l + 1;
@@ -421,6 +421,14 @@ impl Pack {
                 },
                 State::Adsr(e),
             ) => {
+                // Holding a level (sustaining, or idle) is a fill, as in the lanes.
+                if let (Sig::Steady(g), Sig::Steady(level)) =
+                    (io.solo_sig(*gate, n), io.solo_sig(*sustain, n))
+                    && let Some(v) = e.holding(g, level)
+                {
+                    dst.fill(v);
+                    return;
+                }
                 let inputs = [
                     io.solo_sig(*gate, n),
                     io.solo_sig(*a, n),

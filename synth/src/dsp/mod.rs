@@ -242,6 +242,7 @@ impl Smoother {
     }
 
     /// Whether it rests on its target (no ramp, no smoothing left).
+    #[inline]
     pub fn settled(&self) -> bool {
         self.ramp.is_none() && self.value == self.target
     }
@@ -259,6 +260,7 @@ impl Smoother {
     }
 
     /// Multiplies `xs` by the next values (a settled unity gain costs nothing).
+    #[inline]
     pub fn apply(&mut self, xs: &mut [f32]) {
         if self.settled() {
             let g = self.value;
