@@ -4,9 +4,11 @@
 //!
 //! Voices run in packs of [`LANES`]: a pack's buffers hold one lane per voice
 //! ([`LaneBlock`]), and the program runs step by step over the whole pack — element-wise
-//! steps and the filter as vector operations across the voices, oscillators and envelopes
-//! lane by lane. A voice keeps its own step states, so stealing moves a voice between packs
-//! by moving its states; a pack's buffers are refilled every block.
+//! steps, filters and the oscillators' arithmetic as vector operations across the voices,
+//! envelopes lane by lane (or as a fill when they all hold a level). A pack with one voice
+//! playing runs it in time order instead (see [`Pack`]). A voice keeps its own step states,
+//! so stealing moves a voice between packs by moving its states; a pack's buffers are
+//! refilled every block.
 
 use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
