@@ -6,7 +6,7 @@
 //! ([`LaneBlock`]), and the program runs step by step over the whole pack — element-wise
 //! steps, filters and the oscillators' arithmetic as vector operations across the voices,
 //! envelopes lane by lane (or as a fill when they all hold a level). A pack with one voice
-//! playing runs it in time order instead (see [`Pack`]). A voice keeps its own step states,
+//! playing runs it in time order instead (the solo layout). A voice keeps its own step states,
 //! so stealing moves a voice between packs by moving its states; a pack's buffers are
 //! refilled every block.
 
