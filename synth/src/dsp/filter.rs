@@ -264,9 +264,9 @@ impl Svf {
         self.ic2 = ic2;
     }
 
-    /// A block of one filter at a fixed setting, four samples per step of the recurrence
-    /// (its block form, `Chunk`): for a filter running alone, where nothing overlaps the latency of its
-    /// per-sample recurrence. The same filter as `tick` up to rounding (not bit for bit).
+    /// A block of one filter at a fixed setting, four samples per step of the recurrence (its
+    /// block form, `Chunk`): for a filter running alone, where nothing overlaps the latency of
+    /// its per-sample recurrence. The same filter as `tick` up to rounding (not bit for bit).
     pub fn process_span(&mut self, x: &[f32], cutoff: f32, resonance: f32, out: &mut [f32]) {
         self.coefficients(cutoff, resonance);
         if self.chunk_key != self.key {
