@@ -1,6 +1,7 @@
 //! khorus synth: polyphonic instruments and effects rendered as a native PipeWire node.
 //!
-//! [`ir`] defines synths as data and compiles them; [`voice`] runs them polyphonically;
+//! [`ir`] defines synths as data and compiles them; [`voice`] runs them polyphonically (a
+//! block of voices at a time, in packs of SIMD lanes);
 //! [`engine`] mixes instruments through the effect buses and the master limiter, starting
 //! notes at exact frames; [`render`] drives the engine offline into a WAV file. [`rt`] is the
 //! audio callback's side (rings in, crossfaded graph swaps), [`command`] the bus thread's
@@ -15,6 +16,7 @@ pub mod dsp;
 pub mod engine;
 pub mod ir;
 pub mod node;
+mod pack;
 pub mod params;
 pub mod render;
 pub mod rt;
