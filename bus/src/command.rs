@@ -267,7 +267,7 @@ impl<Req, Resp> CommandServer<Req, Resp> {
 
     /// A handle to wait for requests with [`wait::run`](crate::wait::run).
     pub fn waker(&self) -> Waker {
-        Waker(Rc::clone(&self.requests))
+        Waker(crate::wait::Source::Listener(Rc::clone(&self.requests)))
     }
 }
 

@@ -334,7 +334,7 @@ impl<T: Topic> Subscriber<T> {
 
     /// A handle to wait on this subscriber with [`wait::run`](crate::wait::run).
     pub fn waker(&self) -> Waker {
-        Waker(Rc::clone(&self.listener))
+        Waker(crate::wait::Source::Listener(Rc::clone(&self.listener)))
     }
 
     /// Samples received so far.

@@ -1,39 +1,94 @@
 //! The event-driven wait every stage sleeps in.
 //!
-//! [`run`] attaches the listeners of the given subscribers (and an optional periodic tick) to
-//! an iceoryx2 `WaitSet` and calls back when one of them fires. Event notifications are drained
+//! [`run`] attaches the listeners of the given sources (subscribers, command servers, and file
+//! descriptors such as a child's pidfd) and an optional periodic tick to an iceoryx2 `WaitSet`,
+//! and calls back when one of them fires, naming the source by the key the caller gave it — a
+//! typed key, so adding a source never reroutes the others. Event notifications are drained
 //! before the callback runs, and the callback is expected to drain its subscriber fully, so a
 //! wake-up never leaves work behind and the loop never spins. SIGINT and SIGTERM end the loop.
 
 use std::ops::ControlFlow;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use iceoryx2::port::listener::Listener;
 use iceoryx2::prelude::*;
 use iceoryx2::waitset::WaitSetRunResult;
+use iceoryx2_bb_posix::file_descriptor::{FileDescriptor, FileDescriptorBased};
+use iceoryx2_bb_posix::file_descriptor_set::SynchronousMultiplexing;
 
 use crate::BusError;
 
-/// A handle on the event listener of a subscriber or command server, to wait on.
+/// A handle on something to wait for: the event listener of a subscriber or command server,
+/// or a file descriptor that becomes readable (a pidfd when its process exits).
 ///
-/// It shares the listener with its port, so the wait loop can hold wakers while the callback
+/// A listener is shared with its port, so the wait loop can hold wakers while the callback
 /// uses the ports mutably. Get one with `waker()` on a [`Subscriber`](crate::Subscriber) or
-/// [`CommandServer`](crate::CommandServer).
+/// [`CommandServer`](crate::CommandServer), or [`Waker::fd`].
 #[derive(Clone)]
-pub struct Waker(pub(crate) Rc<Listener<ipc::Service>>);
+pub struct Waker(pub(crate) Source);
+
+#[derive(Clone)]
+pub(crate) enum Source {
+    Listener(Rc<Listener<ipc::Service>>),
+    Fd(Rc<Fd>),
+}
+
+/// A borrowed view of an owned descriptor, in the form the wait set takes.
+pub(crate) struct Fd {
+    _owned: OwnedFd,
+    view: FileDescriptor,
+}
+
+impl std::fmt::Debug for Fd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fd").finish()
+    }
+}
+
+impl FileDescriptorBased for Fd {
+    fn file_descriptor(&self) -> &FileDescriptor {
+        &self.view
+    }
+}
+
+impl SynchronousMultiplexing for Fd {}
 
 impl std::fmt::Debug for Waker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Waker")
+        match &self.0 {
+            Source::Listener(_) => f.write_str("Waker(listener)"),
+            Source::Fd(_) => f.write_str("Waker(fd)"),
+        }
+    }
+}
+
+impl Waker {
+    /// Wakes when `fd` is readable (level-triggered: the callback must make it not readable,
+    /// or stop waiting on it, or the loop wakes again at once). For a pidfd: when the process
+    /// has exited.
+    pub fn fd(fd: OwnedFd) -> Self {
+        // SAFETY: the descriptor stays open as long as `_owned` (same struct, dropped after
+        // the non-owning view, which never closes it).
+        let view = unsafe { FileDescriptor::non_owning_new_unchecked(fd.as_raw_fd()) };
+        Waker(Source::Fd(Rc::new(Fd { _owned: fd, view })))
+    }
+
+    fn drain(&self) {
+        if let Source::Listener(l) = &self.0 {
+            // A failed try_wait leaves notifications pending; the next wake-up retries, and
+            // the data itself is read from the subscriber regardless, so nothing is lost.
+            l.try_wait(|_| {}).ok();
+        }
     }
 }
 
 /// Why [`run`] called back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// Source `i` (index into the `sources` slice) has something to read.
-    Ready(usize),
+pub enum Wake<K> {
+    /// The source given with key `K` has something to read.
+    Ready(K),
     /// The periodic tick fired.
     Tick,
 }
@@ -49,16 +104,17 @@ pub enum Exit {
     Terminated,
 }
 
-/// Sleeps until a source fires or the tick elapses, calls `on_wake`, and repeats until the
-/// callback breaks, the deadline passes or the process is asked to terminate.
+/// Sleeps until a source fires or the tick elapses, calls `on_wake` with the source's key,
+/// and repeats until the callback breaks, the deadline passes or the process is asked to
+/// terminate.
 ///
 /// Every source gets one `Wake::Ready` right away, so samples that arrived before the wait
 /// began are not stranded.
-pub fn run(
-    sources: &[Waker],
+pub fn run<K: Copy>(
+    sources: &[(K, Waker)],
     tick: Option<Duration>,
     deadline: Option<Instant>,
-    mut on_wake: impl FnMut(Wake) -> ControlFlow<()>,
+    mut on_wake: impl FnMut(Wake<K>) -> ControlFlow<()>,
 ) -> Result<Exit, BusError> {
     crate::config::quiet_iceoryx_logs();
     let waitset = WaitSetBuilder::new()
@@ -66,10 +122,12 @@ pub fn run(
         .create::<ipc::Service>()
         .map_err(|e| BusError::iceoryx("create a wait set", e))?;
     let mut guards = Vec::with_capacity(sources.len());
-    for source in sources {
-        let guard = waitset
-            .attach_notification(source.0.as_ref())
-            .map_err(|e| BusError::iceoryx("attach a listener to the wait set", e))?;
+    for (_, source) in sources {
+        let guard = match &source.0 {
+            Source::Listener(l) => waitset.attach_notification(l.as_ref()),
+            Source::Fd(fd) => waitset.attach_notification(fd.as_ref()),
+        }
+        .map_err(|e| BusError::iceoryx("attach a source to the wait set", e))?;
         guards.push(guard);
     }
     let tick_guard = match tick {
@@ -87,9 +145,9 @@ pub fn run(
         });
     }
 
-    for (i, source) in sources.iter().enumerate() {
-        drain_notifications(&source.0);
-        if on_wake(Wake::Ready(i)).is_break() {
+    for (key, source) in sources {
+        source.drain();
+        if on_wake(Wake::Ready(*key)).is_break() {
             return Ok(Exit::Stopped);
         }
     }
@@ -109,8 +167,9 @@ pub fn run(
         let callback = |id: WaitSetAttachmentId<ipc::Service>| {
             for (i, guard) in guards.iter().enumerate() {
                 if id.has_event_from(guard) {
-                    drain_notifications(&sources[i].0);
-                    if on_wake(Wake::Ready(i)).is_break() {
+                    let (key, source) = &sources[i];
+                    source.drain();
+                    if on_wake(Wake::Ready(*key)).is_break() {
                         stop = true;
                         return CallbackProgression::Stop;
                     }
@@ -141,11 +200,4 @@ pub fn run(
             WaitSetRunResult::AllEventsHandled => {}
         }
     }
-}
-
-/// Consumes pending notifications so the wait set does not fire again for them.
-fn drain_notifications(listener: &Listener<ipc::Service>) {
-    // A failed try_wait leaves notifications pending; the next wake-up retries, and the data
-    // itself is read from the subscriber regardless, so nothing is lost.
-    listener.try_wait(|_| {}).ok();
 }

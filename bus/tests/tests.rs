@@ -80,7 +80,7 @@ fn the_wait_loop_wakes_per_source_and_on_ticks() {
     let mut seen_frames = 0;
     let mut ticks = 0;
     let exit = wait::run(
-        &[notes.waker(), frames.waker()],
+        &[(0, notes.waker()), (1, frames.waker())],
         Some(Duration::from_millis(5)),
         Some(Instant::now() + Duration::from_secs(20)),
         |wake| {
@@ -115,7 +115,7 @@ fn the_wait_loop_returns_at_its_deadline() {
     let notes = bus.subscriber::<NoteEvent>().unwrap();
     let mut wakes = 0;
     let exit = wait::run(
-        &[notes.waker()],
+        &[((), notes.waker())],
         None,
         Some(Instant::now() + Duration::from_millis(50)),
         |_| {

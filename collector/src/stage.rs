@@ -153,7 +153,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         // Sleep until the tick is due, answering commands meanwhile.
         let mut exit = Exit::Deadline;
         if !tick.is_zero() {
-            exit = wait::run(&[server.waker()], None, Some(due), |_| {
+            exit = wait::run(&[((), server.waker())], None, Some(due), |_| {
                 let report = heartbeat(&summary, source.as_ref(), &server);
                 if let Err(e) = server.serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown))) {
                     tracing::warn!("command service: {e}");

@@ -363,6 +363,13 @@ fn port_counts<A, B>(
     }
 }
 
+/// What woke the stage.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    Signals,
+    Commands,
+}
+
 /// Runs the stage until Shutdown, SIGINT or SIGTERM.
 pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(), StageError> {
     let bus = Bus::open("composer", config)?;
@@ -384,16 +391,19 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     );
     eprintln!("composer: ready");
     wait::run(
-        &[signals.waker(), server.waker()],
+        &[
+            (Src::Signals, signals.waker()),
+            (Src::Commands, server.waker()),
+        ],
         Some(tick),
         None,
         |wake| {
             let mut step = || -> Result<(), StageError> {
                 match wake {
-                    Wake::Ready(0) => {
+                    Wake::Ready(Src::Signals) => {
                         signals.drain(|f| composer.on_signals(&f))?;
                     }
-                    Wake::Ready(_) => {
+                    Wake::Ready(Src::Commands) => {
                         let now = clock::now_ns();
                         let counts = port_counts(&notes, &curves, &signals, &server);
                         server.serve(|cmd| match cmd {

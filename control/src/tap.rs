@@ -63,7 +63,7 @@ fn tap<T: Topic + serde::Serialize>(
     let deadline = options.duration.map(|d| Instant::now() + d);
     let mut printed = 0u64;
     let mut failure = None;
-    let exit = wait::run(&[sub.waker()], None, deadline, |_| {
+    let exit = wait::run(&[((), sub.waker())], None, deadline, |_| {
         loop {
             match sub.receive() {
                 Ok(Some(v)) => {

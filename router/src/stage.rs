@@ -240,6 +240,16 @@ fn status(rt: &RtStats, osc: &OscStats, c: &Counts, ok: u64, rejected: u64) -> S
     s
 }
 
+/// What woke the bus thread.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    Notes,
+    Signals,
+    Curves,
+    Transport,
+    Commands,
+}
+
 /// Runs the router until SIGINT/SIGTERM or a Shutdown command; sweeps all-notes-off before
 /// leaving.
 pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
@@ -316,18 +326,18 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let print = opts.print;
     let exit = wait::run(
         &[
-            notes.waker(),
-            signals.waker(),
-            curves.waker(),
-            transport.waker(),
-            server.waker(),
+            (Src::Notes, notes.waker()),
+            (Src::Signals, signals.waker()),
+            (Src::Curves, curves.waker()),
+            (Src::Transport, transport.waker()),
+            (Src::Commands, server.waker()),
         ],
         Some(Duration::from_secs(1)),
         None,
         |wake| {
             let now = khorus_bus::clock::now_ns();
             let result = match wake {
-                Wake::Ready(0) => notes
+                Wake::Ready(Src::Notes) => notes
                     .drain(|n| {
                         counts.received += 1;
                         let Some(m) = mapper.note(&n) else {
@@ -355,7 +365,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                         pending.push(m.at(n.t_ns, n.dur_ns));
                     })
                     .map(drop),
-                Wake::Ready(1) => signals
+                Wake::Ready(Src::Signals) => signals
                     .drain(|f| {
                         counts.received += 1;
                         mapper.signals(&f, now, &mut pending);
@@ -372,13 +382,13 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                         }
                     })
                     .map(drop),
-                Wake::Ready(2) => curves
+                Wake::Ready(Src::Curves) => curves
                     .drain(|c| {
                         counts.received += 1;
                         mapper.curve(&c, now, &mut pending);
                     })
                     .map(drop),
-                Wake::Ready(3) => transport
+                Wake::Ready(Src::Transport) => transport
                     .drain(|t| {
                         counts.received += 1;
                         match tempo_of(&t) {
@@ -398,7 +408,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                         }
                     })
                     .map(drop),
-                Wake::Ready(_) => {
+                Wake::Ready(Src::Commands) => {
                     let report = status(
                         &rt_stats,
                         &osc_stats,

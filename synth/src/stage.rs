@@ -44,6 +44,15 @@ fn status(
     s
 }
 
+/// What woke the bus thread.
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    Notes,
+    Curves,
+    Transport,
+    Commands,
+}
+
 /// Runs the synth until SIGINT/SIGTERM or a Shutdown command.
 pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Result<()> {
     let stats = Arc::new(RtStats::default());
@@ -65,25 +74,25 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     let mut failure = None;
     let exit = wait::run(
         &[
-            notes.waker(),
-            curves.waker(),
-            transport.waker(),
-            server.waker(),
+            (Src::Notes, notes.waker()),
+            (Src::Curves, curves.waker()),
+            (Src::Transport, transport.waker()),
+            (Src::Commands, server.waker()),
         ],
         Some(Duration::from_secs(1)),
         None,
         |wake| {
             let result = match wake {
-                Wake::Ready(0) => notes
+                Wake::Ready(Src::Notes) => notes
                     .drain(|n| controller.push(Incoming::Note(n)))
                     .map(drop),
-                Wake::Ready(1) => curves
+                Wake::Ready(Src::Curves) => curves
                     .drain(|c| controller.push(Incoming::Curve(c)))
                     .map(drop),
-                Wake::Ready(2) => transport
+                Wake::Ready(Src::Transport) => transport
                     .drain(|t| controller.follow_transport(&t))
                     .map(drop),
-                Wake::Ready(_) => {
+                Wake::Ready(Src::Commands) => {
                     let report = status(
                         &stats,
                         notes.received(),

@@ -116,7 +116,7 @@ fn serve(config: &BusConfig) -> Result<()> {
     let mut server = bus.command_server::<Common, CommonReply>(StageKind::Tool)?;
     println!("ready");
     let mut shutdown = false;
-    wait::run(&[server.waker()], None, None, |_| {
+    wait::run(&[((), server.waker())], None, None, |_| {
         let (ok, rejected) = (server.ok(), server.rejected());
         let result = server.serve(|cmd| {
             let status = || {
@@ -145,7 +145,7 @@ fn publish(config: &BusConfig, period: Duration) -> Result<()> {
     let mut frame = SignalFrame::default();
     let mut announced = false;
     let mut err = None;
-    wait::run(&[], Some(period), None, |_| {
+    wait::run::<()>(&[], Some(period), None, |_| {
         frame.t_ns = clock::now_ns();
         frame.set(SignalId::CSW, frame.seq as f32, 0.5);
         if let Err(e) = publisher.publish(frame) {
