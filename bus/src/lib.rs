@@ -91,28 +91,18 @@ impl Bus {
         Subscriber::open(&self.node)
     }
 
-    /// Serves commands of type `Req` on `stage`'s command service.
-    pub fn command_server<Req, Resp>(
+    /// Serves `S`'s commands on its command service (`khorus/cmd/<stage>`).
+    pub fn command_server<S: commands::Commands>(
         &self,
-        stage: StageKind,
-    ) -> Result<CommandServer<Req, Resp>, BusError>
-    where
-        Req: serde::de::DeserializeOwned,
-        Resp: serde::Serialize,
-    {
-        CommandServer::open(&self.node, stage)
+    ) -> Result<CommandServer<S::Request, S::Reply>, BusError> {
+        CommandServer::open(&self.node, S::STAGE)
     }
 
-    /// Sends commands of type `Req` to `stage`'s command service.
-    pub fn command_client<Req, Resp>(
+    /// Sends commands to `S`'s command service.
+    pub fn command_client<S: commands::Commands>(
         &self,
-        stage: StageKind,
-    ) -> Result<CommandClient<Req, Resp>, BusError>
-    where
-        Req: serde::Serialize,
-        Resp: serde::de::DeserializeOwned,
-    {
-        CommandClient::open(&self.node, stage)
+    ) -> Result<CommandClient<S::Request, S::Reply>, BusError> {
+        CommandClient::open(&self.node, S::STAGE)
     }
 
     /// Lists the nodes on this bus, alive and dead.

@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use khorus_bus::command::CommonReply;
 use khorus_bus::wait::{self, Exit};
-use khorus_bus::{Bus, BusConfig, Common, Counter, SignalFrame, StageKind, StageStatus, clock};
+use khorus_bus::{Bus, BusConfig, Counter, SignalFrame, StageKind, StageStatus, clock};
 
 use crate::config::{CollectorConfig, SourceChoice};
 use crate::normalise::Normaliser;
@@ -131,7 +130,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
     let bus = Bus::open("collector", bus_config).context("failed to join the bus")?;
     let mut frames = bus.publisher::<SignalFrame>()?;
     let mut status = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<Common, CommonReply>(StageKind::Collector)?;
+    let mut server = bus.command_server::<khorus_bus::commands::Collector>()?;
     let mut recorder = match &options.record {
         Some(path) => Some(
             TraceWriter::create(

@@ -34,7 +34,7 @@ fn heartbeat_reports_ticks_source_and_programs_and_commands_are_answered() {
     assert!(report.get(Counter::Dropped).is_some());
 
     let mut client = bus
-        .command_client::<Common, CommonReply>(StageKind::Collector)
+        .command_client::<khorus_bus::commands::Collector>()
         .unwrap();
     let reply = client
         .call(&Common::Ping { nonce: 9 }, Duration::from_secs(10))

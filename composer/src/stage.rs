@@ -379,7 +379,7 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     let mut status = bus.publisher::<StageStatus>()?;
     let mut transport = bus.publisher::<TransportState>()?;
     let mut last_transport: Option<TransportState> = None;
-    let mut server = bus.command_server::<ComposerCommand, ComposerReply>(StageKind::Composer)?;
+    let mut server = bus.command_server::<khorus_bus::commands::Composer>()?;
     let mut composer = Composer::new(opts, clock::now_ns())?;
     // A quarter of the lookahead: every event is made at least ¾ lookahead before it sounds.
     let tick = Duration::from_nanos((opts.lookahead_ns / 4).clamp(1_000_000, 250_000_000));

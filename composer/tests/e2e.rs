@@ -66,7 +66,7 @@ fn composer_plays_signal_driven_slots_and_refuses_bad_patterns() {
     let mut status = me.subscriber::<StageStatus>().unwrap();
     let mut signals = me.publisher::<SignalFrame>().unwrap();
     let mut client = me
-        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
 
     // exec high: the gate opens.
@@ -180,7 +180,7 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
     let me = Bus::open("transport-e2e", &bus.config).unwrap();
     let mut transport = me.subscriber::<TransportState>().unwrap();
     let mut client = me
-        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
     let mut next_matching = |pred: &dyn Fn(&TransportState) -> bool| {
         let deadline = Instant::now() + T;

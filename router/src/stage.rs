@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
-    Bus, BusConfig, Common, Counter, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus,
+    Bus, BusConfig, Counter, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus,
     TransportState,
 };
 
@@ -163,8 +162,8 @@ fn osc_listener(
 ) -> Result<()> {
     let bus = Bus::open("router-osc-in", &bus_config).context("OSC listener: join the bus")?;
     let mut fwd = Forwarder {
-        composer: bus.command_client(StageKind::Composer)?,
-        synth: bus.command_client(StageKind::Synth)?,
+        composer: bus.command_client::<khorus_bus::commands::Composer>()?,
+        synth: bus.command_client::<khorus_bus::commands::Synth>()?,
     };
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
@@ -305,7 +304,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let mut curves = bus.subscriber::<CurvePoint>()?;
     let mut transport = bus.subscriber::<TransportState>()?;
     let mut status_pub = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<Common, CommonReply>(StageKind::Router)?;
+    let mut server = bus.command_server::<khorus_bus::commands::Router>()?;
     eprintln!("router: ready");
 
     let mut ntp = NtpClock::measure();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportAction};
-use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, StageKind, clock};
+use khorus_bus::commands::composer::{ComposerCommand, TransportAction};
+use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, clock};
 use nix::sys::signal::Signal;
 
 use crate::util::{MidiRig, RATE, channel, field, free_udp_port, note, note_name};
@@ -145,7 +145,7 @@ fn the_midi_clock_follows_the_composers_transport_with_start_and_stop() {
     }
     let node = Bus::open("test-client", &rig.bus.config).unwrap();
     let mut client = node
-        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
     let before = rig.sweeps_so_far();
     client
@@ -236,7 +236,7 @@ fn a_hush_from_any_client_reaches_the_router_through_the_transport() {
     let node = Bus::open("test-client", &rig.bus.config).unwrap();
     // The router has the composer's transport (its hush count) before the hush.
     let mut router = node
-        .command_client::<khorus_bus::Common, khorus_bus::command::CommonReply>(StageKind::Router)
+        .command_client::<khorus_bus::commands::Router>()
         .unwrap();
     khorus_tests::wait_for(
         Duration::from_secs(10),
@@ -265,7 +265,7 @@ fn a_hush_from_any_client_reaches_the_router_through_the_transport() {
     let before = rig.sweeps_so_far();
     // A hush sent straight to the composer (as `khorus` or a script would), not via the router.
     let mut client = node
-        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
     client
         .call(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportAction};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-use khorus_bus::{Bus, Common, Counter, NoteEvent, Role, SignalFrame, SignalId, StageKind, clock};
+use khorus_bus::{Bus, Common, Counter, NoteEvent, Role, SignalFrame, SignalId, clock};
 use khorus_router::osc::{NtpClock, from_ntp};
 use khorus_tests::{Child, TestBus, bin, wait_for};
 use rosc::OscTime;
@@ -116,7 +116,7 @@ fn osc_bundles_carry_each_notes_time_as_their_timetag() {
 
 fn status_of(bus: &Bus) -> khorus_bus::StageStatus {
     let mut c = bus
-        .command_client::<Common, CommonReply>(StageKind::Router)
+        .command_client::<khorus_bus::commands::Router>()
         .unwrap();
     match c.call(&Common::Status, Duration::from_secs(2)).unwrap() {
         CommonReply::Status(s) => *s,
@@ -145,7 +145,7 @@ fn osc_control_reaches_the_composer_and_garbage_is_counted_and_ignored() {
     };
     send(&["/khorus/tempo", "f", "90"]);
     let mut composer_cmd = node
-        .command_client::<ComposerCommand, ComposerReply>(StageKind::Composer)
+        .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
     wait_for(
         Duration::from_secs(10),
@@ -225,7 +225,7 @@ fn bad_flags_and_an_absent_pipewire_fail_with_a_clear_message() {
 
 fn synth_status(node: &Bus) -> khorus_bus::StageStatus {
     let mut c = node
-        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
+        .command_client::<khorus_bus::commands::Synth>()
         .unwrap();
     match c
         .call(

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-use khorus_bus::{Bus, BusConfig, BusError, StageKind};
+use khorus_bus::{Bus, BusConfig, BusError};
 
 /// How long the client waits for an answer (a graph is built before the synth answers).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ pub fn load_command(path: &Path, fade_ms: u32) -> Result<SynthCommand, ClientErr
 pub fn send(config: &BusConfig, cmd: &SynthCommand, timeout: Duration) -> Result<(), ClientError> {
     let bus = Bus::open("synth-client", config).map_err(ClientError::Bus)?;
     let mut client = bus
-        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
+        .command_client::<khorus_bus::commands::Synth>()
         .map_err(ClientError::Bus)?;
     match client.call(cmd, timeout) {
         Ok(SynthReply::Applied) => Ok(()),

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
     Bus, BusConfig, Counter, CurvePoint, NoteEvent, StageKind, StageStatus, TransportState,
@@ -68,7 +67,7 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     let mut curves = bus.subscriber::<CurvePoint>()?;
     let mut transport = bus.subscriber::<TransportState>()?;
     let mut status_pub = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<SynthCommand, SynthReply>(StageKind::Synth)?;
+    let mut server = bus.command_server::<khorus_bus::commands::Synth>()?;
     // Supervisors and tests wait for this line: from here on commands are answered.
     eprintln!("synth: ready");
     let mut failure = None;

@@ -193,9 +193,7 @@ fn the_synth_answers_ping_status_and_shutdown() {
     synth.wait_line(true, Duration::from_secs(20), |l| l == "synth: ready");
     assert!(stack.node_exists("khorus-synth-cmd"));
     let me = Bus::open("test", &bus.config).unwrap();
-    let mut client = me
-        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
-        .unwrap();
+    let mut client = me.command_client::<khorus_bus::commands::Synth>().unwrap();
     let t = Duration::from_secs(10);
     let mut call = |c: Common| client.call(&SynthCommand::Common(c), t).unwrap();
     let reply = call(Common::Ping { nonce: 3 });
@@ -233,9 +231,9 @@ fn client(bus: &TestBus, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn set_and_load_graph_from_the_command_line_change_the_running_synth() {
+    use khorus_bus::Common;
     use khorus_bus::command::CommonReply;
     use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-    use khorus_bus::{Common, StageKind};
 
     let sine = |name: &str, amplitude: f32| {
         format!(
@@ -311,9 +309,7 @@ fn set_and_load_graph_from_the_command_line_change_the_running_synth() {
 
     // Still running and answering; and the new graph plays notes at their pitch.
     let me = Bus::open("test", &rig.bus.config).unwrap();
-    let mut cmd = me
-        .command_client::<SynthCommand, SynthReply>(StageKind::Synth)
-        .unwrap();
+    let mut cmd = me.command_client::<khorus_bus::commands::Synth>().unwrap();
     let reply = cmd
         .call(
             &SynthCommand::Common(Common::Ping { nonce: 9 }),

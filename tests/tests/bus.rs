@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use khorus_bus::codec::MAX_COMMAND_BYTES;
 use khorus_bus::command::{CommonReply, ReplyErrorKind};
 use khorus_bus::nodes::NodeLiveness;
-use khorus_bus::{
-    Bus, BusError, Common, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic,
-};
+use khorus_bus::{Bus, BusError, Common, CurvePoint, NoteEvent, SignalFrame, StageStatus, Topic};
 use khorus_tests::{Child, TestBus, bin, wait_for};
 use serde::de::DeserializeOwned;
 
@@ -167,9 +165,7 @@ fn commands_round_trip_and_bad_requests_get_error_replies() {
     let bus = TestBus::new("cmd");
     let mut server = peer(&bus, &["serve"]);
     let me = Bus::open("test-client", &bus.config).unwrap();
-    let mut client = me
-        .command_client::<Common, CommonReply>(StageKind::Tool)
-        .unwrap();
+    let mut client = me.command_client::<khorus_bus::commands::Tool>().unwrap();
 
     let reply = client.call(&Common::Ping { nonce: 0xfeed }, T).unwrap();
     assert_eq!(

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use khorus_bus::command::CommonReply;
 use khorus_bus::wait;
 use khorus_bus::{
-    Bus, BusConfig, Common, Counter, NoteEvent, SignalFrame, SignalId, StageKind, StageStatus,
-    Topic, clock,
+    Bus, BusConfig, Counter, NoteEvent, SignalFrame, SignalId, StageKind, StageStatus, Topic, clock,
 };
 
 #[derive(Debug, Parser)]
@@ -113,7 +111,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn serve(config: &BusConfig) -> Result<()> {
     let bus = Bus::open("peer-serve", config)?;
-    let mut server = bus.command_server::<Common, CommonReply>(StageKind::Tool)?;
+    let mut server = bus.command_server::<khorus_bus::commands::Tool>()?;
     println!("ready");
     let mut shutdown = false;
     wait::run(&[((), server.waker())], None, None, |_| {
