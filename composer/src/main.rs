@@ -111,6 +111,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 scale: cli.scale.clone(),
                 bpm: Some(cli.bpm),
                 density: cli.density,
+                routes: None,
             };
             Some((s, params))
         }

@@ -150,6 +150,21 @@ impl Scheduler {
         self.transport.stop();
     }
 
+    /// Takes over `transport` (another composer's clock, after a restart): events are made
+    /// from one lookahead after `now_ns` on (the previous composer made those before), on
+    /// the same grid.
+    pub fn follow(&mut self, transport: Transport, now_ns: u64) -> Result<(), TimeError> {
+        let from = if transport.running() {
+            let ahead = transport.cycle_at(now_ns.saturating_add(self.lookahead_ns))?;
+            Q::new((ahead * Q::int(GRID))?.ceil(), GRID)?
+        } else {
+            transport.anchor().1
+        };
+        self.transport = transport;
+        self.horizon = from;
+        Ok(())
+    }
+
     /// Resumes: the horizon sounds one lookahead after `now_ns`.
     pub fn start(&mut self, now_ns: u64) {
         if !self.transport.running() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{
-    ComposerCommand, ComposerReply, ScoreParams, TempoChange, TransportAction, TransportInfo,
+    ComposerCommand, ComposerReply, ScoreParams, ScoreRoutes, TempoChange, TransportAction, TransportInfo,
 };
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
@@ -76,6 +76,8 @@ pub struct Composer {
     shutdown: bool,
     /// Hushes of everything so far (published with the transport).
     hushes: u32,
+    /// Where the score's parts go.
+    routes: ScoreRoutes,
 }
 
 fn refuse(e: impl ToString) -> ReplyError {
@@ -100,6 +102,7 @@ impl Composer {
             stats: Stats::default(),
             shutdown: false,
             hushes: 0,
+            routes: ScoreRoutes::default(),
         };
         if let Some((score, params)) = &opts.score {
             c.select_score(score.name(), params)
@@ -125,7 +128,8 @@ impl Composer {
 
     /// Advances the scheduler to `now_ns`.
     pub fn tick(&mut self, now_ns: u64) -> Result<Batch, TimeError> {
-        let batch = self.sched.advance(now_ns, &self.signals)?;
+        let mut batch = self.sched.advance(now_ns, &self.signals)?;
+        self.route(&mut batch);
         self.stats.ticks += 1;
         self.stats.late += batch.late;
         self.stats.errors += batch.errors.len() as u64;
@@ -133,6 +137,49 @@ impl Composer {
             tracing::warn!("slot {slot} skipped: {e}");
         }
         Ok(batch)
+    }
+
+    /// Gives the score's notes and curves (made for node 0) their nodes.
+    fn route(&self, batch: &mut Batch) {
+        for n in batch.notes.iter_mut().filter(|n| n.node == 0) {
+            n.node = self.routes.node_for(n.role(), n.note);
+        }
+        if batch.curves.iter().any(|c| c.node == 0) {
+            let cutoff = &self.routes.cutoff;
+            let mut routed = Vec::with_capacity(batch.curves.len());
+            for c in batch.curves.drain(..) {
+                if c.node != 0 {
+                    routed.push(c);
+                    continue;
+                }
+                // The score's only curve is its filter cutoff (param PARAM_CUTOFF).
+                for &(node, param) in cutoff {
+                    routed.push(CurvePoint { node, param, ..c });
+                }
+            }
+            batch.curves = routed;
+        }
+    }
+
+    /// Continues the transport `info` describes (see [`ComposerCommand::Follow`]).
+    pub fn follow(&mut self, info: &TransportInfo, now_ns: u64) -> Reply<ComposerReply> {
+        let cycle = |text: &str, field: &str| {
+            text.parse::<Q>()
+                .map_err(|e| refuse(format!("{field}: {text:?}: {e}")))
+        };
+        let anchor_cycle = cycle(&info.anchor_cycle, "anchor_cycle")?;
+        let cps = cycle(&info.cps, "cps")?;
+        if cps <= Q::ZERO {
+            return Err(refuse(format!("cps {cps} must be positive")));
+        }
+        let mut transport = Transport::new(Q::int(120), info.beats_per_cycle, 0).map_err(refuse)?;
+        transport.start(anchor_cycle, info.anchor_ns);
+        transport.set_cps(anchor_cycle, cps).map_err(refuse)?;
+        if !info.running {
+            transport.stop();
+        }
+        self.sched.follow(transport, now_ns).map_err(refuse)?;
+        Ok(ComposerReply::Transport(self.transport_info()))
     }
 
     /// The transport as published on the bus (`khorus/transport`) for followers.
@@ -183,6 +230,9 @@ impl Composer {
         let voices = score.voices(&p).map_err(refuse)?;
         let cps = cps_from_bpm(p.bpm, self.sched.transport().beats_per_cycle()).map_err(refuse)?;
         // Everything validated: now change state.
+        if let Some(routes) = &params.routes {
+            self.routes = routes.clone();
+        }
         self.hush_score()?;
         let mut at = Q::ZERO;
         for (slot, voice) in voices {
@@ -288,6 +338,7 @@ impl Composer {
                 Ok(ComposerReply::Transport(self.transport_info()))
             }
             ComposerCommand::SelectScore { name, params } => self.select_score(&name, &params),
+            ComposerCommand::Follow(info) => self.follow(&info, now_ns),
         }
     }
 

@@ -405,6 +405,23 @@ impl fmt::Display for Q {
     }
 }
 
+impl std::str::FromStr for Q {
+    type Err = String;
+
+    /// Reads what `Display` writes: `n` or `n/d`.
+    fn from_str(text: &str) -> Result<Q, String> {
+        let int = |t: &str| {
+            t.trim()
+                .parse::<i64>()
+                .map_err(|e| format!("{t:?} is not an integer ({e})"))
+        };
+        match text.split_once('/') {
+            None => Ok(Q::int(int(text)?)),
+            Some((n, d)) => Q::new(int(n)?, int(d)?).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 impl fmt::Debug for Q {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

@@ -36,6 +36,12 @@ pub enum NodeError {
         /// pipewire-rs's error.
         detail: String,
     },
+    /// The connection to the daemon was lost (it stopped or restarted).
+    #[error("lost the connection to PipeWire: {detail}")]
+    Disconnected {
+        /// The core's error.
+        detail: String,
+    },
 }
 
 /// Maps a pipewire-rs error to [`NodeError::Stream`] naming what we were doing.
@@ -100,14 +106,15 @@ impl Session {
                 &mut [as_pod(format)?],
             )
             .map_err(stream_err("connect the stream"))?;
-        self.run(control, ready);
+        let result = self.run(control, ready);
         stream.disconnect().ok();
-        Ok(())
+        result
     }
 
     /// Says the node is up on `ready`, then runs the main loop until [`Control::Terminate`]
-    /// arrives on `control`.
-    fn run(&self, control: pw::channel::Receiver<Control>, ready: &Ready) {
+    /// arrives on `control`, or the daemon goes away (an error on the core object: the
+    /// connection is gone), which is [`NodeError::Disconnected`].
+    fn run(&self, control: pw::channel::Receiver<Control>, ready: &Ready) -> Result<(), NodeError> {
         let weak = self.mainloop.downgrade();
         let _attached = control.attach(self.mainloop.loop_(), move |msg| match msg {
             Control::Terminate => {
@@ -116,8 +123,27 @@ impl Session {
                 }
             }
         });
+        let lost = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+        let weak = self.mainloop.downgrade();
+        let lost_in = std::rc::Rc::clone(&lost);
+        let _core_listener = self
+            .core
+            .add_listener_local()
+            .error(move |id, _seq, res, message| {
+                if id == pw::core::PW_ID_CORE {
+                    *lost_in.borrow_mut() = Some(format!("{message} (error {res})"));
+                    if let Some(l) = weak.upgrade() {
+                        l.quit();
+                    }
+                }
+            })
+            .register();
         ready.send(Ok(())).ok();
         self.mainloop.run();
+        match lost.borrow_mut().take() {
+            Some(detail) => Err(NodeError::Disconnected { detail }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -172,6 +198,11 @@ impl NodeThread {
             }
             Err(_) => Err(anyhow!("the PipeWire thread did not start within 10 s")),
         }
+    }
+
+    /// Whether the thread has ended by itself (the PipeWire daemon went away).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 
     /// Stops the main loop and joins the thread.

@@ -322,6 +322,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let mut hushes = None;
     let mut shutdown = false;
     let mut failure = None;
+    let mut lost = false;
     let print = opts.print;
     let exit = wait::run(
         &[
@@ -453,6 +454,11 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                 failure = Some(e);
                 return ControlFlow::Break(());
             }
+            if pw.as_ref().is_some_and(|t: &NodeThread| t.is_finished()) {
+                // The daemon went away: exit, so the supervisor starts us again when it is back.
+                lost = true;
+                return ControlFlow::Break(());
+            }
             if shutdown {
                 ControlFlow::Break(())
             } else {
@@ -462,7 +468,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     );
 
     stop.store(true, Relaxed);
-    if let Some(thread) = pw {
+    if let Some(thread) = pw.filter(|_| !lost) {
         // Leave nothing hanging: sweep every used channel, and wait (bounded) until the MIDI
         // thread has written it.
         let swept = rt_stats.all_off.load(Relaxed);
@@ -487,6 +493,9 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
         return Err(e.into());
     }
     exit?;
+    if lost {
+        anyhow::bail!("the PipeWire thread ended without being asked to");
+    }
     Ok(())
 }
 

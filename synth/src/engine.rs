@@ -70,8 +70,10 @@ struct Event {
 pub struct EngineStats {
     /// Notes whose frame had passed when they were rendered.
     pub late: u64,
-    /// Events dropped because the queue was full or named no instrument.
+    /// Events dropped because the queue was full.
     pub dropped: u64,
+    /// Notes and curve points for a node id (or parameter id) this graph does not have.
+    pub unrouted: u64,
     /// Voices stolen.
     pub stolen: u64,
     /// Voices sounding after the last block.
@@ -87,7 +89,7 @@ pub struct Note {
     pub frame: u64,
     /// Frames it is held.
     pub dur_frames: u64,
-    /// Instrument index (0 = choose by role).
+    /// Node id as control assigned it (0: no node, the role's default instrument).
     pub node: u32,
     /// MIDI note number.
     pub note: f32,
@@ -110,6 +112,68 @@ pub struct Engine {
     limiter: Limiter,
     mono: Block,
     stats: EngineStats,
+    ids: NodeIds,
+}
+
+/// The numeric ids control gave the graph's nodes and their parameters, so notes and curve
+/// points (which carry no names) reach the right node. Nodes are numbered instruments first,
+/// then effects, as [`Engine::schedule_set`] counts them. Small vectors scanned linearly: a
+/// graph has tens of nodes, and the audio thread resolves without allocating.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeIds {
+    /// (node id, node index).
+    nodes: Vec<(u32, usize)>,
+    /// Per node index: (parameter id, parameter number).
+    params: Vec<Vec<(u32, usize)>>,
+}
+
+impl NodeIds {
+    /// Ids by position, for graphs without ids (standalone use): node `i` has id `i + 1`,
+    /// parameter `p` has id `p`.
+    pub fn positional(nodes: usize, params_per_node: impl Fn(usize) -> usize) -> Self {
+        Self {
+            nodes: (0..nodes).map(|i| (i as u32 + 1, i)).collect(),
+            params: (0..nodes)
+                .map(|i| (0..params_per_node(i)).map(|p| (p as u32, p)).collect())
+                .collect(),
+        }
+    }
+
+    /// An empty table for `nodes` nodes; fill it with [`NodeIds::insert`].
+    pub fn with_nodes(nodes: usize) -> Self {
+        Self {
+            nodes: Vec::new(),
+            params: vec![Vec::new(); nodes],
+        }
+    }
+
+    /// Gives node `index` the id `id` and its parameters (id, number) pairs.
+    pub fn insert(&mut self, index: usize, id: u32, params: Vec<(u32, usize)>) {
+        self.nodes.retain(|&(i, n)| i != id && n != index);
+        self.nodes.push((id, index));
+        if let Some(p) = self.params.get_mut(index) {
+            *p = params;
+        }
+    }
+
+    /// The node index of id `id`.
+    pub fn node(&self, id: u32) -> Option<usize> {
+        self.nodes.iter().find(|&&(i, _)| i == id).map(|&(_, n)| n)
+    }
+
+    /// The id of node index `index`.
+    pub fn id_of(&self, index: usize) -> Option<u32> {
+        self.nodes.iter().find(|&&(_, n)| n == index).map(|&(i, _)| i)
+    }
+
+    /// Parameter number of parameter id `param` of node index `node`.
+    pub fn param(&self, node: usize, param: u32) -> Option<usize> {
+        self.params
+            .get(node)?
+            .iter()
+            .find(|&&(i, _)| i == param)
+            .map(|&(_, p)| p)
+    }
 }
 
 /// Effects a graph may hold (an instrument's send levels are a fixed array of this size).
@@ -356,7 +420,31 @@ impl Engine {
             limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
             mono: [0.0; BLOCK],
             stats: EngineStats::default(),
+            ids: NodeIds::default(),
         }
+        .with_positional_ids()
+    }
+
+    fn with_positional_ids(mut self) -> Self {
+        let instruments = self.instruments.len();
+        let counts: Vec<usize> = self
+            .instruments
+            .iter()
+            .map(|i| param::FIRST_CONTROL + i.controls().len())
+            .chain(self.effects.iter().map(|e| e.params().len()))
+            .collect();
+        self.ids = NodeIds::positional(instruments + self.effects.len(), |i| counts[i]);
+        self
+    }
+
+    /// Gives the nodes the ids control assigned (see [`NodeIds`]).
+    pub fn set_ids(&mut self, ids: NodeIds) {
+        self.ids = ids;
+    }
+
+    /// The id table.
+    pub fn ids(&self) -> &NodeIds {
+        &self.ids
     }
 
     /// The effect nodes, in processing order.
@@ -392,8 +480,10 @@ impl Engine {
     /// Which instrument plays a note.
     fn instrument_for(&self, note: &Note) -> Option<usize> {
         if note.node > 0 {
-            let i = note.node as usize - 1;
-            return (i < self.instruments.len()).then_some(i);
+            return self
+                .ids
+                .node(note.node)
+                .filter(|&i| i < self.instruments.len());
         }
         use patch::*;
         let i = match note.role {
@@ -424,7 +514,7 @@ impl Engine {
     /// Schedules a note (and its release).
     pub fn schedule(&mut self, note: Note) {
         let Some(inst) = self.instrument_for(&note) else {
-            self.stats.dropped += 1;
+            self.stats.unrouted += 1;
             return;
         };
         let id = self.next_id;
@@ -442,6 +532,26 @@ impl Engine {
                 frame: note.frame + note.dur_frames.max(1),
                 action: Action::Off { inst, id },
             });
+        }
+    }
+
+    /// Automation breakpoint addressed by ids (a bus curve point): node `node`'s parameter
+    /// `param` reaches `value` at `frame`. Unknown ids are counted as unrouted.
+    pub fn schedule_curve_by_id(
+        &mut self,
+        frame: u64,
+        node: u32,
+        param: u32,
+        value: f32,
+        shape: Option<Shape>,
+    ) {
+        let target = self
+            .ids
+            .node(node)
+            .and_then(|n| Some((n, self.ids.param(n, param)?)));
+        match target {
+            Some((n, p)) => self.schedule_curve(frame, n, p, value, shape),
+            None => self.stats.unrouted += 1,
         }
     }
 

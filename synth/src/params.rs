@@ -126,6 +126,35 @@ impl ParamTable {
     /// Resolves `node.param = value`: the instrument and parameter by name, the value
     /// clamped to the parameter's range.
     pub fn resolve(&self, node: &str, param: &str, value: f32) -> Result<Resolved, SetError> {
+        let (inst, index) = self.locate(node, param)?;
+        if !value.is_finite() {
+            return Err(SetError::NotFinite {
+                node: node.to_string(),
+                param: param.to_string(),
+                value,
+            });
+        }
+        let p = &self.instruments[inst].params[index];
+        Ok(Resolved {
+            inst,
+            param: index,
+            value: value.clamp(p.min, p.max),
+        })
+    }
+
+    /// The node index of `node`.
+    pub fn node(&self, node: &str) -> Result<usize, SetError> {
+        self.instruments
+            .iter()
+            .position(|i| i.name == node)
+            .ok_or_else(|| SetError::UnknownNode {
+                node: node.to_string(),
+                known: join(self.instruments.iter().map(|i| i.name.as_str())),
+            })
+    }
+
+    /// The node index and parameter number of `node.param`.
+    pub fn locate(&self, node: &str, param: &str) -> Result<(usize, usize), SetError> {
         let Some(inst) = self.instruments.iter().position(|i| i.name == node) else {
             return Err(SetError::UnknownNode {
                 node: node.to_string(),
@@ -140,19 +169,7 @@ impl ParamTable {
                 known: join(entry.params.iter().map(|p| p.name.as_str())),
             });
         };
-        if !value.is_finite() {
-            return Err(SetError::NotFinite {
-                node: node.to_string(),
-                param: param.to_string(),
-                value,
-            });
-        }
-        let p = &entry.params[index];
-        Ok(Resolved {
-            inst,
-            param: index,
-            value: value.clamp(p.min, p.max),
-        })
+        Ok((inst, index))
     }
 }
 

@@ -7,7 +7,8 @@ use khorus_bus::NoteEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
-use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, default_effects};
+use crate::engine::{Effect, Engine, MAX_EFFECTS, NodeIds, Note, default_effects};
+use crate::params::ParamTable;
 use crate::ir::{DefError, SynthDef};
 use crate::voice::Instrument;
 
@@ -155,6 +156,22 @@ pub struct GraphSpec {
     /// Effect nodes in processing order (none: a `delay` and a `reverb`).
     #[serde(default)]
     pub effects: Vec<EffectSpec>,
+    /// Numeric ids of nodes and their parameters by name, as control assigns them (notes and
+    /// curve points carry ids). Without it, node `i` (instruments, then effects) has id
+    /// `i + 1` and parameter `p` has id `p`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ids: std::collections::BTreeMap<String, IdSpec>,
+}
+
+/// A node's id and its parameters' ids.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdSpec {
+    /// The node's id (≥ 1).
+    pub id: u32,
+    /// Parameter ids by parameter name.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, u32>,
 }
 
 /// Why a graph could not be built.
@@ -179,6 +196,14 @@ pub enum GraphError {
         /// What is wrong.
         message: String,
     },
+    /// The id table names an unknown node or parameter, or gives an id twice.
+    #[error("ids of {name:?}: {message}")]
+    Ids {
+        /// The node.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A definition is invalid.
     #[error("instrument {index}: {source}")]
     Def {
@@ -197,9 +222,51 @@ impl GraphSpec {
 
     /// Builds an engine for this graph (the built-in patch when it has no instruments).
     pub fn build(&self, rate: f32) -> Result<Engine, GraphError> {
-        if self.instruments.is_empty() && self.effects.is_empty() {
-            return Ok(Engine::with_builtins(rate, 32));
+        let mut engine = if self.instruments.is_empty() && self.effects.is_empty() {
+            Engine::with_builtins(rate, 32)
+        } else {
+            self.build_nodes(rate)?
+        };
+        if !self.ids.is_empty() {
+            engine.set_ids(self.node_ids(&engine)?);
         }
+        Ok(engine)
+    }
+
+    /// The id table of `ids`, checked against the engine's names.
+    fn node_ids(&self, engine: &Engine) -> Result<NodeIds, GraphError> {
+        let table = ParamTable::of(engine);
+        let n = engine.instruments().len() + engine.effects().len();
+        let mut ids = NodeIds::with_nodes(n);
+        let mut seen = std::collections::BTreeMap::new();
+        for (name, spec) in &self.ids {
+            let err = |message: String| GraphError::Ids {
+                name: name.clone(),
+                message,
+            };
+            let index = table.node(name).map_err(|e| err(e.to_string()))?;
+            if spec.id == 0 {
+                return Err(err("node id 0 is reserved (no node)".into()));
+            }
+            if let Some(other) = seen.insert(spec.id, name) {
+                return Err(err(format!("id {} is also {other:?}'s", spec.id)));
+            }
+            let params = spec
+                .params
+                .iter()
+                .map(|(p, &id)| {
+                    table
+                        .locate(name, p)
+                        .map(|(_, number)| (id, number))
+                        .map_err(|e| err(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.insert(index, spec.id, params);
+        }
+        Ok(ids)
+    }
+
+    fn build_nodes(&self, rate: f32) -> Result<Engine, GraphError> {
         let effects = self.build_effects(rate)?;
         let effect_index = |name: &str| effects.iter().position(|e| e.name == name);
         let mut instruments = Vec::new();

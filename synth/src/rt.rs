@@ -58,8 +58,10 @@ pub struct RtStats {
     pub callbacks: AtomicU64,
     /// Notes that arrived after their time (played at once).
     pub late: AtomicU64,
-    /// Events dropped by the engine (queue full, no such instrument).
+    /// Events dropped by the engine (queue full).
     pub dropped: AtomicU64,
+    /// Notes and curve points for a node or parameter id the graph does not have.
+    pub unrouted: AtomicU64,
     /// Voices stolen.
     pub stolen: AtomicU64,
     /// Voices sounding.
@@ -227,6 +229,7 @@ fn add(a: EngineStats, b: EngineStats) -> EngineStats {
     EngineStats {
         late: a.late + b.late,
         dropped: a.dropped + b.dropped,
+        unrouted: a.unrouted + b.unrouted,
         stolen: a.stolen + b.stolen,
         active_voices: a.active_voices + b.active_voices,
         notes: a.notes + b.notes,
@@ -280,13 +283,8 @@ impl Renderer {
                     CurveShape::Exponential => Some(Shape::Exponential),
                     CurveShape::Smooth => Some(Shape::Smooth),
                 };
-                self.engine.schedule_curve(
-                    frame,
-                    (c.node as usize).saturating_sub(1),
-                    c.param as usize,
-                    c.value,
-                    shape,
-                );
+                self.engine
+                    .schedule_curve_by_id(frame, c.node, c.param, c.value, shape);
             }
             Incoming::Set { inst, param, value } => {
                 let now = self.engine.frame();
@@ -349,6 +347,7 @@ impl Renderer {
         self.stats.callbacks.fetch_add(1, Relaxed);
         self.stats.late.store(s.late, Relaxed);
         self.stats.dropped.store(s.dropped, Relaxed);
+        self.stats.unrouted.store(s.unrouted, Relaxed);
         self.stats.stolen.store(s.stolen, Relaxed);
         self.stats.active_voices.store(s.active_voices, Relaxed);
         self.stats.notes.store(s.notes, Relaxed);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
-    Bus, BusConfig, Counter, CurvePoint, NoteEvent, StageKind, StageStatus, TransportState,
+    Bus, BusConfig, CommandServer, Subscriber, Counter, CurvePoint, NoteEvent, StageKind, StageStatus, TransportState,
 };
 
 use crate::command::Controller;
@@ -21,15 +21,28 @@ use khorus_pw::NodeThread;
 /// Largest PipeWire quantum the renderer is sized for.
 const MAX_FRAMES: usize = 8192;
 
-fn status(
-    stats: &RtStats,
+/// The bus ports' counters, for the status report.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
     received: u64,
+    missed: u64,
     ring_dropped: u64,
     server_ok: u64,
     server_rejected: u64,
-) -> StageStatus {
+}
+
+fn status(stats: &RtStats, ports: Ports) -> StageStatus {
+    let Ports {
+        received,
+        missed,
+        ring_dropped,
+        server_ok,
+        server_rejected,
+    } = ports;
     let mut s = StageStatus::new(StageKind::Synth);
     s.set(Counter::Received, received)
+        .set(Counter::Missed, missed)
+        .set(Counter::Unrouted, stats.unrouted.load(Relaxed))
         .set(Counter::Dropped, ring_dropped + stats.dropped.load(Relaxed))
         .set(Counter::Late, stats.late.load(Relaxed))
         .set(Counter::ActiveVoices, stats.active_voices.load(Relaxed))
@@ -41,6 +54,21 @@ fn status(
         .set(Counter::CommandsOk, server_ok)
         .set(Counter::CommandsRejected, server_rejected);
     s
+}
+
+fn ports<A, B>(
+    notes: &Subscriber<NoteEvent>,
+    curves: &Subscriber<CurvePoint>,
+    controller: &Controller,
+    server: &CommandServer<A, B>,
+) -> Ports {
+    Ports {
+        received: notes.received() + curves.received(),
+        missed: notes.missed() + curves.missed(),
+        ring_dropped: controller.dropped(),
+        server_ok: server.ok(),
+        server_rejected: server.rejected(),
+    }
 }
 
 /// What woke the bus thread.
@@ -70,7 +98,8 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     let mut server = bus.command_server::<khorus_bus::commands::Synth>()?;
     // Supervisors and tests wait for this line: from here on commands are answered.
     eprintln!("synth: ready");
-    let mut failure = None;
+    let mut failure: Option<anyhow::Error> = None;
+    let mut lost = false;
     let exit = wait::run(
         &[
             (Src::Notes, notes.waker()),
@@ -92,13 +121,7 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
                     .drain(|t| controller.follow_transport(&t))
                     .map(drop),
                 Wake::Ready(Src::Commands) => {
-                    let report = status(
-                        &stats,
-                        notes.received(),
-                        controller.dropped(),
-                        server.ok(),
-                        server.rejected(),
-                    );
+                    let report = status(&stats, ports(&notes, &curves, &controller, &server));
                     server
                         .serve(|cmd| controller.handle(cmd, || report))
                         .map(drop)
@@ -108,16 +131,18 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
                     status_pub
                         .publish(status(
                             &stats,
-                            notes.received(),
-                            controller.dropped(),
-                            server.ok(),
-                            server.rejected(),
+                            ports(&notes, &curves, &controller, &server),
                         ))
                         .map(drop)
                 }
             };
             if let Err(e) = result {
-                failure = Some(e);
+                failure = Some(e.into());
+                return ControlFlow::Break(());
+            }
+            if pw.is_finished() {
+                // The daemon went away: exit, so the supervisor starts us again when it is back.
+                lost = true;
                 return ControlFlow::Break(());
             }
             if controller.shutdown_requested() {
@@ -127,9 +152,13 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
             }
         },
     );
-    pw.stop()?;
+    let stopped = pw.stop();
     if let Some(e) = failure {
-        return Err(e.into());
+        return Err(e);
+    }
+    stopped?;
+    if lost {
+        anyhow::bail!("the PipeWire thread ended without being asked to");
     }
     match exit? {
         Exit::Terminated | Exit::Stopped | Exit::Deadline => Ok(()),

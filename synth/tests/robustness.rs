@@ -103,6 +103,7 @@ proptest! {
                 sends: [0.5, 0.5].into(),
             }],
             effects: vec![],
+            ids: Default::default(),
         };
         let Ok(mut engine) = spec.build(48_000.0) else { return Ok(()) };
         let list: Vec<_> = notes

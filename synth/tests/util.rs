@@ -18,6 +18,7 @@ pub fn graph_of(def: &str, polyphony: usize) -> GraphSpec {
             sends: [0.0, 0.0].into(),
         }],
         effects: vec![],
+        ids: Default::default(),
     }
 }
 

@@ -37,6 +37,10 @@ pub enum ComposerCommand {
     Tempo(TempoChange),
     /// Starts, stops or reports the transport.
     Transport(TransportAction),
+    /// Continues a transport another composer ran (after a restart): the beat grid goes on
+    /// from its anchor instead of starting at cycle 0, and notes before one lookahead from
+    /// now are not made again.
+    Follow(TransportInfo),
     /// Plays a kernel-driven score (`ambient`, `percussive`, `arp`, `drone`; `none` stops it).
     SelectScore {
         /// The score's name.
@@ -265,6 +269,43 @@ pub struct ScoreParams {
     pub bpm: Option<f64>,
     /// Note density, 0..1.
     pub density: Option<f64>,
+    /// Which nodes the score's parts play (control's ids); `None` keeps the current routes
+    /// (none at start: notes carry node 0, the synth's role default, and the cutoff curve is
+    /// not made).
+    pub routes: Option<ScoreRoutes>,
+}
+
+/// Where a score's notes and its cutoff curve go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ScoreRoutes {
+    /// Note routes, first match wins; notes nothing matches keep node 0.
+    pub notes: Vec<NoteRoute>,
+    /// The node and parameter ids that the score's filter-cutoff curve drives.
+    pub cutoff: Vec<(u32, u32)>,
+}
+
+/// Notes of `role` with MIDI numbers in `lo..=hi` go to `node`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRoute {
+    /// The notes' role.
+    pub role: Role,
+    /// Lowest MIDI note.
+    pub lo: u8,
+    /// Highest MIDI note.
+    pub hi: u8,
+    /// Node id.
+    pub node: u32,
+}
+
+impl ScoreRoutes {
+    /// The node a note of `role` and number `note` goes to (0: none).
+    pub fn node_for(&self, role: Role, note: f32) -> u32 {
+        let n = note.round();
+        self.notes
+            .iter()
+            .find(|r| r.role == role && n >= r.lo as f32 && n <= r.hi as f32)
+            .map_or(0, |r| r.node)
+    }
 }
 
 /// The composer's answers.

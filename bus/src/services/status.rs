@@ -115,11 +115,16 @@ pub enum Counter {
     ControlChanges = 23,
     /// Commands forwarded to another stage that failed (no such stage, refused, timed out).
     ForwardFailed = 24,
+    /// Notes and curve points addressed to a node (or parameter) id the stage does not have.
+    Unrouted = 25,
+    /// Times the stage was found hung (status stopped arriving) and killed (reported by
+    /// control).
+    Hangs = 26,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 27] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -145,6 +150,8 @@ impl Counter {
         Self::NotesOut,
         Self::ControlChanges,
         Self::ForwardFailed,
+        Self::Unrouted,
+        Self::Hangs,
     ];
 
     /// The counter's snake_case name.
@@ -175,6 +182,8 @@ impl Counter {
             Self::NotesOut => "notes_out",
             Self::ControlChanges => "control_changes",
             Self::ForwardFailed => "forward_failed",
+            Self::Unrouted => "unrouted",
+            Self::Hangs => "hangs",
         }
     }
 }
