@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{
-    ComposerCommand, ComposerReply, ScoreParams, ScoreRoutes, TempoChange, TransportAction, TransportInfo,
+    ComposerCommand, ComposerReply, ScoreParams, ScoreRoutes, TempoChange, TransportAction,
+    TransportInfo,
 };
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
@@ -363,6 +364,34 @@ impl Composer {
             .set(Counter::CommandsOk, ok)
             .set(Counter::CommandsRejected, rejected);
         s
+    }
+}
+
+/// Compiles `spec` and queries its first four cycles as a running composer would, without a
+/// bus: what control asks before a batch with this slot reaches the composer. The error is
+/// the composer's own refusal (field, line:column).
+pub fn check_slot(spec: &khorus_bus::commands::composer::SlotSpec) -> Result<(), String> {
+    let opts = Options {
+        lookahead_ns: 100_000_000,
+        bpm: Q::int(120),
+        beats_per_cycle: 4,
+        score: None,
+        print: false,
+    };
+    let mut c = Composer::new(&opts, 0).map_err(|e| e.to_string())?;
+    c.handle(
+        ComposerCommand::SetSlot {
+            slot: "check".into(),
+            spec: spec.clone(),
+        },
+        0,
+    )
+    .map_err(|e| e.message)?;
+    // Four cycles at 120 bpm, 4 beats a cycle: 8 s.
+    let batch = c.tick(8_000_000_000).map_err(|e| e.to_string())?;
+    match batch.errors.into_iter().next() {
+        Some((_, e)) => Err(e.to_string()),
+        None => Ok(()),
     }
 }
 

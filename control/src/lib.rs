@@ -1,12 +1,23 @@
-//! khorus control: the user's surface.
+//! khorus control: the supervisor, the owner of the session, and the user's surface.
 //!
-//! Today it holds the bus tools: [`tap`] prints live traffic, [`inject`] publishes JSON lines
-//! onto the bus, [`nodes`] lists the processes on the bus and cleans up after dead ones. The
-//! supervisor, topology, scripting and HTTP API grow here.
+//! [`up`] is the long-running control process (`khorus up`): it starts and supervises the
+//! stages ([`supervise`]), owns the [`session`] and plays it through the stages ([`plan`]),
+//! and answers [`ControlCommand`](khorus_bus::commands::control::ControlCommand)s that the
+//! CLI ([`client`]) sends. The bus tools live here too: [`tap`] prints live traffic,
+//! [`inject`] publishes JSON lines onto the bus, [`nodes`] lists the processes on the bus.
 
+pub mod client;
+pub mod config;
 pub mod inject;
+pub mod install;
 pub mod nodes;
+pub mod plan;
+pub mod procinfo;
+pub mod session;
+pub mod state;
+pub mod supervise;
 pub mod tap;
+pub mod up;
 
 use std::io::{self, Write};
 

@@ -1,14 +1,17 @@
 //! `khorus`: the command line of the khorus control process.
 
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use khorus::{Stream, inject, nodes, tap};
-use khorus_bus::{BusConfig, logging};
+use khorus::client::{self, ClientError};
+use khorus::config::ControlConfig;
+use khorus::{Stream, inject, install, nodes, tap, up};
+use khorus_bus::commands::control::{Change, ControlCommand, ControlReply};
+use khorus_bus::{BusConfig, Role, logging, settings};
 
 /// khorus turns live Linux kernel activity into music.
 #[derive(Debug, Parser)]
@@ -22,6 +25,16 @@ struct Cli {
 }
 
 const EXAMPLES: &str = "EXAMPLES:
+  khorus up                          start the pipeline, play the session (Ctrl-C: down)
+  khorus status --watch              one row per stage: state, restarts, CPU, memory, counters
+  khorus play bass 'a1 ~ e2 a1'      a pattern into a node's slot
+  khorus set pad.cutoff 900          a number…
+  khorus set pad.cutoff 'range(io, 200, 4000)'   …or a kernel signal expression
+  khorus route lead reverb 0.5       send level from a node into an effect
+  khorus tempo 128; khorus hush; khorus score arp key=c3
+  khorus note bass 45 0.8 400        audition a note
+  khorus session --json > s.json; khorus session load s.json
+  khorus down                        silence, stop every stage
   khorus tap signals                 live kernel signals, one line per frame
   khorus tap notes --json | head     the next notes as JSON lines
   khorus tap notes --json > n.jsonl; khorus inject notes --restamp n.jsonl
@@ -32,6 +45,117 @@ The bus is chosen by KHORUS_BUS_PREFIX and KHORUS_BUS_ROOT (default: khorus_ in 
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the pipeline (or adopt the stages already running) and supervise it.
+    Up {
+        /// Configuration file (`[control]` and the stages' sections); default:
+        /// $XDG_CONFIG_HOME/khorus/khorus.toml, then /etc/khorus/khorus.toml.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Leave a stage out (repeatable): collector, composer, synth, router.
+        #[arg(long, value_name = "STAGE")]
+        without: Vec<String>,
+    },
+    /// Silence the music and stop every stage and control.
+    Down,
+    /// One row per stage: state, restarts, CPU, memory, counters.
+    Status {
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+        /// Redraw every second.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// The session (nodes, routes, patterns, tempo, score).
+    Session {
+        /// JSON (the format `session load` reads).
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<SessionAction>,
+    },
+    /// Play a mini-notation pattern on a node (from the next cycle).
+    Play {
+        /// The node.
+        node: String,
+        /// Mini-notation, e.g. "a2 ~ [e2 g2]".
+        pattern: String,
+        /// Cycles to align the change to (e.g. 4: the next 4-cycle bar).
+        #[arg(long)]
+        quantum: Option<String>,
+    },
+    /// Set a node's parameter to a number or a kernel signal expression.
+    Set {
+        /// NODE.PARAM (gain, pan, mute, or a control of its definition).
+        target: String,
+        /// A number, or an expression such as "range(io, 200, 4000)".
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Route a node into an effect with a send level.
+    Route {
+        /// The source node.
+        from: String,
+        /// The effect.
+        to: String,
+        /// Send level 0..=1.
+        #[arg(default_value_t = 1.0)]
+        level: f32,
+    },
+    /// Remove a route.
+    Unroute {
+        /// The source node.
+        from: String,
+        /// The effect.
+        to: String,
+    },
+    /// Add or remove a node.
+    Node {
+        #[command(subcommand)]
+        action: NodeAction,
+    },
+    /// Set the tempo.
+    Tempo {
+        /// Beats per minute, 1..=999.
+        bpm: f64,
+        /// Beats per cycle, 1..=64.
+        #[arg(long)]
+        beats_per_cycle: Option<u32>,
+    },
+    /// Silence a node's pattern, or everything (patterns and the score).
+    Hush {
+        /// The node; none: everything.
+        node: Option<String>,
+    },
+    /// Play a kernel score: ambient, percussive, arp, drone, or none.
+    Score {
+        /// The score.
+        name: String,
+        /// Parameters as key=value: key, scale, bpm, density.
+        params: Vec<String>,
+    },
+    /// Play one note on a node now (an audition).
+    Note {
+        /// The node.
+        node: String,
+        /// MIDI note number (69 = A4).
+        note: f32,
+        /// Velocity 0..=1.
+        #[arg(default_value_t = 0.8)]
+        velocity: f32,
+        /// Length, ms.
+        #[arg(default_value_t = 500)]
+        dur_ms: u32,
+    },
+    /// Write (or remove) a systemd user unit that runs `khorus up`.
+    Install {
+        /// A user unit (the only kind).
+        #[arg(long, required = true)]
+        user: bool,
+        /// Remove it.
+        #[arg(long)]
+        uninstall: bool,
+    },
     /// Print live bus traffic as readable lines or JSON lines.
     #[command(after_help = "EXAMPLES:\n  khorus tap signals\n  khorus tap notes --json --count 16")]
     Tap {
@@ -77,6 +201,49 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SessionAction {
+    /// Replace the session with a JSON file (as `session --json` prints it).
+    Load {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeAction {
+    /// Add a node (or replace the node of that name).
+    Add {
+        /// Its name.
+        name: String,
+        /// A built-in: pad, lead, bass, chords, kick, click, hat, glitch, delay, reverb.
+        #[arg(long, conflicts_with = "def")]
+        builtin: Option<String>,
+        /// A synth definition file (JSON).
+        #[arg(long, value_name = "FILE")]
+        def: Option<PathBuf>,
+        /// Its role: melody, bass, chords, percussion, other.
+        #[arg(long, default_value = "other", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Remove a node with its routes and pattern.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    match s {
+        "melody" => Ok(Role::Melody),
+        "bass" => Ok(Role::Bass),
+        "chords" => Ok(Role::Chords),
+        "percussion" => Ok(Role::Percussion),
+        "other" => Ok(Role::Other),
+        _ => Err("one of melody, bass, chords, percussion, other".into()),
+    }
+}
+
 fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
     let cli = Cli::parse();
@@ -85,12 +252,74 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("khorus: {e:#}");
-            if e.downcast_ref::<inject::InjectError>().is_some() {
+            if let Some(c) = e.downcast_ref::<ClientError>() {
+                ExitCode::from(c.exit_code())
+            } else if e.downcast_ref::<inject::InjectError>().is_some()
+                || e.downcast_ref::<settings::SettingsError>().is_some()
+                || e.downcast_ref::<UsageError>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// A bad configuration or argument found after parsing (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+/// Sends one batch of changes and says so.
+fn batch(config: &BusConfig, changes: Vec<Change>) -> Result<()> {
+    match client::call(config, &ControlCommand::Batch(changes))? {
+        ControlReply::Applied { version } => {
+            println!("applied (session version {version})");
+            Ok(())
+        }
+        other => anyhow::bail!("unexpected answer {other:?}"),
+    }
+}
+
+fn print_session(s: &khorus::session::Session) {
+    match &s.score {
+        Some(sc) => println!(
+            "score: {} {}",
+            sc.name,
+            sc.params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        None => println!("score: none"),
+    }
+    if let Some(t) = s.tempo {
+        println!("tempo: {} bpm, {} beats a cycle", t.bpm, t.beats_per_cycle);
+    }
+    for (name, n) in &s.nodes {
+        let what = n.builtin.clone().unwrap_or_else(|| "definition".into());
+        let mut line = format!("node {name} (id {}, {what}, {:?})", n.id, n.role);
+        if n.mute {
+            line.push_str(" muted");
+        }
+        if let Some(p) = &n.pattern {
+            line.push_str(&format!(" plays \"{}\"", p.mini));
+        }
+        for (k, v) in &n.controls {
+            line.push_str(&format!(
+                " {k}={}",
+                match v {
+                    khorus::session::ControlValue::Number(x) => x.to_string(),
+                    khorus::session::ControlValue::Expr(e) => format!("\"{e}\""),
+                }
+            ));
+        }
+        println!("{line}");
+    }
+    for r in &s.routes {
+        println!("route {} -> {} {}", r.from, r.to, r.level);
     }
 }
 
@@ -140,5 +369,165 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Nodes { cleanup, json } => nodes::run(&config, cleanup, json, &mut stdout.lock()),
+        Command::Up {
+            config: path,
+            without,
+        } => {
+            let (mut control, _) = settings::load::<ControlConfig>(path.as_deref(), "control")?;
+            control.without.extend(without);
+            control.validate().map_err(UsageError)?;
+            up::run(up::Options {
+                bus: config,
+                config: control,
+                config_path: path,
+            })
+        }
+        Command::Down => {
+            client::call(&config, &ControlCommand::Down)?;
+            println!("down");
+            Ok(())
+        }
+        Command::Status { json, watch } => loop {
+            let reports = match client::call(&config, &ControlCommand::Stages)? {
+                ControlReply::Stages(r) => r,
+                other => anyhow::bail!("unexpected answer {other:?}"),
+            };
+            let mut out = stdout.lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&reports)?)?;
+            } else {
+                if watch && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    write!(out, "\x1b[H\x1b[2J")?;
+                }
+                client::print_status(&mut out, &reports)?;
+            }
+            out.flush()?;
+            if !watch {
+                break Ok(());
+            }
+            drop(out);
+            std::thread::sleep(Duration::from_secs(1));
+        },
+        Command::Session { json, action } => match action {
+            Some(SessionAction::Load { file }) => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("failed to read {}", file.display()))?;
+                match client::call(&config, &ControlCommand::LoadSession { json: text })? {
+                    ControlReply::Applied { version } => {
+                        println!("loaded (session version {version})");
+                        Ok(())
+                    }
+                    other => anyhow::bail!("unexpected answer {other:?}"),
+                }
+            }
+            None => match client::call(&config, &ControlCommand::Session)? {
+                ControlReply::Session { json: text } => {
+                    if json {
+                        print!("{text}");
+                    } else {
+                        let s: khorus::session::Session = serde_json::from_str(&text)?;
+                        print_session(&s);
+                    }
+                    Ok(())
+                }
+                other => anyhow::bail!("unexpected answer {other:?}"),
+            },
+        },
+        Command::Play {
+            node,
+            pattern,
+            quantum,
+        } => batch(
+            &config,
+            vec![Change::Play {
+                node,
+                pattern: Some(pattern),
+                quantum,
+            }],
+        ),
+        Command::Set { target, value } => batch(&config, vec![client::set(&target, &value)?]),
+        Command::Route { from, to, level } => {
+            batch(&config, vec![Change::Route { from, to, level }])
+        }
+        Command::Unroute { from, to } => batch(&config, vec![Change::Unroute { from, to }]),
+        Command::Node { action } => match action {
+            NodeAction::Add {
+                name,
+                builtin,
+                def,
+                role,
+            } => {
+                if builtin.is_none() && def.is_none() {
+                    return Err(UsageError("give --builtin NAME or --def FILE".into()).into());
+                }
+                let node = client::node_spec(builtin, def.as_deref(), role)?;
+                batch(&config, vec![Change::AddNode { name, node }])
+            }
+            NodeAction::Remove { name } => batch(&config, vec![Change::RemoveNode { name }]),
+        },
+        Command::Tempo {
+            bpm,
+            beats_per_cycle,
+        } => batch(
+            &config,
+            vec![Change::Tempo {
+                bpm,
+                beats_per_cycle,
+            }],
+        ),
+        Command::Hush { node } => batch(
+            &config,
+            vec![match node {
+                Some(node) => Change::Play {
+                    node,
+                    pattern: None,
+                    quantum: None,
+                },
+                None => Change::HushAll,
+            }],
+        ),
+        Command::Score { name, params } => {
+            let params = params
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| UsageError(format!("{p:?}: write key=value")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            batch(&config, vec![Change::Score { name, params }])
+        }
+        Command::Note {
+            node,
+            note,
+            velocity,
+            dur_ms,
+        } => {
+            client::call(
+                &config,
+                &ControlCommand::Note {
+                    node,
+                    note,
+                    velocity,
+                    dur_ms,
+                },
+            )?;
+            Ok(())
+        }
+        Command::Install { user: _, uninstall } => {
+            let path = install::run(uninstall)?;
+            if uninstall {
+                println!(
+                    "removed {}; run: systemctl --user daemon-reload",
+                    path.display()
+                );
+            } else {
+                println!(
+                    "wrote {}; run: systemctl --user daemon-reload && systemctl --user enable --now khorus",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
     }
 }

@@ -76,6 +76,16 @@ impl Controller {
         self.feeder.swap_pending()
     }
 
+    /// Fades everything out over `fade_ms` (a swap to an empty graph): how the synth stops
+    /// without a click. Wait for [`Controller::swap_pending`] to clear before stopping.
+    pub fn fade_out(&mut self, fade_ms: u32) {
+        let silent = Engine::new(self.rate, Vec::new(), Vec::new());
+        let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
+        if let Err(e) = self.feeder.swap(Box::new(silent), fade_frames) {
+            tracing::warn!("could not fade out: {e}");
+        }
+    }
+
     /// Whether a Shutdown was received.
     pub fn shutdown_requested(&self) -> bool {
         self.shutdown

@@ -163,7 +163,10 @@ impl NodeIds {
 
     /// The id of node index `index`.
     pub fn id_of(&self, index: usize) -> Option<u32> {
-        self.nodes.iter().find(|&&(_, n)| n == index).map(|&(i, _)| i)
+        self.nodes
+            .iter()
+            .find(|&&(_, n)| n == index)
+            .map(|&(i, _)| i)
     }
 
     /// Parameter number of parameter id `param` of node index `node`.

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::builtin;
 use crate::engine::{Effect, Engine, MAX_EFFECTS, NodeIds, Note, default_effects};
-use crate::params::ParamTable;
 use crate::ir::{DefError, SynthDef};
+use crate::params::ParamTable;
 use crate::voice::Instrument;
 
 /// One instrument of a graph file.
@@ -39,6 +39,10 @@ pub struct InstrumentSpec {
     /// effects, or `{"effect name": level, …}`.
     #[serde(default)]
     pub sends: Sends,
+    /// Starting values of the definition's controls by name (clamped to their ranges);
+    /// unset ones start at their defaults.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub controls: std::collections::BTreeMap<String, f32>,
 }
 
 /// An instrument's send levels.
@@ -334,6 +338,21 @@ impl GraphSpec {
             }
             let mut inst = Instrument::new(program, spec.polyphony, rate);
             inst.set_name(name);
+            for (control, &value) in &spec.controls {
+                let Some(i) = inst.controls().iter().position(|c| &c.name == control) else {
+                    return Err(GraphError::Instrument {
+                        index,
+                        message: format!("{name:?} has no control {control:?}"),
+                    });
+                };
+                if !value.is_finite() {
+                    return Err(GraphError::Instrument {
+                        index,
+                        message: format!("{name}.{control}: {value} is not a finite number"),
+                    });
+                }
+                inst.start_control(i, value);
+            }
             inst.gain.jump(spec.gain.clamp(0.0, 4.0));
             inst.pan.jump(spec.pan.clamp(-1.0, 1.0));
             for (i, v) in levels {

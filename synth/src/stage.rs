@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
-    Bus, BusConfig, CommandServer, Subscriber, Counter, CurvePoint, NoteEvent, StageKind, StageStatus, TransportState,
+    Bus, BusConfig, CommandServer, Counter, CurvePoint, NoteEvent, StageKind, StageStatus,
+    Subscriber, TransportState,
 };
 
 use crate::command::Controller;
@@ -18,6 +19,8 @@ use crate::engine::Engine;
 use crate::node::{self, NodeOptions};
 use crate::rt::{Incoming, RtStats};
 use khorus_pw::NodeThread;
+/// How long the synth fades out when it stops, ms.
+const FADE_OUT_MS: u32 = 40;
 /// Largest PipeWire quantum the renderer is sized for.
 const MAX_FRAMES: usize = 8192;
 
@@ -129,10 +132,7 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
                 Wake::Tick => {
                     controller.collect_retired();
                     status_pub
-                        .publish(status(
-                            &stats,
-                            ports(&notes, &curves, &controller, &server),
-                        ))
+                        .publish(status(&stats, ports(&notes, &curves, &controller, &server)))
                         .map(drop)
                 }
             };
@@ -152,6 +152,15 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
             }
         },
     );
+    if !lost {
+        // Fade out rather than stop mid-waveform; the audio thread hands the old graph back
+        // when the fade is done (bounded: a graph that stopped running never will).
+        controller.fade_out(FADE_OUT_MS);
+        let deadline = std::time::Instant::now() + Duration::from_millis(400);
+        while controller.swap_pending() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let stopped = pw.stop();
     if let Some(e) = failure {
         return Err(e);

@@ -175,6 +175,16 @@ impl Instrument {
         self.name = name.to_string();
     }
 
+    /// Starts control `i` at `value` (clamped to its range), without smoothing: for a node
+    /// being built, before it sounds.
+    pub fn start_control(&mut self, i: usize, value: f32) {
+        if let (Some(s), Some(def)) = (self.controls.get_mut(i), self.program.controls.get(i))
+            && value.is_finite()
+        {
+            s.jump(value.clamp(def.min, def.max));
+        }
+    }
+
     /// Its definition's controls, in index order.
     pub fn controls(&self) -> &[ControlDef] {
         &self.program.controls

@@ -101,6 +101,7 @@ proptest! {
                 gain: 1.0,
                 pan: 0.0,
                 sends: [0.5, 0.5].into(),
+                controls: Default::default(),
             }],
             effects: vec![],
             ids: Default::default(),

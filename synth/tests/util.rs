@@ -16,6 +16,7 @@ pub fn graph_of(def: &str, polyphony: usize) -> GraphSpec {
             gain: 1.0,
             pan: -1.0,
             sends: [0.0, 0.0].into(),
+            controls: Default::default(),
         }],
         effects: vec![],
         ids: Default::default(),

@@ -5,6 +5,7 @@
 //! one refuse to connect instead of misreading each other's memory.
 
 pub mod curves;
+pub mod ids;
 pub mod notes;
 pub mod signals;
 pub mod status;

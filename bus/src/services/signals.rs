@@ -34,6 +34,17 @@ impl SignalSource {
             _ => Self::Inject,
         }
     }
+
+    /// Lower-case name, as status and the CLI print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bpf => "bpf",
+            Self::Procfs => "procfs",
+            Self::Replay => "replay",
+            Self::Synthetic => "synthetic",
+            Self::Inject => "inject",
+        }
+    }
 }
 
 /// One measurement of every kernel signal over one collector tick.

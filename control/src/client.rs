@@ -1,0 +1,295 @@
+//! The CLI's side of control: each command becomes one [`ControlCommand`] sent to the running
+//! `khorus up`, and its answer is printed. Refusals exit 2 and name the element at fault;
+//! no control answering exits 1 and says how to start one.
+
+use std::io::Write;
+use std::time::Duration;
+
+use khorus_bus::commands::control::{
+    Change, ControlCommand, ControlReply, NodeSpec, StageReport, Value,
+};
+use khorus_bus::commands::{self};
+use khorus_bus::{Bus, BusConfig, BusError, Counter};
+
+use crate::session::{ControlValue, Session};
+
+/// How long a command may take (a batch waits for the synth to build its graph).
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a command did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Control refused it; nothing changed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No control answered.
+    #[error("no answer from khorus up on this bus (is it running? start it with `khorus up`)")]
+    NotRunning,
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(BusError),
+    /// The input was not usable.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl ClientError {
+    /// The exit code: 2 for a refusal or bad input, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Refused(_) | Self::Usage(_) => 2,
+            Self::NotRunning | Self::Bus(_) => 1,
+        }
+    }
+}
+
+/// Sends `cmd` to control and returns its answer.
+pub fn call(bus: &BusConfig, cmd: &ControlCommand) -> Result<ControlReply, ClientError> {
+    let bus = Bus::open(&tool_name(), bus).map_err(ClientError::Bus)?;
+    let mut client = bus
+        .command_client::<commands::Control>()
+        .map_err(ClientError::Bus)?;
+    client.call(cmd, TIMEOUT).map_err(|e| match e {
+        BusError::Refused { error, .. } => ClientError::Refused(error.message),
+        BusError::Timeout { .. } => ClientError::NotRunning,
+        e => ClientError::Bus(e),
+    })
+}
+
+fn tool_name() -> String {
+    format!("khorus-cli-{}", std::process::id())
+}
+
+/// `NODE.PARAM` split in two.
+pub fn node_param(text: &str) -> Result<(String, String), ClientError> {
+    match text.split_once('.') {
+        Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.into(), p.into())),
+        _ => Err(ClientError::Usage(format!(
+            "{text:?}: write NODE.PARAM, e.g. pad.cutoff"
+        ))),
+    }
+}
+
+/// A `set` change: a number, or a signal expression.
+pub fn set(target: &str, value: &str) -> Result<Change, ClientError> {
+    let (node, param) = node_param(target)?;
+    Ok(Change::Set {
+        node,
+        param,
+        value: Value::parse(value),
+    })
+}
+
+/// A node to add: a built-in or a definition file.
+pub fn node_spec(
+    builtin: Option<String>,
+    def_file: Option<&std::path::Path>,
+    role: khorus_bus::Role,
+) -> Result<NodeSpec, ClientError> {
+    let def = match def_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| ClientError::Usage(format!("failed to read {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    Ok(NodeSpec {
+        builtin,
+        def,
+        role,
+        polyphony: None,
+    })
+}
+
+/// The batch that builds `session` from an empty one (checks a loaded session the way every
+/// other change is checked).
+pub fn changes_of(session: &Session) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut by_id: Vec<_> = session.nodes.iter().collect();
+    by_id.sort_by_key(|(_, n)| n.id);
+    for (name, n) in by_id {
+        out.push(Change::AddNode {
+            name: name.clone(),
+            node: NodeSpec {
+                builtin: n.builtin.clone(),
+                def: n.def.as_ref().map(|d| d.to_string()),
+                role: n.role,
+                polyphony: n.polyphony,
+            },
+        });
+    }
+    for (name, n) in &session.nodes {
+        let instrument = n.kind() == crate::session::Kind::Instrument;
+        if instrument {
+            out.push(Change::Set {
+                node: name.clone(),
+                param: "gain".into(),
+                value: Value::Number(n.gain),
+            });
+            out.push(Change::Set {
+                node: name.clone(),
+                param: "pan".into(),
+                value: Value::Number(n.pan),
+            });
+        }
+        for (param, v) in &n.controls {
+            out.push(Change::Set {
+                node: name.clone(),
+                param: param.clone(),
+                value: match v {
+                    ControlValue::Number(x) => Value::Number(*x),
+                    ControlValue::Expr(e) => Value::Expr(e.clone()),
+                },
+            });
+        }
+        if let Some(p) = &n.pattern {
+            out.push(Change::Play {
+                node: name.clone(),
+                pattern: Some(p.mini.clone()),
+                quantum: p.quantum.clone(),
+            });
+        }
+    }
+    for r in &session.routes {
+        out.push(Change::Route {
+            from: r.from.clone(),
+            to: r.to.clone(),
+            level: r.level as f32,
+        });
+    }
+    if let Some(t) = session.tempo {
+        out.push(Change::Tempo {
+            bpm: t.bpm,
+            beats_per_cycle: Some(t.beats_per_cycle),
+        });
+    }
+    if let Some(s) = &session.score {
+        out.push(Change::Score {
+            name: s.name.clone(),
+            params: s
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        });
+    }
+    out
+}
+
+/// Prints stage reports as a table.
+pub fn print_status(out: &mut impl Write, reports: &[StageReport]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<10} {:>7}  {:<21} {:>8} {:>9} {:>8} {:>6} {:>9}  counters",
+        "stage", "pid", "state", "restarts", "restart", "uptime", "cpu%", "pss"
+    )?;
+    for r in reports {
+        let dash = || "-".to_string();
+        writeln!(
+            out,
+            "{:<10} {:>7}  {:<21} {:>8} {:>9} {:>8} {:>6} {:>9}  {}",
+            r.stage.name(),
+            r.pid.map_or_else(dash, |p| p.to_string()),
+            r.state.name(),
+            r.restarts,
+            r.last_restart_ms.map_or_else(dash, |ms| format!("{ms} ms")),
+            r.uptime_s.map_or_else(dash, duration),
+            r.cpu_percent.map_or_else(dash, |c| format!("{c:.2}")),
+            r.pss_kib
+                .map_or_else(dash, |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+            counters(&r.counters),
+        )?;
+        for line in &r.detail {
+            writeln!(out, "           | {line}")?;
+        }
+    }
+    Ok(())
+}
+
+fn duration(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Counters worth a glance, by name; the source gauge as its name.
+fn counters(list: &[(Counter, u64)]) -> String {
+    list.iter()
+        .filter(|(c, v)| {
+            *v > 0
+                || matches!(
+                    c,
+                    Counter::Dropped | Counter::Late | Counter::Xruns | Counter::Missed
+                )
+        })
+        .filter(|(c, _)| !matches!(c, Counter::Restarts | Counter::Hangs))
+        .map(|(c, v)| match c {
+            Counter::Source => format!(
+                "source={}",
+                khorus_bus::SignalSource::from_u8(*v as u8).name()
+            ),
+            _ => format!("{}={v}", c.name()),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_session_is_rebuilt_by_its_changes() {
+        let s = Session::default_session();
+        let rebuilt = Session::empty().apply(&changes_of(&s)).unwrap();
+        assert_eq!(rebuilt, s);
+    }
+
+    #[test]
+    fn set_reads_numbers_and_expressions() {
+        assert_eq!(
+            set("pad.cutoff", "900").unwrap(),
+            Change::Set {
+                node: "pad".into(),
+                param: "cutoff".into(),
+                value: Value::Number(900.0)
+            }
+        );
+        assert!(matches!(
+            set("pad.cutoff", "range(io, 1, 2)").unwrap(),
+            Change::Set {
+                value: Value::Expr(_),
+                ..
+            }
+        ));
+        assert_eq!(set("pad", "1").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn status_names_the_source_and_states() {
+        let mut out = Vec::new();
+        print_status(
+            &mut out,
+            &[StageReport {
+                stage: khorus_bus::StageKind::Collector,
+                pid: Some(42),
+                state: khorus_bus::commands::control::StageState::CrashLooping,
+                restarts: 3,
+                last_restart_ms: Some(120),
+                uptime_s: None,
+                cpu_percent: None,
+                pss_kib: Some(2048),
+                counters: vec![(Counter::Source, 1), (Counter::Dropped, 0)],
+                detail: vec!["collector exited with status 2".into()],
+            }],
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("crash-looping"), "{text}");
+        assert!(text.contains("source=procfs"), "{text}");
+        assert!(text.contains("2.0 MiB"), "{text}");
+        assert!(text.contains("| collector exited with status 2"), "{text}");
+    }
+}

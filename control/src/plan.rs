@@ -1,0 +1,593 @@
+//! What each stage needs to play a session: the synth's graph (with control's ids), the
+//! composer's slots, tempo and score; and what changed between two sessions, as the stage
+//! commands that turn one into the other.
+//!
+//! Checking happens here too, with the stages' own code: the graph is built by the synth's
+//! graph builder and every slot compiled and test-queried by the composer's, so a batch that
+//! passes [`Plan::of`] is one the stages accept.
+
+use std::collections::BTreeMap;
+
+use khorus_bus::commands::composer::{
+    ComposerCommand, NoteRoute, ScoreParams, ScoreRoutes, SlotSpec, Source, Target, TempoChange,
+};
+use khorus_bus::commands::synth::SynthCommand;
+use khorus_bus::{CurveShape, Role};
+use khorus_synth::render::{EffectSpec, GraphSpec, IdSpec, InstrumentSpec, Sends};
+
+use crate::session::{ControlValue, Kind, Node, Session};
+
+/// The rate graphs are checked at (the synth builds them again at its own).
+const CHECK_RATE: f32 = 48_000.0;
+/// Crossfade of a whole-graph change, ms.
+pub const GRAPH_FADE_MS: u32 = 60;
+/// Curve points per cycle for a control driven by a signal expression.
+const CURVE_POINTS_PER_CYCLE: u32 = 16;
+
+/// A session as the stages see it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The synth's graph.
+    pub graph: GraphSpec,
+    /// The graph as JSON (what `LoadGraph` carries).
+    pub graph_json: String,
+    /// Composer slots by name (`node/<name>`, `ctl/<name>/<param>`).
+    pub slots: BTreeMap<String, SlotSpec>,
+    /// Tempo, if the session sets one.
+    pub tempo: Option<TempoChange>,
+    /// The score command, if a score plays.
+    pub score: Option<ComposerCommand>,
+}
+
+/// Why a session cannot be played: the element at fault and the stage's words.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{element}: {message}")]
+pub struct PlanError {
+    /// `node pad`, `pattern of bass`, `score`…
+    pub element: String,
+    /// What the stage's code said.
+    pub message: String,
+}
+
+fn perr(element: impl Into<String>, message: impl ToString) -> PlanError {
+    PlanError {
+        element: element.into(),
+        message: message.to_string(),
+    }
+}
+
+impl Plan {
+    /// The plan of `session`, checked with the synth's and the composer's own code.
+    pub fn of(session: &Session) -> Result<Self, PlanError> {
+        let graph = graph_of(session)?;
+        graph
+            .build(CHECK_RATE)
+            .map_err(|e| perr("synth graph", e))?;
+        let graph_json = serde_json::to_string(&graph).map_err(|e| perr("synth graph", e))?;
+        let mut slots = BTreeMap::new();
+        for (name, node) in &session.nodes {
+            if let Some(p) = &node.pattern {
+                let spec = SlotSpec {
+                    source: Source::Mini(p.mini.clone()),
+                    transforms: Vec::new(),
+                    controls: Vec::new(),
+                    target: Target::Notes {
+                        node: node.id,
+                        role: node.role,
+                        channel: None,
+                    },
+                    quantum: p.quantum.clone(),
+                };
+                khorus_composer::stage::check_slot(&spec)
+                    .map_err(|e| perr(format!("pattern of {name}"), e))?;
+                slots.insert(format!("node/{name}"), spec);
+            }
+            for (param, value) in &node.controls {
+                if let ControlValue::Expr(expr) = value {
+                    let spec = SlotSpec {
+                        source: Source::Expr {
+                            expr: expr.clone(),
+                            per_cycle: CURVE_POINTS_PER_CYCLE,
+                        },
+                        transforms: Vec::new(),
+                        controls: Vec::new(),
+                        target: Target::Curve {
+                            node: node.id,
+                            param: node.params[param],
+                            shape: CurveShape::Linear,
+                        },
+                        quantum: None,
+                    };
+                    khorus_composer::stage::check_slot(&spec)
+                        .map_err(|e| perr(format!("{name}.{param}"), e))?;
+                    slots.insert(format!("ctl/{name}/{param}"), spec);
+                }
+            }
+        }
+        let tempo = session.tempo.map(|t| TempoChange {
+            bpm: Some(t.bpm),
+            cps: None,
+            beats_per_cycle: Some(t.beats_per_cycle),
+        });
+        let score = match &session.score {
+            None => None,
+            Some(choice) => {
+                let p = &choice.params;
+                let number = |k: &str| -> Result<Option<f64>, PlanError> {
+                    p.get(k)
+                        .map(|v| {
+                            v.parse::<f64>().map_err(|_| {
+                                perr(format!("score {k}"), format!("{v:?} is not a number"))
+                            })
+                        })
+                        .transpose()
+                };
+                let params = ScoreParams {
+                    key: p.get("key").cloned(),
+                    scale: p.get("scale").cloned(),
+                    bpm: number("bpm")?,
+                    density: number("density")?,
+                    routes: Some(score_routes(session)),
+                };
+                let score =
+                    khorus_composer::score::Score::from_name(&choice.name).ok_or_else(|| {
+                        perr(
+                            "score",
+                            format!(
+                                "unknown score {:?} (ambient, percussive, arp, drone, none)",
+                                choice.name
+                            ),
+                        )
+                    })?;
+                score.params(&params).map_err(|e| perr("score", e))?;
+                Some(ComposerCommand::SelectScore {
+                    name: choice.name.clone(),
+                    params,
+                })
+            }
+        };
+        Ok(Self {
+            graph,
+            graph_json,
+            slots,
+            tempo,
+            score,
+        })
+    }
+
+    /// Everything the composer needs, in order, to play this plan from scratch (after a
+    /// restart, or a new `khorus up`): the score, tempo, then the slots.
+    pub fn composer_replay(&self) -> Vec<ComposerCommand> {
+        let mut out = vec![ComposerCommand::Hush { slot: None }];
+        out.extend(self.score.clone());
+        out.extend(self.tempo.map(ComposerCommand::Tempo));
+        for (slot, spec) in &self.slots {
+            out.push(ComposerCommand::SetSlot {
+                slot: slot.clone(),
+                spec: spec.clone(),
+            });
+        }
+        out
+    }
+
+    /// The synth commands that take the synth from `old` to `self`: parameter sets when
+    /// only numbers changed, else the new graph.
+    pub fn synth_changes(&self, old: &Plan) -> Vec<SynthCommand> {
+        if self.graph_json == old.graph_json {
+            return Vec::new();
+        }
+        match number_changes(&old.graph, &self.graph) {
+            Some(sets) => sets,
+            None => vec![SynthCommand::LoadGraph {
+                json: self.graph_json.clone(),
+                fade_ms: GRAPH_FADE_MS,
+            }],
+        }
+    }
+
+    /// The synth command that sets up this plan from scratch.
+    pub fn synth_replay(&self) -> SynthCommand {
+        SynthCommand::LoadGraph {
+            json: self.graph_json.clone(),
+            fade_ms: GRAPH_FADE_MS,
+        }
+    }
+
+    /// The composer commands that take the composer from `old` to `self`.
+    pub fn composer_changes(&self, old: &Plan) -> Vec<ComposerCommand> {
+        let mut out = Vec::new();
+        if self.score != old.score {
+            out.push(self.score.clone().unwrap_or(ComposerCommand::SelectScore {
+                name: "none".into(),
+                params: ScoreParams::default(),
+            }));
+        }
+        if self.tempo != old.tempo || (self.score != old.score && self.tempo.is_some()) {
+            // A score sets its own tempo; the session's tempo wins when it has one.
+            out.extend(self.tempo.map(ComposerCommand::Tempo));
+        }
+        for (slot, spec) in &self.slots {
+            if old.slots.get(slot) != Some(spec) {
+                out.push(ComposerCommand::SetSlot {
+                    slot: slot.clone(),
+                    spec: spec.clone(),
+                });
+            }
+        }
+        for slot in old.slots.keys() {
+            if !self.slots.contains_key(slot) {
+                out.push(ComposerCommand::Hush {
+                    slot: Some(slot.clone()),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The synth graph of a session: instruments, effects in an order where routes go forwards,
+/// sends from routes, and every node's ids.
+pub fn graph_of(session: &Session) -> Result<GraphSpec, PlanError> {
+    let order = session.effect_order().map_err(|e| perr("routes", e))?;
+    let sends_of = |name: &str| -> BTreeMap<String, f32> {
+        session
+            .routes
+            .iter()
+            .filter(|r| r.from == name)
+            .map(|r| (r.to.clone(), r.level as f32))
+            .collect()
+    };
+    let mut instruments = Vec::new();
+    for (name, node) in session
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.kind() == Kind::Instrument)
+    {
+        let def = match &node.def {
+            Some(d) => Some(
+                serde_json::from_value(d.clone()).map_err(|e| perr(format!("node {name}"), e))?,
+            ),
+            None => None,
+        };
+        instruments.push(InstrumentSpec {
+            name: Some(name.clone()),
+            builtin: node.builtin.clone(),
+            def,
+            polyphony: node.polyphony.unwrap_or(32) as usize,
+            gain: if node.mute { 0.0 } else { node.gain as f32 },
+            pan: node.pan as f32,
+            sends: Sends::Named(sends_of(name)),
+            controls: numbers(node),
+        });
+    }
+    let mut effects = Vec::new();
+    for name in &order {
+        let node = &session.nodes[name];
+        effects.push(effect_spec(name, node, sends_of(name))?);
+    }
+    let ids = session
+        .nodes
+        .iter()
+        .map(|(name, n)| {
+            (
+                name.clone(),
+                IdSpec {
+                    id: n.id,
+                    params: n.params.clone(),
+                },
+            )
+        })
+        .collect();
+    Ok(GraphSpec {
+        instruments,
+        effects,
+        ids,
+    })
+}
+
+/// A node's numeric control values (expressions are the composer's).
+fn numbers(node: &Node) -> BTreeMap<String, f32> {
+    node.controls
+        .iter()
+        .filter_map(|(k, v)| match v {
+            ControlValue::Number(x) => Some((k.clone(), *x as f32)),
+            ControlValue::Expr(_) => None,
+        })
+        .collect()
+}
+
+fn effect_spec(
+    name: &str,
+    node: &Node,
+    sends: BTreeMap<String, f32>,
+) -> Result<EffectSpec, PlanError> {
+    let defaults = crate::session::EFFECTS
+        .iter()
+        .find(|(n, _)| Some(*n) == node.builtin.as_deref())
+        .map(|(_, d)| *d)
+        .ok_or_else(|| perr(format!("node {name}"), "not an effect"))?;
+    let v = |k: &str| -> f32 {
+        let default = defaults
+            .iter()
+            .find(|(p, _)| *p == k)
+            .map_or(0.0, |(_, d)| *d);
+        let value = match node.controls.get(k) {
+            Some(ControlValue::Number(x)) => *x,
+            _ => default,
+        };
+        if node.mute && k == "return" {
+            0.0
+        } else {
+            value as f32
+        }
+    };
+    Ok(match node.builtin.as_deref() {
+        Some("delay") => EffectSpec::Delay {
+            name: name.into(),
+            beats: v("beats"),
+            feedback: v("feedback"),
+            damp_hz: v("damp_hz"),
+            ret: v("return"),
+            sends,
+        },
+        _ => EffectSpec::Reverb {
+            name: name.into(),
+            room: v("room"),
+            damp: v("damp"),
+            ret: v("return"),
+            sends,
+        },
+    })
+}
+
+/// When two graphs differ only in numbers an instrument or effect can be set to (gain, pan,
+/// control values, effect settings), the `Set` commands that make the change without a
+/// crossfade; else `None`.
+fn number_changes(old: &GraphSpec, new: &GraphSpec) -> Option<Vec<SynthCommand>> {
+    if old.ids != new.ids || old.instruments.len() != new.instruments.len() {
+        return None;
+    }
+    let mut sets = Vec::new();
+    let set = |sets: &mut Vec<SynthCommand>, node: &str, param: &str, value: f32| {
+        sets.push(SynthCommand::Set {
+            node: node.into(),
+            param: param.into(),
+            value,
+        })
+    };
+    for (a, b) in old.instruments.iter().zip(&new.instruments) {
+        let same_shape = a.name == b.name
+            && a.builtin == b.builtin
+            && serde_json::to_value(&a.def).ok() == serde_json::to_value(&b.def).ok()
+            && a.polyphony == b.polyphony
+            && a.sends == b.sends
+            && a.controls.keys().all(|k| b.controls.contains_key(k));
+        if !same_shape {
+            return None;
+        }
+        let name = b.name.as_deref()?;
+        if a.gain != b.gain {
+            set(&mut sets, name, "gain", b.gain);
+        }
+        if a.pan != b.pan {
+            set(&mut sets, name, "pan", b.pan);
+        }
+        for (k, v) in &b.controls {
+            if a.controls.get(k) != Some(v) {
+                set(&mut sets, name, k, *v);
+            }
+        }
+    }
+    if serde_json::to_value(&old.effects).ok()? == serde_json::to_value(&new.effects).ok()? {
+        return Some(sets);
+    }
+    // Effects: same names, kinds and routes; settings may differ.
+    if old.effects.len() != new.effects.len() {
+        return None;
+    }
+    for (a, b) in old.effects.iter().zip(&new.effects) {
+        match (a, b) {
+            (
+                EffectSpec::Delay {
+                    name: n1,
+                    sends: s1,
+                    beats: b1,
+                    feedback: f1,
+                    damp_hz: d1,
+                    ret: r1,
+                },
+                EffectSpec::Delay {
+                    name: n2,
+                    sends: s2,
+                    beats: b2,
+                    feedback: f2,
+                    damp_hz: d2,
+                    ret: r2,
+                },
+            ) if n1 == n2 && s1 == s2 => {
+                for (p, x, y) in [
+                    ("beats", b1, b2),
+                    ("feedback", f1, f2),
+                    ("damp_hz", d1, d2),
+                    ("return", r1, r2),
+                ] {
+                    if x != y {
+                        set(&mut sets, n2, p, *y);
+                    }
+                }
+            }
+            (
+                EffectSpec::Reverb {
+                    name: n1,
+                    sends: s1,
+                    room: m1,
+                    damp: d1,
+                    ret: r1,
+                },
+                EffectSpec::Reverb {
+                    name: n2,
+                    sends: s2,
+                    room: m2,
+                    damp: d2,
+                    ret: r2,
+                },
+            ) if n1 == n2 && s1 == s2 => {
+                for (p, x, y) in [("room", m1, m2), ("damp", d1, d2), ("return", r1, r2)] {
+                    if x != y {
+                        set(&mut sets, n2, p, *y);
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(sets)
+}
+
+/// Which nodes a score's parts play: the first node of each role; percussion notes by the
+/// General MIDI drum numbers each built-in drum answers to (any other percussion node takes
+/// the rest); the cutoff curve drives every melody node that has a `cutoff`.
+pub fn score_routes(session: &Session) -> ScoreRoutes {
+    let mut notes = Vec::new();
+    let by_id = |role: Role| {
+        let mut v: Vec<&Node> = session.nodes.values().filter(|n| n.role == role).collect();
+        v.sort_by_key(|n| n.id);
+        v
+    };
+    for role in [Role::Melody, Role::Bass, Role::Chords, Role::Other] {
+        if let Some(n) = by_id(role).first() {
+            notes.push(NoteRoute {
+                role,
+                lo: 0,
+                hi: 127,
+                node: n.id,
+            });
+        }
+    }
+    let drums = by_id(Role::Percussion);
+    for n in &drums {
+        let range = match n.builtin.as_deref() {
+            Some("kick") => Some((35, 36)),
+            Some("click") => Some((37, 40)),
+            Some("hat") => Some((42, 46)),
+            _ => None,
+        };
+        if let Some((lo, hi)) = range {
+            notes.push(NoteRoute {
+                role: Role::Percussion,
+                lo,
+                hi,
+                node: n.id,
+            });
+        }
+    }
+    let catch_all = drums
+        .iter()
+        .find(|n| !matches!(n.builtin.as_deref(), Some("kick" | "click" | "hat")))
+        .or(drums.first());
+    if let Some(n) = catch_all {
+        notes.push(NoteRoute {
+            role: Role::Percussion,
+            lo: 0,
+            hi: 127,
+            node: n.id,
+        });
+    }
+    let cutoff = by_id(Role::Melody)
+        .iter()
+        .filter_map(|n| Some((n.id, *n.params.get("cutoff")?)))
+        .collect();
+    ScoreRoutes { notes, cutoff }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use khorus_bus::commands::control::{Change, Value};
+
+    #[test]
+    fn the_default_session_plans_and_its_graph_builds_with_ids() {
+        let s = Session::default_session();
+        let plan = Plan::of(&s).unwrap();
+        let engine = plan.graph.build(48_000.0).unwrap();
+        let pad = s.nodes["pad"].id;
+        let index = engine.ids().node(pad).unwrap();
+        assert_eq!(engine.instruments()[index].name(), "pad");
+        let routes = score_routes(&s);
+        assert_eq!(routes.node_for(Role::Melody, 60.0), pad);
+        assert_eq!(routes.node_for(Role::Percussion, 36.0), s.nodes["kick"].id);
+        assert_eq!(routes.node_for(Role::Percussion, 42.0), s.nodes["hat"].id);
+        assert_eq!(
+            routes.node_for(Role::Percussion, 50.0),
+            s.nodes["glitch"].id
+        );
+        assert_eq!(routes.cutoff, vec![(pad, s.nodes["pad"].params["cutoff"])]);
+    }
+
+    #[test]
+    fn a_number_change_is_a_set_and_a_new_node_a_new_graph() {
+        let s = Session::default_session();
+        let old = Plan::of(&s).unwrap();
+        let s2 = s
+            .apply(&[Change::Set {
+                node: "pad".into(),
+                param: "cutoff".into(),
+                value: Value::Number(900.0),
+            }])
+            .unwrap();
+        let new = Plan::of(&s2).unwrap();
+        assert_eq!(
+            new.synth_changes(&old),
+            vec![SynthCommand::Set {
+                node: "pad".into(),
+                param: "cutoff".into(),
+                value: 900.0
+            }]
+        );
+        let s3 = s2
+            .apply(&[Change::RemoveNode {
+                name: "kick".into(),
+            }])
+            .unwrap();
+        assert!(matches!(
+            Plan::of(&s3).unwrap().synth_changes(&new)[..],
+            [SynthCommand::LoadGraph { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_bad_pattern_is_refused_by_the_composers_code_naming_the_node() {
+        let s = Session::default_session()
+            .apply(&[Change::Play {
+                node: "bass".into(),
+                pattern: Some("a [b".into()),
+                quantum: None,
+            }])
+            .unwrap();
+        let e = Plan::of(&s).unwrap_err();
+        assert_eq!(e.element, "pattern of bass");
+    }
+
+    #[test]
+    fn patterns_and_expressions_become_slots() {
+        let s = Session::default_session()
+            .apply(&[
+                Change::Play {
+                    node: "bass".into(),
+                    pattern: Some("a2 ~ e2".into()),
+                    quantum: None,
+                },
+                Change::Set {
+                    node: "pad".into(),
+                    param: "cutoff".into(),
+                    value: Value::Expr("range(io, 200, 4000)".into()),
+                },
+            ])
+            .unwrap();
+        let plan = Plan::of(&s).unwrap();
+        assert!(plan.slots.contains_key("node/bass"));
+        assert!(plan.slots.contains_key("ctl/pad/cutoff"));
+        let old = Plan::of(&Session::default_session()).unwrap();
+        assert_eq!(plan.composer_changes(&old).len(), 2);
+    }
+}

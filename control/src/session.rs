@@ -1,0 +1,777 @@
+//! The session: everything the music is made of — nodes (instruments and effects) with their
+//! parameters, routes with send levels, each node's pattern, tempo and the kernel score — owned
+//! by control alone, persisted, and replayed to any stage that restarts.
+//!
+//! A change arrives as a batch of [`Change`]s; [`Session::apply`] makes the new session or
+//! names the change and element at fault, and leaves `self` untouched either way. Turning a
+//! session into what each stage needs (the synth's graph, the composer's slots) is
+//! [`crate::plan`]'s job.
+
+use std::collections::BTreeMap;
+
+use khorus_bus::Role;
+use khorus_bus::commands::control::{Change, NodeSpec, Value};
+use serde::{Deserialize, Serialize};
+
+/// Most nodes a session holds (the published id table's size).
+pub const MAX_NODES: usize = khorus_bus::services::ids::MAX_NODES;
+
+/// Built-in effects, with their parameters (as the synth names them) and defaults.
+pub const EFFECTS: &[(&str, &[(&str, f64)])] = &[
+    (
+        "delay",
+        &[
+            ("return", 1.0),
+            ("feedback", 0.35),
+            ("damp_hz", 4000.0),
+            ("beats", 0.75),
+        ],
+    ),
+    ("reverb", &[("return", 0.9), ("room", 0.7), ("damp", 0.5)]),
+];
+
+/// The session. Serialised as `khorus session --json` prints it and `session load` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// Tempo; `None` follows the score's.
+    #[serde(default)]
+    pub tempo: Option<Tempo>,
+    /// The kernel score, if one plays.
+    #[serde(default)]
+    pub score: Option<ScoreChoice>,
+    /// Nodes by name.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, Node>,
+    /// Routes from a node into an effect, with send levels (sorted by from, to).
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// The next node id to give.
+    #[serde(default = "first_id")]
+    pub next_id: u32,
+}
+
+fn first_id() -> u32 {
+    1
+}
+
+/// Tempo.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tempo {
+    /// Beats per minute.
+    pub bpm: f64,
+    /// Beats per cycle.
+    pub beats_per_cycle: u32,
+}
+
+/// A kernel score and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreChoice {
+    /// `ambient`, `percussive`, `arp` or `drone`.
+    pub name: String,
+    /// `key`, `scale`, `bpm`, `density`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// A node: an instrument or an effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Its numeric id (notes and curve points carry it).
+    pub id: u32,
+    /// A built-in instrument or effect…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    /// …or a synth definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub def: Option<serde_json::Value>,
+    /// Its role: default MIDI channel, and which part of a score it plays.
+    pub role: Role,
+    /// Voices (instruments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polyphony: Option<u32>,
+    /// Output gain 0..=4 (instruments; an effect's level is its `return`).
+    #[serde(default = "one")]
+    pub gain: f64,
+    /// Pan -1..=1.
+    #[serde(default)]
+    pub pan: f64,
+    /// Muted: gain 0 in the synth, the gain kept here.
+    #[serde(default)]
+    pub mute: bool,
+    /// Control values: numbers, or signal expressions the composer sends as curves.
+    #[serde(default)]
+    pub controls: BTreeMap<String, ControlValue>,
+    /// The pattern its slot plays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Pattern>,
+    /// Parameter ids by name (stable: a parameter keeps its id while the node exists).
+    #[serde(default)]
+    pub params: BTreeMap<String, u32>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A control value as the session file writes it: a number or an expression string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ControlValue {
+    /// A constant.
+    Number(f64),
+    /// A signal expression.
+    Expr(String),
+}
+
+impl From<Value> for ControlValue {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Number(n) => Self::Number(n),
+            Value::Expr(e) => Self::Expr(e),
+        }
+    }
+}
+
+/// A node's pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pattern {
+    /// Mini-notation.
+    pub mini: String,
+    /// Cycles a change aligns to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantum: Option<String>,
+}
+
+/// A route from a node into an effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Source node.
+    pub from: String,
+    /// Effect node.
+    pub to: String,
+    /// Send level 0..=1.
+    pub level: f64,
+}
+
+/// Why a batch was refused: which change, and what is wrong with which element.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("change {index} ({what}): {message}")]
+pub struct BatchError {
+    /// Position of the change in the batch (1-based).
+    pub index: usize,
+    /// The change, briefly (`set pad.cutoff`).
+    pub what: String,
+    /// What is wrong, naming the element.
+    pub message: String,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+/// What a node is, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Plays notes.
+    Instrument,
+    /// Processes what is routed into it.
+    Effect,
+}
+
+impl Node {
+    /// Instrument or effect.
+    pub fn kind(&self) -> Kind {
+        match &self.builtin {
+            Some(b) if EFFECTS.iter().any(|(n, _)| n == b) => Kind::Effect,
+            _ => Kind::Instrument,
+        }
+    }
+
+    /// Its parameter names, in the synth's order: `gain`, `pan`, then the definition's
+    /// controls (instruments), or the effect's settings.
+    pub fn param_names(&self) -> Vec<String> {
+        match (self.kind(), self.builtin.as_deref()) {
+            (Kind::Effect, Some(b)) => EFFECTS
+                .iter()
+                .find(|(n, _)| *n == b)
+                .map(|(_, ps)| ps.iter().map(|(p, _)| p.to_string()).collect())
+                .unwrap_or_default(),
+            _ => {
+                let mut names = vec!["gain".to_string(), "pan".to_string()];
+                names.extend(self.def_controls());
+                names
+            }
+        }
+    }
+
+    /// The control names of its definition (built-in or user).
+    fn def_controls(&self) -> Vec<String> {
+        let def = match (&self.builtin, &self.def) {
+            (Some(b), _) => khorus_synth::builtin::def(b),
+            (None, Some(d)) => serde_json::from_value::<khorus_synth::ir::SynthDef>(d.clone()).ok(),
+            _ => None,
+        };
+        def.map(|d| d.controls.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Gives every parameter an id, keeping those it has.
+    fn assign_param_ids(&mut self) {
+        let mut next = self.params.values().max().map_or(0, |m| m + 1);
+        for name in self.param_names() {
+            self.params.entry(name).or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+        }
+    }
+}
+
+/// Node names: short, and plain enough for ids tables, PipeWire port names and OSC paths.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= khorus_bus::services::ids::NAME_BYTES - 1
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "node name {name:?}: 1..={} characters of A-Z a-z 0-9 _ -",
+            khorus_bus::services::ids::NAME_BYTES - 1
+        ))
+    }
+}
+
+impl Session {
+    /// No nodes, no score.
+    pub fn empty() -> Self {
+        Self {
+            tempo: None,
+            score: None,
+            nodes: BTreeMap::new(),
+            routes: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// What `khorus up` plays with no saved session: the built-in instruments through a delay
+    /// and a reverb, playing the ambient score from live kernel activity.
+    pub fn default_session() -> Self {
+        let mut s = Self::empty();
+        let nodes: &[(&str, Role, f64, f64, f64)] = &[
+            // name, role, pan, delay send, reverb send
+            ("pad", Role::Melody, 0.0, 0.15, 0.45),
+            ("lead", Role::Other, 0.15, 0.25, 0.25),
+            ("bass", Role::Bass, 0.0, 0.0, 0.08),
+            ("chords", Role::Chords, 0.0, 0.15, 0.45),
+            ("kick", Role::Percussion, 0.0, 0.0, 0.08),
+            ("click", Role::Percussion, -0.3, 0.3, 0.2),
+            ("hat", Role::Percussion, 0.35, 0.0, 0.08),
+            ("glitch", Role::Percussion, 0.0, 0.3, 0.2),
+        ];
+        let mut changes = vec![
+            Change::AddNode {
+                name: "delay".into(),
+                node: builtin_spec("delay", Role::Other),
+            },
+            Change::AddNode {
+                name: "reverb".into(),
+                node: builtin_spec("reverb", Role::Other),
+            },
+        ];
+        for &(name, role, pan, d, r) in nodes {
+            changes.push(Change::AddNode {
+                name: name.into(),
+                node: builtin_spec(name, role),
+            });
+            if pan != 0.0 {
+                changes.push(Change::Set {
+                    node: name.into(),
+                    param: "pan".into(),
+                    value: Value::Number(pan),
+                });
+            }
+            for (to, level) in [("delay", d), ("reverb", r)] {
+                if level > 0.0 {
+                    changes.push(Change::Route {
+                        from: name.into(),
+                        to: to.into(),
+                        level: level as f32,
+                    });
+                }
+            }
+        }
+        changes.push(Change::Score {
+            name: "ambient".into(),
+            params: Vec::new(),
+        });
+        s = s
+            .apply(&changes)
+            .expect("the default session is a valid batch");
+        s
+    }
+
+    /// The session after `changes`, or the first change that cannot be made. `self` is
+    /// never modified.
+    pub fn apply(&self, changes: &[Change]) -> Result<Session, BatchError> {
+        let mut next = self.clone();
+        for (i, change) in changes.iter().enumerate() {
+            next.apply_one(change).map_err(|message| BatchError {
+                index: i + 1,
+                what: describe(change),
+                message,
+            })?;
+        }
+        next.check_routes().map_err(|message| BatchError {
+            index: changes.len(),
+            what: "routes".into(),
+            message,
+        })?;
+        Ok(next)
+    }
+
+    fn node_mut(&mut self, name: &str) -> Result<&mut Node, String> {
+        let known = self.nodes.keys().cloned().collect::<Vec<_>>().join(", ");
+        self.nodes
+            .get_mut(name)
+            .ok_or_else(|| format!("no node named {name:?} (nodes: {known})"))
+    }
+
+    fn apply_one(&mut self, change: &Change) -> Result<(), String> {
+        match change {
+            Change::AddNode { name, node } => self.add_node(name, node),
+            Change::RemoveNode { name } => {
+                self.node_mut(name)?;
+                self.nodes.remove(name);
+                self.routes.retain(|r| r.from != *name && r.to != *name);
+                Ok(())
+            }
+            Change::Set { node, param, value } => self.set(node, param, value),
+            Change::Route { from, to, level } => {
+                self.node_mut(from)?;
+                let kind = self.node_mut(to)?.kind();
+                if kind != Kind::Effect {
+                    return Err(format!(
+                        "route {from} -> {to}: {to:?} is an instrument; routes go into effects"
+                    ));
+                }
+                if from == to {
+                    return Err(format!("route {from} -> {to}: a node cannot feed itself"));
+                }
+                if !(level.is_finite() && (0.0..=1.0).contains(level)) {
+                    return Err(format!(
+                        "route {from} -> {to}: level {level} is outside 0..=1"
+                    ));
+                }
+                // As typed (0.45, not 0.449999…): f32 on the wire, six decimals here.
+                let level = (*level as f64 * 1e6).round() / 1e6;
+                match self
+                    .routes
+                    .iter_mut()
+                    .find(|r| r.from == *from && r.to == *to)
+                {
+                    Some(r) => r.level = level,
+                    None => self.routes.push(Route {
+                        from: from.clone(),
+                        to: to.clone(),
+                        level,
+                    }),
+                }
+                self.routes
+                    .sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+                Ok(())
+            }
+            Change::Unroute { from, to } => {
+                let before = self.routes.len();
+                self.routes.retain(|r| !(r.from == *from && r.to == *to));
+                if self.routes.len() == before {
+                    return Err(format!("no route {from} -> {to}"));
+                }
+                Ok(())
+            }
+            Change::Play {
+                node,
+                pattern,
+                quantum,
+            } => {
+                let n = self.node_mut(node)?;
+                if n.kind() == Kind::Effect {
+                    return Err(format!("{node:?} is an effect: it plays no notes"));
+                }
+                n.pattern = pattern.as_ref().map(|mini| Pattern {
+                    mini: mini.clone(),
+                    quantum: quantum.clone(),
+                });
+                Ok(())
+            }
+            Change::Tempo {
+                bpm,
+                beats_per_cycle,
+            } => {
+                if !(bpm.is_finite() && (1.0..=999.0).contains(bpm)) {
+                    return Err(format!("tempo {bpm} bpm is outside 1..=999"));
+                }
+                let beats = beats_per_cycle
+                    .or(self.tempo.map(|t| t.beats_per_cycle))
+                    .unwrap_or(4);
+                if !(1..=64).contains(&beats) {
+                    return Err(format!("{beats} beats per cycle is outside 1..=64"));
+                }
+                self.tempo = Some(Tempo {
+                    bpm: *bpm,
+                    beats_per_cycle: beats,
+                });
+                Ok(())
+            }
+            Change::Score { name, params } => {
+                if name == "none" {
+                    self.score = None;
+                    return Ok(());
+                }
+                let mut map = BTreeMap::new();
+                for (k, v) in params {
+                    if !["key", "scale", "bpm", "density"].contains(&k.as_str()) {
+                        return Err(format!(
+                            "score parameter {k:?}: the parameters are key, scale, bpm, density"
+                        ));
+                    }
+                    map.insert(k.clone(), v.clone());
+                }
+                self.score = Some(ScoreChoice {
+                    name: name.clone(),
+                    params: map,
+                });
+                Ok(())
+            }
+            Change::HushAll => {
+                self.score = None;
+                for n in self.nodes.values_mut() {
+                    n.pattern = None;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn add_node(&mut self, name: &str, spec: &NodeSpec) -> Result<(), String> {
+        check_name(name)?;
+        let def = match (&spec.builtin, &spec.def) {
+            (Some(b), None) => {
+                let known = khorus_synth::builtin::names()
+                    .chain(EFFECTS.iter().map(|(n, _)| *n))
+                    .collect::<Vec<_>>();
+                if !known.contains(&b.as_str()) {
+                    return Err(format!(
+                        "node {name:?}: unknown built-in {b:?} (built-ins: {})",
+                        known.join(", ")
+                    ));
+                }
+                None
+            }
+            (None, Some(text)) => Some(
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| format!("node {name:?}: definition: {e}"))?,
+            ),
+            _ => {
+                return Err(format!(
+                    "node {name:?}: give a built-in or a definition, not both or neither"
+                ));
+            }
+        };
+        if let Some(p) = spec.polyphony
+            && !(1..=256).contains(&p)
+        {
+            return Err(format!("node {name:?}: polyphony {p} is outside 1..=256"));
+        }
+        let (id, params, gain, pan, mute, controls, pattern) = match self.nodes.get(name) {
+            // Replacing a node keeps its id, mix settings and pattern.
+            Some(old) => (
+                old.id,
+                old.params.clone(),
+                old.gain,
+                old.pan,
+                old.mute,
+                old.controls.clone(),
+                old.pattern.clone(),
+            ),
+            None => {
+                if self.nodes.len() >= MAX_NODES {
+                    return Err(format!("a session holds at most {MAX_NODES} nodes"));
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                (id, BTreeMap::new(), 1.0, 0.0, false, BTreeMap::new(), None)
+            }
+        };
+        let mut node = Node {
+            id,
+            builtin: spec.builtin.clone(),
+            def,
+            role: spec.role,
+            polyphony: spec.polyphony,
+            gain,
+            pan,
+            mute,
+            controls,
+            pattern,
+            params,
+        };
+        let names = node.param_names();
+        node.controls.retain(|k, _| names.contains(k));
+        if node.kind() == Kind::Effect {
+            node.pattern = None;
+        }
+        node.assign_param_ids();
+        self.nodes.insert(name.to_string(), node);
+        Ok(())
+    }
+
+    fn set(&mut self, node: &str, param: &str, value: &Value) -> Result<(), String> {
+        let n = self.node_mut(node)?;
+        if let Value::Number(v) = value
+            && !v.is_finite()
+        {
+            return Err(format!("{node}.{param}: {v} is not a finite number"));
+        }
+        let number = |v: &Value| match v {
+            Value::Number(x) => Ok(*x),
+            Value::Expr(e) => Err(format!(
+                "{node}.{param}: {e:?} — {param} takes a number, not a signal expression"
+            )),
+        };
+        match (param, n.kind()) {
+            ("mute", _) => {
+                n.mute = number(value)? != 0.0;
+                Ok(())
+            }
+            ("gain", Kind::Instrument) => {
+                let v = number(value)?;
+                if !(0.0..=4.0).contains(&v) {
+                    return Err(format!("{node}.gain: {v} is outside 0..=4"));
+                }
+                n.gain = v;
+                Ok(())
+            }
+            ("pan", Kind::Instrument) => {
+                let v = number(value)?;
+                if !(-1.0..=1.0).contains(&v) {
+                    return Err(format!("{node}.pan: {v} is outside -1..=1"));
+                }
+                n.pan = v;
+                Ok(())
+            }
+            _ => {
+                let names = n.param_names();
+                if !names.iter().any(|p| p == param) {
+                    return Err(format!(
+                        "{node:?} has no parameter {param:?} (parameters: {}, mute)",
+                        names.join(", ")
+                    ));
+                }
+                n.controls.insert(param.to_string(), value.clone().into());
+                Ok(())
+            }
+        }
+    }
+
+    /// Routes must name nodes, go into effects, and never loop.
+    fn check_routes(&self) -> Result<(), String> {
+        self.effect_order().map(drop)
+    }
+
+    /// The effects in an order where every route between effects goes forwards, or the loop.
+    pub fn effect_order(&self) -> Result<Vec<String>, String> {
+        let effects: Vec<&String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.kind() == Kind::Effect)
+            .map(|(k, _)| k)
+            .collect();
+        let mut order: Vec<String> = Vec::new();
+        let mut left: Vec<&String> = effects.clone();
+        while !left.is_empty() {
+            // An effect whose every effect source is already placed.
+            let ready = left.iter().position(|e| {
+                self.routes
+                    .iter()
+                    .filter(|r| &r.to == *e && effects.contains(&&r.from))
+                    .all(|r| order.contains(&r.from))
+            });
+            match ready {
+                Some(i) => order.push(left.remove(i).clone()),
+                None => {
+                    let r = self
+                        .routes
+                        .iter()
+                        .find(|r| left.contains(&&r.to) && left.contains(&&r.from))
+                        .expect("a cycle has a route inside it");
+                    return Err(format!(
+                        "route {} -> {} closes a loop (effects may only feed each other in one direction)",
+                        r.from, r.to
+                    ));
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// The nodes' ids and parameter ids.
+    pub fn ids(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(k, n)| (k.as_str(), n))
+    }
+}
+
+fn builtin_spec(name: &str, role: Role) -> NodeSpec {
+    NodeSpec {
+        builtin: Some(name.into()),
+        def: None,
+        role,
+        polyphony: None,
+    }
+}
+
+/// A change, briefly, for error messages.
+pub fn describe(change: &Change) -> String {
+    match change {
+        Change::AddNode { name, .. } => format!("node add {name}"),
+        Change::RemoveNode { name } => format!("node remove {name}"),
+        Change::Set { node, param, .. } => format!("set {node}.{param}"),
+        Change::Route { from, to, .. } => format!("route {from} {to}"),
+        Change::Unroute { from, to } => format!("unroute {from} {to}"),
+        Change::Play { node, .. } => format!("play {node}"),
+        Change::Tempo { .. } => "tempo".into(),
+        Change::Score { name, .. } => format!("score {name}"),
+        Change::HushAll => "hush".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(node: &str, param: &str, v: f64) -> Change {
+        Change::Set {
+            node: node.into(),
+            param: param.into(),
+            value: Value::Number(v),
+        }
+    }
+
+    #[test]
+    fn the_default_session_has_the_builtins_routed_to_both_effects() {
+        let s = Session::default_session();
+        assert_eq!(s.nodes.len(), 10);
+        assert_eq!(s.nodes["pad"].role, Role::Melody);
+        assert!(
+            s.routes
+                .iter()
+                .any(|r| r.from == "pad" && r.to == "reverb" && r.level == 0.45)
+        );
+        let ids: Vec<u32> = s.nodes.values().map(|n| n.id).collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "ids are unique");
+        assert_eq!(s.nodes["pad"].params["cutoff"], 2);
+    }
+
+    #[test]
+    fn a_refused_batch_names_the_change_and_leaves_the_session_alone() {
+        let s = Session::default_session();
+        let before = serde_json::to_string(&s).unwrap();
+        let e = s
+            .apply(&[set("pad", "gain", 0.5), set("piano", "gain", 1.0)])
+            .unwrap_err();
+        assert_eq!(e.index, 2);
+        assert!(e.message.contains("\"piano\""), "{e}");
+        assert_eq!(serde_json::to_string(&s).unwrap(), before);
+    }
+
+    #[test]
+    fn route_loops_are_refused_naming_the_route() {
+        let s = Session::default_session();
+        let e = s
+            .apply(&[
+                Change::Route {
+                    from: "delay".into(),
+                    to: "reverb".into(),
+                    level: 0.3,
+                },
+                Change::Route {
+                    from: "reverb".into(),
+                    to: "delay".into(),
+                    level: 0.3,
+                },
+            ])
+            .unwrap_err();
+        assert!(e.message.contains("closes a loop"), "{e}");
+        let ok = s
+            .apply(&[Change::Route {
+                from: "delay".into(),
+                to: "reverb".into(),
+                level: 0.3,
+            }])
+            .unwrap();
+        assert_eq!(ok.effect_order().unwrap(), vec!["delay", "reverb"]);
+    }
+
+    #[test]
+    fn ids_stay_stable_when_a_node_is_replaced_and_are_never_reused() {
+        let s = Session::default_session();
+        let pad = s.nodes["pad"].id;
+        let s2 = s
+            .apply(&[
+                Change::AddNode {
+                    name: "pad".into(),
+                    node: builtin_spec("lead", Role::Melody),
+                },
+                Change::RemoveNode {
+                    name: "kick".into(),
+                },
+                Change::AddNode {
+                    name: "kick2".into(),
+                    node: builtin_spec("kick", Role::Percussion),
+                },
+            ])
+            .unwrap();
+        assert_eq!(s2.nodes["pad"].id, pad);
+        assert!(s2.nodes["kick2"].id > s.nodes.values().map(|n| n.id).max().unwrap());
+    }
+
+    #[test]
+    fn values_are_checked_against_the_parameter() {
+        let s = Session::default_session();
+        assert!(s.apply(&[set("pad", "gain", 9.0)]).is_err());
+        assert!(s.apply(&[set("pad", "nope", 1.0)]).is_err());
+        assert!(s.apply(&[set("pad", "cutoff", f64::NAN)]).is_err());
+        let e = s
+            .apply(&[Change::Set {
+                node: "pad".into(),
+                param: "gain".into(),
+                value: Value::Expr("io".into()),
+            }])
+            .unwrap_err();
+        assert!(e.message.contains("takes a number"), "{e}");
+        let ok = s
+            .apply(&[Change::Set {
+                node: "pad".into(),
+                param: "cutoff".into(),
+                value: Value::Expr("range(io, 200, 4000)".into()),
+            }])
+            .unwrap();
+        assert_eq!(
+            ok.nodes["pad"].controls["cutoff"],
+            ControlValue::Expr("range(io, 200, 4000)".into())
+        );
+    }
+}
