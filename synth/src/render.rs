@@ -7,7 +7,7 @@ use khorus_bus::NoteEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
-use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, default_effects};
+use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, RATE_HZ, default_effects};
 use crate::ir::{DefError, SynthDef};
 use crate::voice::Instrument;
 
@@ -160,6 +160,13 @@ pub struct GraphSpec {
 /// Why a graph could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
+    /// The sample rate is outside [`RATE_HZ`].
+    #[error(
+        "sample rate {0} Hz is outside {min}..={max} Hz",
+        min = RATE_HZ.start(),
+        max = RATE_HZ.end()
+    )]
+    Rate(f32),
     /// The text is not a graph file (serde's message names the line, column and field).
     #[error("invalid graph JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -195,8 +202,12 @@ impl GraphSpec {
         Ok(serde_json::from_str(json)?)
     }
 
-    /// Builds an engine for this graph (the built-in patch when it has no instruments).
+    /// Builds an engine for this graph (the built-in patch when it has no instruments) at
+    /// `rate` Hz, which must be within [`RATE_HZ`].
     pub fn build(&self, rate: f32) -> Result<Engine, GraphError> {
+        if !(rate >= *RATE_HZ.start() as f32 && rate <= *RATE_HZ.end() as f32) {
+            return Err(GraphError::Rate(rate));
+        }
         if self.instruments.is_empty() && self.effects.is_empty() {
             return Ok(Engine::with_builtins(rate, 32));
         }
@@ -378,6 +389,9 @@ impl GraphSpec {
     }
 }
 
+/// The longest offline render, s (a day).
+pub const MAX_SECONDS: f32 = 86_400.0;
+
 /// Converts a bus note to an engine note: `t_ns` (relative to `origin_ns`) to a frame.
 pub fn note_at(n: &NoteEvent, origin_ns: u64, rate: f32) -> Note {
     let to_frames = |ns: u64| ((ns as u128 * rate as u128 + 500_000_000) / 1_000_000_000) as u64;
@@ -423,4 +437,30 @@ pub fn write_wav(path: &Path, rate: u32, left: &[f32], right: &[f32]) -> Result<
         w.write_sample(*r)?;
     }
     w.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_refuses_a_rate_outside_the_range() {
+        for rate in [
+            0.0,
+            1.0,
+            7_999.0,
+            192_001.0,
+            f32::NAN,
+            f32::INFINITY,
+            -48_000.0,
+        ] {
+            let e = GraphSpec::default().build(rate).expect_err("refused");
+            assert_eq!(
+                e.to_string(),
+                format!("sample rate {rate} Hz is outside 8000..=192000 Hz")
+            );
+        }
+        assert!(GraphSpec::default().build(8_000.0).is_ok());
+        assert!(GraphSpec::default().build(192_000.0).is_ok());
+    }
 }
