@@ -205,8 +205,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 0
             };
-            let (l, r) = render::render(&mut engine, &list, origin, seconds);
-            render::write_wav(&out, rate, &l, &r)
+            render::render_to_wav(&mut engine, &list, origin, seconds, &out)
                 .with_context(|| format!("failed to write {}", out.display()))?;
             let stats = engine.stats();
             eprintln!(

@@ -405,33 +405,79 @@ pub fn note_at(n: &NoteEvent, origin_ns: u64, rate: f32) -> Note {
     }
 }
 
-/// Renders `seconds` of `notes` (times relative to `origin_ns`) through `engine`.
+/// Frames [`render_to_wav`] renders at a time: its memory stays the same whatever the length.
+pub const RENDER_BLOCK: usize = 4096;
+
+/// Frames in `seconds` at `rate` (what [`render`] and [`render_to_wav`] produce).
+pub fn frames_in(seconds: f32, rate: f32) -> u64 {
+    (seconds.max(0.0) * rate) as u64
+}
+
+fn schedule_all(engine: &mut Engine, notes: &[NoteEvent], origin_ns: u64) {
+    for n in notes {
+        let note = note_at(n, origin_ns, engine.rate());
+        engine.schedule(note);
+    }
+}
+
+/// Renders `seconds` of `notes` (times relative to `origin_ns`) through `engine`, in memory
+/// (for tests and short takes; [`render_to_wav`] streams to a file).
 pub fn render(
     engine: &mut Engine,
     notes: &[NoteEvent],
     origin_ns: u64,
     seconds: f32,
 ) -> (Vec<f32>, Vec<f32>) {
-    for n in notes {
-        let note = note_at(n, origin_ns, engine.rate());
-        engine.schedule(note);
-    }
-    let frames = (seconds.max(0.0) * engine.rate()) as usize;
+    schedule_all(engine, notes, origin_ns);
+    let frames = frames_in(seconds, engine.rate()) as usize;
     let mut left = vec![0.0; frames];
     let mut right = vec![0.0; frames];
     engine.render(&mut left, &mut right);
     (left, right)
 }
 
-/// Writes 32-bit float stereo WAV.
-pub fn write_wav(path: &Path, rate: u32, left: &[f32], right: &[f32]) -> Result<(), hound::Error> {
-    let spec = hound::WavSpec {
+/// Renders `seconds` of `notes` (times relative to `origin_ns`) through `engine` into a
+/// 32-bit float stereo WAV file at the engine's rate, [`RENDER_BLOCK`] frames at a time, so
+/// a day-long render needs no more memory than a second. The samples equal [`render`]'s.
+/// Returns the frames written.
+pub fn render_to_wav(
+    engine: &mut Engine,
+    notes: &[NoteEvent],
+    origin_ns: u64,
+    seconds: f32,
+    path: &Path,
+) -> Result<u64, hound::Error> {
+    schedule_all(engine, notes, origin_ns);
+    let total = frames_in(seconds, engine.rate());
+    let mut w = hound::WavWriter::create(path, wav_spec(engine.rate() as u32))?;
+    let mut left = vec![0.0; RENDER_BLOCK];
+    let mut right = vec![0.0; RENDER_BLOCK];
+    let mut done = 0;
+    while done < total {
+        let n = (total - done).min(RENDER_BLOCK as u64) as usize;
+        engine.render(&mut left[..n], &mut right[..n]);
+        for (l, r) in left[..n].iter().zip(&right[..n]) {
+            w.write_sample(*l)?;
+            w.write_sample(*r)?;
+        }
+        done += n as u64;
+    }
+    w.finalize()?;
+    Ok(total)
+}
+
+fn wav_spec(rate: u32) -> hound::WavSpec {
+    hound::WavSpec {
         channels: 2,
         sample_rate: rate,
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec)?;
+    }
+}
+
+/// Writes 32-bit float stereo WAV.
+pub fn write_wav(path: &Path, rate: u32, left: &[f32], right: &[f32]) -> Result<(), hound::Error> {
+    let mut w = hound::WavWriter::create(path, wav_spec(rate))?;
     for (l, r) in left.iter().zip(right) {
         w.write_sample(*l)?;
         w.write_sample(*r)?;
@@ -462,5 +508,47 @@ mod tests {
         }
         assert!(GraphSpec::default().build(8_000.0).is_ok());
         assert!(GraphSpec::default().build(192_000.0).is_ok());
+    }
+
+    fn notes() -> Vec<NoteEvent> {
+        // Notes across block boundaries (4096 frames = 85 ms at 48 kHz), one held past the end.
+        (0..12u64)
+            .map(|i| {
+                serde_json::from_str(&format!(
+                    r#"{{"t_ns":{},"dur_ns":{},"node":0,"note":{},"velocity":0.8,"role":"{}"}}"#,
+                    i * 70_000_000 + 1_000,
+                    if i == 11 { 2_000_000_000 } else { 90_000_000 },
+                    48 + i * 3,
+                    ["melody", "bass", "chords", "percussion"][i as usize % 4]
+                ))
+                .expect("a note")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streamed_render_equals_the_in_memory_render_sample_for_sample() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("take.wav");
+        // Not a whole number of blocks, several blocks long.
+        let seconds = 1.013;
+        let mut engine = GraphSpec::default().build(48_000.0).expect("an engine");
+        let frames = render_to_wav(&mut engine, &notes(), 0, seconds, &path).expect("written");
+        let mut engine = GraphSpec::default().build(48_000.0).expect("an engine");
+        let (l, r) = render(&mut engine, &notes(), 0, seconds);
+        assert_eq!(frames, l.len() as u64);
+        assert!(frames > 10 * RENDER_BLOCK as u64 && frames % RENDER_BLOCK as u64 != 0);
+        let mut reader = hound::WavReader::open(&path).expect("a WAV file");
+        assert_eq!(reader.spec(), wav_spec(48_000));
+        let samples: Vec<f32> = reader
+            .samples::<f32>()
+            .map(|s| s.expect("a sample"))
+            .collect();
+        let expected: Vec<f32> = l.iter().zip(&r).flat_map(|(l, r)| [*l, *r]).collect();
+        assert!(expected.iter().any(|s| s.abs() > 0.01), "the notes sound");
+        assert_eq!(samples.len(), expected.len());
+        for (i, (a, b)) in samples.iter().zip(&expected).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "sample {i}");
+        }
     }
 }
