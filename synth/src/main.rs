@@ -49,7 +49,8 @@ enum Command {
         /// with --rebase, else absolute ns from 0.
         #[arg(long, value_name = "FILE")]
         notes: PathBuf,
-        /// Length, s (more than 0, at most 86400).
+        /// Length, s (more than 0, at most 86400; a WAV file holds at most 4 GiB, about 3 h at
+        /// 48 kHz).
         #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
         seconds: f32,
         /// Output WAV (32-bit float stereo).
@@ -119,6 +120,12 @@ fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
     let cli = Cli::parse();
     logging::init(cli.verbose);
+    if let Some(Command::Render { seconds, rate, .. }) = &cli.command
+        && let Err(e) = render::wav_frames(*seconds, *rate as f32)
+    {
+        eprintln!("khorus-synth: --seconds {seconds} at --rate {rate}: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(cmd) = client_command(&cli.command) {
         return send(cmd);
     }

@@ -10,6 +10,7 @@ use crate::builtin;
 use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, RATE_HZ, default_effects};
 use crate::ir::{DefError, SynthDef};
 use crate::voice::Instrument;
+use crate::wav::{self, FloatWavWriter, WavError};
 
 /// One instrument of a graph file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -436,53 +437,51 @@ pub fn render(
     (left, right)
 }
 
+/// Frames in `seconds` at `rate`, if a stereo WAV file holds them.
+pub fn wav_frames(seconds: f32, rate: f32) -> Result<u64, WavError> {
+    let frames = frames_in(seconds, rate);
+    if frames > wav::max_frames(2) {
+        return Err(WavError::TooLong {
+            frames,
+            channels: 2,
+        });
+    }
+    Ok(frames)
+}
+
 /// Renders `seconds` of `notes` (times relative to `origin_ns`) through `engine` into a
 /// 32-bit float stereo WAV file at the engine's rate, [`RENDER_BLOCK`] frames at a time, so
 /// a day-long render needs no more memory than a second. The samples equal [`render`]'s.
-/// Returns the frames written.
+/// Returns the frames written; a length the file cannot hold is refused before rendering.
 pub fn render_to_wav(
     engine: &mut Engine,
     notes: &[NoteEvent],
     origin_ns: u64,
     seconds: f32,
     path: &Path,
-) -> Result<u64, hound::Error> {
+) -> Result<u64, WavError> {
+    let total = wav_frames(seconds, engine.rate())?;
     schedule_all(engine, notes, origin_ns);
-    let total = frames_in(seconds, engine.rate());
-    let mut w = hound::WavWriter::create(path, wav_spec(engine.rate() as u32))?;
+    let mut w = FloatWavWriter::create(path, engine.rate() as u32, 2)?;
     let mut left = vec![0.0; RENDER_BLOCK];
     let mut right = vec![0.0; RENDER_BLOCK];
     let mut done = 0;
     while done < total {
         let n = (total - done).min(RENDER_BLOCK as u64) as usize;
         engine.render(&mut left[..n], &mut right[..n]);
-        for (l, r) in left[..n].iter().zip(&right[..n]) {
-            w.write_sample(*l)?;
-            w.write_sample(*r)?;
-        }
+        w.write_stereo(&left[..n], &right[..n])?;
         done += n as u64;
     }
-    w.finalize()?;
+    w.finish()?;
     Ok(total)
 }
 
-fn wav_spec(rate: u32) -> hound::WavSpec {
-    hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    }
-}
-
 /// Writes 32-bit float stereo WAV.
-pub fn write_wav(path: &Path, rate: u32, left: &[f32], right: &[f32]) -> Result<(), hound::Error> {
-    let mut w = hound::WavWriter::create(path, wav_spec(rate))?;
-    for (l, r) in left.iter().zip(right) {
-        w.write_sample(*l)?;
-        w.write_sample(*r)?;
-    }
-    w.finalize()
+pub fn write_wav(path: &Path, rate: u32, left: &[f32], right: &[f32]) -> Result<(), WavError> {
+    let mut w = FloatWavWriter::create(path, rate, 2)?;
+    w.write_stereo(left, right)?;
+    w.finish()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -527,6 +526,21 @@ mod tests {
     }
 
     #[test]
+    fn a_length_no_wav_file_holds_is_refused_before_rendering() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("long.wav");
+        let mut engine = GraphSpec::default().build(48_000.0).expect("an engine");
+        let e = render_to_wav(&mut engine, &[], 0, MAX_SECONDS, &path).expect_err("too long");
+        assert_eq!(
+            e.to_string(),
+            "4147200000 frames of 2 channels are more than a WAV file holds \
+             (4294967245 bytes of samples, 536870905 frames)"
+        );
+        assert!(!path.exists(), "refused before the file was created");
+        assert_eq!(wav_frames(11_184.0, 48_000.0).ok(), Some(536_832_000));
+    }
+
+    #[test]
     fn streamed_render_equals_the_in_memory_render_sample_for_sample() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("take.wav");
@@ -537,9 +551,14 @@ mod tests {
         let mut engine = GraphSpec::default().build(48_000.0).expect("an engine");
         let (l, r) = render(&mut engine, &notes(), 0, seconds);
         assert_eq!(frames, l.len() as u64);
-        assert!(frames > 10 * RENDER_BLOCK as u64 && frames % RENDER_BLOCK as u64 != 0);
+        assert!(frames > 10 * RENDER_BLOCK as u64 && !frames.is_multiple_of(RENDER_BLOCK as u64));
         let mut reader = hound::WavReader::open(&path).expect("a WAV file");
-        assert_eq!(reader.spec(), wav_spec(48_000));
+        let spec = reader.spec();
+        assert_eq!(spec.sample_format, hound::SampleFormat::Float);
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (2, 48_000, 32)
+        );
         let samples: Vec<f32> = reader
             .samples::<f32>()
             .map(|s| s.expect("a sample"))
