@@ -12,6 +12,7 @@ use khorus_composer::pattern::Context;
 use khorus_composer::score::Score;
 use khorus_composer::stage::{self, Options};
 use khorus_composer::time::Q;
+use khorus_composer::transport;
 
 const EXAMPLES: &str = "EXAMPLES:
   khorus-composer                           run on the bus (silent until a command or --score)
@@ -26,14 +27,14 @@ const EXAMPLES: &str = "EXAMPLES:
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
-    /// Lookahead: how far ahead notes are scheduled, ms.
-    #[arg(long, default_value_t = 50)]
-    lookahead_ms: u64,
-    /// Initial tempo, beats per minute.
-    #[arg(long, default_value_t = 120.0)]
+    /// Lookahead: how far ahead notes are scheduled, ms (1..=10000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(LOOKAHEAD_MS), allow_negative_numbers = true)]
+    lookahead_ms: u32,
+    /// Initial tempo, beats per minute (1..=999).
+    #[arg(long, default_value_t = 120.0, value_parser = parse_bpm, allow_negative_numbers = true)]
     bpm: f64,
-    /// Beats per cycle.
-    #[arg(long, default_value_t = 4)]
+    /// Beats per cycle (1..=64).
+    #[arg(long, default_value_t = 4, value_parser = beats_per_cycle(), allow_negative_numbers = true)]
     beats_per_cycle: u32,
     /// Start playing a score: ambient, percussive, arp or drone.
     #[arg(long)]
@@ -44,8 +45,8 @@ struct Cli {
     /// Score scale (minor, dorian, pentatonic_minor, …).
     #[arg(long)]
     scale: Option<String>,
-    /// Score density, 0..1.
-    #[arg(long)]
+    /// Score density (0..=1).
+    #[arg(long, value_parser = parse_density, allow_negative_numbers = true)]
     density: Option<f64>,
     /// Print each note as it is scheduled.
     #[arg(long)]
@@ -61,13 +62,42 @@ enum Cmd {
     Query {
         /// The pattern.
         pattern: String,
-        /// Cycles to query from 0.
-        #[arg(long, default_value_t = 1)]
+        /// Cycles to query from 0 (1..=1000000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(QUERY_CYCLES), allow_negative_numbers = true)]
         cycles: u32,
         /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--lookahead-ms`.
+const LOOKAHEAD_MS: std::ops::RangeInclusive<i64> = 1..=10_000;
+/// `query --cycles`.
+const QUERY_CYCLES: std::ops::RangeInclusive<i64> = 1..=1_000_000;
+
+/// `--beats-per-cycle`: [`transport::BEATS_PER_CYCLE`].
+fn beats_per_cycle() -> clap::builder::RangedI64ValueParser<u32> {
+    let r = &transport::BEATS_PER_CYCLE;
+    clap::value_parser!(u32).range(i64::from(*r.start())..=i64::from(*r.end()))
+}
+
+/// `--bpm`: [`transport::BPM`], with the transport's own message.
+fn parse_bpm(s: &str) -> Result<f64, String> {
+    let bpm: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    let q =
+        Q::from_f64(bpm).map_err(|_| transport::TempoError::OutOfRange(s.into()).to_string())?;
+    transport::check_bpm(q).map_err(|e| e.to_string())?;
+    Ok(bpm)
+}
+
+/// `--density`: 0..=1.
+fn parse_density(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if (0.0..=1.0).contains(&d) => Ok(d),
+        Ok(_) => Err(format!("{s} is outside 0..=1")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
 }
 
 enum Failure {
@@ -116,7 +146,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     };
     let opts = Options {
-        lookahead_ns: cli.lookahead_ms.clamp(1, 10_000) * 1_000_000,
+        lookahead_ns: u64::from(cli.lookahead_ms) * 1_000_000,
         bpm,
         beats_per_cycle: cli.beats_per_cycle,
         score,
@@ -163,4 +193,63 @@ fn query(pattern: &str, cycles: u32, json: bool) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's message for `args` (after the program name), and its exit code.
+    fn refused(args: &[&str]) -> (String, i32) {
+        let args = std::iter::once("khorus-composer").chain(args.iter().copied());
+        let e = Cli::try_parse_from(args).expect_err("refused");
+        (e.to_string(), e.exit_code())
+    }
+
+    #[test]
+    fn negative_numbers_get_the_range_message_not_unexpected_argument() {
+        for bpm in ["-5", "0", "1000", "nan", "inf"] {
+            let (msg, code) = refused(&["--bpm", bpm]);
+            assert_eq!(code, 2, "{msg}");
+            assert!(
+                msg.contains(&format!(
+                    "invalid value '{bpm}' for '--bpm <BPM>': tempo must be between 1 and 999 bpm"
+                )),
+                "{msg}"
+            );
+        }
+        let cases: [(&[&str], &str); 6] = [
+            (&["--lookahead-ms", "-1"], "-1 is not in 1..=10000"),
+            (&["--lookahead-ms", "10001"], "10001 is not in 1..=10000"),
+            (&["--beats-per-cycle", "-4"], "-4 is not in 1..=64"),
+            (&["--beats-per-cycle", "65"], "65 is not in 1..=64"),
+            (&["--density", "-0.5"], "-0.5 is outside 0..=1"),
+            (
+                &["query", "a", "--cycles", "-3"],
+                "-3 is not in 1..=1000000",
+            ),
+        ];
+        for (args, want) in cases {
+            let (msg, code) = refused(args);
+            assert_eq!(code, 2, "{msg}");
+            assert!(msg.contains(want), "{args:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn in_range_values_parse() {
+        let cli = Cli::try_parse_from([
+            "khorus-composer",
+            "--bpm",
+            "999",
+            "--beats-per-cycle",
+            "64",
+            "--density",
+            "1",
+            "--lookahead-ms",
+            "10000",
+        ])
+        .expect("parsed");
+        assert_eq!((cli.bpm, cli.beats_per_cycle), (999.0, 64));
+    }
 }
