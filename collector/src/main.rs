@@ -151,4 +151,33 @@ mod tests {
             Cli::try_parse_from(["khorus-collector", "--tick-ms", "5", "--frames", "1"]).is_ok()
         );
     }
+
+    /// What `main` prints for a failure: the chain, `{:#}`.
+    fn printed(e: anyhow::Error) -> String {
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn a_missing_config_file_names_the_os_error_once() {
+        let cli = Cli::try_parse_from(["khorus-collector", "--config", "/nonexistent/khorus.toml"])
+            .expect("parsed");
+        let e = options(&cli).expect_err("no such file");
+        assert_eq!(
+            printed(e),
+            "failed to read /nonexistent/khorus.toml: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn a_missing_replay_file_names_the_os_error_once() {
+        let cli = Cli::try_parse_from(["khorus-collector", "--replay", "/nonexistent/perf.trace"])
+            .expect("parsed");
+        let options = options(&cli).expect("valid options");
+        let e = stage::open_source(&options).err().expect("no such file");
+        assert_eq!(
+            printed(e),
+            "failed to open the trace to replay: /nonexistent/perf.trace: \
+             No such file or directory (os error 2)"
+        );
+    }
 }
