@@ -128,7 +128,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         json,
     }) = &cli.command
     {
-        return query(pattern, *cycles, *json);
+        return query(pattern, *cycles, *json, &mut std::io::stdout().lock());
     }
     let bpm = Q::from_f64(cli.bpm).map_err(|e| Failure::Usage(e.into()))?;
     let score = match &cli.score {
@@ -160,36 +160,39 @@ fn run(cli: Cli) -> Result<(), Failure> {
     })
 }
 
-fn query(pattern: &str, cycles: u32, json: bool) -> Result<(), Failure> {
+fn query(pattern: &str, cycles: u32, json: bool, out: &mut impl Write) -> Result<(), Failure> {
     let pat = khorus_composer::mini::parse(pattern)
         .map_err(|e| Failure::Usage(anyhow::anyhow!("invalid pattern at {e}")))?;
-    let haps = pat
-        .query_span(Q::ZERO, Q::int(cycles as i64), &Context::default())
-        .map_err(|e| {
-            Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
-        })?;
-    let mut out = std::io::stdout().lock();
-    for h in haps {
-        let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
-        let line = if json {
-            serde_json::json!({
-                "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
-                "part": [h.part.begin.to_string(), h.part.end.to_string()],
-                "onset": h.has_onset(),
-                "value": h.value.to_string(),
-            })
-            .to_string()
-        } else {
-            format!("{whole} part {} {}", h.part, h.value)
-        };
-        if let Err(e) = writeln!(out, "{line}") {
-            // A closed pipe (`| head`) is success.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(());
+    // One query per cycle: the density limit is per query, so a long run of a sparse pattern
+    // is not refused, and the output streams. Haps are cut at cycle boundaries either way.
+    for cycle in 0..i64::from(cycles) {
+        let haps = pat
+            .query_span(Q::int(cycle), Q::int(cycle + 1), &Context::default())
+            .map_err(|e| {
+                Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
+            })?;
+        for h in haps {
+            let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
+            let line = if json {
+                serde_json::json!({
+                    "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
+                    "part": [h.part.begin.to_string(), h.part.end.to_string()],
+                    "onset": h.has_onset(),
+                    "value": h.value.to_string(),
+                })
+                .to_string()
+            } else {
+                format!("{whole} part {} {}", h.part, h.value)
+            };
+            if let Err(e) = writeln!(out, "{line}") {
+                // A closed pipe (`| head`) is success.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(Failure::Runtime(
+                    anyhow::Error::new(e).context("failed to write"),
+                ));
             }
-            return Err(Failure::Runtime(
-                anyhow::Error::new(e).context("failed to write"),
-            ));
         }
     }
     Ok(())
@@ -198,6 +201,7 @@ fn query(pattern: &str, cycles: u32, json: bool) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use khorus_composer::pattern::Pattern;
 
     /// clap's message for `args` (after the program name), and its exit code.
     fn refused(args: &[&str]) -> (String, i32) {
@@ -251,5 +255,42 @@ mod tests {
         ])
         .expect("parsed");
         assert_eq!((cli.bpm, cli.beats_per_cycle), (999.0, 64));
+    }
+
+    fn lines(pattern: &str, cycles: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        if query(pattern, cycles, false, &mut out).is_err() {
+            panic!("query {pattern:?} --cycles {cycles} failed");
+        }
+        String::from_utf8(out)
+            .expect("UTF-8")
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn long_queries_are_split_per_cycle_so_the_density_limit_is_per_cycle() {
+        let out = lines("a", 5000);
+        assert_eq!(out.len(), 5000);
+        assert_eq!(out[0], "[0, 1) part [0, 1) a");
+        assert_eq!(out[4999], "[4999, 5000) part [4999, 5000) a");
+        // Cut per cycle, the answer is what one query gives.
+        for p in ["a/2 [b c]@3", "<a b>/3 c(3,8,2)", "{a b c}%4"] {
+            let one = Pattern::query_span(
+                &khorus_composer::mini::parse(p).expect("a pattern"),
+                Q::ZERO,
+                Q::int(6),
+                &Context::default(),
+            )
+            .expect("queried")
+            .into_iter()
+            .map(|h| {
+                let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
+                format!("{whole} part {} {}", h.part, h.value)
+            })
+            .collect::<Vec<_>>();
+            assert_eq!(lines(p, 6), one, "{p}");
+        }
     }
 }
