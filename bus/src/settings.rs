@@ -10,10 +10,14 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 /// Why the configuration could not be read.
+///
+/// Like every khorus error, a message names what failed and leaves the cause to
+/// [`std::error::Error::source`]: binaries print the chain (`{:#}`), so a cause written into the
+/// message too would be printed twice.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// The file could not be read.
-    #[error("failed to read {path}: {source}")]
+    #[error("failed to read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -73,5 +77,21 @@ pub fn parse_section<T: DeserializeOwned + Default>(
     match table.remove(section) {
         None => Ok(T::default()),
         Some(v) => T::deserialize(v).map_err(|e| format!("[{section}] {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_read_error_leaves_the_os_error_to_its_source() {
+        let e = load::<toml::Table>(Some(Path::new("/nonexistent/khorus.toml")), "x")
+            .expect_err("no such file");
+        // The chain printer (`{:#}`) adds the cause once; the message must not repeat it.
+        assert_eq!(e.to_string(), "failed to read /nonexistent/khorus.toml");
+        let cause = e.source().expect("the I/O error").to_string();
+        assert_eq!(cause, "No such file or directory (os error 2)");
     }
 }

@@ -99,6 +99,9 @@ impl Default for CollectorConfig {
     }
 }
 
+/// Tick lengths the collector runs at, ms.
+pub const TICK_MS: std::ops::RangeInclusive<u64> = 5..=1000;
+
 /// A configuration problem, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("collector.{key}: {message}")]
@@ -112,10 +115,15 @@ pub struct ConfigError {
 impl CollectorConfig {
     /// Checks ranges and names; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(5..=1000).contains(&self.tick_ms) {
+        if !TICK_MS.contains(&self.tick_ms) {
             return Err(ConfigError {
                 key: "tick_ms".into(),
-                message: format!("{} is outside 5..=1000", self.tick_ms),
+                message: format!(
+                    "{} is outside {}..={}",
+                    self.tick_ms,
+                    TICK_MS.start(),
+                    TICK_MS.end()
+                ),
             });
         }
         for (name, o) in &self.signals {

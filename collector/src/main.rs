@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use khorus_bus::{BusConfig, logging, settings};
-use khorus_collector::config::{CollectorConfig, SourceChoice};
+use khorus_collector::config::{CollectorConfig, SourceChoice, TICK_MS};
 use khorus_collector::stage::{self, Options, Output};
 
 /// Reads kernel activity (eBPF, PSI, procfs) and publishes normalised signal frames.
@@ -24,10 +24,10 @@ struct Cli {
     #[arg(long, requires = "replay")]
     fast: bool,
     /// Tick length in milliseconds (5..=1000).
-    #[arg(long)]
-    tick_ms: Option<u64>,
-    /// Seed of the synthetic source.
-    #[arg(long)]
+    #[arg(long, value_parser = tick_ms(), allow_negative_numbers = true)]
+    tick_ms: Option<u32>,
+    /// Seed of the synthetic source (0..=18446744073709551615).
+    #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Record the raw samples to FILE (replay it with --replay FILE).
     #[arg(long, value_name = "FILE")]
@@ -41,8 +41,8 @@ struct Cli {
     /// Print one frame and exit.
     #[arg(long)]
     once: bool,
-    /// Stop after N frames.
-    #[arg(long, value_name = "N", conflicts_with = "once")]
+    /// Stop after N frames (1 or more).
+    #[arg(long, value_name = "N", conflicts_with = "once", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     frames: Option<u64>,
     /// Configuration file (default: $XDG_CONFIG_HOME/khorus/khorus.toml, /etc/khorus/khorus.toml).
     #[arg(long, value_name = "FILE")]
@@ -62,6 +62,11 @@ const EXAMPLES: &str = "EXAMPLES:
 BPF needs CAP_BPF and CAP_PERFMON, dropped right after attaching; grant them once with
   sudo setcap cap_bpf,cap_perfmon+ep $(command -v khorus-collector)
 Without them the collector falls back to procfs and says why.";
+
+/// `--tick-ms`: [`TICK_MS`].
+fn tick_ms() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(*TICK_MS.start() as i64..=*TICK_MS.end() as i64)
+}
 
 fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
@@ -93,7 +98,7 @@ fn options(cli: &Cli) -> Result<Options> {
         config.source = s;
     }
     if let Some(t) = cli.tick_ms {
-        config.tick_ms = t;
+        config.tick_ms = t.into();
     }
     if let Some(s) = cli.seed {
         config.seed = s;
@@ -113,4 +118,66 @@ fn options(cli: &Cli) -> Result<Options> {
         },
         frames: if cli.once { Some(1) } else { cli.frames },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(args: &[&str]) -> (String, i32) {
+        let args = std::iter::once("khorus-collector").chain(args.iter().copied());
+        let e = Cli::try_parse_from(args).expect_err("refused");
+        (e.to_string(), e.exit_code())
+    }
+
+    #[test]
+    fn numeric_flags_are_range_checked_at_parse_time() {
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["--tick-ms", "4"],
+                "invalid value '4' for '--tick-ms <TICK_MS>': 4 is not in 5..=1000",
+            ),
+            (&["--tick-ms", "1001"], "1001 is not in 5..=1000"),
+            (&["--tick-ms", "-5"], "-5 is not in 5..=1000"),
+            (&["--frames", "0"], "0 is not in 1..18446744073709551615"),
+            (&["--seed", "-1"], "invalid value '-1' for '--seed <SEED>'"),
+        ];
+        for (args, want) in cases {
+            let (msg, code) = refused(args);
+            assert_eq!(code, 2, "{msg}");
+            assert!(msg.contains(want), "{args:?}: {msg}");
+        }
+        assert!(
+            Cli::try_parse_from(["khorus-collector", "--tick-ms", "5", "--frames", "1"]).is_ok()
+        );
+    }
+
+    /// What `main` prints for a failure: the chain, `{:#}`.
+    fn printed(e: anyhow::Error) -> String {
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn a_missing_config_file_names_the_os_error_once() {
+        let cli = Cli::try_parse_from(["khorus-collector", "--config", "/nonexistent/khorus.toml"])
+            .expect("parsed");
+        let e = options(&cli).expect_err("no such file");
+        assert_eq!(
+            printed(e),
+            "failed to read /nonexistent/khorus.toml: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn a_missing_replay_file_names_the_os_error_once() {
+        let cli = Cli::try_parse_from(["khorus-collector", "--replay", "/nonexistent/perf.trace"])
+            .expect("parsed");
+        let options = options(&cli).expect("valid options");
+        let e = stage::open_source(&options).err().expect("no such file");
+        assert_eq!(
+            printed(e),
+            "failed to open the trace to replay: /nonexistent/perf.trace: \
+             No such file or directory (os error 2)"
+        );
+    }
 }

@@ -70,8 +70,7 @@ pub struct Summary {
 pub fn open_source(options: &Options) -> Result<Box<dyn Source>> {
     let tick_ns = options.config.tick_ms * 1_000_000;
     if let Some(path) = &options.replay {
-        let replay = Replay::open(path)
-            .with_context(|| format!("failed to open trace {}", path.display()))?;
+        let replay = Replay::open(path).context("failed to open the trace to replay")?;
         return Ok(Box::new(replay));
     }
     match options.config.source {

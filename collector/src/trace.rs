@@ -51,8 +51,9 @@ impl TraceHeader {
 /// Why a trace could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    /// The file could not be opened, read or written (the message is the path; the I/O
+    /// error is the source, which the `{:#}` chain prints after it).
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

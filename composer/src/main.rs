@@ -12,6 +12,7 @@ use khorus_composer::pattern::Context;
 use khorus_composer::score::Score;
 use khorus_composer::stage::{self, Options};
 use khorus_composer::time::Q;
+use khorus_composer::transport;
 
 const EXAMPLES: &str = "EXAMPLES:
   khorus-composer                           run on the bus (silent until a command or --score)
@@ -26,14 +27,14 @@ const EXAMPLES: &str = "EXAMPLES:
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
-    /// Lookahead: how far ahead notes are scheduled, ms.
-    #[arg(long, default_value_t = 50)]
-    lookahead_ms: u64,
-    /// Initial tempo, beats per minute.
-    #[arg(long, default_value_t = 120.0)]
+    /// Lookahead: how far ahead notes are scheduled, ms (1..=10000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(LOOKAHEAD_MS), allow_negative_numbers = true)]
+    lookahead_ms: u32,
+    /// Initial tempo, beats per minute (1..=999).
+    #[arg(long, default_value_t = 120.0, value_parser = parse_bpm, allow_negative_numbers = true)]
     bpm: f64,
-    /// Beats per cycle.
-    #[arg(long, default_value_t = 4)]
+    /// Beats per cycle (1..=64).
+    #[arg(long, default_value_t = 4, value_parser = beats_per_cycle(), allow_negative_numbers = true)]
     beats_per_cycle: u32,
     /// Start playing a score: ambient, percussive, arp or drone.
     #[arg(long)]
@@ -44,8 +45,8 @@ struct Cli {
     /// Score scale (minor, dorian, pentatonic_minor, …).
     #[arg(long)]
     scale: Option<String>,
-    /// Score density, 0..1.
-    #[arg(long)]
+    /// Score density (0..=1).
+    #[arg(long, value_parser = parse_density, allow_negative_numbers = true)]
     density: Option<f64>,
     /// Print each note as it is scheduled.
     #[arg(long)]
@@ -61,13 +62,42 @@ enum Cmd {
     Query {
         /// The pattern.
         pattern: String,
-        /// Cycles to query from 0.
-        #[arg(long, default_value_t = 1)]
+        /// Cycles to query from 0 (1..=1000000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(QUERY_CYCLES), allow_negative_numbers = true)]
         cycles: u32,
         /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--lookahead-ms`.
+const LOOKAHEAD_MS: std::ops::RangeInclusive<i64> = 1..=10_000;
+/// `query --cycles`.
+const QUERY_CYCLES: std::ops::RangeInclusive<i64> = 1..=1_000_000;
+
+/// `--beats-per-cycle`: [`transport::BEATS_PER_CYCLE`].
+fn beats_per_cycle() -> clap::builder::RangedI64ValueParser<u32> {
+    let r = &transport::BEATS_PER_CYCLE;
+    clap::value_parser!(u32).range(i64::from(*r.start())..=i64::from(*r.end()))
+}
+
+/// `--bpm`: [`transport::BPM`], with the transport's own message.
+fn parse_bpm(s: &str) -> Result<f64, String> {
+    let bpm: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    let q =
+        Q::from_f64(bpm).map_err(|_| transport::TempoError::OutOfRange(s.into()).to_string())?;
+    transport::check_bpm(q).map_err(|e| e.to_string())?;
+    Ok(bpm)
+}
+
+/// `--density`: 0..=1.
+fn parse_density(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if (0.0..=1.0).contains(&d) => Ok(d),
+        Ok(_) => Err(format!("{s} is outside 0..=1")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
 }
 
 enum Failure {
@@ -98,7 +128,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         json,
     }) = &cli.command
     {
-        return query(pattern, *cycles, *json);
+        return query(pattern, *cycles, *json, &mut std::io::stdout().lock());
     }
     let bpm = Q::from_f64(cli.bpm).map_err(|e| Failure::Usage(e.into()))?;
     let score = match &cli.score {
@@ -117,7 +147,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     };
     let opts = Options {
-        lookahead_ns: cli.lookahead_ms.clamp(1, 10_000) * 1_000_000,
+        lookahead_ns: u64::from(cli.lookahead_ms) * 1_000_000,
         bpm,
         beats_per_cycle: cli.beats_per_cycle,
         score,
@@ -131,37 +161,137 @@ fn run(cli: Cli) -> Result<(), Failure> {
     })
 }
 
-fn query(pattern: &str, cycles: u32, json: bool) -> Result<(), Failure> {
+fn query(pattern: &str, cycles: u32, json: bool, out: &mut impl Write) -> Result<(), Failure> {
     let pat = khorus_composer::mini::parse(pattern)
         .map_err(|e| Failure::Usage(anyhow::anyhow!("invalid pattern at {e}")))?;
-    let haps = pat
-        .query_span(Q::ZERO, Q::int(cycles as i64), &Context::default())
-        .map_err(|e| {
-            Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
-        })?;
-    let mut out = std::io::stdout().lock();
-    for h in haps {
-        let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
-        let line = if json {
-            serde_json::json!({
-                "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
-                "part": [h.part.begin.to_string(), h.part.end.to_string()],
-                "onset": h.has_onset(),
-                "value": h.value.to_string(),
-            })
-            .to_string()
-        } else {
-            format!("{whole} part {} {}", h.part, h.value)
-        };
-        if let Err(e) = writeln!(out, "{line}") {
-            // A closed pipe (`| head`) is success.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(());
+    // One query per cycle: the density limit is per query, so a long run of a sparse pattern
+    // is not refused, and the output streams. Haps are cut at cycle boundaries either way.
+    for cycle in 0..i64::from(cycles) {
+        let haps = pat
+            .query_span(Q::int(cycle), Q::int(cycle + 1), &Context::default())
+            .map_err(|e| {
+                Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
+            })?;
+        for h in haps {
+            let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
+            let line = if json {
+                serde_json::json!({
+                    "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
+                    "part": [h.part.begin.to_string(), h.part.end.to_string()],
+                    "onset": h.has_onset(),
+                    "value": h.value.to_string(),
+                })
+                .to_string()
+            } else {
+                format!("{whole} part {} {}", h.part, h.value)
+            };
+            if let Err(e) = writeln!(out, "{line}") {
+                // A closed pipe (`| head`) is success.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(Failure::Runtime(
+                    anyhow::Error::new(e).context("failed to write"),
+                ));
             }
-            return Err(Failure::Runtime(
-                anyhow::Error::new(e).context("failed to write"),
-            ));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use khorus_composer::pattern::Pattern;
+
+    /// clap's message for `args` (after the program name), and its exit code.
+    fn refused(args: &[&str]) -> (String, i32) {
+        let args = std::iter::once("khorus-composer").chain(args.iter().copied());
+        let e = Cli::try_parse_from(args).expect_err("refused");
+        (e.to_string(), e.exit_code())
+    }
+
+    #[test]
+    fn negative_numbers_get_the_range_message_not_unexpected_argument() {
+        for bpm in ["-5", "0", "1000", "nan", "inf"] {
+            let (msg, code) = refused(&["--bpm", bpm]);
+            assert_eq!(code, 2, "{msg}");
+            assert!(
+                msg.contains(&format!(
+                    "invalid value '{bpm}' for '--bpm <BPM>': tempo must be between 1 and 999 bpm"
+                )),
+                "{msg}"
+            );
+        }
+        let cases: [(&[&str], &str); 6] = [
+            (&["--lookahead-ms", "-1"], "-1 is not in 1..=10000"),
+            (&["--lookahead-ms", "10001"], "10001 is not in 1..=10000"),
+            (&["--beats-per-cycle", "-4"], "-4 is not in 1..=64"),
+            (&["--beats-per-cycle", "65"], "65 is not in 1..=64"),
+            (&["--density", "-0.5"], "-0.5 is outside 0..=1"),
+            (
+                &["query", "a", "--cycles", "-3"],
+                "-3 is not in 1..=1000000",
+            ),
+        ];
+        for (args, want) in cases {
+            let (msg, code) = refused(args);
+            assert_eq!(code, 2, "{msg}");
+            assert!(msg.contains(want), "{args:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn in_range_values_parse() {
+        let cli = Cli::try_parse_from([
+            "khorus-composer",
+            "--bpm",
+            "999",
+            "--beats-per-cycle",
+            "64",
+            "--density",
+            "1",
+            "--lookahead-ms",
+            "10000",
+        ])
+        .expect("parsed");
+        assert_eq!((cli.bpm, cli.beats_per_cycle), (999.0, 64));
+    }
+
+    fn lines(pattern: &str, cycles: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        if query(pattern, cycles, false, &mut out).is_err() {
+            panic!("query {pattern:?} --cycles {cycles} failed");
+        }
+        String::from_utf8(out)
+            .expect("UTF-8")
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn long_queries_are_split_per_cycle_so_the_density_limit_is_per_cycle() {
+        let out = lines("a", 5000);
+        assert_eq!(out.len(), 5000);
+        assert_eq!(out[0], "[0, 1) part [0, 1) a");
+        assert_eq!(out[4999], "[4999, 5000) part [4999, 5000) a");
+        // Cut per cycle, the answer is what one query gives.
+        for p in ["a/2 [b c]@3", "<a b>/3 c(3,8,2)", "{a b c}%4"] {
+            let one = Pattern::query_span(
+                &khorus_composer::mini::parse(p).expect("a pattern"),
+                Q::ZERO,
+                Q::int(6),
+                &Context::default(),
+            )
+            .expect("queried")
+            .into_iter()
+            .map(|h| {
+                let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
+                format!("{whole} part {} {}", h.part, h.value)
+            })
+            .collect::<Vec<_>>();
+            assert_eq!(lines(p, 6), one, "{p}");
+        }
+    }
 }

@@ -11,6 +11,11 @@ use crate::time::{Q, TimeError};
 
 const NS_PER_S: i128 = 1_000_000_000;
 
+/// Tempi the transport plays at, beats per minute.
+pub const BPM: std::ops::RangeInclusive<i64> = 1..=999;
+/// Beats per cycle the transport accepts.
+pub const BEATS_PER_CYCLE: std::ops::RangeInclusive<u32> = 1..=64;
+
 /// Tempo and the cycle clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transport {
@@ -25,24 +30,30 @@ pub struct Transport {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TempoError {
     /// Not a usable tempo.
-    #[error("tempo must be between 1 and 999 bpm (got {0})")]
+    #[error("tempo must be between {min} and {max} bpm (got {0})", min = BPM.start(), max = BPM.end())]
     OutOfRange(String),
     /// Zero beats per cycle.
-    #[error("beats per cycle must be 1..=64")]
+    #[error("beats per cycle must be {}..={}", BEATS_PER_CYCLE.start(), BEATS_PER_CYCLE.end())]
     Beats,
     /// Arithmetic overflow.
     #[error(transparent)]
     Time(#[from] TimeError),
 }
 
-/// Cycles per second for `bpm` with `beats` beats per cycle, exactly.
-pub fn cps_from_bpm(bpm: Q, beats: u32) -> Result<Q, TempoError> {
-    if beats == 0 || beats > 64 {
-        return Err(TempoError::Beats);
-    }
-    if bpm < Q::ONE || bpm > Q::int(999) {
+/// Checks that `bpm` is within [`BPM`].
+pub fn check_bpm(bpm: Q) -> Result<(), TempoError> {
+    if bpm < Q::int(*BPM.start()) || bpm > Q::int(*BPM.end()) {
         return Err(TempoError::OutOfRange(bpm.to_string()));
     }
+    Ok(())
+}
+
+/// Cycles per second for `bpm` with `beats` beats per cycle, exactly.
+pub fn cps_from_bpm(bpm: Q, beats: u32) -> Result<Q, TempoError> {
+    if !BEATS_PER_CYCLE.contains(&beats) {
+        return Err(TempoError::Beats);
+    }
+    check_bpm(bpm)?;
     Ok((bpm / Q::int(60 * beats as i64))?)
 }
 
@@ -124,7 +135,7 @@ impl Transport {
 
     /// Sets beats per cycle, keeping cycles per second.
     pub fn set_beats_per_cycle(&mut self, beats: u32) -> Result<(), TempoError> {
-        if beats == 0 || beats > 64 {
+        if !BEATS_PER_CYCLE.contains(&beats) {
             return Err(TempoError::Beats);
         }
         self.beats_per_cycle = beats;

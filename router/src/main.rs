@@ -25,9 +25,9 @@ struct Cli {
     /// Send OSC to HOST:PORT (repeatable).
     #[arg(long, value_name = "HOST:PORT")]
     osc: Vec<String>,
-    /// Listen for OSC control (/khorus/set, /khorus/tempo, /khorus/hush) on this UDP port
-    /// (127.0.0.1 unless osc_in_bind says otherwise).
-    #[arg(long, value_name = "PORT")]
+    /// Listen for OSC control (/khorus/set, /khorus/tempo, /khorus/hush) on this UDP port,
+    /// 0..=65535, 0 = off (127.0.0.1 unless osc_in_bind says otherwise).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(..), allow_negative_numbers = true)]
     osc_in: Option<u16>,
     /// Send MIDI clock (24 ppqn) with start/stop, following the composer's transport.
     #[arg(long)]
@@ -74,12 +74,43 @@ fn options(cli: &Cli) -> Result<Options> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose);
-    let result = options(&cli).and_then(|o| stage::run(&BusConfig::from_env(), &o));
-    match result {
+    // A bad configuration or flag is a usage error (2), like clap's own.
+    let options = match options(&cli) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("khorus-router: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match stage::run(&BusConfig::from_env(), &options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("khorus-router: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osc_in_port_is_range_checked_at_parse_time() {
+        for (port, want) in [
+            (
+                "-1",
+                "invalid value '-1' for '--osc-in <PORT>': -1 is not in 0..=65535",
+            ),
+            (
+                "65536",
+                "invalid value '65536' for '--osc-in <PORT>': 65536 is not in 0..=65535",
+            ),
+        ] {
+            let e = Cli::try_parse_from(["khorus-router", "--osc-in", port]).expect_err("refused");
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        assert!(Cli::try_parse_from(["khorus-router", "--osc-in", "9000"]).is_ok());
     }
 }

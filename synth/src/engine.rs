@@ -15,6 +15,10 @@ use crate::dsp::fx::{Delay, Limiter, Reverb, pan_gains, synced_delay_s};
 use crate::dsp::{BLOCK, Block, Shape, Smoother};
 use crate::voice::Instrument;
 
+/// Sample rates the engine runs at, Hz. The filters' coefficient tables and the effects'
+/// delay lines are sized for this range; [`crate::render::GraphSpec::build`] refuses others.
+pub const RATE_HZ: std::ops::RangeInclusive<u32> = 8_000..=192_000;
+
 /// Events the queue holds at most; more are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 16_384;
 
@@ -377,6 +381,7 @@ pub mod patch {
 
 impl Engine {
     /// An engine with the built-in instruments (the default patch), `polyphony` voices each.
+    /// `rate` must be within [`RATE_HZ`] ([`crate::render::GraphSpec::build`] checks it).
     pub fn with_builtins(rate: f32, polyphony: usize) -> Self {
         let instruments = builtin::names()
             .map(|n| {
@@ -406,7 +411,8 @@ impl Engine {
     }
 
     /// An engine playing `instruments` through `effects` (at most [`MAX_EFFECTS`]; routes
-    /// between effects must go to a later one — [`crate::render::GraphSpec`] checks both).
+    /// between effects must go to a later one — [`crate::render::GraphSpec`] checks both, and
+    /// that `rate` is within [`RATE_HZ`]).
     pub fn new(rate: f32, instruments: Vec<Instrument>, mut effects: Vec<Effect>) -> Self {
         effects.truncate(MAX_EFFECTS);
         for (i, e) in effects.iter_mut().enumerate() {

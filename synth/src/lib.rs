@@ -3,7 +3,8 @@
 //! [`ir`] defines synths as data and compiles them; [`voice`] runs them polyphonically (a
 //! block of voices at a time, in packs of SIMD lanes);
 //! [`engine`] mixes instruments through the effect buses and the master limiter, starting
-//! notes at exact frames; [`render`] drives the engine offline into a WAV file. [`rt`] is the
+//! notes at exact frames; [`render`] drives the engine offline into a WAV file (written by
+//! [`wav`]). [`rt`] is the
 //! audio callback's side (rings in, crossfaded graph swaps), [`command`] the bus thread's
 //! (commands resolved by name via [`params`]), [`stage`] wires both to the bus and PipeWire,
 //! and [`client`] sends commands to a running synth.
@@ -22,3 +23,4 @@ pub mod render;
 pub mod rt;
 pub mod stage;
 pub mod voice;
+pub mod wav;

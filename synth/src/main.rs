@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{BusConfig, NoteEvent, logging};
 use khorus_synth::client::{self, ClientError};
+use khorus_synth::command::FADE_MS;
+use khorus_synth::engine::RATE_HZ;
 use khorus_synth::node::NodeOptions;
 use khorus_synth::render::{self, GraphSpec};
 
@@ -23,8 +25,8 @@ struct Cli {
     /// Do not connect to the default sink (patch with pw-link, Helvum, qpwgraph).
     #[arg(long)]
     no_autoconnect: bool,
-    /// Sample rate, Hz.
-    #[arg(long, default_value_t = 48_000)]
+    /// Sample rate, Hz (8000..=192000).
+    #[arg(long, default_value_t = 48_000, value_parser = rate_hz(), allow_negative_numbers = true)]
     rate: u32,
     /// Graph file (JSON: instruments); default: the built-in patch.
     #[arg(long, value_name = "FILE")]
@@ -47,8 +49,9 @@ enum Command {
         /// with --rebase, else absolute ns from 0.
         #[arg(long, value_name = "FILE")]
         notes: PathBuf,
-        /// Length, s.
-        #[arg(long)]
+        /// Length, s (more than 0, at most 86400; a WAV file holds at most 4 GiB, about 3 h at
+        /// 48 kHz).
+        #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
         seconds: f32,
         /// Output WAV (32-bit float stereo).
         #[arg(long, value_name = "FILE.wav")]
@@ -56,8 +59,8 @@ enum Command {
         /// Shift times so the first note starts at 0.
         #[arg(long)]
         rebase: bool,
-        /// Sample rate, Hz.
-        #[arg(long, default_value_t = 48_000)]
+        /// Sample rate, Hz (8000..=192000).
+        #[arg(long, default_value_t = 48_000, value_parser = rate_hz(), allow_negative_numbers = true)]
         rate: u32,
     },
     /// Set a parameter of an instrument of the running synth (smoothed, from the next block).
@@ -76,9 +79,32 @@ enum Command {
         /// Graph file (JSON, as for --graph).
         graph: PathBuf,
         /// Crossfade length, ms (1..=2000).
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = fade_ms(), allow_negative_numbers = true)]
         fade_ms: u32,
     },
+}
+
+/// `--rate`: [`RATE_HZ`], checked by clap (exit 2, the range in the message).
+fn rate_hz() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(i64::from(*RATE_HZ.start())..=i64::from(*RATE_HZ.end()))
+}
+
+/// `--fade-ms`: [`FADE_MS`].
+fn fade_ms() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(i64::from(*FADE_MS.start())..=i64::from(*FADE_MS.end()))
+}
+
+/// `--seconds`: finite, more than 0 and at most [`render::MAX_SECONDS`].
+fn parse_seconds(s: &str) -> Result<f32, String> {
+    let range = format!(
+        "a length in seconds, more than 0 and at most {}",
+        render::MAX_SECONDS
+    );
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= render::MAX_SECONDS => Ok(x),
+        Ok(_) => Err(format!("{s} is not {range}")),
+        Err(_) => Err(format!("{s:?} is not a number; expected {range}")),
+    }
 }
 
 const EXAMPLES: &str = "EXAMPLES:
@@ -94,6 +120,12 @@ fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
     let cli = Cli::parse();
     logging::init(cli.verbose);
+    if let Some(Command::Render { seconds, rate, .. }) = &cli.command
+        && let Err(e) = render::wav_frames(*seconds, *rate as f32)
+    {
+        eprintln!("khorus-synth: --seconds {seconds} at --rate {rate}: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(cmd) = client_command(&cli.command) {
         return send(cmd);
     }
@@ -180,8 +212,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 0
             };
-            let (l, r) = render::render(&mut engine, &list, origin, seconds);
-            render::write_wav(&out, rate, &l, &r)
+            render::render_to_wav(&mut engine, &list, origin, seconds, &out)
                 .with_context(|| format!("failed to write {}", out.display()))?;
             let stats = engine.stats();
             eprintln!(
@@ -202,5 +233,86 @@ fn run(cli: Cli) -> Result<()> {
             };
             khorus_synth::stage::run(&BusConfig::from_env(), &options, engine)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error clap prints for `args`, and its exit code.
+    fn refused(args: &[&str]) -> (String, i32) {
+        let e = Cli::try_parse_from(args).expect_err("refused");
+        (e.to_string(), e.exit_code())
+    }
+
+    fn render(extra: &[&str]) -> Vec<String> {
+        let mut args = vec!["khorus-synth", "render", "--notes", "n", "--out", "o.wav"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect()
+    }
+
+    #[test]
+    fn rate_out_of_range_is_a_usage_error_not_a_panic() {
+        for rate in ["0", "1", "7999", "192001", "-5"] {
+            let args = render(&["--seconds", "1", "--rate", rate]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (msg, code) = refused(&args);
+            assert_eq!(code, 2, "{msg}");
+            assert!(
+                msg.contains(&format!(
+                    "invalid value '{rate}' for '--rate <RATE>': {rate} is not in 8000..=192000"
+                )),
+                "{msg}"
+            );
+        }
+        let (msg, code) = refused(&["khorus-synth", "--rate", "0"]);
+        assert_eq!(code, 2);
+        assert!(msg.contains("0 is not in 8000..=192000"), "{msg}");
+        for rate in ["8000", "192000"] {
+            let args = render(&["--seconds", "1", "--rate", rate]);
+            assert!(Cli::try_parse_from(args).is_ok());
+        }
+    }
+
+    #[test]
+    fn seconds_must_be_finite_positive_and_at_most_a_day() {
+        for s in ["inf", "1e20", "nan", "-1", "0", "86400.5"] {
+            let args = render(&["--seconds", s]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (msg, code) = refused(&args);
+            assert_eq!(code, 2, "{msg}");
+            assert!(
+                msg.contains(&format!(
+                    "invalid value '{s}' for '--seconds <SECONDS>': {s} is not a length in \
+                     seconds, more than 0 and at most 86400"
+                )),
+                "{msg}"
+            );
+        }
+        let (msg, _) = refused(
+            &render(&["--seconds", "ten"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert!(
+            msg.contains("\"ten\" is not a number; expected a length in seconds"),
+            "{msg}"
+        );
+        assert!(Cli::try_parse_from(render(&["--seconds", "86400"])).is_ok());
+        assert!(Cli::try_parse_from(render(&["--seconds", "0.01"])).is_ok());
+    }
+
+    #[test]
+    fn fade_ms_is_checked_at_parse_time() {
+        for v in ["0", "2001", "-1"] {
+            let (msg, code) = refused(&["khorus-synth", "load", "g.json", "--fade-ms", v]);
+            assert_eq!(code, 2, "{msg}");
+            assert!(msg.contains(&format!("{v} is not in 1..=2000")), "{msg}");
+        }
+        assert!(
+            Cli::try_parse_from(["khorus-synth", "load", "g.json", "--fade-ms", "2000"]).is_ok()
+        );
     }
 }

@@ -179,6 +179,20 @@ mod tests {
     }
 
     #[test]
+    fn an_overlong_pattern_error_shows_a_window_not_the_input() {
+        let src = "a ".repeat(35_000);
+        let e = lex(&src).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("1:8193: pattern longer than 8192 bytes\n  …a a"),
+            "{text}"
+        );
+        assert!(text.len() < 300, "{} bytes: {text}", text.len());
+        let caret = text.lines().last().unwrap_or("");
+        assert_eq!(caret, format!("  {}^", " ".repeat(61)));
+    }
+
+    #[test]
     fn bad_characters_are_placed() {
         let e = lex("a b $").unwrap_err();
         assert_eq!((e.line, e.col), (1, 5));
