@@ -108,8 +108,9 @@ pub enum Exit {
 /// and repeats until the callback breaks, the deadline passes or the process is asked to
 /// terminate.
 ///
-/// Every source gets one `Wake::Ready` right away, so samples that arrived before the wait
-/// began are not stranded.
+/// Every subscriber and command server gets one `Wake::Ready` right away, so samples that
+/// arrived before the wait began are not stranded; a file descriptor wakes only when it is
+/// readable.
 pub fn run<K: Copy>(
     sources: &[(K, Waker)],
     tick: Option<Duration>,
@@ -145,10 +146,13 @@ pub fn run<K: Copy>(
         });
     }
 
+    // Samples may have arrived before the wait began; a descriptor says so itself.
     for (key, source) in sources {
-        source.drain();
-        if on_wake(Wake::Ready(*key)).is_break() {
-            return Ok(Exit::Stopped);
+        if let Source::Listener(_) = source.0 {
+            source.drain();
+            if on_wake(Wake::Ready(*key)).is_break() {
+                return Ok(Exit::Stopped);
+            }
         }
     }
 

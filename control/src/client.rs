@@ -221,7 +221,11 @@ fn counters(list: &[(Counter, u64)]) -> String {
             *v > 0
                 || matches!(
                     c,
-                    Counter::Dropped | Counter::Late | Counter::Xruns | Counter::Missed
+                    Counter::Dropped
+                        | Counter::Late
+                        | Counter::Xruns
+                        | Counter::Missed
+                        | Counter::Source
                 )
         })
         .filter(|(c, _)| !matches!(c, Counter::Restarts | Counter::Hangs))

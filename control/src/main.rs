@@ -247,7 +247,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
     let cli = Cli::parse();
-    logging::init(cli.verbose);
+    // `khorus up` is a supervisor in the foreground: what it does (starts, restarts) is the
+    // point, so it logs at info by default.
+    let up = matches!(cli.command, Command::Up { .. });
+    logging::init(cli.verbose + up as u8);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

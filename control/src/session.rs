@@ -389,7 +389,12 @@ impl Session {
                 }
                 self.routes
                     .sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-                Ok(())
+                self.effect_order().map(drop).map_err(|_| {
+                    format!(
+                        "route {from} -> {to} would close a loop (effects feed each other in \
+                         one direction only)"
+                    )
+                })
             }
             Change::Unroute { from, to } => {
                 let before = self.routes.len();

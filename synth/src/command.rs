@@ -27,6 +27,8 @@ pub struct Controller {
     rate: f32,
     /// The transport's tempo, once known (a new graph starts following it).
     bpm: Option<f32>,
+    /// The graph playing, with the `Set`s since it was loaded (None: the starting graph).
+    graph: Option<GraphSpec>,
     shutdown: bool,
 }
 
@@ -42,6 +44,7 @@ impl Controller {
             table,
             rate,
             bpm: None,
+            graph: None,
             shutdown: false,
         };
         (controller, renderer)
@@ -115,11 +118,22 @@ impl Controller {
                         rt::SwapError::RingFull
                     )));
                 }
+                if let Some(g) = &mut self.graph {
+                    g.record_set(&node, &param, r.value);
+                }
                 Ok(SynthReply::Applied)
             }
+            SynthCommand::Describe => Ok(SynthReply::Graph {
+                json: self
+                    .graph
+                    .as_ref()
+                    .and_then(|g| serde_json::to_string(g).ok()),
+            }),
             SynthCommand::LoadGraph { json, fade_ms } => {
-                let engine = GraphSpec::from_json(&json)
-                    .and_then(|spec| spec.build(self.rate))
+                let spec =
+                    GraphSpec::from_json(&json).map_err(|e| ReplyError::invalid(e.to_string()))?;
+                let engine = spec
+                    .build(self.rate)
                     .map_err(|e| ReplyError::invalid(e.to_string()))?;
                 let mut engine = engine;
                 if let Some(bpm) = self.bpm {
@@ -136,6 +150,7 @@ impl Controller {
                     table.names().collect::<Vec<_>>().join(", ")
                 );
                 self.table = table;
+                self.graph = Some(spec);
                 Ok(SynthReply::Applied)
             }
         }

@@ -232,6 +232,56 @@ impl GraphSpec {
         Ok(serde_json::from_str(json)?)
     }
 
+    /// Records `node.param = value` (an applied `Set`) in the graph, so the graph describes
+    /// what plays.
+    pub fn record_set(&mut self, node: &str, param: &str, value: f32) {
+        if let Some(i) = self
+            .instruments
+            .iter_mut()
+            .find(|i| i.name.as_deref() == Some(node))
+        {
+            match param {
+                "gain" => i.gain = value,
+                "pan" => i.pan = value,
+                _ => {
+                    i.controls.insert(param.to_string(), value);
+                }
+            }
+            return;
+        }
+        for e in &mut self.effects {
+            match e {
+                EffectSpec::Delay {
+                    name,
+                    beats,
+                    feedback,
+                    damp_hz,
+                    ret,
+                    ..
+                } if name == node => match param {
+                    "beats" => *beats = value,
+                    "feedback" => *feedback = value,
+                    "damp_hz" => *damp_hz = value,
+                    "return" => *ret = value,
+                    _ => {}
+                },
+                EffectSpec::Reverb {
+                    name,
+                    room,
+                    damp,
+                    ret,
+                    ..
+                } if name == node => match param {
+                    "room" => *room = value,
+                    "damp" => *damp = value,
+                    "return" => *ret = value,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
     /// Builds an engine for this graph (the built-in patch when it has no instruments) at
     /// `rate` Hz, which must be within [`RATE_HZ`].
     pub fn build(&self, rate: f32) -> Result<Engine, GraphError> {

@@ -60,6 +60,14 @@ fn which(tool: &str) -> Option<PathBuf> {
 impl PipeWireStack {
     /// Starts a stack and waits until its null sink exists.
     pub fn start() -> Option<Self> {
+        let mut stack = Self::prepare()?;
+        stack.start_daemons();
+        Some(stack)
+    }
+
+    /// A stack's directories without its daemons (clients started now find no PipeWire);
+    /// [`PipeWireStack::start_daemons`] starts them.
+    pub fn prepare() -> Option<Self> {
         let missing = missing_tools();
         if !missing.is_empty() {
             let msg = format!(
@@ -74,24 +82,27 @@ impl PipeWireStack {
             .prefix("khorus-pw-")
             .tempdir()
             .expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("runtime")).expect("runtime dir");
+        Some(Self { session: None, dir })
+    }
+
+    /// Starts (or, after [`PipeWireStack::stop`], restarts) the daemons in this stack's
+    /// directories and waits until the null sink exists.
+    pub fn start_daemons(&mut self) {
+        assert!(self.session.is_none(), "the daemons already run");
         let mut cmd = Command::new("bash");
         cmd.arg(repo_root().join("scripts/pipewire-stack.sh"))
-            .arg(dir.path());
+            .arg(self.dir.path());
         // Its own process group, so stopping it reaches dbus-daemon and both daemons.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let session = Child::spawn(cmd);
-        let stack = Self {
-            session: Some(session),
-            dir,
-        };
+        self.session = Some(Child::spawn(cmd));
         // Ready when the sink's monitor ports exist: WirePlumber configures them after the
         // node appears.
         let monitor = format!("{NULL_SINK}:monitor_");
         wait_for(Duration::from_secs(30), "the PipeWire null sink", || {
-            let ports = stack.output_ports();
+            let ports = self.output_ports();
             ports.iter().any(|p| p.starts_with(&monitor)).then_some(())
         });
-        Some(stack)
     }
 
     /// The session's `XDG_RUNTIME_DIR`.

@@ -3,5 +3,6 @@
 //! copies of the suite run side by side without seeing each other.
 
 mod bus;
+mod control;
 mod pipeline;
 mod pipewire;

@@ -33,6 +33,9 @@ pub enum SynthCommand {
         /// Crossfade length, ms (clamped to 1 ..= 2000).
         fade_ms: u32,
     },
+    /// Asks for the graph the synth plays, as JSON, with every `Set` since it was loaded
+    /// applied (what control compares with its session).
+    Describe,
 }
 
 /// The synth's answers.
@@ -42,4 +45,9 @@ pub enum SynthReply {
     Common(CommonReply),
     /// The change was accepted and applies from the next audio block.
     Applied,
+    /// The graph it plays (`None`: the built-in patch it started with).
+    Graph {
+        /// The graph file's JSON.
+        json: Option<String>,
+    },
 }

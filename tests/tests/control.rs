@@ -1,0 +1,674 @@
+//! `khorus up` with the real stages on a private PipeWire: supervision (restarts, back-off,
+//! adoption after control dies, PipeWire coming and going), the session (the CLI changes the
+//! music; refused batches change nothing), and `khorus down`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use khorus_bus::commands::control::{StageReport, StageState};
+use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+use khorus_bus::{Bus, NoteEvent, StageKind, commands};
+use khorus_tests::{Child, PipeWireStack, TestBus, bin, wait_for};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// A `khorus up` of the test's own (bus, state directory, PipeWire), with the CLI pointed at
+/// it. Dropping it runs `khorus down` and kills whatever stage is left.
+struct Up {
+    control: Option<Child>,
+    bus: TestBus,
+    state: tempfile::TempDir,
+    env: Vec<(&'static str, PathBuf)>,
+    pids: Vec<u32>,
+}
+
+impl Up {
+    fn start(stack_env: Vec<(&'static str, PathBuf)>, tag: &str, config: Option<&str>) -> Self {
+        // Stages outlive a killed control: they are re-parented to this process, which reaps
+        // them (see Drop) instead of leaving zombies to init.
+        // SAFETY: prctl with an integer argument only sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let mut up = Self {
+            control: None,
+            bus: TestBus::new(tag),
+            state: tempfile::tempdir().unwrap(),
+            env: stack_env,
+            pids: Vec::new(),
+        };
+        if let Some(text) = config {
+            std::fs::write(up.state.path().join("khorus.toml"), text).unwrap();
+        }
+        up.spawn_control();
+        up
+    }
+
+    fn spawn_control(&mut self) {
+        let mut cmd = self.command("khorus");
+        cmd.arg("up");
+        let config = self.state.path().join("khorus.toml");
+        if config.exists() {
+            cmd.arg("--config").arg(config);
+        }
+        let child = Child::spawn(cmd);
+        child.wait_line(true, Duration::from_secs(30), |l| l == "control: ready");
+        self.control = Some(child);
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(bin(program));
+        cmd.envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .envs(self.bus.config.env())
+            .env("XDG_STATE_HOME", self.state.path())
+            .env("XDG_CONFIG_HOME", self.state.path().join("no-config"))
+            .env_remove("PIPEWIRE_REMOTE");
+        cmd
+    }
+
+    /// Runs the CLI; the output.
+    fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command("khorus").args(args).output().unwrap();
+        out
+    }
+
+    /// Runs the CLI and expects success.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "khorus {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&mut self) -> Vec<StageReport> {
+        let out = self.cli(&["status", "--json"]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let reports: Vec<StageReport> = serde_json::from_slice(&out.stdout).unwrap();
+        for r in &reports {
+            if let Some(p) = r.pid
+                && !self.pids.contains(&p)
+            {
+                self.pids.push(p);
+            }
+        }
+        reports
+    }
+
+    /// Waits until every stage in `stages` is ready; their reports.
+    fn wait_ready(&mut self, stages: &[StageKind]) -> Vec<StageReport> {
+        wait_for(Duration::from_secs(60), "the stages to be ready", || {
+            let r = self.status();
+            stages
+                .iter()
+                .all(|k| {
+                    r.iter()
+                        .any(|x| x.stage == *k && x.state == StageState::Ready)
+                })
+                .then_some(r)
+        })
+    }
+
+    fn pid_of(&mut self, stage: StageKind) -> u32 {
+        self.wait_ready(&[stage])
+            .iter()
+            .find(|r| r.stage == stage)
+            .and_then(|r| r.pid)
+            .unwrap()
+    }
+
+    fn session(&self) -> String {
+        self.ok(&["session", "--json"])
+    }
+
+    fn node_id(&self, node: &str) -> u32 {
+        let s: serde_json::Value = serde_json::from_str(&self.session()).unwrap();
+        s["nodes"][node]["id"].as_u64().unwrap() as u32
+    }
+
+    fn control_pid(&self) -> u32 {
+        self.control.as_ref().unwrap().pid()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        self.status();
+        let down = self.command("khorus").arg("down").output();
+        if let Some(mut c) = self.control.take()
+            && down.is_ok_and(|o| o.status.success())
+        {
+            c.wait_exit(Duration::from_secs(20));
+        }
+        for &pid in &self.pids {
+            kill(Pid::from_raw(pid as i32), Signal::SIGKILL).ok();
+            // Ours to reap when re-parented here; anyone else's reaps it itself.
+            nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None).ok();
+        }
+    }
+}
+
+/// Children of `parent` that are zombies.
+fn zombies_of(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive: read the state, not just the existence.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')))
+}
+
+fn kill9(pid: u32) {
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+}
+
+/// RMS of each 10 ms window of a recorded stereo float WAV.
+fn window_rms(path: &Path) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let samples: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    samples
+        .chunks(960)
+        .map(|c| (c.iter().map(|x| x * x).sum::<f32>() / c.len() as f32).sqrt())
+        .collect()
+}
+
+/// Runs of silent windows (RMS below -80 dBFS) between sound, ignoring the start and end.
+fn gaps(rms: &[f32]) -> usize {
+    let first = rms.iter().position(|&x| x > 1e-4).unwrap_or(rms.len());
+    let last = rms.iter().rposition(|&x| x > 1e-4).unwrap_or(0);
+    if first >= last {
+        return 0;
+    }
+    let mut gaps = 0;
+    let mut in_gap = false;
+    for &x in &rms[first..=last] {
+        if x <= 1e-4 && !in_gap {
+            gaps += 1;
+        }
+        in_gap = x <= 1e-4;
+    }
+    gaps
+}
+
+/// A sustained chord on the pad and nothing else: sound with no gaps of its own.
+fn drone(up: &Up) {
+    up.ok(&["score", "none"]);
+    up.ok(&["tempo", "120"]);
+    up.ok(&["play", "pad", "[c3,e3,g3]"]);
+}
+
+const ALL: [StageKind; 4] = [
+    StageKind::Collector,
+    StageKind::Composer,
+    StageKind::Synth,
+    StageKind::Router,
+];
+
+#[test]
+fn up_plays_to_the_sink_and_down_leaves_nothing_behind() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "upd", None);
+    let reports = up.wait_ready(&ALL);
+    let collector = reports
+        .iter()
+        .find(|r| r.stage == StageKind::Collector)
+        .unwrap();
+    assert!(
+        collector
+            .counters
+            .iter()
+            .any(|(c, _)| *c == khorus_bus::Counter::Source),
+        "{collector:?}"
+    );
+    // The default session plays the ambient score; its pad plays a drone we can hear.
+    drone(&up);
+    wait_for(Duration::from_secs(20), "the synth on the sink", || {
+        stack
+            .links()
+            .iter()
+            .any(|l| l.contains("khorus-synth:output_FL"))
+            .then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("up.wav");
+    let mut rec = stack.record_monitor(&wav);
+    let bus = Bus::open("t-upd", &up.bus.config).unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    let pad = up.node_id("pad");
+    wait_for(Duration::from_secs(10), "a pad note", || {
+        let mut hit = false;
+        notes.drain(|n| hit |= n.node == pad).unwrap();
+        hit.then_some(())
+    });
+    // Two more seconds of music.
+    let until = Instant::now() + Duration::from_secs(2);
+    wait_for(Duration::from_secs(5), "two seconds", || {
+        (Instant::now() >= until).then_some(())
+    });
+    rec.signal(Signal::SIGINT);
+    rec.wait_exit(Duration::from_secs(10));
+    let rms = window_rms(&wav);
+    assert!(
+        rms.iter().cloned().fold(0.0, f32::max) > 0.01,
+        "the recording is silent"
+    );
+    let reports = up.status();
+    for r in &reports {
+        assert_eq!(r.state, StageState::Ready, "{r:?}");
+        assert_eq!(r.restarts, 0, "{r:?}");
+        assert!(r.pss_kib.is_some_and(|k| k > 0), "{r:?}");
+    }
+    drop(notes);
+    drop(bus);
+
+    // Down: every stage exits, control too, and the bus is empty.
+    let pids: Vec<u32> = reports.iter().filter_map(|r| r.pid).collect();
+    up.ok(&["down"]);
+    let mut control = up.control.take().unwrap();
+    let (status, _, _) = control.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "control exited with {status}");
+    for pid in pids {
+        assert!(!alive(pid), "stage {pid} still runs after down");
+    }
+    wait_for(Duration::from_secs(10), "the bus to be empty", || {
+        (up.bus.config.resource_files() == 0).then_some(())
+    });
+}
+
+#[test]
+fn killed_stages_come_back_with_the_session_on_the_same_grid() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "kill", None);
+    up.wait_ready(&ALL);
+    up.ok(&["score", "none"]);
+    up.ok(&["tempo", "120"]);
+    up.ok(&["play", "bass", "a1*4"]);
+    up.ok(&["set", "pad.cutoff", "900"]);
+    let bass = up.node_id("bass");
+    let bus = Bus::open("t-kill", &up.bus.config).unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    let mut synth = bus.command_client::<commands::Synth>().unwrap();
+    let mut graph = || match synth.call(&SynthCommand::Describe, Duration::from_secs(5)) {
+        Ok(SynthReply::Graph { json }) => json,
+        other => panic!("describe: {other:?}"),
+    };
+    let before = graph().expect("control loaded a graph");
+    assert!(before.contains("\"cutoff\":900.0"), "{before}");
+    let files_before = up.bus.config.resource_files();
+    let control = up.control_pid();
+
+    let mut times = Vec::new();
+    let collect = |notes: &mut khorus_bus::Subscriber<NoteEvent>, times: &mut Vec<u64>| {
+        notes
+            .drain(|n| {
+                if n.node == bass {
+                    times.push(n.t_ns)
+                }
+            })
+            .unwrap();
+    };
+    for round in 0..20 {
+        for stage in ALL {
+            let pid = up.pid_of(stage);
+            kill9(pid);
+            let back = wait_for(Duration::from_secs(30), "the stage back", || {
+                let r = up.status();
+                r.into_iter()
+                    .find(|x| x.stage == stage && x.state == StageState::Ready && x.pid != Some(pid))
+            });
+            assert!(back.restarts > round as u64, "{back:?}");
+            assert!(zombies_of(control).is_empty(), "zombies of control");
+            collect(&mut notes, &mut times);
+        }
+        assert_eq!(graph().as_deref(), Some(before.as_str()), "round {round}");
+    }
+    // The session came back to the composer: bass notes after the last restart, on the grid
+    // the first one set (anchor + k · 0.5 s).
+    let last = times.len();
+    wait_for(Duration::from_secs(10), "bass notes after the restarts", || {
+        collect(&mut notes, &mut times);
+        (times.len() > last + 2).then_some(())
+    });
+    let t0 = times[0];
+    for &t in &times {
+        let off = (t - t0) % 500_000_000;
+        assert!(
+            off <= 2 || off >= 500_000_000 - 2,
+            "a note {} ns off the grid",
+            off.min(500_000_000 - off)
+        );
+    }
+    assert!(
+        up.bus.config.resource_files() <= files_before,
+        "bus files grew from {files_before} to {}",
+        up.bus.config.resource_files()
+    );
+}
+
+#[test]
+fn kills_leave_no_gap_but_the_synths_and_a_new_control_adopts_the_stages() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "gap", None);
+    up.wait_ready(&ALL);
+    drone(&up);
+    wait_for(Duration::from_secs(20), "the synth on the sink", || {
+        stack
+            .links()
+            .iter()
+            .any(|l| l.contains("khorus-synth:output_FL"))
+            .then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let settle = |secs: u64| {
+        let until = Instant::now() + Duration::from_secs(secs);
+        wait_for(Duration::from_secs(secs + 5), "time to pass", || {
+            (Instant::now() >= until).then_some(())
+        });
+    };
+    settle(3);
+
+    // Collector, composer, router and control itself: no gap.
+    let wav = dir.path().join("others.wav");
+    let mut rec = stack.record_monitor(&wav);
+    settle(1);
+    for stage in [StageKind::Collector, StageKind::Composer, StageKind::Router] {
+        let pid = up.pid_of(stage);
+        kill9(pid);
+        wait_for(Duration::from_secs(30), "the stage back", || {
+            up.status()
+                .into_iter()
+                .find(|x| x.stage == stage && x.state == StageState::Ready && x.pid != Some(pid))
+        });
+        settle(1);
+    }
+    let before: Vec<(StageKind, Option<u32>)> =
+        up.status().iter().map(|r| (r.stage, r.pid)).collect();
+    let mut control = up.control.take().unwrap();
+    control.kill();
+    settle(2);
+    for (_, pid) in &before {
+        assert!(alive(pid.unwrap()), "a stage died with control");
+    }
+    up.spawn_control();
+    let after: Vec<(StageKind, Option<u32>)> = up
+        .wait_ready(&ALL)
+        .iter()
+        .map(|r| (r.stage, r.pid))
+        .collect();
+    assert_eq!(after, before, "the new control adopts the same stage pids");
+    settle(1);
+    rec.signal(Signal::SIGINT);
+    rec.wait_exit(Duration::from_secs(10));
+    let rms = window_rms(&wav);
+    assert!(rms.len() > 500, "{} windows", rms.len());
+    assert_eq!(gaps(&rms), 0, "a gap in the music");
+
+    // The synth: one gap, then the same graph plays again.
+    let wav = dir.path().join("synth.wav");
+    let mut rec = stack.record_monitor(&wav);
+    settle(1);
+    let pid = up.pid_of(StageKind::Synth);
+    kill9(pid);
+    wait_for(Duration::from_secs(30), "the synth back", || {
+        up.status().into_iter().find(|x| {
+            x.stage == StageKind::Synth && x.state == StageState::Ready && x.pid != Some(pid)
+        })
+    });
+    wait_for(Duration::from_secs(20), "the new synth on the sink", || {
+        stack
+            .links()
+            .iter()
+            .any(|l| l.contains("khorus-synth:output_FL"))
+            .then_some(())
+    });
+    settle(3);
+    rec.signal(Signal::SIGINT);
+    rec.wait_exit(Duration::from_secs(10));
+    let rms = window_rms(&wav);
+    assert_eq!(gaps(&rms), 1, "one gap when the synth dies, then music again");
+}
+
+#[test]
+fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "cli", None);
+    up.wait_ready(&ALL);
+    let bus = Bus::open("t-cli", &up.bus.config).unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    let mut synth = bus.command_client::<commands::Synth>().unwrap();
+    let mut graph = || match synth.call(&SynthCommand::Describe, Duration::from_secs(5)) {
+        Ok(SynthReply::Graph { json }) => json.unwrap_or_default(),
+        other => panic!("describe: {other:?}"),
+    };
+    up.ok(&["score", "none"]);
+    up.ok(&["tempo", "120"]);
+    let bass = up.node_id("bass");
+    let lead = up.node_id("lead");
+
+    // play: bass notes every quarter cycle (0.5 s at 120 bpm).
+    up.ok(&["play", "bass", "a1*4"]);
+    let gather = |notes: &mut khorus_bus::Subscriber<NoteEvent>, node: u32, n: usize| {
+        let mut got = Vec::new();
+        wait_for(Duration::from_secs(15), "notes of the node", || {
+            notes
+                .drain(|e| {
+                    if e.node == node {
+                        got.push(e)
+                    }
+                })
+                .unwrap();
+            (got.len() >= n).then(|| got.clone())
+        })
+    };
+    let b = gather(&mut notes, bass, 3);
+    assert!((b[2].t_ns - b[1].t_ns).abs_diff(500_000_000) <= 2, "{b:?}");
+    assert!((b[0].note - 33.0).abs() < 1e-3, "a1 is MIDI 33: {b:?}");
+    // tempo: twice as slow.
+    up.ok(&["tempo", "60"]);
+    let settle = Instant::now() + Duration::from_secs(3);
+    wait_for(Duration::from_secs(8), "the new tempo", || {
+        (Instant::now() >= settle).then_some(())
+    });
+    notes.drain(|_| {}).unwrap();
+    let b = gather(&mut notes, bass, 3);
+    assert!((b[2].t_ns - b[1].t_ns).abs_diff(1_000_000_000) <= 2, "{b:?}");
+    // note: an audition on the lead.
+    up.ok(&["note", "lead", "70", "0.5", "200"]);
+    let l = gather(&mut notes, lead, 1);
+    assert!((l[0].note - 70.0).abs() < 1e-3);
+    // set: a number reaches the synth's graph; route too.
+    up.ok(&["set", "pad.cutoff", "1234"]);
+    assert!(graph().contains("\"cutoff\":1234.0"), "{}", graph());
+    up.ok(&["route", "bass", "delay", "0.5"]);
+    let g = graph();
+    assert!(g.contains("\"sends\":{\"delay\":0.5,\"reverb\":0.08}"), "{g}");
+    // hush: the bass stops.
+    up.ok(&["hush", "bass"]);
+    let settle = Instant::now() + Duration::from_secs(3);
+    wait_for(Duration::from_secs(8), "the hush", || {
+        (Instant::now() >= settle).then_some(())
+    });
+    notes.drain(|_| {}).unwrap();
+    let quiet = Instant::now() + Duration::from_secs(3);
+    let mut late_bass = 0;
+    wait_for(Duration::from_secs(8), "three quiet seconds", || {
+        notes
+            .drain(|e| late_bass += (e.node == bass) as usize)
+            .unwrap();
+        (Instant::now() >= quiet).then_some(())
+    });
+    assert_eq!(late_bass, 0, "bass notes after hush");
+    let session = up.session();
+    assert!(session.contains("\"cutoff\": 1234.0"), "{session}");
+    assert!(session.contains("\"bpm\": 60.0"), "{session}");
+
+    // Refused batches: the element is named, exit 2, and nothing changes.
+    up.ok(&["route", "delay", "reverb", "0.3"]);
+    let graph_before = graph();
+    let bad: &[(&[&str], &str)] = &[
+        (&["set", "piano.gain", "1"], "\"piano\""),
+        (&["play", "bass", "a [b"], "pattern of bass"),
+        (&["route", "reverb", "delay", "0.3"], "would close a loop"),
+        (&["set", "pad.gain", "7"], "pad.gain"),
+        (&["score", "jazz"], "score"),
+    ];
+    for (args, named) in bad {
+        let before = up.session();
+        let out = up.cli(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{args:?}: {err}");
+        assert_eq!(up.session(), before, "{args:?} changed the session");
+    }
+    let def = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        def.path(),
+        r#"{"name":"x","nodes":[{"id":"o","type":"osc","wave":"saw","freq":{"node":"nope"}}],"output":{"node":"o"}}"#,
+    )
+    .unwrap();
+    let before = up.session();
+    let out = up.cli(&["node", "add", "x", "--def", def.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope"), "{err}");
+    assert_eq!(up.session(), before);
+    assert_eq!(graph(), graph_before, "a refused batch reached the synth");
+
+    // A restarted synth comes back with what the CLI set.
+    let g = graph();
+    let pid = up.pid_of(StageKind::Synth);
+    kill9(pid);
+    wait_for(Duration::from_secs(30), "the synth back", || {
+        up.status().into_iter().find(|x| {
+            x.stage == StageKind::Synth && x.state == StageState::Ready && x.pid != Some(pid)
+        })
+    });
+    assert_eq!(graph(), g);
+}
+
+#[test]
+fn a_stage_that_crashes_at_start_is_backed_off_and_control_survives() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(
+        stack.env(),
+        "loop",
+        Some("[control]\ncollector_args = [\"--no-such-flag\"]\nbackoff_max_s = 2\n"),
+    );
+    let r = wait_for(Duration::from_secs(30), "the collector crash-looping", || {
+        up.status().into_iter().find(|x| {
+            x.stage == StageKind::Collector && x.state == StageState::CrashLooping
+        })
+    });
+    assert!(
+        r.detail.iter().any(|l| l.contains("exited with status 2")),
+        "{r:?}"
+    );
+    assert!(
+        r.detail.iter().any(|l| l.contains("--no-such-flag")),
+        "the stage's own words: {r:?}"
+    );
+    let at = r.restarts;
+    let t = Instant::now();
+    let until = t + Duration::from_secs(4);
+    wait_for(Duration::from_secs(10), "four seconds", || {
+        (Instant::now() >= until).then_some(())
+    });
+    let r = up
+        .status()
+        .into_iter()
+        .find(|x| x.stage == StageKind::Collector)
+        .unwrap();
+    // Backed off to at most 2 s: a handful of restarts in 4 s, not hundreds.
+    assert!(r.restarts - at <= 5, "{} restarts in 4 s", r.restarts - at);
+    assert!(r.restarts > at, "it keeps being tried");
+    up.wait_ready(&[StageKind::Composer, StageKind::Synth, StageKind::Router]);
+    let control = up.control_pid();
+    assert!(alive(control));
+}
+
+#[test]
+fn pipewire_may_come_and_go_under_a_running_control() {
+    let Some(mut stack) = PipeWireStack::prepare() else {
+        return;
+    };
+    // No PipeWire yet: control, collector, composer and the router (OSC only) still run.
+    let mut up = Up::start(stack.env(), "pw", None);
+    up.wait_ready(&[StageKind::Collector, StageKind::Composer, StageKind::Router]);
+    let waiting = wait_for(Duration::from_secs(10), "the synth waiting", || {
+        up.status().into_iter().find(|x| {
+            x.stage == StageKind::Synth && x.state == StageState::WaitingForPipewire
+        })
+    });
+    assert!(
+        waiting.detail.iter().any(|l| l.contains("no PipeWire")),
+        "{waiting:?}"
+    );
+    drone(&up);
+    stack.start_daemons();
+    up.wait_ready(&ALL);
+    let heard = |stack: &PipeWireStack, name: &str| {
+        wait_for(Duration::from_secs(30), "the synth on the sink", || {
+            stack
+                .links()
+                .iter()
+                .any(|l| l.contains("khorus-synth:output_FL"))
+                .then_some(())
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let wav = dir.path().join(name);
+        let mut rec = stack.record_monitor(&wav);
+        let until = Instant::now() + Duration::from_secs(2);
+        wait_for(Duration::from_secs(10), "two seconds", || {
+            (Instant::now() >= until).then_some(())
+        });
+        rec.signal(Signal::SIGINT);
+        rec.wait_exit(Duration::from_secs(10));
+        let rms = window_rms(&wav);
+        assert!(
+            rms.iter().cloned().fold(0.0, f32::max) > 0.01,
+            "{name}: silent"
+        );
+    };
+    heard(&stack, "first.wav");
+    let synth = up.pid_of(StageKind::Synth);
+    // The daemon restarts: the synth reconnects (a new process) and the music resumes.
+    stack.stop();
+    stack.start_daemons();
+    wait_for(Duration::from_secs(60), "a new synth", || {
+        up.status().into_iter().find(|x| {
+            x.stage == StageKind::Synth && x.state == StageState::Ready && x.pid != Some(synth)
+        })
+    });
+    heard(&stack, "second.wav");
+}
