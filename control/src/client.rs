@@ -60,6 +60,37 @@ fn tool_name() -> String {
     format!("khorus-cli-{}", std::process::id())
 }
 
+/// `khorus down`: asks control to stop everything, waits until it has exited, and — when
+/// nobody is left on the bus — removes what iceoryx2 keeps for it, so nothing of khorus
+/// stays in `/dev/shm` or the bus root.
+pub fn down(config: &BusConfig) -> Result<(), ClientError> {
+    use khorus_bus::Common;
+    use khorus_bus::command::CommonReply;
+    let pid = match call(config, &ControlCommand::Common(Common::Ping { nonce: 7 }))? {
+        ControlReply::Common(CommonReply::Pong { pid, .. }) => pid,
+        other => return Err(ClientError::Usage(format!("unexpected answer {other:?}"))),
+    };
+    let watch = crate::supervise::pidfd_open(pid).ok();
+    call(config, &ControlCommand::Down)?;
+    if let Some(fd) = watch {
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        if unsafe { libc::poll(&mut pfd, 1, 30_000) } <= 0 {
+            return Err(ClientError::Usage(format!(
+                "control (pid {pid}) did not exit within 30 s"
+            )));
+        }
+    }
+    if khorus_bus::nodes::list(config).is_ok_and(|n| n.is_empty()) {
+        config.remove_all_resources();
+    }
+    Ok(())
+}
+
 /// `NODE.PARAM` split in two.
 pub fn node_param(text: &str) -> Result<(String, String), ClientError> {
     match text.split_once('.') {

@@ -386,7 +386,7 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Down => {
-            client::call(&config, &ControlCommand::Down)?;
+            client::down(&config)?;
             println!("down");
             Ok(())
         }

@@ -238,7 +238,7 @@ impl Node {
 /// Node names: short, and plain enough for ids tables, PipeWire port names and OSC paths.
 fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
-        && name.len() <= khorus_bus::services::ids::NAME_BYTES - 1
+        && name.len() < khorus_bus::services::ids::NAME_BYTES
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');

@@ -21,7 +21,8 @@ use crate::procinfo::{self, CpuSample};
 
 /// Lines of a crashed stage's log shown in status.
 const TAIL_LINES: usize = 6;
-/// A stage that ran at least this long before exiting is not crash-looping.
+/// A stage that answered and then ran at least this long before it exited by itself is not
+/// crash-looping.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// Exits in a row (each sooner than [`STABLE_AFTER`]) from which a stage is crash-looping.
 const LOOPING_AFTER: u32 = 3;
@@ -66,8 +67,8 @@ pub struct Supervised {
     cpu: Option<CpuSample>,
     /// Started without PipeWire (the router, OSC only): restart when PipeWire appears.
     pub without_pipewire: bool,
-    /// How the child exited, when it was reaped by a bounded wait.
-    reaped: Option<String>,
+    /// How the child exited (and whether it was killed), when a bounded wait reaped it.
+    reaped: Option<(String, bool)>,
 }
 
 impl Supervised {
@@ -183,19 +184,29 @@ impl Supervised {
     /// schedules the next start (at once, or after a back-off when it keeps crashing).
     pub fn on_exit(&mut self, log: &Path, backoff_max: Duration) {
         let now = Instant::now();
-        let status = match self.child.take() {
-            Some(mut c) => match c.try_wait() {
-                Ok(Some(s)) => describe_exit(s),
-                // The pidfd said it exited; wait() returns at once.
-                _ => c
-                    .wait()
-                    .map(describe_exit)
-                    .unwrap_or_else(|e| e.to_string()),
+        let (status, killed) = match self.child.take() {
+            Some(mut c) => {
+                let s = match c.try_wait() {
+                    Ok(Some(s)) => Ok(s),
+                    // The pidfd said it exited; wait() returns at once.
+                    _ => c.wait(),
+                };
+                match s {
+                    Ok(s) => (describe_exit(s), killed_from_outside(s)),
+                    Err(e) => (e.to_string(), false),
+                }
+            }
+            None => match self.reaped.take() {
+                Some((text, killed)) => (text, killed),
+                // Adopted: no exit status to read.
+                None => ("exited".to_string(), true),
             },
-            None => self.reaped.take().unwrap_or_else(|| "exited".to_string()),
         };
         let ran = self.spawned_at.map_or(Duration::ZERO, |s| now - s);
-        if self.ready_at.is_some() && ran >= STABLE_AFTER {
+        let ready_for = self.ready_at.map_or(Duration::ZERO, |r| now - r);
+        // A crash loop is a stage failing by itself: at start, or soon after. A ready stage
+        // killed from outside (SIGKILL, SIGTERM) comes back at once, however often.
+        if self.ready_at.is_some() && (killed || ready_for >= STABLE_AFTER) {
             self.failures = 1;
         } else {
             self.failures += 1;
@@ -256,7 +267,10 @@ impl Supervised {
             return false;
         }
         if let Some(mut c) = self.child.take() {
-            self.reaped = c.wait().ok().map(describe_exit);
+            self.reaped = c
+                .wait()
+                .ok()
+                .map(|s| (describe_exit(s), killed_from_outside(s)));
         }
         self.pid = None;
         self.waker = None;
@@ -334,6 +348,12 @@ pub fn backoff(failures: u32, max: Duration) -> Duration {
     }
     let shift = (failures - 2).min(20);
     (FIRST_BACKOFF * (1u32 << shift)).min(max)
+}
+
+/// Killed by SIGKILL or SIGTERM: someone stopped it; it did not fail by itself.
+fn killed_from_outside(s: std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    matches!(s.signal(), Some(libc::SIGKILL | libc::SIGTERM))
 }
 
 fn describe_exit(s: std::process::ExitStatus) -> String {

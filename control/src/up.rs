@@ -279,6 +279,13 @@ pub fn run(opts: Options) -> Result<()> {
             drop(status_pub);
             drop(c);
             bus.cleanup_dead_nodes();
+            let config = bus.config().clone();
+            drop(bus);
+            // Nobody left on this bus (a signal stopped us, no client waits): remove what
+            // iceoryx2 keeps for it. After `khorus down`, the client does this once we are gone.
+            if khorus_bus::nodes::list(&config).is_ok_and(|n| n.is_empty()) {
+                config.remove_all_resources();
+            }
             eprintln!("khorus: down");
             return Ok(());
         }
@@ -404,13 +411,13 @@ impl Control {
     fn replay(&mut self, i: usize) {
         let kind = self.stages[i].kind;
         let result = match kind {
-            StageKind::Synth => self.to_synth(&[self.plan.synth_replay()]),
+            StageKind::Synth => self.send_synth(&[self.plan.synth_replay()]),
             StageKind::Composer => {
                 let mut cmds = self.plan.composer_replay();
                 if let Some(t) = &self.transport {
                     cmds.push(ComposerCommand::Follow(transport_info(t)));
                 }
-                self.to_composer(&cmds)
+                self.send_composer(&cmds)
             }
             _ => Ok(()),
         };
@@ -426,7 +433,7 @@ impl Control {
             .any(|s| s.kind == kind && s.state == StageState::Ready)
     }
 
-    fn to_synth(&mut self, cmds: &[SynthCommand]) -> Result<(), String> {
+    fn send_synth(&mut self, cmds: &[SynthCommand]) -> Result<(), String> {
         for cmd in cmds {
             self.clients
                 .synth
@@ -436,7 +443,7 @@ impl Control {
         Ok(())
     }
 
-    fn to_composer(&mut self, cmds: &[ComposerCommand]) -> Result<(), String> {
+    fn send_composer(&mut self, cmds: &[ComposerCommand]) -> Result<(), String> {
         for cmd in cmds {
             self.clients
                 .composer
@@ -556,23 +563,23 @@ impl Control {
         let composer_cmds = plan.composer_changes(&self.plan);
         let synth_up = self.ready(StageKind::Synth);
         let composer_up = self.ready(StageKind::Composer);
-        if synth_up && let Err(e) = self.to_synth(&synth_cmds) {
+        if synth_up && let Err(e) = self.send_synth(&synth_cmds) {
             self.forward_failed += 1;
             let undo = self.plan.synth_replay();
-            if self.to_synth(&[undo]).is_err() {
+            if self.send_synth(&[undo]).is_err() {
                 tracing::error!("could not undo a refused change in the synth");
             }
             return Err(invalid(e));
         }
-        if composer_up && let Err(e) = self.to_composer(&composer_cmds) {
+        if composer_up && let Err(e) = self.send_composer(&composer_cmds) {
             self.forward_failed += 1;
             let undo = self.plan.composer_changes(&plan);
-            if self.to_composer(&undo).is_err() {
+            if self.send_composer(&undo).is_err() {
                 tracing::error!("could not undo a refused change in the composer");
             }
             if synth_up {
                 let undo = self.plan.synth_changes(&plan);
-                if self.to_synth(&undo).is_err() {
+                if self.send_synth(&undo).is_err() {
                     tracing::error!("could not undo a change in the synth");
                 }
             }
