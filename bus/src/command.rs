@@ -317,6 +317,13 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
         })
     }
 
+    /// Whether a server serves this service now, so a caller can take another route rather
+    /// than wait for a timeout.
+    pub fn has_server(&self) -> bool {
+        use iceoryx2::service::port_factory::PortFactory as _;
+        self._services.0.dynamic_config().number_of_servers() > 0
+    }
+
     /// Sends `request` and waits up to `timeout` for the answer; a refusal is
     /// [`BusError::Refused`].
     pub fn call(&mut self, request: &Req, timeout: Duration) -> Result<Resp, BusError> {

@@ -94,6 +94,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_configuration_is_the_default() {
+        let c: ControlConfig = khorus_bus::settings::parse_section(
+            include_str!("../../config/khorus.toml"),
+            "control",
+        )
+        .unwrap();
+        assert_eq!(c, ControlConfig::default());
+    }
+
+    #[test]
     fn keys_are_checked_by_name() {
         let c: ControlConfig =
             khorus_bus::settings::parse_section("[control]\nwithout = [\"router\"]\n", "control")

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange};
+use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, Value};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
@@ -110,8 +111,10 @@ impl OscOut {
     }
 }
 
-/// Sends decoded OSC control to the stages that own it.
+/// Sends decoded OSC control to control (`khorus up`), which owns the session, as a batch;
+/// a router running without control (used on its own) sends it to the stages directly.
 struct Forwarder {
+    control: khorus_bus::CommandClient<ControlCommand, ControlReply>,
     composer: khorus_bus::CommandClient<ComposerCommand, ComposerReply>,
     synth: khorus_bus::CommandClient<SynthCommand, SynthReply>,
 }
@@ -122,6 +125,30 @@ impl Forwarder {
         // was seen to take over 500 ms to answer, and a forward that times out is a lost
         // command. A missing stage is still reported, after this long.
         const WAIT: Duration = Duration::from_secs(2);
+        if self.control.has_server() {
+            let change = match cmd {
+                OscCommand::Set { node, param, value } => Change::Set {
+                    node: node.clone(),
+                    param: param.clone(),
+                    value: Value::Number(*value as f64),
+                },
+                OscCommand::Tempo(bpm) => Change::Tempo {
+                    bpm: *bpm,
+                    beats_per_cycle: None,
+                },
+                OscCommand::Hush(None) => Change::HushAll,
+                OscCommand::Hush(Some(node)) => Change::Play {
+                    node: node.clone(),
+                    pattern: None,
+                    quantum: None,
+                },
+            };
+            // A batch may wait for the synth to build a graph: allow for it.
+            return self
+                .control
+                .call(&ControlCommand::Batch(vec![change]), WAIT * 5)
+                .map(drop);
+        }
         match cmd {
             OscCommand::Set { node, param, value } => self
                 .synth
@@ -162,6 +189,7 @@ fn osc_listener(
 ) -> Result<()> {
     let bus = Bus::open("router-osc-in", &bus_config).context("OSC listener: join the bus")?;
     let mut fwd = Forwarder {
+        control: bus.command_client::<khorus_bus::commands::Control>()?,
         composer: bus.command_client::<khorus_bus::commands::Composer>()?,
         synth: bus.command_client::<khorus_bus::commands::Synth>()?,
     };

@@ -493,7 +493,13 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     let Some(stack) = PipeWireStack::start() else {
         return;
     };
-    let mut up = Up::start(stack.env(), "cli", None);
+    let osc_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!("[control]\nrouter_args = [\"--osc-in\", \"{osc_port}\"]\n");
+    let mut up = Up::start(stack.env(), "cli", Some(&config));
     up.wait_ready(&ALL);
     let bus = Bus::open("t-cli", &up.bus.config).unwrap();
     let mut notes = bus.subscriber::<NoteEvent>().unwrap();
@@ -566,6 +572,16 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
         (Instant::now() >= quiet).then_some(())
     });
     assert_eq!(late_bass, 0, "bass notes after hush");
+    // OSC in goes through control too: the session records it.
+    let sent = Command::new("oscsend")
+        .args(["127.0.0.1", &osc_port.to_string(), "/khorus/set", "ssf", "lead", "gain", "0.25"])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    wait_for(Duration::from_secs(10), "the OSC set in the session", || {
+        up.session().contains("\"gain\": 0.25").then_some(())
+    });
+    assert!(graph().contains("\"gain\":0.25"), "{}", graph());
     let session = up.session();
     assert!(session.contains("\"cutoff\": 1234.0"), "{session}");
     assert!(session.contains("\"bpm\": 60.0"), "{session}");
