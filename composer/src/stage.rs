@@ -395,21 +395,6 @@ pub fn check_slot(spec: &khorus_bus::commands::composer::SlotSpec) -> Result<(),
     }
 }
 
-/// Formats a note for `--print`.
-pub fn format_note(n: &NoteEvent, now_ns: u64) -> String {
-    format!(
-        "t={:.6} (in {:+.1}ms) note={:.2} vel={:.2} dur={:.1}ms ch={} role={:?} node={}",
-        clock::ns_to_s(n.t_ns),
-        (n.t_ns as f64 - now_ns as f64) / 1e6,
-        n.note,
-        n.velocity,
-        n.dur_ns as f64 / 1e6,
-        n.channel,
-        n.role(),
-        n.node
-    )
-}
-
 /// The bus ports' counters, which only the stage loop holds, for the status report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortCounts {
@@ -501,7 +486,7 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
                         if opts.print {
                             for n in &batch.notes {
                                 // A closed stdout is not a reason to stop making music.
-                                writeln!(out, "{}", format_note(n, now)).ok();
+                                writeln!(out, "{}", n.line(now)).ok();
                             }
                         }
                         notes.publish_all(batch.notes)?;

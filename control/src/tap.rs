@@ -135,32 +135,8 @@ fn format_signals(f: &SignalFrame) -> String {
     line
 }
 
-const NOTE_NAMES: [&str; 12] = [
-    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
-];
-
-fn note_name(note: f32) -> String {
-    let n = note.round() as i32;
-    let name = NOTE_NAMES[n.rem_euclid(12) as usize];
-    format!("{name}{}", n.div_euclid(12) - 1)
-}
-
 fn format_note(n: &NoteEvent) -> String {
-    let now = clock::now_ns();
-    let ahead_ms = (n.t_ns as f64 - now as f64) / 1e6;
-    format!(
-        "#{} t={} (in {:+.1}ms) note={:.2} ({}) vel={:.2} dur={:.1}ms ch={} role={:?} node={}",
-        n.seq,
-        secs(n.t_ns),
-        ahead_ms,
-        n.note,
-        note_name(n.note),
-        n.velocity,
-        n.dur_ns as f64 / 1e6,
-        n.channel,
-        n.role(),
-        n.node
-    )
+    n.line(clock::now_ns())
 }
 
 fn format_curve(c: &CurvePoint) -> String {
@@ -206,10 +182,9 @@ fn stage_label(stage: StageKind) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn note_names_follow_midi_octaves() {
+        use khorus_bus::services::notes::note_name;
         assert_eq!(note_name(69.0), "A4");
         assert_eq!(note_name(60.0), "C4");
         assert_eq!(note_name(61.0), "C#4");

@@ -241,6 +241,8 @@ fn osc_listener(
 
 struct Counts {
     received: u64,
+    /// Samples missing from publishers' sequences, over every subscription.
+    missed: u64,
     invalid: u64,
     ring_dropped: u64,
 }
@@ -248,6 +250,7 @@ struct Counts {
 fn status(rt: &RtStats, osc: &OscStats, c: &Counts, ok: u64, rejected: u64) -> StageStatus {
     let mut s = StageStatus::new(StageKind::Router);
     s.set(Counter::Received, c.received)
+        .set(Counter::Missed, c.missed)
         .set(
             Counter::Dropped,
             c.ring_dropped + c.invalid + rt.dropped.load(Relaxed) + rt.expired.load(Relaxed),
@@ -342,6 +345,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let (mut last_signal, mut last_metrics) = (None::<Instant>, None::<Instant>);
     let mut counts = Counts {
         received: 0,
+        missed: 0,
         invalid: 0,
         ring_dropped: 0,
     };
@@ -364,6 +368,8 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
         None,
         |wake| {
             let now = khorus_bus::clock::now_ns();
+            counts.missed =
+                notes.missed() + signals.missed() + curves.missed() + transport.missed();
             let result = match wake {
                 Wake::Ready(Src::Notes) => notes
                     .drain(|n| {
@@ -373,13 +379,13 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                             return;
                         };
                         if print {
+                            // The note as every tool prints it, then the MIDI it becomes.
                             println!(
-                                "note t_ns={} ch={} note={} vel={} dur_ms={:.1}",
-                                n.t_ns,
+                                "{} -> midi ch={} note={} vel={}",
+                                n.line(now),
                                 m.channel + 1,
                                 m.note,
-                                m.velocity,
-                                n.dur_ns as f64 / 1e6
+                                m.velocity
                             );
                         }
                         if osc_out.active() {

@@ -133,9 +133,22 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("khorus-synth: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// A graph or notes file that cannot be used: a usage error (exit 2), like a bad flag.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    BadInput(e.to_string()).into()
 }
 
 /// The command for a running synth, if the subcommand is one.
@@ -177,8 +190,9 @@ fn load_graph(path: Option<&PathBuf>) -> Result<GraphSpec> {
         None => Ok(GraphSpec::default()),
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .with_context(|| format!("failed to read {}", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("invalid graph {}", p.display()))
+                .map_err(|e| bad(format!("failed to read {}: {e}", p.display())))?;
+            serde_json::from_str(&text)
+                .map_err(|e| bad(format!("invalid graph {}: {e}", p.display())))
         }
     }
 }
@@ -194,9 +208,9 @@ fn run(cli: Cli) -> Result<()> {
             rate,
         }) => {
             let spec = load_graph(graph.as_ref())?;
-            let mut engine = spec.build(rate as f32)?;
+            let mut engine = spec.build(rate as f32).map_err(bad)?;
             let file = std::fs::File::open(&notes)
-                .with_context(|| format!("failed to open {}", notes.display()))?;
+                .map_err(|e| bad(format!("failed to open {}: {e}", notes.display())))?;
             let mut list: Vec<NoteEvent> = Vec::new();
             for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
                 let line = line?;
@@ -204,7 +218,7 @@ fn run(cli: Cli) -> Result<()> {
                     continue;
                 }
                 let n: NoteEvent = serde_json::from_str(&line)
-                    .with_context(|| format!("{}:{}", notes.display(), i + 1))?;
+                    .map_err(|e| bad(format!("{}:{}: {e}", notes.display(), i + 1)))?;
                 list.push(n);
             }
             let origin = if rebase {
@@ -225,7 +239,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         // Client commands were sent from main; they never reach here.
         Some(Command::Set { .. } | Command::Load { .. }) | None => {
-            let engine = load_graph(cli.graph.as_ref())?.build(cli.rate as f32)?;
+            let engine = load_graph(cli.graph.as_ref())?
+                .build(cli.rate as f32)
+                .map_err(bad)?;
             let options = NodeOptions {
                 name: cli.name,
                 autoconnect: !cli.no_autoconnect,

@@ -4,6 +4,7 @@
 //! Nothing here mocks anything: the tests start the real binaries on a real iceoryx2 bus and a
 //! real PipeWire daemon.
 
+pub mod control;
 pub mod pipewire;
 pub mod process;
 

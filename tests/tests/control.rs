@@ -2,185 +2,16 @@
 //! adoption after control dies, PipeWire coming and going), the session (the CLI changes the
 //! music; refused batches change nothing), and `khorus down`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use khorus_bus::commands::control::{StageReport, StageState};
+use khorus_bus::commands::control::StageState;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Bus, NoteEvent, StageKind, commands};
-use khorus_tests::{Child, PipeWireStack, TestBus, bin, wait_for};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-/// A `khorus up` of the test's own (bus, state directory, PipeWire), with the CLI pointed at
-/// it. Dropping it runs `khorus down` and kills whatever stage is left.
-struct Up {
-    control: Option<Child>,
-    bus: TestBus,
-    state: tempfile::TempDir,
-    env: Vec<(&'static str, PathBuf)>,
-    pids: Vec<u32>,
-}
-
-impl Up {
-    fn start(stack_env: Vec<(&'static str, PathBuf)>, tag: &str, config: Option<&str>) -> Self {
-        // Stages outlive a killed control: they are re-parented to this process, which reaps
-        // them (see Drop) instead of leaving zombies to init.
-        // SAFETY: prctl with an integer argument only sets a flag of this process.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        let mut up = Self {
-            control: None,
-            bus: TestBus::new(tag),
-            state: tempfile::tempdir().unwrap(),
-            env: stack_env,
-            pids: Vec::new(),
-        };
-        if let Some(text) = config {
-            std::fs::write(up.state.path().join("khorus.toml"), text).unwrap();
-        }
-        up.spawn_control();
-        up
-    }
-
-    fn spawn_control(&mut self) {
-        let mut cmd = self.command("khorus");
-        cmd.arg("up");
-        let config = self.state.path().join("khorus.toml");
-        if config.exists() {
-            cmd.arg("--config").arg(config);
-        }
-        let child = Child::spawn(cmd);
-        child.wait_line(true, Duration::from_secs(30), |l| l == "control: ready");
-        self.control = Some(child);
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(bin(program));
-        cmd.envs(self.env.iter().map(|(k, v)| (*k, v)))
-            .envs(self.bus.config.env())
-            .env("XDG_STATE_HOME", self.state.path())
-            .env("XDG_CONFIG_HOME", self.state.path().join("no-config"))
-            .env_remove("PIPEWIRE_REMOTE");
-        cmd
-    }
-
-    /// Runs the CLI; the output.
-    fn cli(&self, args: &[&str]) -> Output {
-        self.command("khorus").args(args).output().unwrap()
-    }
-
-    /// Runs the CLI and expects success.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "khorus {args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn status(&mut self) -> Vec<StageReport> {
-        let out = self.cli(&["status", "--json"]);
-        if !out.status.success() {
-            return Vec::new();
-        }
-        let reports: Vec<StageReport> = serde_json::from_slice(&out.stdout).unwrap();
-        for r in &reports {
-            if let Some(p) = r.pid
-                && !self.pids.contains(&p)
-            {
-                self.pids.push(p);
-            }
-        }
-        reports
-    }
-
-    /// Waits until every stage in `stages` is ready; their reports.
-    fn wait_ready(&mut self, stages: &[StageKind]) -> Vec<StageReport> {
-        wait_for(Duration::from_secs(60), "the stages to be ready", || {
-            let r = self.status();
-            stages
-                .iter()
-                .all(|k| {
-                    r.iter()
-                        .any(|x| x.stage == *k && x.state == StageState::Ready)
-                })
-                .then_some(r)
-        })
-    }
-
-    fn pid_of(&mut self, stage: StageKind) -> u32 {
-        self.wait_ready(&[stage])
-            .iter()
-            .find(|r| r.stage == stage)
-            .and_then(|r| r.pid)
-            .unwrap()
-    }
-
-    fn session(&self) -> String {
-        self.ok(&["session", "--json"])
-    }
-
-    fn node_id(&self, node: &str) -> u32 {
-        let s: serde_json::Value = serde_json::from_str(&self.session()).unwrap();
-        s["nodes"][node]["id"].as_u64().unwrap() as u32
-    }
-
-    fn control_pid(&self) -> u32 {
-        self.control.as_ref().unwrap().pid()
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        self.status();
-        let down = self.command("khorus").arg("down").output();
-        if let Some(mut c) = self.control.take()
-            && down.is_ok_and(|o| o.status.success())
-        {
-            c.wait_exit(Duration::from_secs(20));
-        }
-        for &pid in &self.pids {
-            kill(Pid::from_raw(pid as i32), Signal::SIGKILL).ok();
-            // Ours to reap when re-parented here; anyone else's reaps it itself.
-            nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None).ok();
-        }
-    }
-}
-
-/// Children of `parent` that are zombies.
-fn zombies_of(parent: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie is not alive: read the state, not just the existence.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i + 2..].starts_with('Z')))
-}
-
-fn kill9(pid: u32) {
-    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
-}
+use khorus_tests::control::{ALL, Up, alive, kill9, zombies_of};
+use khorus_tests::{PipeWireStack, wait_for};
+use nix::sys::signal::Signal;
 
 /// RMS of each 10 ms window of a recorded stereo float WAV.
 fn window_rms(path: &Path) -> Vec<f32> {
@@ -216,13 +47,6 @@ fn drone(up: &Up) {
     up.ok(&["tempo", "120"]);
     up.ok(&["play", "pad", "[c3,e3,g3]"]);
 }
-
-const ALL: [StageKind; 4] = [
-    StageKind::Collector,
-    StageKind::Composer,
-    StageKind::Synth,
-    StageKind::Router,
-];
 
 #[test]
 fn up_plays_to_the_sink_and_down_leaves_nothing_behind() {
@@ -574,13 +398,23 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     assert_eq!(late_bass, 0, "bass notes after hush");
     // OSC in goes through control too: the session records it.
     let sent = Command::new("oscsend")
-        .args(["127.0.0.1", &osc_port.to_string(), "/khorus/set", "ssf", "lead", "gain", "0.25"])
+        .args([
+            "127.0.0.1",
+            &osc_port.to_string(),
+            "/khorus/set",
+            "ssf",
+            "lead",
+            "gain",
+            "0.25",
+        ])
         .status()
         .unwrap();
     assert!(sent.success());
-    wait_for(Duration::from_secs(10), "the OSC set in the session", || {
-        up.session().contains("\"gain\": 0.25").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the OSC set in the session",
+        || up.session().contains("\"gain\": 0.25").then_some(()),
+    );
     assert!(graph().contains("\"gain\":0.25"), "{}", graph());
     let session = up.session();
     assert!(session.contains("\"cutoff\": 1234.0"), "{session}");

@@ -34,6 +34,17 @@ impl Role {
         }
     }
 
+    /// Lower-case name, as the CLI and JSON write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Melody => "melody",
+            Self::Bass => "bass",
+            Self::Chords => "chords",
+            Self::Percussion => "percussion",
+            Self::Other => "other",
+        }
+    }
+
     /// The default MIDI channel (1-based) for this role.
     pub fn default_channel(self) -> u8 {
         match self {
@@ -76,6 +87,35 @@ impl NoteEvent {
     pub fn role(&self) -> Role {
         Role::from_u8(self.role)
     }
+
+    /// The one readable form of a note, as every tool prints it (`khorus tap notes`,
+    /// `khorus-composer --print`, `khorus-router --print`); `now_ns` gives how far ahead it is.
+    pub fn line(&self, now_ns: u64) -> String {
+        format!(
+            "#{} t={:.6} (in {:+.1}ms) note={:.2} ({}) vel={:.2} dur={:.1}ms ch={} role={} node={}",
+            self.seq,
+            crate::clock::ns_to_s(self.t_ns),
+            (self.t_ns as f64 - now_ns as f64) / 1e6,
+            self.note,
+            note_name(self.note),
+            self.velocity,
+            self.dur_ns as f64 / 1e6,
+            self.channel,
+            self.role().name(),
+            self.node
+        )
+    }
+}
+
+const NOTE_NAMES: [&str; 12] = [
+    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+];
+
+/// A MIDI note number's name (`69` → `A4`, `0` → `C-1`).
+pub fn note_name(note: f32) -> String {
+    let n = note.round() as i32;
+    let name = NOTE_NAMES[n.rem_euclid(12) as usize];
+    format!("{name}{}", n.div_euclid(12) - 1)
 }
 
 // Notes come in bursts one lookahead ahead; 1024 is several seconds of dense music.

@@ -1,0 +1,123 @@
+//! What `khorus up` costs and how fast it heals, measured on the real binaries (run it with
+//! release builds: `cargo build --release --bins && cargo bench -p khorus-tests --bench
+//! control`), on a private PipeWire stack:
+//!
+//! - restart latency per stage (exit → ready again, as control measures it) over 20 kills
+//!   each, interleaved: p50, p95, max;
+//! - control's own CPU while the default session plays;
+//! - every process's CPU (% of one core) and PSS over 60 s of the default session.
+//!
+//! Not a timed test: it prints figures (for BENCHMARKS.md) and asserts nothing about them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use khorus_tests::PipeWireStack;
+use khorus_tests::control::{ALL, Up, kill9, wait_back};
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(i) = stat.rfind(')') else { return 0 };
+    let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
+    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn pause(d: Duration) {
+    // A benchmark's measuring window, not synchronisation.
+    std::thread::sleep(d);
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing else useful.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let window: u64 = std::env::var("KHORUS_BENCH_WINDOW_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let kills: usize = std::env::var("KHORUS_BENCH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let Some(stack) = PipeWireStack::start() else {
+        eprintln!("no PipeWire: nothing measured");
+        return;
+    };
+    let mut up = Up::start(stack.env(), "bench", None);
+    up.wait_ready(&ALL);
+    // Warm up: the default session (ambient score) settles.
+    pause(Duration::from_secs(5));
+
+    // Footprint of the default session.
+    let mut pids: Vec<(String, u32)> = vec![("control".into(), up.control_pid())];
+    for stage in ALL {
+        pids.push((stage.name().into(), up.pid_of(stage)));
+    }
+    let t0 = Instant::now();
+    let before: Vec<u64> = pids.iter().map(|(_, p)| cpu_ticks(*p)).collect();
+    pause(Duration::from_secs(window));
+    let dt = t0.elapsed().as_secs_f64();
+    let hz = 100.0;
+    println!("footprint of the default session over {window} s (CPU % of one core, PSS):");
+    println!("| process | CPU % | PSS MiB |");
+    println!("|---|---:|---:|");
+    let (mut cpu_total, mut pss_total) = (0.0, 0.0);
+    for ((name, pid), b) in pids.iter().zip(&before) {
+        let cpu = (cpu_ticks(*pid) - b) as f64 / hz / dt * 100.0;
+        let pss = pss_kib(*pid) as f64 / 1024.0;
+        cpu_total += cpu;
+        pss_total += pss;
+        println!("| {name} | {cpu:.2} | {pss:.1} |");
+    }
+    println!("| total | {cpu_total:.2} | {pss_total:.1} |");
+
+    // Restart latency.
+    let mut latencies: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
+    for _ in 0..kills {
+        for stage in ALL {
+            let pid = up.pid_of(stage);
+            kill9(pid);
+            let back = wait_back(&mut up, stage, pid);
+            if let Some(ms) = back.last_restart_ms {
+                latencies.entry(stage.name()).or_default().push(ms);
+            }
+            // Let it settle (and report status) before the next kill.
+            pause(Duration::from_millis(300));
+        }
+    }
+    println!("\nrestart latency, exit → ready (ms), {kills} kills per stage:");
+    println!("| stage | p50 | p95 | max |");
+    println!("|---|---:|---:|---:|");
+    for stage in ALL {
+        let mut v = latencies.remove(stage.name()).unwrap_or_default();
+        v.sort_unstable();
+        if v.is_empty() {
+            continue;
+        }
+        println!(
+            "| {} | {} | {} | {} |",
+            stage.name(),
+            percentile(&v, 0.5),
+            percentile(&v, 0.95),
+            v[v.len() - 1]
+        );
+    }
+}
