@@ -472,7 +472,10 @@ fn a_stage_that_crashes_at_start_is_backed_off_and_control_survives() {
     let mut up = Up::start(
         stack.env(),
         "loop",
-        Some("[control]\ncollector_args = [\"--no-such-flag\"]\nbackoff_max_s = 2\n"),
+        Some(
+            "[control]\ncollector_args = [\"--no-such-flag\"]\nbackoff_max_s = 2\n\
+             hang_timeout_s = 2\n",
+        ),
     );
     let r = wait_for(
         Duration::from_secs(30),
@@ -508,6 +511,22 @@ fn a_stage_that_crashes_at_start_is_backed_off_and_control_survives() {
     up.wait_ready(&[StageKind::Composer, StageKind::Synth, StageKind::Router]);
     let control = up.control_pid();
     assert!(alive(control));
+
+    // A hung stage (alive, silent) is killed and started again.
+    let router = up.pid_of(StageKind::Router);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(router as i32), Signal::SIGSTOP).unwrap();
+    let back = wait_for(Duration::from_secs(30), "the hung router replaced", || {
+        up.status().into_iter().find(|x| {
+            x.stage == StageKind::Router && x.state == StageState::Ready && x.pid != Some(router)
+        })
+    });
+    assert!(
+        back.counters
+            .iter()
+            .any(|(c, v)| *c == khorus_bus::Counter::Hangs && *v == 1),
+        "{back:?}"
+    );
+    assert!(!alive(router));
 }
 
 #[test]

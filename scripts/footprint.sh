@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+#! What khorus costs to leave running: starts `khorus up` (the default session: the ambient
+#! kernel score through the built-in instruments) on a private headless PipeWire with a null
+#! sink, waits, then measures each process's CPU (% of one core, from /proc/PID/stat) and
+#! memory (PSS, from /proc/PID/smaps_rollup) over a window, per process and in total.
+#!
+#! usage: scripts/footprint.sh [--window S] [--warmup S] [--rounds N] [--compare 'COMMAND']
+#!   --compare runs COMMAND (e.g. another daemon playing into the same null sink) in the same
+#!   PipeWire session after khorus is down, and measures its process tree the same way, so
+#!   anchors are measured in the same run. Rounds alternate khorus and the comparison.
+#!
+#! Needs release binaries (cargo build --release --bins); run as root for BPF, as CI does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+window=60 warmup=10 rounds=1 compare=""
+while (($#)); do
+  case $1 in
+    --window) window=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --compare) compare=$2; shift 2 ;;
+    *) echo "footprint: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+bin=target/release
+[ -x "$bin/khorus" ] || { echo "footprint: build first: cargo build --release --bins" >&2; exit 2; }
+hz=$(getconf CLK_TCK)
+dir=$(mktemp -d /tmp/khorus-footprint.XXXXXX)
+stack_pid=""
+cleanup() {
+  "$bin/khorus" down >/dev/null 2>&1 || true
+  [ -n "$stack_pid" ] && kill -TERM -- "-$stack_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+setsid bash scripts/pipewire-stack.sh "$dir/pw" >"$dir/pw.log" 2>&1 &
+stack_pid=$!
+export XDG_RUNTIME_DIR="$dir/pw/runtime" PIPEWIRE_RUNTIME_DIR="$dir/pw/runtime"
+export XDG_STATE_HOME="$dir/state" XDG_CONFIG_HOME="$dir/config"
+export KHORUS_BUS_PREFIX="fp$$_"
+unset PIPEWIRE_REMOTE
+for _ in $(seq 300); do [ -S "$XDG_RUNTIME_DIR/pipewire-0" ] && break; sleep 0.1; done
+
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pss() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+tree() { # a process and its descendants
+  local p=$1; echo "$p"
+  for c in $(cat "/proc/$p/task/"*/children 2>/dev/null); do tree "$c"; done
+}
+
+# measure NAME=PID … : CPU and PSS over the window, one table row each and a total.
+measure() {
+  local -a names pids before
+  for np in "$@"; do names+=("${np%%=*}"); pids+=("${np#*=}"); done
+  for p in "${pids[@]}"; do before+=("$(ticks "$p")"); done
+  local t0; t0=$(date +%s.%N)
+  sleep "$window"
+  local t1; t1=$(date +%s.%N)
+  local total_cpu=0 total_pss=0
+  printf '| %-12s | %8s | %9s |\n' process "CPU %" "PSS MiB"
+  printf '|---|---:|---:|\n'
+  for i in "${!pids[@]}"; do
+    local p=${pids[$i]} after cpu mem
+    after=$(ticks "$p")
+    cpu=$(awk -v a="$after" -v b="${before[$i]}" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
+      'BEGIN { printf "%.2f", (a - b) / hz / (t1 - t0) * 100 }')
+    mem=$(awk -v k="$(pss "$p")" 'BEGIN { printf "%.1f", k / 1024 }')
+    total_cpu=$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.2f", a + b }')
+    total_pss=$(awk -v a="$total_pss" -v b="$mem" 'BEGIN { printf "%.1f", a + b }')
+    printf '| %-12s | %8s | %9s |\n' "${names[$i]}" "$cpu" "$mem"
+  done
+  printf '| %-12s | %8s | %9s |\n' total "$total_cpu" "$total_pss"
+}
+
+khorus_round() {
+  setsid "$bin/khorus" up >"$dir/up.log" 2>&1 &
+  local ready=""
+  for _ in $(seq 300); do
+    if "$bin/khorus" status --json 2>/dev/null | python3 2>/dev/null -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if len(r) == 4 and all(s["state"] == "ready" for s in r) else 1)'; then
+      ready=1; break
+    fi
+    sleep 0.1
+  done
+  [ -n "$ready" ] || { echo "footprint: khorus did not come up:" >&2; cat "$dir/up.log" >&2; exit 1; }
+  sleep "$warmup"
+  local -a args=("control=$(pgrep -f "^$bin/khorus up" | head -1)")
+  for s in collector composer synth router; do
+    args+=("$s=$(pgrep -f "^$(pwd)/$bin/khorus-$s|^$bin/khorus-$s" | head -1)")
+  done
+  echo "khorus (default session), ${window}s after ${warmup}s:"
+  measure "${args[@]}"
+  "$bin/khorus" down >/dev/null
+}
+
+compare_round() {
+  setsid bash -c "$compare" >"$dir/compare.log" 2>&1 &
+  local root=$!
+  sleep "$warmup"
+  local -a args=()
+  for p in $(tree "$root"); do
+    args+=("$(tr -d '\0' <"/proc/$p/comm" 2>/dev/null || echo "?")=$p")
+  done
+  echo "compare: $compare, ${window}s after ${warmup}s:"
+  measure "${args[@]}"
+  kill -TERM -- "-$root" 2>/dev/null || true
+  wait "$root" 2>/dev/null || true
+}
+
+for r in $(seq "$rounds"); do
+  echo "## round $r"
+  khorus_round
+  if [ -n "$compare" ]; then compare_round; fi
+done
