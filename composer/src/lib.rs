@@ -21,3 +21,4 @@ pub mod stage;
 pub mod syntax;
 pub mod time;
 pub mod transport;
+pub mod watch;
