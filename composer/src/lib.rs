@@ -9,6 +9,7 @@
 
 pub mod combinators;
 pub mod controls;
+pub mod explain;
 pub mod ir;
 pub mod mini;
 pub mod notes;
