@@ -98,10 +98,11 @@ pub fn bpf_unavailable(error: &str, d: &Diagnosis, exe: &Path, fallback: bool) -
     if !why.is_empty() {
         text.push_str(&format!(": {}", why.join("; ")));
     }
-    text.push('.');
-    if fallback {
-        text.push_str(" Reading procfs instead (fewer signals, coarser).");
-    }
+    text.push_str(if fallback {
+        "; using procfs instead (fewer, coarser signals)."
+    } else {
+        "."
+    });
     if !d.missing.is_empty() {
         let path = exe.display().to_string();
         let path = if path.contains(char::is_whitespace) {
@@ -154,8 +155,8 @@ mod tests {
         assert_eq!(
             text,
             "BPF is not available (failed to load the BPF object: Operation not permitted (os \
-             error 1)): this process lacks CAP_BPF and CAP_PERFMON. Reading procfs instead \
-             (fewer signals, coarser). To use BPF, grant the capabilities once: sudo setcap \
+             error 1)): this process lacks CAP_BPF and CAP_PERFMON; using procfs instead (fewer, \
+             coarser signals). To use BPF, grant the capabilities once: sudo setcap \
              cap_bpf,cap_perfmon+ep /usr/local/bin/khorus-collector"
         );
         assert_eq!(text.matches("setcap").count(), 1);
