@@ -9,9 +9,6 @@ use std::path::Path;
 
 use caps::{CapSet, Capability};
 
-/// The setcap line that lets an unprivileged user load khorus's BPF programs.
-pub const SETCAP_HINT: &str = "sudo setcap cap_bpf,cap_perfmon+ep $(command -v khorus-collector)";
-
 /// Why capabilities could not be dropped.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to drop capabilities ({set}): {detail}")]
@@ -54,9 +51,20 @@ pub fn drop_all() -> Result<(), DropError> {
     Ok(())
 }
 
-/// Explains why BPF is not usable here: missing capabilities, missing BTF, kernel settings.
-pub fn diagnose_bpf() -> Vec<String> {
-    let mut reasons = Vec::new();
+/// What stands in the way of BPF here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// Capabilities this process lacks (`CAP_BPF`, `CAP_PERFMON`); granting them is the fix.
+    pub missing: Vec<&'static str>,
+    /// Reasons no capability fixes (no BTF).
+    pub other: Vec<String>,
+}
+
+/// Finds why BPF is not usable here: missing capabilities, missing BTF. (Kernel settings such
+/// as `kernel.unprivileged_bpf_disabled` only matter without the capabilities, so the missing
+/// capabilities say it all.)
+pub fn diagnose_bpf() -> Diagnosis {
+    let mut d = Diagnosis::default();
     let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false);
     let admin = has(Capability::CAP_SYS_ADMIN);
     for (cap, name) in [
@@ -64,38 +72,49 @@ pub fn diagnose_bpf() -> Vec<String> {
         (Capability::CAP_PERFMON, "CAP_PERFMON"),
     ] {
         if !has(cap) && !admin {
-            reasons.push(format!(
-                "missing capability {name} (grant it with: {SETCAP_HINT})"
-            ));
+            d.missing.push(name);
         }
     }
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        reasons.push(
-            "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; needs CONFIG_DEBUG_INFO_BTF=y)"
+        d.other.push(
+            "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing; needs \
+             CONFIG_DEBUG_INFO_BTF=y)"
                 .into(),
         );
     }
-    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled")
-        && v.trim() != "0"
-        && !has(Capability::CAP_BPF)
-        && !admin
-    {
-        reasons.push(format!(
-            "kernel.unprivileged_bpf_disabled = {} (BPF needs CAP_BPF)",
-            v.trim()
+    d
+}
+
+/// The one paragraph the user reads when BPF cannot be used: what failed, why, and the
+/// command that fixes it (when a capability is the reason), for the collector binary at
+/// `exe`. `fallback`: procfs is used instead (`auto`), rather than giving up (`bpf`).
+pub fn bpf_unavailable(error: &str, d: &Diagnosis, exe: &Path, fallback: bool) -> String {
+    let mut why = Vec::new();
+    if !d.missing.is_empty() {
+        why.push(format!("this process lacks {}", d.missing.join(" and ")));
+    }
+    why.extend(d.other.iter().cloned());
+    let mut text = format!("BPF is not available ({error})");
+    if !why.is_empty() {
+        text.push_str(&format!(": {}", why.join("; ")));
+    }
+    text.push_str(if fallback {
+        "; using procfs instead (fewer, coarser signals)."
+    } else {
+        "."
+    });
+    if !d.missing.is_empty() {
+        let path = exe.display().to_string();
+        let path = if path.contains(char::is_whitespace) {
+            format!("'{path}'")
+        } else {
+            path
+        };
+        text.push_str(&format!(
+            " To use BPF, grant the capabilities once: sudo setcap cap_bpf,cap_perfmon+ep {path}"
         ));
     }
-    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
-        && v.trim().parse::<i32>().is_ok_and(|p| p > 2)
-        && !has(Capability::CAP_PERFMON)
-        && !admin
-    {
-        reasons.push(format!(
-            "kernel.perf_event_paranoid = {} (above 2 needs CAP_PERFMON)",
-            v.trim()
-        ));
-    }
-    reasons
+    text
 }
 
 /// The capability sets of process `pid` as read from /proc (CapInh, CapPrm, CapEff, CapBnd,
@@ -115,4 +134,47 @@ pub fn proc_caps(pid: u32) -> std::io::Result<Vec<(String, u64)>> {
                 .flatten()
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bpf_fallback_is_one_paragraph_with_one_fix() {
+        let d = Diagnosis {
+            missing: vec!["CAP_BPF", "CAP_PERFMON"],
+            other: vec![],
+        };
+        let text = bpf_unavailable(
+            "failed to load the BPF object: Operation not permitted (os error 1)",
+            &d,
+            Path::new("/usr/local/bin/khorus-collector"),
+            true,
+        );
+        assert_eq!(
+            text,
+            "BPF is not available (failed to load the BPF object: Operation not permitted (os \
+             error 1)): this process lacks CAP_BPF and CAP_PERFMON; using procfs instead (fewer, \
+             coarser signals). To use BPF, grant the capabilities once: sudo setcap \
+             cap_bpf,cap_perfmon+ep /usr/local/bin/khorus-collector"
+        );
+        assert_eq!(text.matches("setcap").count(), 1);
+    }
+
+    #[test]
+    fn no_setcap_when_capabilities_are_not_the_reason() {
+        let d = Diagnosis {
+            missing: vec![],
+            other: vec!["the kernel has no BTF".into()],
+        };
+        let text = bpf_unavailable("boom", &d, Path::new("/a b/khorus-collector"), false);
+        assert_eq!(text, "BPF is not available (boom): the kernel has no BTF.");
+        let d = Diagnosis {
+            missing: vec!["CAP_BPF"],
+            other: vec![],
+        };
+        let text = bpf_unavailable("boom", &d, Path::new("/a b/khorus-collector"), false);
+        assert!(text.ends_with("+ep '/a b/khorus-collector'"), "{text}");
+    }
 }

@@ -82,17 +82,21 @@ pub fn open_source(options: &Options) -> Result<Box<dyn Source>> {
                 Ok(Box::new(BpfSource(Differencer::new(bpf))))
             }
             Err(e) => {
-                let reasons = privileges::diagnose_bpf();
-                let why = if reasons.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{e} ({})", reasons.join("; "))
-                };
-                if options.config.source == SourceChoice::Bpf {
-                    bail!("BPF is not available: {why}");
+                tracing::debug!("BPF load failed: {e:?}");
+                let exe = std::env::current_exe()
+                    .unwrap_or_else(|_| PathBuf::from("$(command -v khorus-collector)"));
+                let fallback = options.config.source == SourceChoice::Auto;
+                let text = privileges::bpf_unavailable(
+                    &e.to_string(),
+                    &privileges::diagnose_bpf(),
+                    &exe,
+                    fallback,
+                );
+                if !fallback {
+                    bail!("{text}");
                 }
-                tracing::warn!("BPF is not available, using procfs instead: {why}");
-                eprintln!("khorus-collector: BPF is not available, using procfs instead: {why}");
+                // Once, for the user; the details are in the debug log.
+                eprintln!("khorus-collector: {text}");
                 Ok(Box::new(Differencer::new(Procfs::default())))
             }
         },

@@ -9,6 +9,7 @@
 
 pub mod combinators;
 pub mod controls;
+pub mod explain;
 pub mod ir;
 pub mod mini;
 pub mod notes;
@@ -21,3 +22,4 @@ pub mod stage;
 pub mod syntax;
 pub mod time;
 pub mod transport;
+pub mod watch;

@@ -18,6 +18,7 @@ const EXAMPLES: &str = "EXAMPLES:
   khorus-composer                           run on the bus (silent until a command or --score)
   khorus-composer --score ambient --print   play the ambient score, print every note
   khorus-composer --score arp --key c3 --scale dorian --bpm 128
+  khorus-composer --score arp --explain     what each kernel signal does in the arp score
   khorus-composer query \"a2 [c3 e3]*2 <g3 b3>\" --cycles 2
   khorus-composer query \"bd(3,8,2) hh?\" --cycles 4 --json";
 
@@ -51,6 +52,9 @@ struct Cli {
     /// Print each note as it is scheduled.
     #[arg(long)]
     print: bool,
+    /// With --score: print what each kernel signal drives in that score, and exit.
+    #[arg(long, requires = "score")]
+    explain: bool,
     /// More logs (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -143,6 +147,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 density: cli.density,
                 routes: None,
             };
+            if cli.explain {
+                let p = s.params(&params).map_err(|e| Failure::Usage(e.into()))?;
+                let text = khorus_composer::explain::table(s, &p);
+                return match std::io::stdout().lock().write_all(text.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Runtime(
+                        anyhow::Error::new(e).context("failed to write"),
+                    )),
+                    _ => Ok(()),
+                };
+            }
             Some((s, params))
         }
     };

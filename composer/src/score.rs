@@ -26,6 +26,12 @@ pub const PARAM_CUTOFF: u32 = 1;
 /// Activity below which the scores (except drone) stay silent.
 pub const ACTIVITY_FLOOR: &str = "0.05";
 
+/// The arp score's chord progression (scale degrees), one chord a cycle.
+const CHORDS: &str = "<[0,2,4] [3,5,7] [4,6,8] [2,4,6]>";
+/// The arp score's arpeggio: each chord of [`CHORDS`] with its octave root, on the same
+/// cycles.
+const ARP_CHORDS: &str = "<[0 2 4 7]*4 [3 5 7 10]*4 [4 6 8 11]*4 [2 4 6 9]*4>";
+
 /// The scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Score {
@@ -287,7 +293,10 @@ impl Score {
                 (
                     "arp",
                     spec(
-                        mini("<[0 2 4 7] [3 5 7 10] [4 6 8 11] [2 4 6 9]>*4"),
+                        // Each chord's tones and its octave root, four times over the
+                        // cycle the chord (and the bass) sounds: the harmonic rhythm of the
+                        // chords part, one chord a cycle.
+                        mini(ARP_CHORDS),
                         vec![
                             scale.clone(),
                             Transform::Every {
@@ -304,7 +313,7 @@ impl Score {
                 (
                     "chords",
                     spec(
-                        mini("<[0,2,4] [3,5,7] [4,6,8] [2,4,6]>"),
+                        mini(CHORDS),
                         vec![scale.clone(), floor.clone()],
                         vec![vel("0.35"), legato("0.9")],
                         notes(Role::Chords),
@@ -453,6 +462,54 @@ mod tests {
             ..Default::default()
         };
         assert!(Score::Arp.params(&bad).is_err());
+    }
+
+    #[test]
+    fn the_arp_plays_the_chord_that_is_sounding() {
+        let mut busy = SignalFrame::default();
+        for i in 0..khorus_bus::signals::SIGNAL_COUNT {
+            busy.set(khorus_bus::SignalId(i as u8), 1000.0, 1.0);
+        }
+        // 124 bpm, 4 beats a cycle: a cycle is ~1.94 s; 20 s is over ten cycles.
+        let frames: Vec<_> = (0..400u64)
+            .map(|i| {
+                let mut f = busy;
+                f.t_ns = 1_000_000_000 + i * 50_000_000;
+                f
+            })
+            .collect();
+        let notes = replay(&frames, Score::Arp, &Score::Arp.defaults(), 50_000_000).unwrap();
+        let chords: Vec<_> = notes.iter().filter(|n| n.role() == Role::Chords).collect();
+        let arp: Vec<_> = notes.iter().filter(|n| n.role() == Role::Melody).collect();
+        assert!(
+            chords.len() >= 30 && arp.len() >= 100,
+            "{} {}",
+            chords.len(),
+            arp.len()
+        );
+        let mut checked_chords = std::collections::BTreeSet::new();
+        for a in &arp {
+            // The chord sounding: the latest chord onset at or before the arp note.
+            let onset = chords
+                .iter()
+                .map(|c| c.t_ns)
+                .filter(|&t| t <= a.t_ns)
+                .max()
+                .expect("a chord sounds from the first cycle");
+            let tones: Vec<i32> = chords
+                .iter()
+                .filter(|c| c.t_ns == onset)
+                .map(|c| c.note as i32 % 12)
+                .collect();
+            assert!(
+                tones.contains(&(a.note as i32 % 12)),
+                "arp note {} at {} is not in the chord {tones:?} sounding since {onset}",
+                a.note,
+                a.t_ns
+            );
+            checked_chords.insert(onset);
+        }
+        assert!(checked_chords.len() >= 8, "{checked_chords:?}");
     }
 
     #[test]

@@ -58,6 +58,12 @@ impl Signals {
     }
 }
 
+/// Whether `name` is a signal an expression may read (a table name or an alias such as `io`
+/// or `activity`).
+pub fn is_signal_name(name: &str) -> bool {
+    SignalId::from_name(name).is_some() || alias(name).is_some()
+}
+
 /// Names that are not in the bus's signal table but mean something to a musician.
 fn alias(name: &str) -> Option<Expr> {
     let sig = |n: &str| SignalId::from_name(n).map(Expr::Sig);

@@ -25,6 +25,7 @@ use crate::score::Score;
 use crate::signal::Signals;
 use crate::time::{Q, TimeError};
 use crate::transport::{Transport, cps_from_bpm};
+use crate::watch::{self, SignalWatch};
 
 /// How the stage runs.
 #[derive(Debug, Clone)]
@@ -79,6 +80,8 @@ pub struct Composer {
     hushes: u32,
     /// Where the score's parts go.
     routes: ScoreRoutes,
+    /// When signal frames last arrived.
+    watch: SignalWatch,
 }
 
 fn refuse(e: impl ToString) -> ReplyError {
@@ -104,6 +107,7 @@ impl Composer {
             shutdown: false,
             hushes: 0,
             routes: ScoreRoutes::default(),
+            watch: SignalWatch::new(now_ns),
         };
         if let Some((score, params)) = &opts.score {
             c.select_score(score.name(), params)
@@ -122,13 +126,19 @@ impl Composer {
         self.shutdown
     }
 
-    /// Takes a signal frame.
-    pub fn on_signals(&mut self, frame: &SignalFrame) {
+    /// Takes a signal frame that arrived at `now_ns`.
+    pub fn on_signals(&mut self, frame: &SignalFrame, now_ns: u64) {
         self.signals.update(frame);
+        self.watch.frame(now_ns);
     }
 
     /// Advances the scheduler to `now_ns`.
     pub fn tick(&mut self, now_ns: u64) -> Result<Batch, TimeError> {
+        match self.watch.check(now_ns, self.score.is_some()) {
+            Some(watch::Change::Stale) => tracing::warn!("{}", watch::STALE_WARNING),
+            Some(watch::Change::Resumed) => tracing::info!("signal frames are arriving again"),
+            None => {}
+        }
         let mut batch = self.sched.advance(now_ns, &self.signals)?;
         self.route(&mut batch);
         self.stats.ticks += 1;
@@ -362,7 +372,8 @@ impl Composer {
             .set(Counter::Ticks, self.stats.ticks)
             .set(Counter::ReadErrors, self.stats.errors)
             .set(Counter::CommandsOk, ok)
-            .set(Counter::CommandsRejected, rejected);
+            .set(Counter::CommandsRejected, rejected)
+            .set(Counter::SignalsStale, self.watch.age_s());
         s
     }
 }
@@ -466,7 +477,8 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
             let mut step = || -> Result<(), StageError> {
                 match wake {
                     Wake::Ready(Src::Signals) => {
-                        signals.drain(|f| composer.on_signals(&f))?;
+                        let now = clock::now_ns();
+                        signals.drain(|f| composer.on_signals(&f, now))?;
                     }
                     Wake::Ready(Src::Commands) => {
                         let now = clock::now_ns();
@@ -521,5 +533,29 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_reports_how_long_signal_frames_have_been_missing() {
+        let opts = Options {
+            lookahead_ns: 100_000_000,
+            bpm: Q::int(120),
+            beats_per_cycle: 4,
+            score: Some((Score::from_name("arp").unwrap(), ScoreParams::default())),
+            print: false,
+        };
+        let mut c = Composer::new(&opts, 0).unwrap();
+        c.tick(7_000_000_000).unwrap();
+        let s = c.status(PortCounts::default());
+        assert_eq!(s.get(Counter::SignalsStale), Some(7));
+        c.on_signals(&SignalFrame::default(), 7_500_000_000);
+        c.tick(8_000_000_000).unwrap();
+        let s = c.status(PortCounts::default());
+        assert_eq!(s.get(Counter::SignalsStale), Some(0));
     }
 }

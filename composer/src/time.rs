@@ -247,6 +247,20 @@ impl Q {
 
     /// Parses a decimal number (`3`, `-0.25`, `1.5`) exactly; `None` if malformed.
     pub fn parse_decimal(s: &str) -> Option<Result<Q, TimeError>> {
+        // An exponent (`1e3`, `1.5e-2`) scales the mantissa by a power of ten, exactly.
+        let (s, exp) = match s.split_once(['e', 'E']) {
+            Some((m, e)) => {
+                let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                match e.parse::<i32>() {
+                    Ok(x) if x.abs() <= 18 => (m, x),
+                    _ => return Some(Err(TimeError::Overflow)),
+                }
+            }
+            None => (s, 0),
+        };
         let (neg, digits) = match s.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, s),
@@ -279,7 +293,16 @@ impl Q {
                 _ => return Some(Err(TimeError::Overflow)),
             };
         }
-        Some(Q::from_i128(if neg { -n } else { n }, d))
+        let scale = 10i128.pow(exp.unsigned_abs());
+        let (n, d) = if exp >= 0 {
+            (n.checked_mul(scale), Some(d))
+        } else {
+            (Some(n), d.checked_mul(scale))
+        };
+        match (n, d) {
+            (Some(n), Some(d)) => Some(Q::from_i128(if neg { -n } else { n }, d)),
+            _ => Some(Err(TimeError::Overflow)),
+        }
     }
 
     /// The smaller of two.
@@ -561,6 +584,13 @@ mod tests {
         assert_eq!(Q::parse_decimal("-0.25").unwrap().unwrap(), q(-1, 4));
         assert_eq!(Q::parse_decimal("0.3").unwrap().unwrap(), q(3, 10));
         assert_eq!(Q::parse_decimal("12").unwrap().unwrap(), Q::int(12));
+        assert_eq!(Q::parse_decimal("1e3").unwrap().unwrap(), Q::int(1000));
+        assert_eq!(Q::parse_decimal("1.5e-2").unwrap().unwrap(), q(3, 200));
+        assert_eq!(Q::parse_decimal("-2.5E+1").unwrap().unwrap(), Q::int(-25));
+        assert!(Q::parse_decimal("1e99").unwrap().is_err());
+        assert!(Q::parse_decimal("1e").is_none());
+        assert!(Q::parse_decimal("e3").is_none());
+        assert!(Q::parse_decimal("eb3").is_none());
         assert!(Q::parse_decimal("1.").is_none());
         assert!(Q::parse_decimal("").is_none());
         assert!(Q::parse_decimal("a").is_none());

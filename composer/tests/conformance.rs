@@ -441,7 +441,9 @@ fn signal_driven_arguments() {
 
 #[test]
 fn fuzz_regression_absurd_speeds_are_refused_not_allocated() {
-    let p = mini::parse("mc*7111px1*2x1*21111111c*6n3").unwrap();
+    // Steps that ran together in the fuzzer's input are spaced: the same steps, since run-on
+    // steps became an error.
+    let p = mini::parse("mc*7111 px1*2 x1*21111111 c*6 n3").unwrap();
     assert!(
         p.query_span(Q::ZERO, Q::int(2), &Context::default())
             .is_err()
@@ -450,8 +452,8 @@ fn fuzz_regression_absurd_speeds_are_refused_not_allocated() {
 
 #[test]
 fn fuzz_regression_multiplied_density_is_refused() {
-    let p =
-        mini::parse("4*-404*-4064*-404*-406f!7bh7bb57k/7?cb6/8?cbf!7bh7bb57k/7?cb6/8?cb").unwrap();
+    let p = mini::parse("4*-404*-4064*-404*-406 f!7 bh7bb57k/7?cb6/8?cbf!7 bh7bb57k/7?cb6/8?cb")
+        .unwrap();
     assert!(
         p.query_span(Q::ZERO, Q::int(2), &Context::default())
             .is_err()

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use khorus_bus::signals::SIGNALS;
 use khorus_bus::wait::{self, Exit};
 use khorus_bus::{
-    Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus, Topic,
-    TransportState, clock,
+    Bus, BusConfig, Counter, CurvePoint, NoteEvent, SignalFrame, SignalSource, StageKind,
+    StageStatus, Topic, TransportState, clock,
 };
 
 use crate::{Stream, write_line};
@@ -154,7 +154,14 @@ fn format_curve(c: &CurvePoint) -> String {
 fn format_status(s: &StageStatus) -> String {
     let mut line = format!("#{} {} pid={}", s.seq, stage_label(s.stage()), s.pid);
     for (c, v) in s.iter() {
-        line.push_str(&format!(" {}={v}", c.name()));
+        match c {
+            // A gauge holding an enum byte: print what it means, not the byte.
+            Counter::Source => line.push_str(&format!(
+                " source={}",
+                SignalSource::from_u8(v.min(u8::MAX as u64) as u8).name()
+            )),
+            _ => line.push_str(&format!(" {}={v}", c.name())),
+        }
     }
     line
 }
@@ -182,6 +189,25 @@ fn stage_label(stage: StageKind) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_name_the_source() {
+        let mut s = StageStatus::new(StageKind::Collector);
+        s.set(Counter::Source, 1).set(Counter::Published, 7);
+        let line = format_status(&s);
+        assert_eq!(
+            line,
+            format!("#0 collector pid={} published=7 source=procfs", s.pid)
+        );
+        s.set(Counter::Source, 0);
+        assert!(
+            format_status(&s).ends_with(" source=bpf"),
+            "{}",
+            format_status(&s)
+        );
+    }
+
     #[test]
     fn note_names_follow_midi_octaves() {
         use khorus_bus::services::notes::note_name;

@@ -6,6 +6,7 @@
 //! listener forwards `/khorus/set|tempo|hush` as bus commands.
 
 pub mod clock;
+mod counts;
 pub mod map;
 pub mod node;
 pub mod osc;

@@ -98,12 +98,34 @@ pub struct RtStats {
     pub all_off: AtomicU64,
     /// Events dropped because the queue was full.
     pub dropped: AtomicU64,
-    /// Notes already over when they reached the MIDI thread (nothing was linked), skipped.
-    pub expired: AtomicU64,
+    /// Notes that ended while no cycle ran (no MIDI peer was linked), skipped when they
+    /// reached the MIDI thread. Notes already over that ended while cycles ran (they arrived
+    /// too late) count as `dropped`.
+    pub unlinked: AtomicU64,
+    /// When the last cycle started, monotonic ns (0: no cycle ever ran). PipeWire runs the
+    /// callback only while the port is linked, so this tells the bus thread whether anyone
+    /// drains the ring.
+    pub last_cycle_ns: AtomicU64,
     /// Controller values replaced by a newer one before they were written.
     pub coalesced: AtomicU64,
     /// Events deferred to a later cycle because the buffer was full.
     pub deferred: AtomicU64,
+}
+
+/// Cycles further apart than this mean the MIDI thread stopped running (nothing linked).
+pub const UNLINKED_AFTER_NS: u64 = 250_000_000;
+
+impl RtStats {
+    /// Whether a cycle ever ran, that is whether a MIDI peer was ever linked.
+    pub fn ever_linked(&self) -> bool {
+        self.last_cycle_ns.load(Relaxed) != 0
+    }
+
+    /// Whether a cycle ran within [`UNLINKED_AFTER_NS`] of `now_ns`: someone drains the ring.
+    pub fn linked_at(&self, now_ns: u64) -> bool {
+        let last = self.last_cycle_ns.load(Relaxed);
+        last != 0 && now_ns.saturating_sub(last) <= UNLINKED_AFTER_NS
+    }
 }
 
 /// Where a cycle sits on the monotonic clock.
@@ -158,6 +180,8 @@ pub struct Scheduler {
     controls: Box<[[u8; 128]; 16]>,
     controls_waiting: usize,
     clock: MidiClock,
+    /// Where the previous cycle ended (`i64::MIN`: none ran yet).
+    last_end_ns: i64,
     stats: Arc<RtStats>,
 }
 
@@ -181,6 +205,7 @@ impl Scheduler {
             controls: Box::new([[NO_CC; 128]; 16]),
             controls_waiting: 0,
             clock: MidiClock::new(midi_clock),
+            last_end_ns: i64::MIN,
             stats,
         };
         s.enqueue(i64::MIN, Kind::AllOff);
@@ -229,9 +254,14 @@ impl Scheduler {
                 let on = t_ns.min(i64::MAX as u64 / 2) as i64;
                 let off = on.saturating_add(dur_ns.min(i64::MAX as u64 / 2) as i64);
                 if off < cycle.start_ns {
-                    // Over before this cycle (it waited while nothing was linked): playing it
-                    // now would be a burst of stale notes.
-                    self.stats.expired.fetch_add(1, Relaxed);
+                    // Over before this cycle: playing it now would be a burst of stale notes.
+                    // Ended after the previous cycle, so while no cycle ran: it waited in the
+                    // ring while nothing was linked. Otherwise it simply came too late.
+                    if off >= self.last_end_ns {
+                        self.stats.unlinked.fetch_add(1, Relaxed);
+                    } else {
+                        self.stats.dropped.fetch_add(1, Relaxed);
+                    }
                     return;
                 }
                 if !self.room(2) {
@@ -278,12 +308,16 @@ impl Scheduler {
             // moment later so the start-up sweep reaches it (all-notes-off is idempotent).
             self.enqueue(cycle.start_ns.saturating_add(RESWEEP_NS), Kind::AllOff);
         }
+        self.stats
+            .last_cycle_ns
+            .store(cycle.start_ns.max(1) as u64, Relaxed);
         for i in 0..self.rings.len() {
             while let Ok(item) = self.rings[i].pop() {
                 self.accept(item, cycle);
             }
         }
         let end = cycle.end_ns();
+        self.last_end_ns = end;
         let last = cycle.frames.saturating_sub(1) as i64;
         if self.clock.stop_due() && out.fits(1) {
             self.clock.stop_written();
@@ -582,7 +616,9 @@ mod tests {
     #[test]
     fn notes_over_before_the_cycle_are_skipped_not_burst() {
         let mut r = started(1, false);
-        // Waited in the ring while nothing was linked: over long ago.
+        // Nothing linked for 6 s: no cycle ran.
+        r.t += 6_000_000_000;
+        // Waited in the ring meanwhile: over long ago.
         for i in 0..50 {
             r.tx.push(note(r.t - 5_000_000_000 + i * 10_000_000, 50, 0, 60))
                 .unwrap();
@@ -592,8 +628,31 @@ mod tests {
         let out = cycle(&mut r);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].1, vec![0x90, 62, 100]);
-        assert_eq!(r.stats.expired.load(Relaxed), 50);
+        assert_eq!(r.stats.unlinked.load(Relaxed), 50);
+        assert_eq!(r.stats.dropped.load(Relaxed), 0);
         assert_eq!(r.stats.late.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn notes_that_ended_while_cycles_ran_are_dropped_not_unlinked() {
+        let mut r = started(1, false);
+        // Cycles ran all along: this note arrived after it was over.
+        r.tx.push(note(r.t - 100_000_000, 50, 0, 60)).unwrap();
+        assert!(cycle(&mut r).is_empty());
+        assert_eq!(r.stats.dropped.load(Relaxed), 1);
+        assert_eq!(r.stats.unlinked.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn the_stats_say_whether_cycles_run() {
+        let mut r = rig(1, false);
+        assert!(!r.stats.ever_linked());
+        assert!(!r.stats.linked_at(r.t as u64));
+        cycle(&mut r);
+        let last = r.t as u64 - 1024 * 1_000_000_000 / RATE as u64;
+        assert!(r.stats.ever_linked());
+        assert!(r.stats.linked_at(last + UNLINKED_AFTER_NS));
+        assert!(!r.stats.linked_at(last + UNLINKED_AFTER_NS + 1));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -14,11 +14,9 @@ use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, Value};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Wake};
-use khorus_bus::{
-    Bus, BusConfig, Counter, CurvePoint, NoteEvent, SignalFrame, StageKind, StageStatus,
-    TransportState,
-};
+use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageStatus, TransportState};
 
+use crate::counts::{Counts, OscStats, final_sweep, push_to_midi, status};
 use crate::map::{Mapper, RouterConfig, parse_target};
 use crate::node;
 use crate::osc::{self, NtpClock, OscCommand};
@@ -39,16 +37,6 @@ pub struct Options {
     pub midi: bool,
     /// Print every note and controller change on stdout.
     pub print: bool,
-}
-
-/// Counters of the OSC side.
-#[derive(Debug, Default)]
-struct OscStats {
-    out: AtomicU64,
-    out_failed: AtomicU64,
-    accepted: AtomicU64,
-    rejected: AtomicU64,
-    forward_failed: AtomicU64,
 }
 
 /// The transport as the MIDI clock follows it.
@@ -239,37 +227,6 @@ fn osc_listener(
     Ok(())
 }
 
-struct Counts {
-    received: u64,
-    /// Samples missing from publishers' sequences, over every subscription.
-    missed: u64,
-    invalid: u64,
-    ring_dropped: u64,
-}
-
-fn status(rt: &RtStats, osc: &OscStats, c: &Counts, ok: u64, rejected: u64) -> StageStatus {
-    let mut s = StageStatus::new(StageKind::Router);
-    s.set(Counter::Received, c.received)
-        .set(Counter::Missed, c.missed)
-        .set(
-            Counter::Dropped,
-            c.ring_dropped + c.invalid + rt.dropped.load(Relaxed) + rt.expired.load(Relaxed),
-        )
-        .set(Counter::Late, rt.late.load(Relaxed))
-        .set(Counter::Xruns, rt.xruns.load(Relaxed))
-        .set(Counter::Ticks, rt.callbacks.load(Relaxed))
-        .set(Counter::MidiOut, rt.midi_out.load(Relaxed))
-        .set(Counter::NotesOut, rt.notes_on.load(Relaxed))
-        .set(Counter::ControlChanges, rt.ccs.load(Relaxed))
-        .set(Counter::OscOut, osc.out.load(Relaxed))
-        .set(Counter::OscIn, osc.accepted.load(Relaxed))
-        .set(Counter::OscRejected, osc.rejected.load(Relaxed))
-        .set(Counter::ForwardFailed, osc.forward_failed.load(Relaxed))
-        .set(Counter::CommandsOk, ok)
-        .set(Counter::CommandsRejected, rejected);
-    s
-}
-
 /// What woke the bus thread.
 #[derive(Debug, Clone, Copy)]
 enum Src {
@@ -343,12 +300,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let signal_every = period(cfg.osc_signal_hz);
     let metrics_every = period(cfg.osc_metrics_hz);
     let (mut last_signal, mut last_metrics) = (None::<Instant>, None::<Instant>);
-    let mut counts = Counts {
-        received: 0,
-        missed: 0,
-        invalid: 0,
-        ring_dropped: 0,
-    };
+    let mut counts = Counts::default();
     let mut pending = Vec::new();
     let mut was_running = None;
     let mut hushes = None;
@@ -478,10 +430,8 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                 if print && let Incoming::Cc { channel, cc, value } = item {
                     println!("cc ch={} cc={cc} value={value}", channel + 1);
                 }
-                if let Some(tx) = midi_tx.as_mut()
-                    && tx.push(item).is_err()
-                {
-                    counts.ring_dropped += 1;
+                if let Some(tx) = midi_tx.as_mut() {
+                    push_to_midi(tx, item, &rt_stats, now, &mut counts);
                 }
             }
             if let Err(e) = result {
@@ -505,17 +455,10 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     if let Some(thread) = pw.filter(|_| !lost) {
         // Leave nothing hanging: sweep every used channel, and wait (bounded) until the MIDI
         // thread has written it.
-        let swept = rt_stats.all_off.load(Relaxed);
         if let Some(tx) = midi_tx.as_mut()
-            && tx.push(Incoming::AllNotesOff { clear: true }).is_ok()
+            && let Some(warning) = final_sweep(tx, &rt_stats, Duration::from_secs(1))
         {
-            let deadline = Instant::now() + Duration::from_secs(1);
-            while rt_stats.all_off.load(Relaxed) == swept && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if rt_stats.all_off.load(Relaxed) == swept {
-                tracing::warn!("all-notes-off was not written within 1 s (is the graph running?)");
-            }
+            tracing::warn!("{warning}");
         }
         thread.stop()?;
     }

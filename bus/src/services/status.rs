@@ -120,11 +120,16 @@ pub enum Counter {
     /// Times the stage was found hung (status stopped arriving) and killed (reported by
     /// control).
     Hangs = 26,
+    /// Gauge: seconds since the last signal frame arrived (the composer, while a kernel score
+    /// plays).
+    SignalsStale = 27,
+    /// Notes not written because no MIDI peer is linked (the router).
+    Unlinked = 28,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 29] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -152,6 +157,8 @@ impl Counter {
         Self::ForwardFailed,
         Self::Unrouted,
         Self::Hangs,
+        Self::SignalsStale,
+        Self::Unlinked,
     ];
 
     /// The counter's snake_case name.
@@ -184,6 +191,8 @@ impl Counter {
             Self::ForwardFailed => "forward_failed",
             Self::Unrouted => "unrouted",
             Self::Hangs => "hangs",
+            Self::SignalsStale => "signals_stale",
+            Self::Unlinked => "unlinked",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! came before it, because adjacency matters (`a!3` replicates, `a ! b` repeats `a`; `a?0.3`
 //! sets a probability).
 
+use crate::notes::note_name;
 use crate::syntax::SyntaxError;
 
 /// One token kind.
@@ -111,7 +112,12 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         } else if c.is_ascii_alphabetic() {
             let mut end = at;
             while let Some(&(i, ch)) = it.peek() {
-                if ch.is_ascii_alphanumeric() || ch == '#' {
+                // A note name takes a negative octave: `c-1` is MIDI 0, one token.
+                let negative_octave = ch == '-'
+                    && src[i + 1..].starts_with(|n: char| n.is_ascii_digit())
+                    && note_name(&src[at..end]).is_some()
+                    && !src[at..end].contains(|c: char| c.is_ascii_digit());
+                if ch.is_ascii_alphanumeric() || ch == '#' || negative_octave {
                     end = i + ch.len_utf8();
                     it.next();
                 } else {
@@ -136,6 +142,21 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                     it.next();
                 } else {
                     break;
+                }
+            }
+            // An exponent: `1e3`, `1.5e-2`, `2E+1`.
+            let rest = &src[end..];
+            if end > at + usize::from(c == '-')
+                && let Some(exp) = rest.strip_prefix(['e', 'E'])
+            {
+                let signed = exp.strip_prefix(['-', '+']).unwrap_or(exp);
+                let digits = signed.bytes().take_while(u8::is_ascii_digit).count();
+                if digits > 0 {
+                    let len = 1 + (exp.len() - signed.len()) + digits;
+                    end += len;
+                    while it.peek().is_some_and(|&(i, _)| i < end) {
+                        it.next();
+                    }
                 }
             }
             if &src[at..end] == "-" {
@@ -190,6 +211,42 @@ mod tests {
         assert!(text.len() < 300, "{} bytes: {text}", text.len());
         let caret = text.lines().last().unwrap_or("");
         assert_eq!(caret, format!("  {}^", " ".repeat(61)));
+    }
+
+    fn words(src: &str) -> Vec<Tok> {
+        lex(src).unwrap().into_iter().map(|t| t.tok).collect()
+    }
+
+    #[test]
+    fn numbers_with_exponents_and_signs_are_one_token() {
+        assert_eq!(
+            words("1e3 -2.5 1.5e-2 2E+1"),
+            [
+                Tok::Num("1e3".into()),
+                Tok::Num("-2.5".into()),
+                Tok::Num("1.5e-2".into()),
+                Tok::Num("2E+1".into()),
+            ]
+        );
+        // No digit after the `e`: not an exponent.
+        assert_eq!(words("1e"), [Tok::Num("1".into()), Tok::Word("e".into())]);
+    }
+
+    #[test]
+    fn note_names_with_negative_octaves_are_one_token() {
+        assert_eq!(
+            words("c-1 eb-1 a-1"),
+            [
+                Tok::Word("c-1".into()),
+                Tok::Word("eb-1".into()),
+                Tok::Word("a-1".into()),
+            ]
+        );
+        // Not a note name, or an octave already given: the '-' starts a number.
+        assert_eq!(
+            words("bd-1"),
+            [Tok::Word("bd".into()), Tok::Num("-1".into())]
+        );
     }
 
     #[test]

@@ -265,6 +265,20 @@ mod tests {
     }
 
     #[test]
+    fn exponents_and_negative_octaves_are_single_values() {
+        assert_eq!(
+            show("1e3 1.5e-2 -2.5", 1),
+            ["[0, 1/3) 1000", "[1/3, 2/3) 3/200", "[2/3, 1) -5/2"]
+        );
+        let v = parse("c-1")
+            .unwrap()
+            .onsets(Q::ZERO, Q::ONE, &Context::default())
+            .unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].value.as_q(), Some(Q::ZERO), "c-1 is MIDI 0");
+    }
+
+    #[test]
     fn compile_errors_are_placed() {
         let e = parse("a*x").unwrap_err();
         assert_eq!(e.col, 3);

@@ -135,6 +135,16 @@ fn closer_name(t: &Tok) -> &'static str {
     }
 }
 
+/// The token starting `rest`, for messages: a word or number as written, else its first
+/// character.
+fn describe(rest: &str) -> String {
+    let len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '#' | '.' | '-')))
+        .unwrap_or(rest.len())
+        .max(rest.chars().next().map_or(0, char::len_utf8));
+    format!("{:?}", &rest[..len])
+}
+
 impl Parser<'_> {
     fn err_at(&self, at: usize, msg: impl Into<String>) -> SyntaxError {
         SyntaxError::at(self.src, at, msg)
@@ -232,6 +242,22 @@ impl Parser<'_> {
                     groups.push((at, std::mem::take(&mut steps)));
                 }
                 _ => {
+                    // Steps are separated by spaces: `a*2a` or `1e` is a typo, not two steps.
+                    let joined = self.pos > 0
+                        && matches!(
+                            self.toks[self.pos - 1].tok,
+                            Tok::Word(_) | Tok::Num(_) | Tok::Rest
+                        );
+                    if !t.spaced && joined {
+                        return Err(self.err_at(
+                            t.at,
+                            format!(
+                                "unexpected {} right after the step before it; separate steps \
+                                 with a space",
+                                describe(&self.src[t.at..])
+                            ),
+                        ));
+                    }
                     let step = self.step()?;
                     self.count_steps(1, t.at)?;
                     steps.push(step);
@@ -481,6 +507,24 @@ mod tests {
         assert!(parse(&"[".repeat(100)).is_err());
         assert!(parse("a!99999").is_err());
         assert!(parse("a@0").is_err());
+    }
+
+    #[test]
+    fn steps_run_together_are_an_error_at_the_second() {
+        let e = parse("a*2a*2").unwrap_err();
+        assert_eq!(
+            e.to_string().lines().next(),
+            Some(
+                "1:4: unexpected \"a\" right after the step before it; separate steps with a \
+                 space"
+            )
+        );
+        let e = parse("bd ~sn").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 5));
+        let e = parse("a!3b").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 4));
+        // Brackets and modifiers still attach without spaces.
+        assert!(parse("[a b]*2 <c d>!2 e(3,8)").is_ok());
     }
 
     #[test]

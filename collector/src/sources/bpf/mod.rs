@@ -85,6 +85,11 @@ fn slots_of(program: &str) -> &'static [khorus_counter] {
     }
 }
 
+/// libbpf's own messages, as debug logs (`-vv`).
+fn libbpf_log(level: libbpf_rs::PrintLevel, msg: String) {
+    tracing::debug!(target: "libbpf", "{level:?}: {}", msg.trim_end());
+}
+
 /// Loaded and attached BPF counters.
 pub struct BpfCounters {
     skel: CountersSkel<'static>,
@@ -105,6 +110,9 @@ impl std::fmt::Debug for BpfCounters {
 impl BpfCounters {
     /// Opens, configures, loads and attaches the counter programs.
     pub fn load(filter: &FilterConfig) -> Result<Self, BpfError> {
+        // libbpf prints to stderr by itself; its lines go to the debug log instead, and a
+        // failure reaches the user once, explained (see `privileges::bpf_unavailable`).
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, libbpf_log)));
         // The skeleton borrows its object storage for its whole life; the collector loads it
         // once per process, so the storage simply lives as long as the process.
         let storage: &'static mut MaybeUninit<OpenObject> =
