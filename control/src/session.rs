@@ -719,7 +719,7 @@ mod tests {
                 },
             ])
             .unwrap_err();
-        assert!(e.message.contains("closes a loop"), "{e}");
+        assert!(e.message.contains("would close a loop"), "{e}");
         let ok = s
             .apply(&[Change::Route {
                 from: "delay".into(),

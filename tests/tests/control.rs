@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use khorus_bus::commands::control::StageState;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Bus, NoteEvent, StageKind, commands};
-use khorus_tests::control::{ALL, Up, alive, kill9, zombies_of};
+use khorus_tests::control::{ALL, Up, alive, kill9, wait_back, zombies_of};
 use khorus_tests::{PipeWireStack, wait_for};
 use nix::sys::signal::Signal;
 
@@ -39,6 +39,25 @@ fn gaps(rms: &[f32]) -> usize {
         in_gap = x <= 1e-4;
     }
     gaps
+}
+
+/// Waits until the synth's output is linked to the sink.
+fn synth_on_the_sink(stack: &PipeWireStack) {
+    wait_for(Duration::from_secs(30), "the synth on the sink", || {
+        stack
+            .links()
+            .iter()
+            .any(|l| l.contains("khorus-synth:output_FL"))
+            .then_some(())
+    });
+}
+
+/// Lets `d` pass (a span of music to record or to leave alone), waiting on the clock.
+fn pass(d: Duration) {
+    let until = Instant::now() + d;
+    wait_for(d + Duration::from_secs(5), "time to pass", || {
+        (Instant::now() >= until).then_some(())
+    });
 }
 
 /// A sustained chord on the pad and nothing else: sound with no gaps of its own.
@@ -72,13 +91,7 @@ fn up_plays_to_the_sink_and_down_leaves_nothing_behind() {
     );
     // The default session plays the ambient score; its pad plays a drone we can hear.
     drone(&up);
-    wait_for(Duration::from_secs(20), "the synth on the sink", || {
-        stack
-            .links()
-            .iter()
-            .any(|l| l.contains("khorus-synth:output_FL"))
-            .then_some(())
-    });
+    synth_on_the_sink(&stack);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("up.wav");
     let mut rec = stack.record_monitor(&wav);
@@ -91,10 +104,7 @@ fn up_plays_to_the_sink_and_down_leaves_nothing_behind() {
         hit.then_some(())
     });
     // Two more seconds of music.
-    let until = Instant::now() + Duration::from_secs(2);
-    wait_for(Duration::from_secs(5), "two seconds", || {
-        (Instant::now() >= until).then_some(())
-    });
+    pass(Duration::from_secs(2));
     rec.signal(Signal::SIGINT);
     rec.wait_exit(Duration::from_secs(10));
     let rms = window_rms(&wav);
@@ -231,20 +241,9 @@ fn kills_leave_no_gap_but_the_synths_and_a_new_control_adopts_the_stages() {
     let mut up = Up::start(stack.env(), "gap", None);
     up.wait_ready(&ALL);
     drone(&up);
-    wait_for(Duration::from_secs(20), "the synth on the sink", || {
-        stack
-            .links()
-            .iter()
-            .any(|l| l.contains("khorus-synth:output_FL"))
-            .then_some(())
-    });
+    synth_on_the_sink(&stack);
     let dir = tempfile::tempdir().unwrap();
-    let settle = |secs: u64| {
-        let until = Instant::now() + Duration::from_secs(secs);
-        wait_for(Duration::from_secs(secs + 5), "time to pass", || {
-            (Instant::now() >= until).then_some(())
-        });
-    };
+    let settle = |secs: u64| pass(Duration::from_secs(secs));
     settle(3);
 
     // Collector, composer, router and control itself: no gap.
@@ -254,11 +253,7 @@ fn kills_leave_no_gap_but_the_synths_and_a_new_control_adopts_the_stages() {
     for stage in [StageKind::Collector, StageKind::Composer, StageKind::Router] {
         let pid = up.pid_of(stage);
         kill9(pid);
-        wait_for(Duration::from_secs(30), "the stage back", || {
-            up.status()
-                .into_iter()
-                .find(|x| x.stage == stage && x.state == StageState::Ready && x.pid != Some(pid))
-        });
+        wait_back(&mut up, stage, pid);
         settle(1);
     }
     let before: Vec<(StageKind, Option<u32>)> =
@@ -289,18 +284,8 @@ fn kills_leave_no_gap_but_the_synths_and_a_new_control_adopts_the_stages() {
     settle(1);
     let pid = up.pid_of(StageKind::Synth);
     kill9(pid);
-    wait_for(Duration::from_secs(30), "the synth back", || {
-        up.status().into_iter().find(|x| {
-            x.stage == StageKind::Synth && x.state == StageState::Ready && x.pid != Some(pid)
-        })
-    });
-    wait_for(Duration::from_secs(20), "the new synth on the sink", || {
-        stack
-            .links()
-            .iter()
-            .any(|l| l.contains("khorus-synth:output_FL"))
-            .then_some(())
-    });
+    wait_back(&mut up, StageKind::Synth, pid);
+    synth_on_the_sink(&stack);
     settle(3);
     rec.signal(Signal::SIGINT);
     rec.wait_exit(Duration::from_secs(10));
@@ -357,10 +342,7 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     assert!((b[0].note - 33.0).abs() < 1e-3, "a1 is MIDI 33: {b:?}");
     // tempo: twice as slow.
     up.ok(&["tempo", "60"]);
-    let settle = Instant::now() + Duration::from_secs(3);
-    wait_for(Duration::from_secs(8), "the new tempo", || {
-        (Instant::now() >= settle).then_some(())
-    });
+    pass(Duration::from_secs(3));
     notes.drain(|_| {}).unwrap();
     let b = gather(&mut notes, bass, 3);
     assert!(
@@ -382,10 +364,7 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     );
     // hush: the bass stops.
     up.ok(&["hush", "bass"]);
-    let settle = Instant::now() + Duration::from_secs(3);
-    wait_for(Duration::from_secs(8), "the hush", || {
-        (Instant::now() >= settle).then_some(())
-    });
+    pass(Duration::from_secs(3));
     notes.drain(|_| {}).unwrap();
     let quiet = Instant::now() + Duration::from_secs(3);
     let mut late_bass = 0;
@@ -456,11 +435,7 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     let g = graph();
     let pid = up.pid_of(StageKind::Synth);
     kill9(pid);
-    wait_for(Duration::from_secs(30), "the synth back", || {
-        up.status().into_iter().find(|x| {
-            x.stage == StageKind::Synth && x.state == StageState::Ready && x.pid != Some(pid)
-        })
-    });
+    wait_back(&mut up, StageKind::Synth, pid);
     assert_eq!(graph(), g);
 }
 
@@ -495,11 +470,7 @@ fn a_stage_that_crashes_at_start_is_backed_off_and_control_survives() {
         "the stage's own words: {r:?}"
     );
     let at = r.restarts;
-    let t = Instant::now();
-    let until = t + Duration::from_secs(4);
-    wait_for(Duration::from_secs(10), "four seconds", || {
-        (Instant::now() >= until).then_some(())
-    });
+    pass(Duration::from_secs(4));
     let r = up
         .status()
         .into_iter()
@@ -550,20 +521,11 @@ fn pipewire_may_come_and_go_under_a_running_control() {
     stack.start_daemons();
     up.wait_ready(&ALL);
     let heard = |stack: &PipeWireStack, name: &str| {
-        wait_for(Duration::from_secs(30), "the synth on the sink", || {
-            stack
-                .links()
-                .iter()
-                .any(|l| l.contains("khorus-synth:output_FL"))
-                .then_some(())
-        });
+        synth_on_the_sink(stack);
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join(name);
         let mut rec = stack.record_monitor(&wav);
-        let until = Instant::now() + Duration::from_secs(2);
-        wait_for(Duration::from_secs(10), "two seconds", || {
-            (Instant::now() >= until).then_some(())
-        });
+        pass(Duration::from_secs(2));
         rec.signal(Signal::SIGINT);
         rec.wait_exit(Duration::from_secs(10));
         let rms = window_rms(&wav);
