@@ -210,8 +210,9 @@ fn bad_flags_and_an_absent_pipewire_fail_with_a_clear_message() {
     assert_eq!(code, Some(1));
     assert!(err.contains("cannot connect to PipeWire"), "{err}");
     assert!(err.contains("XDG_RUNTIME_DIR=/nonexistent"), "{err}");
+    // A bad setting is a usage error, like a bad flag.
     let (code, err) = run(&["--no-midi", "--osc", "nowhere"], &[]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert!(err.contains("router.osc: \"nowhere\""), "{err}");
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
