@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::config::{MAX_NODES, MAX_SUBSCRIBERS};
+use crate::config::MAX_NODES;
 use crate::pubsub::{EventFactory, open_event, service_name};
 use crate::services::command_service;
 use crate::wait::Waker;
@@ -128,9 +128,16 @@ type RrFactory = iceoryx2::service::port_factory::request_response::PortFactory<
     (),
 >;
 
-/// Initial room for a request or reply; samples grow (power of two) when a larger one is sent,
-/// so an oversized request still reaches the server and gets a proper refusal.
-const INITIAL_SLICE: usize = 4096;
+/// Room for one request or reply: twice the codec's limit, fixed. A request over the limit
+/// but within this still reaches the server and is refused with the reason; a larger one
+/// cannot be loaned, which the client reports. Fixed-size slots keep the service's shared
+/// memory small: with growable slots iceoryx2 sizes every connection for all the segments it
+/// might grow into (9.5 MB per connection, measured), and every stage holds several.
+const SLICE: usize = 2 * crate::codec::MAX_COMMAND_BYTES;
+
+/// Clients one command service takes at once (control, the router's OSC forwarder, CLI calls,
+/// tools).
+const MAX_CLIENTS: usize = 16;
 
 fn open_rr(node: &Node<ipc::Service>, stage: StageKind) -> Result<RrFactory, BusError> {
     let path = command_service(stage);
@@ -138,7 +145,7 @@ fn open_rr(node: &Node<ipc::Service>, stage: StageKind) -> Result<RrFactory, Bus
         .request_response::<[u8], [u8]>()
         .max_active_requests_per_client(4)
         .max_response_buffer_size(4)
-        .max_clients(MAX_SUBSCRIBERS)
+        .max_clients(MAX_CLIENTS)
         .max_servers(2)
         .max_nodes(MAX_NODES)
         .open_or_create()
@@ -184,8 +191,8 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
         let (req_ev, rep_ev) = open_events(node, stage)?;
         let port = rr
             .server_builder()
-            .initial_max_slice_len(INITIAL_SLICE)
-            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .initial_max_slice_len(SLICE)
+            .allocation_strategy(AllocationStrategy::Static)
             .create()
             .map_err(|e| BusError::iceoryx(&format!("serve commands of {}", stage.name()), e))?;
         let requests = req_ev
@@ -295,8 +302,8 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
         let (req_ev, rep_ev) = open_events(node, stage)?;
         let port = rr
             .client_builder()
-            .initial_max_slice_len(INITIAL_SLICE)
-            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .initial_max_slice_len(SLICE)
+            .allocation_strategy(AllocationStrategy::Static)
             .create()
             .map_err(|e| BusError::iceoryx(&format!("connect to {} commands", stage.name()), e))?;
         let requests = req_ev

@@ -92,6 +92,17 @@ impl Clients {
         }
     }
 
+    /// Whether some process serves `stage`'s commands now.
+    fn has_server(&self, stage: StageKind) -> bool {
+        match stage {
+            StageKind::Collector => self.collector.has_server(),
+            StageKind::Composer => self.composer.has_server(),
+            StageKind::Synth => self.synth.has_server(),
+            StageKind::Router => self.router.has_server(),
+            _ => false,
+        }
+    }
+
     /// The pid of the process answering `stage`'s commands, if one does.
     fn ping(&mut self, stage: StageKind, timeout: Duration) -> Option<u32> {
         let nonce = clock::now_ns();
@@ -302,15 +313,28 @@ fn invalid(message: impl ToString) -> ReplyError {
 }
 
 impl Control {
-    /// Adopts stages a previous control left running: they answer, so they are not started
-    /// again (no second copy, no gap in the music).
+    /// Adopts stages a previous control left running: they serve their command service, so
+    /// they are not started again (no second copy, no gap in the music). A busy stage may be
+    /// slow to answer: it gets the same time as a starting one.
     fn adopt_running(&mut self) {
         for i in 0..self.stages.len() {
             let kind = self.stages[i].kind;
-            if self.stages[i].state == StageState::Disabled {
+            if self.stages[i].state == StageState::Disabled || !self.clients.has_server(kind) {
                 continue;
             }
-            if let Some(pid) = self.clients.ping(kind, Duration::from_millis(200)) {
+            let deadline = Instant::now() + READY_TIMEOUT;
+            let mut answer = None;
+            while answer.is_none() && Instant::now() < deadline {
+                answer = self.clients.ping(kind, Duration::from_millis(200));
+            }
+            if answer.is_none() {
+                tracing::warn!(
+                    "a {} serves its commands but did not answer within {READY_TIMEOUT:?}; \
+                     starting another",
+                    kind.name()
+                );
+            }
+            if let Some(pid) = answer {
                 match self.stages[i].adopt(pid) {
                     Ok(()) => eprintln!("khorus: adopted the running {} (pid {pid})", kind.name()),
                     Err(e) => tracing::warn!("could not adopt {} pid {pid}: {e:#}", kind.name()),

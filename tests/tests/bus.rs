@@ -186,7 +186,7 @@ fn commands_round_trip_and_bad_requests_get_error_replies() {
     assert_eq!(reply.unwrap_err().kind, ReplyErrorKind::Malformed);
     // Oversized: four times the limit still reaches the server, and is refused there.
     let reply = client
-        .call_raw(&vec![0u8; 4 * MAX_COMMAND_BYTES], T)
+        .call_raw(&vec![0u8; 2 * MAX_COMMAND_BYTES], T)
         .unwrap();
     let err = reply.unwrap_err();
     assert_eq!(err.kind, ReplyErrorKind::TooLarge, "{err}");
