@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use khorus_bus::wait::{self, Exit};
-use khorus_bus::{Bus, BusConfig, Counter, SignalFrame, StageKind, StageStatus, clock};
+use khorus_bus::wait::{self, Wake};
+use khorus_bus::{Bus, BusConfig, Counter, Publisher, SignalFrame, StageKind, StageStatus, clock};
 
 use crate::config::{CollectorConfig, SourceChoice};
 use crate::normalise::Normaliser;
@@ -122,7 +122,7 @@ impl Source for BpfSource {
 /// limit.
 pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> Result<Summary> {
     options.config.validate()?;
-    let mut source = open_source(options)?;
+    let source = open_source(options)?;
     // Everything privileged is done: BPF is attached and its maps are open.
     privileges::drop_all().context("failed to drop privileges")?;
 
@@ -131,10 +131,10 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         _ => Duration::from_millis(options.config.tick_ms),
     };
     let bus = Bus::open("collector", bus_config).context("failed to join the bus")?;
-    let mut frames = bus.publisher::<SignalFrame>()?;
-    let mut status = bus.publisher::<StageStatus>()?;
+    let frames = bus.publisher::<SignalFrame>()?;
+    let status = bus.publisher::<StageStatus>()?;
     let mut server = bus.command_server::<khorus_bus::commands::Collector>()?;
-    let mut recorder = match &options.record {
+    let recorder = match &options.record {
         Some(path) => Some(
             TraceWriter::create(
                 path,
@@ -144,91 +144,155 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         ),
         None => None,
     };
-    let mut normaliser = Normaliser::new(options.config.tuning());
-    let mut summary = Summary::default();
-    let mut last_status = Instant::now();
-    let mut last_print = Instant::now() - Duration::from_secs(1);
-    let mut due = Instant::now();
-    let mut shutdown = false;
-
-    loop {
-        // Sleep until the tick is due, answering commands meanwhile.
-        let mut exit = Exit::Deadline;
-        if !tick.is_zero() {
-            exit = wait::run(&[((), server.waker())], None, Some(due), |_| {
-                let report = heartbeat(&summary, source.as_ref(), &server);
-                if let Err(e) = server.serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown))) {
-                    tracing::warn!("command service: {e}");
-                }
-                if shutdown {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })?;
-        }
-        if exit != Exit::Deadline || shutdown {
-            break;
-        }
-        let now = Instant::now();
-        if !tick.is_zero() && now > due + tick / 2 {
-            summary.late_ticks += 1;
-        }
-        due += tick;
-        if due < now {
-            due = now + tick; // fell behind by more than a tick: resynchronise, don't burst
-        }
-        summary.ticks += 1;
-        let sample = match source.tick(clock::now_ns(), &mut summary.read_errors)? {
-            Tick::Sample(s) => s,
-            Tick::Primed => continue,
-            Tick::End => break,
-        };
-        if let Some(r) = recorder.as_mut() {
-            r.write(&sample).context("failed to record")?;
-            summary.recorded += 1;
-        }
-        let mut frame = normaliser.frame(&sample);
-        frame.seq = frames.publish(frame)?;
-        summary.published = frames.published();
-        summary.dropped = frames.dropped();
-        match options.output {
-            Output::Quiet => {}
-            Output::Json => {
-                if !write_out(out, &serde_json::to_string(&frame)?)? {
-                    break;
-                }
-            }
-            Output::Print => {
-                if last_print.elapsed() >= Duration::from_millis(250) || options.frames.is_some() {
-                    last_print = Instant::now();
-                    if !write_out(out, &crate::table::render(&frame))? {
-                        break;
+    let mut ticker = Ticker {
+        source,
+        recorder,
+        normaliser: Normaliser::new(options.config.tuning()),
+        frames,
+        status,
+        summary: Summary::default(),
+        last_status: Instant::now(),
+        last_print: Instant::now() - Duration::from_secs(1),
+        options,
+    };
+    if tick.is_zero() {
+        // A replay as fast as it reads: no clock to wait for.
+        while ticker
+            .step(out, (server.ok(), server.rejected()))?
+            .is_continue()
+        {}
+    } else {
+        // One wait set for the whole run: the tick is its interval, commands wake it between
+        // ticks. (Building a wait set per tick cost syscalls 50 times a second.)
+        let mut shutdown = false;
+        let mut failure = None;
+        let mut last = Instant::now();
+        wait::run(
+            &[((), server.waker())],
+            Some(tick),
+            None,
+            |wake| match wake {
+                Wake::Ready(()) => {
+                    let report = heartbeat(
+                        &ticker.summary,
+                        ticker.source.as_ref(),
+                        (server.ok(), server.rejected()),
+                    );
+                    if let Err(e) = server.serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown))) {
+                        tracing::warn!("command service: {e}");
+                    }
+                    if shutdown {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
                     }
                 }
-            }
-        }
-        if last_status.elapsed() >= Duration::from_secs(1) {
-            last_status = Instant::now();
-            status.publish(heartbeat(&summary, source.as_ref(), &server))?;
-        }
-        if options.frames.is_some_and(|n| summary.published >= n) {
-            break;
+                Wake::Tick => {
+                    let now = Instant::now();
+                    if now.duration_since(last) > tick + tick / 2 {
+                        ticker.summary.late_ticks += 1;
+                    }
+                    last = now;
+                    match ticker.step(out, (server.ok(), server.rejected())) {
+                        Ok(flow) => flow,
+                        Err(e) => {
+                            failure = Some(e);
+                            ControlFlow::Break(())
+                        }
+                    }
+                }
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(e);
         }
     }
+    let Ticker {
+        recorder,
+        mut status,
+        summary,
+        source,
+        ..
+    } = ticker;
     if let Some(r) = recorder {
         let n = r.finish().context("failed to finish the trace")?;
         tracing::info!("recorded {n} samples");
     }
-    status.publish(heartbeat(&summary, source.as_ref(), &server))?;
+    status.publish(heartbeat(
+        &summary,
+        source.as_ref(),
+        (server.ok(), server.rejected()),
+    ))?;
     Ok(summary)
 }
 
-fn heartbeat<A, B>(
-    s: &Summary,
-    source: &dyn Source,
-    server: &khorus_bus::CommandServer<A, B>,
-) -> StageStatus {
+/// What one tick needs: the source, the normaliser, the ports, and what to print.
+struct Ticker<'a> {
+    source: Box<dyn Source>,
+    recorder: Option<TraceWriter>,
+    normaliser: Normaliser,
+    frames: Publisher<SignalFrame>,
+    status: Publisher<StageStatus>,
+    summary: Summary,
+    last_status: Instant,
+    last_print: Instant,
+    options: &'a Options,
+}
+
+impl Ticker<'_> {
+    /// Reads the source, publishes a frame (and once a second the heartbeat); `Break` when the
+    /// run is over (end of a replay, the frame limit, stdout closed).
+    fn step(&mut self, out: &mut impl Write, commands: (u64, u64)) -> Result<ControlFlow<()>> {
+        let options = self.options;
+        let summary = &mut self.summary;
+        summary.ticks += 1;
+        let sample = match self
+            .source
+            .tick(clock::now_ns(), &mut summary.read_errors)?
+        {
+            Tick::Sample(s) => s,
+            Tick::Primed => return Ok(ControlFlow::Continue(())),
+            Tick::End => return Ok(ControlFlow::Break(())),
+        };
+        if let Some(r) = self.recorder.as_mut() {
+            r.write(&sample).context("failed to record")?;
+            summary.recorded += 1;
+        }
+        let mut frame = self.normaliser.frame(&sample);
+        frame.seq = self.frames.publish(frame)?;
+        summary.published = self.frames.published();
+        summary.dropped = self.frames.dropped();
+        match options.output {
+            Output::Quiet => {}
+            Output::Json => {
+                if !write_out(out, &serde_json::to_string(&frame)?)? {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Output::Print => {
+                if self.last_print.elapsed() >= Duration::from_millis(250)
+                    || options.frames.is_some()
+                {
+                    self.last_print = Instant::now();
+                    if !write_out(out, &crate::table::render(&frame))? {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+            }
+        }
+        if self.last_status.elapsed() >= Duration::from_secs(1) {
+            self.last_status = Instant::now();
+            self.status
+                .publish(heartbeat(summary, self.source.as_ref(), commands))?;
+        }
+        if options.frames.is_some_and(|n| summary.published >= n) {
+            return Ok(ControlFlow::Break(()));
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+fn heartbeat(s: &Summary, source: &dyn Source, (ok, rejected): (u64, u64)) -> StageStatus {
     let mut st = StageStatus::new(StageKind::Collector);
     st.set(Counter::Ticks, s.ticks)
         .set(Counter::LateTicks, s.late_ticks)
@@ -240,8 +304,8 @@ fn heartbeat<A, B>(
             Counter::Source,
             khorus_bus::SignalSource::from(source.kind()) as u64,
         )
-        .set(Counter::CommandsOk, server.ok())
-        .set(Counter::CommandsRejected, server.rejected());
+        .set(Counter::CommandsOk, ok)
+        .set(Counter::CommandsRejected, rejected);
     st
 }
 

@@ -227,7 +227,15 @@ pub struct Effect {
     /// cannot loop.
     pub routes: Vec<(usize, f32)>,
     input: [Block; 2],
+    /// Frames in a row its input and output stayed below [`SILENCE`].
+    quiet: u32,
+    /// Frames a sound can stay inside it (its longest delay path): once input and output have
+    /// been silent this long, everything inside it is silent too.
+    tail: u32,
 }
+
+/// Level below which an effect's input and output count as silence (-120 dBFS).
+pub const SILENCE: f32 = 1e-6;
 
 impl Effect {
     /// A tempo-synced stereo delay.
@@ -265,13 +273,27 @@ impl Effect {
     }
 
     fn with(name: &str, kind: EffectKind, ret: f32, rate: f32) -> Self {
+        let tail_s = match kind {
+            // The right line runs 5 % longer than the left.
+            EffectKind::Delay { .. } => MAX_DELAY_S * 1.05,
+            // Freeverb's longest comb plus its all-passes are well under 0.1 s.
+            EffectKind::Reverb { .. } => 0.25,
+        };
         Self {
             name: name.to_string(),
             kind,
             ret: Smoother::new(ret, 0.02, rate),
             routes: Vec::new(),
             input: [[0.0; BLOCK]; 2],
+            quiet: 0,
+            tail: (tail_s * rate) as u32 + BLOCK as u32,
         }
+    }
+
+    /// Whether it sleeps: its input has been silent, and so has its output for longer than a
+    /// sound can stay inside it, so the engine skips it (no CPU for a reverb nobody feeds).
+    pub fn asleep(&self) -> bool {
+        self.quiet >= self.tail
     }
 
     /// Its settable parameters, as `Set` names them, with their ranges; index = parameter
@@ -722,7 +744,27 @@ impl Engine {
         for k in 0..self.effects.len() {
             let (done, later) = self.effects.split_at_mut(k + 1);
             let e = &mut done[k];
+            let silent_in = e
+                .input
+                .iter()
+                .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
+            if silent_in && e.asleep() {
+                // Nothing goes in and nothing is left inside: it would return and route silence.
+                for _ in 0..n {
+                    e.ret.tick();
+                }
+                continue;
+            }
             e.process(n);
+            let silent_out = e
+                .input
+                .iter()
+                .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
+            e.quiet = if silent_in && silent_out {
+                e.quiet.saturating_add(n as u32)
+            } else {
+                0
+            };
             for i in 0..n {
                 let ret = e.ret.tick();
                 left[i] += e.input[0][i] * ret;

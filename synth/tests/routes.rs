@@ -153,3 +153,25 @@ fn effect_parameters_are_set_by_name_like_instruments() {
     assert!(e.contains("click, echo"), "{e}");
     assert_eq!(table.resolve("echo", "feedback", 5.0).unwrap().value, 0.95);
 }
+
+#[test]
+fn an_effect_nobody_feeds_sleeps_once_its_tail_is_gone_and_wakes_for_the_next_sound() {
+    let json = graph(
+        r#"[{"name":"hall","type":"reverb","room":0.7,"return":1},
+            {"name":"echo","type":"delay","beats":0.25,"feedback":0.3,"return":1}]"#,
+        r#"{"hall":1,"echo":1}"#,
+    );
+    let mut engine = GraphSpec::from_json(&json).unwrap().build(RATE).unwrap();
+    let first = note(0.1, 0.01, 69.0, 1.0);
+    let second = note(12.1, 0.01, 69.0, 1.0);
+    let (left, _) = render(&mut engine, &[first, second], 0, 12.0);
+    // The click at 0.1 s rings in the reverb and the echoes; twelve seconds later every tail
+    // is below -120 dB and both effects sleep, returning exact silence.
+    assert!(window_rms(&left, 4_800 + 2_400) > 1e-3);
+    assert!(engine.effects().iter().all(|e| e.asleep()));
+    assert!(left[left.len() - 4_800..].iter().all(|&x| x == 0.0));
+    // The next sound wakes them: the reverb answers the click at 12.1 s.
+    let (left, _) = render(&mut engine, &[], 0, 1.0);
+    assert!(engine.effects().iter().all(|e| !e.asleep()));
+    assert!(window_rms(&left, 4_800 + 2_400) > 1e-3);
+}
