@@ -26,8 +26,10 @@ use crate::trace::{TraceHeader, TraceWriter};
 pub enum Output {
     /// Nothing (the bus only).
     Quiet,
-    /// A live table of rates and levels.
+    /// A table of rates and levels, printed as lines at 4 Hz (stdout is not a terminal).
     Print,
+    /// The same table redrawn in place at 4 Hz (stdout is a terminal).
+    Live,
     /// Every frame as a JSON line (the format of `khorus tap signals --json`).
     Json,
 }
@@ -147,7 +149,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
     let mut normaliser = Normaliser::new(options.config.tuning());
     let mut summary = Summary::default();
     let mut last_status = Instant::now();
-    let mut last_print = Instant::now() - Duration::from_secs(1);
+    let mut table = crate::table::Printer::new(options.output == Output::Live);
     let mut due = Instant::now();
     let mut shutdown = false;
 
@@ -199,12 +201,12 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
                     break;
                 }
             }
-            Output::Print => {
-                if last_print.elapsed() >= Duration::from_millis(250) || options.frames.is_some() {
-                    last_print = Instant::now();
-                    if !write_out(out, &crate::table::render(&frame))? {
-                        break;
-                    }
+            Output::Print | Output::Live => {
+                let every_frame = options.frames.is_some();
+                if let Some(text) = table.frame(&frame, Instant::now(), every_frame)
+                    && !write_out(out, &text)?
+                {
+                    break;
                 }
             }
         }
