@@ -1,6 +1,6 @@
 //! `khorus-collector`: kernel signals onto the khorus bus.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,7 +32,8 @@ struct Cli {
     /// Record the raw samples to FILE (replay it with --replay FILE).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Show a live table of rates and levels.
+    /// Show a table of rates (mean of the last second) and levels, 4 times a second: redrawn
+    /// in place on a terminal, as lines when piped.
     #[arg(long, conflicts_with = "json")]
     print: bool,
     /// Print every frame as a JSON line.
@@ -111,6 +112,10 @@ fn options(cli: &Cli) -> Result<Options> {
         record: cli.record.clone(),
         output: if cli.json {
             Output::Json
+        } else if cli.print && !cli.once && cli.frames.is_none() && io::stdout().is_terminal() {
+            // A terminal gets the table redrawn in place; a pipe, a file or a counted run
+            // gets lines it can keep.
+            Output::Live
         } else if cli.print || cli.once {
             Output::Print
         } else {

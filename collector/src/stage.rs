@@ -26,8 +26,10 @@ use crate::trace::{TraceHeader, TraceWriter};
 pub enum Output {
     /// Nothing (the bus only).
     Quiet,
-    /// A live table of rates and levels.
+    /// A table of rates and levels, printed as lines at 4 Hz (stdout is not a terminal).
     Print,
+    /// The same table redrawn in place at 4 Hz (stdout is a terminal).
+    Live,
     /// Every frame as a JSON line (the format of `khorus tap signals --json`).
     Json,
 }
@@ -152,7 +154,7 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         status,
         summary: Summary::default(),
         last_status: Instant::now(),
-        last_print: Instant::now() - Duration::from_secs(1),
+        table: crate::table::Printer::new(options.output == Output::Live),
         options,
     };
     if tick.is_zero() {
@@ -235,7 +237,7 @@ struct Ticker<'a> {
     status: Publisher<StageStatus>,
     summary: Summary,
     last_status: Instant,
-    last_print: Instant,
+    table: crate::table::Printer,
     options: &'a Options,
 }
 
@@ -269,14 +271,12 @@ impl Ticker<'_> {
                     return Ok(ControlFlow::Break(()));
                 }
             }
-            Output::Print => {
-                if self.last_print.elapsed() >= Duration::from_millis(250)
-                    || options.frames.is_some()
+            Output::Print | Output::Live => {
+                let every_frame = options.frames.is_some();
+                if let Some(text) = self.table.frame(&frame, Instant::now(), every_frame)
+                    && !write_out(out, &text)?
                 {
-                    self.last_print = Instant::now();
-                    if !write_out(out, &crate::table::render(&frame))? {
-                        return Ok(ControlFlow::Break(()));
-                    }
+                    return Ok(ControlFlow::Break(()));
                 }
             }
         }

@@ -41,6 +41,19 @@ pub fn note_name(s: &str) -> Option<i32> {
     (0..=127).contains(&midi).then_some(midi)
 }
 
+/// The name of MIDI note `m` in the spelling [`note_name`] reads back, with sharps: 60 is
+/// `c4`, 61 `c#4`, 0 `c-1`.
+pub fn midi_name(m: i32) -> String {
+    const NAMES: [&str; 12] = [
+        "c", "c#", "d", "d#", "e", "f", "f#", "g", "g#", "a", "a#", "b",
+    ];
+    format!(
+        "{}{}",
+        NAMES[m.rem_euclid(12) as usize],
+        m.div_euclid(12) - 1
+    )
+}
+
 /// Scales by name, as semitone offsets from the key.
 pub const SCALES: &[(&str, &[i32])] = &[
     ("major", &[0, 2, 4, 5, 7, 9, 11]),
@@ -108,24 +121,50 @@ impl Scale {
     }
 }
 
-/// General MIDI drum notes for the usual Tidal sound names; other words are a plain hit.
+/// General MIDI drum notes for the usual Tidal sound names, first the plain one, then the
+/// variants a sample index picks.
+pub const DRUMS: &[(&[&str], &[u8])] = &[
+    // Bass Drum 1, Acoustic Bass Drum.
+    (&["bd", "kick"], &[36, 35]),
+    // Acoustic Snare, Electric Snare.
+    (&["sd", "sn", "snare"], &[38, 40]),
+    // Side Stick.
+    (&["rim"], &[37]),
+    // Hand Clap.
+    (&["cp", "clap"], &[39]),
+    // Closed Hi-Hat, Pedal Hi-Hat.
+    (&["hh", "ch"], &[42, 44]),
+    // Open Hi-Hat.
+    (&["oh"], &[46]),
+    // Low Tom, Low Floor Tom, High Floor Tom.
+    (&["lt"], &[45, 41, 43]),
+    // Low-Mid Tom, Hi-Mid Tom.
+    (&["mt"], &[47, 48]),
+    // High Tom, Hi-Mid Tom.
+    (&["ht"], &[50, 48]),
+    // Crash Cymbal 1, Crash Cymbal 2.
+    (&["cr", "crash"], &[49, 57]),
+    // Ride Cymbal 1, Ride Cymbal 2, Ride Bell.
+    (&["rd", "ride"], &[51, 59, 53]),
+    // Cowbell.
+    (&["cb"], &[56]),
+    // A plain hit: middle C.
+    (&["x", "hit"], &[60]),
+];
+
+/// The General MIDI drum note for a sound name, with Tidal's sample index (`bd:3`): `bd` is
+/// 36, and `name:n` picks variant `n` of the name's row in [`DRUMS`], wrapping around as
+/// Tidal wraps around a sample folder (`bd:1` is 35, `bd:2` 36 again; `sn:1` is 40; `hh:1`
+/// 44; `lt:1` 41, `lt:2` 43; a name with one variant ignores the index). `None` for other
+/// names, which play as a plain hit.
 pub fn drum_note(word: &str) -> Option<f64> {
-    Some(match word {
-        "bd" | "kick" => 36.0,
-        "sd" | "sn" | "snare" => 38.0,
-        "rim" => 37.0,
-        "cp" | "clap" => 39.0,
-        "hh" | "ch" => 42.0,
-        "oh" => 46.0,
-        "lt" => 45.0,
-        "mt" => 47.0,
-        "ht" => 50.0,
-        "cr" | "crash" => 49.0,
-        "rd" | "ride" => 51.0,
-        "cb" => 56.0,
-        "x" | "hit" => 60.0,
-        _ => return None,
-    })
+    let (name, index) = match word.split_once(':') {
+        Some((name, n)) => (name, n.parse::<u64>().unwrap_or(0)),
+        None => (word, 0),
+    };
+    let (_, notes) = DRUMS.iter().find(|(names, _)| names.contains(&name))?;
+    let variant = (index % notes.len() as u64) as usize;
+    Some(f64::from(notes[variant]))
 }
 
 #[cfg(test)]
@@ -145,6 +184,30 @@ mod tests {
         assert_eq!(note_name("bd"), None);
         assert_eq!(note_name("x"), None);
         assert_eq!(note_name("c99"), None);
+    }
+
+    #[test]
+    fn midi_names_read_back() {
+        assert_eq!(midi_name(60), "c4");
+        assert_eq!(midi_name(61), "c#4");
+        assert_eq!(midi_name(0), "c-1");
+        for m in 0..=127 {
+            assert_eq!(note_name(&midi_name(m)), Some(m));
+        }
+    }
+
+    #[test]
+    fn drum_names_with_sample_indices() {
+        assert_eq!(drum_note("bd"), Some(36.0));
+        assert_eq!(drum_note("bd:0"), Some(36.0));
+        assert_eq!(drum_note("bd:1"), Some(35.0));
+        assert_eq!(drum_note("bd:2"), Some(36.0), "wraps like a sample folder");
+        assert_eq!(drum_note("sn:1"), Some(40.0));
+        assert_eq!(drum_note("hh:1"), Some(44.0));
+        assert_eq!(drum_note("lt:2"), Some(43.0));
+        assert_eq!(drum_note("cp:7"), Some(39.0));
+        assert_eq!(drum_note("bd:99999999999999999999999"), Some(36.0));
+        assert_eq!(drum_note("arpy:3"), None);
     }
 
     #[test]

@@ -165,6 +165,71 @@ fn numbers_and_note_names() {
 }
 
 #[test]
+fn tidal_ranges() {
+    // Tidal: `n "0 .. 7"` plays 0 to 7; a range is one step of its sequence.
+    assert_eq!(
+        mini("0 .. 3", 1),
+        s(&["0-1/4 0", "1/4-1/2 1", "1/2-3/4 2", "3/4-1 3"])
+    );
+    assert_eq!(
+        mini("3 .. 0", 1),
+        s(&["0-1/4 3", "1/4-1/2 2", "1/2-3/4 1", "3/4-1 0"])
+    );
+    assert_eq!(mini("<0 .. 1 5>", 2), s(&["0-1/2 0", "1/2-1 1", "1-2 5"]));
+}
+
+#[test]
+fn tidal_chords() {
+    // Tidal's docs: `n "c'maj e'min"`; c is 60 here as in Tidal (our c4, Tidal's c5).
+    assert_eq!(
+        mini("c'maj e'min", 1),
+        s(&[
+            "0-1/2 c4", "0-1/2 e4", "0-1/2 g4", "1/2-1 e4", "1/2-1 g4", "1/2-1 b4"
+        ])
+    );
+    let notes = |src: &str| -> Vec<f64> {
+        let p = khorus_composer::controls::to_notes(mini::parse(src).unwrap(), None);
+        let mut v: Vec<f64> = p
+            .onsets(Q::ZERO, Q::ONE, &Context::default())
+            .unwrap()
+            .into_iter()
+            .filter_map(|h| h.value.note)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    assert_eq!(notes("c'maj"), [60.0, 64.0, 67.0]);
+    assert_eq!(notes("e4'min7"), [64.0, 67.0, 71.0, 74.0]);
+    // The documented voicings of c'min9 = [0,3,7,10,14]: 8 tones, 4 tones.
+    assert_eq!(
+        notes("c'min9'8"),
+        [60.0, 63.0, 67.0, 70.0, 72.0, 74.0, 75.0, 79.0]
+    );
+    assert_eq!(notes("c'min9'4"), [60.0, 63.0, 67.0, 70.0]);
+    // Second inversion, open voicing, drop 1.
+    assert_eq!(notes("c'major7'ii"), [67.0, 71.0, 72.0, 76.0]);
+    assert_eq!(notes("c'major7'o"), [48.0, 55.0, 64.0, 71.0]);
+    assert_eq!(notes("c'major7'd1"), [59.0, 60.0, 64.0, 67.0]);
+    // Sharp and flat roots, octaves.
+    assert_eq!(notes("cs'maj"), [61.0, 65.0, 68.0]);
+    assert_eq!(notes("c3'maj"), [48.0, 52.0, 55.0]);
+}
+
+#[test]
+fn sample_indices_pick_drum_variants() {
+    let notes = |src: &str| -> Vec<f64> {
+        khorus_composer::controls::to_notes(mini::parse(src).unwrap(), None)
+            .onsets(Q::ZERO, Q::ONE, &Context::default())
+            .unwrap()
+            .into_iter()
+            .filter_map(|h| h.value.note)
+            .collect()
+    };
+    assert_eq!(notes("bd bd:1 sn:1 hh:1"), [36.0, 35.0, 40.0, 44.0]);
+    assert_eq!(mini("bd:3*2", 1), s(&["0-1/2 bd:3", "1/2-1 bd:3"]));
+}
+
+#[test]
 fn dot_groups() {
     assert_eq!(mini("a b . c", 1), s(&["0-1/4 a", "1/4-1/2 b", "1/2-1 c"]));
 }

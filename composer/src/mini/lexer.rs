@@ -1,6 +1,7 @@
 //! Mini-notation tokens. The lexer records each token's byte range and whether whitespace
 //! came before it, because adjacency matters (`a!3` replicates, `a ! b` repeats `a`; `a?0.3`
-//! sets a probability).
+//! sets a probability). A chord (`e4'min7'ii`) and a sample with its index (`bd:3`, `808:4`)
+//! are one word each; the compiler takes them apart.
 
 use crate::notes::note_name;
 use crate::syntax::SyntaxError;
@@ -50,6 +51,8 @@ pub enum Tok {
     Percent,
     /// `.` (Tidal's group separator)
     Dot,
+    /// `..` (a range, `0 .. 3`)
+    Range,
 }
 
 /// A token with its place.
@@ -65,6 +68,17 @@ pub struct Token {
 
 /// Longest input accepted, so a hostile command cannot make the parser work for long.
 pub const MAX_SOURCE: usize = 8192;
+
+/// Whether `ch` at byte `i` continues a word: a chord part (`'` then a letter or digit) or a
+/// sample index (`:` then a digit).
+fn joins_word(src: &str, i: usize, ch: char) -> bool {
+    let next = src[i + ch.len_utf8()..].chars().next();
+    match ch {
+        '\'' => next.is_some_and(|n| n.is_ascii_alphanumeric()),
+        ':' => next.is_some_and(|n| n.is_ascii_digit()),
+        _ => false,
+    }
+}
 
 /// Splits `src` into tokens.
 pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
@@ -82,6 +96,17 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         if c.is_whitespace() {
             spaced = true;
             it.next();
+            continue;
+        }
+        if c == '.' && src[at + 1..].starts_with('.') {
+            it.next();
+            it.next();
+            out.push(Token {
+                tok: Tok::Range,
+                at,
+                spaced,
+            });
+            spaced = false;
             continue;
         }
         let simple = match c {
@@ -109,7 +134,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         let tok = if let Some(t) = simple {
             it.next();
             t
-        } else if c.is_ascii_alphabetic() {
+        } else if c.is_ascii_alphabetic() || joins_word(src, at, c) {
             let mut end = at;
             while let Some(&(i, ch)) = it.peek() {
                 // A note name takes a negative octave: `c-1` is MIDI 0, one token.
@@ -117,7 +142,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                     && src[i + 1..].starts_with(|n: char| n.is_ascii_digit())
                     && note_name(&src[at..end]).is_some()
                     && !src[at..end].contains(|c: char| c.is_ascii_digit());
-                if ch.is_ascii_alphanumeric() || ch == '#' || negative_octave {
+                if ch.is_ascii_alphanumeric()
+                    || ch == '#'
+                    || negative_octave
+                    || joins_word(src, i, ch)
+                {
                     end = i + ch.len_utf8();
                     it.next();
                 } else {
@@ -162,13 +191,33 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
             if &src[at..end] == "-" {
                 return Err(SyntaxError::at(src, at, "'-' must be followed by a digit"));
             }
-            Tok::Num(src[at..end].to_string())
+            // A number rooting a chord (`0'maj`) or naming samples (`808:4`) is a word.
+            let joined = src[end..]
+                .chars()
+                .next()
+                .is_some_and(|ch| joins_word(src, end, ch));
+            if joined {
+                while let Some(&(i, ch)) = it.peek() {
+                    if i < end {
+                        it.next();
+                    } else if ch.is_ascii_alphanumeric() || ch == '#' || joins_word(src, i, ch) {
+                        end = i + ch.len_utf8();
+                        it.next();
+                    } else {
+                        break;
+                    }
+                }
+                Tok::Word(src[at..end].to_string())
+            } else {
+                Tok::Num(src[at..end].to_string())
+            }
         } else {
-            return Err(SyntaxError::at(
-                src,
-                at,
-                format!("unexpected character {c:?}"),
-            ));
+            let msg = match c {
+                '\'' => "a chord needs a name after the quote (c'maj)".to_string(),
+                ':' => "':' needs a sample number after it".to_string(),
+                _ => format!("unexpected character {c:?}"),
+            };
+            return Err(SyntaxError::at(src, at, msg));
         };
         out.push(Token { tok, at, spaced });
         spaced = false;
@@ -246,6 +295,46 @@ mod tests {
         assert_eq!(
             words("bd-1"),
             [Tok::Word("bd".into()), Tok::Num("-1".into())]
+        );
+    }
+
+    #[test]
+    fn chords_and_sample_indices_are_one_word() {
+        let w = |s: &str| Tok::Word(s.into());
+        assert_eq!(
+            words("c'maj e4'min7'ii 0'maj 'm9'o bd:3 808:4 c#-1'5"),
+            [
+                w("c'maj"),
+                w("e4'min7'ii"),
+                w("0'maj"),
+                w("'m9'o"),
+                w("bd:3"),
+                w("808:4"),
+                w("c#-1'5"),
+            ]
+        );
+        // Modifiers still attach after them.
+        assert_eq!(
+            words("bd:3*2"),
+            [w("bd:3"), Tok::Star, Tok::Num("2".into())]
+        );
+        let e = lex("c' d").unwrap_err();
+        assert_eq!(e.col, 2);
+        assert!(e.message.contains("chord needs a name"), "{e}");
+        let e = lex("bd:x").unwrap_err();
+        assert_eq!(e.col, 3);
+        assert!(e.message.contains("sample number"), "{e}");
+    }
+
+    #[test]
+    fn ranges_with_and_without_spaces() {
+        let n = |s: &str| Tok::Num(s.into());
+        assert_eq!(words("0 .. 3"), [n("0"), Tok::Range, n("3")]);
+        assert_eq!(words("0..3"), [n("0"), Tok::Range, n("3")]);
+        assert_eq!(words("1.5..3"), [n("1.5"), Tok::Range, n("3")]);
+        assert_eq!(
+            words("a . b"),
+            [Tok::Word("a".into()), Tok::Dot, Tok::Word("b".into())]
         );
     }
 

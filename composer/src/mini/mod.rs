@@ -8,19 +8,24 @@
 //! sequence slowed by its total weight), `{a b c, d e}` aligns layers to the first layer's
 //! step count (or `%n`), `a(k,n,r)` imposes a euclidean structure, `?` and `|` are seeded per
 //! occurrence so each use makes its own choices.
+//!
+//! From Tidal: ranges (`0 .. 3` is `0 1 2 3`, `3 .. 0` is `3 2 1 0`, in one step), chords in
+//! note patterns (`c'maj e4'min7'ii`, see [`chord`]) as stacks of simultaneous notes, and sample
+//! indices (`bd:3`), kept in the word for the drum map ([`crate::notes::drum_note`]).
 
+pub mod chord;
 pub mod lexer;
 pub mod parser;
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::combinators::{Param, randcat, stack, timecat};
-use crate::notes::note_name;
+use crate::combinators::{Param, fastcat, randcat, stack, timecat};
+use crate::notes::{midi_name, note_name};
 use crate::pattern::Pattern;
 use crate::syntax::SyntaxError;
 use crate::time::Q;
-use parser::{Arg, GroupKind, Mod, Seq, Term};
+use parser::{Arg, GroupKind, MAX_STEPS, Mod, Seq, Term};
 
 /// A mini-notation value.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +34,7 @@ pub enum Value {
     Num(Q),
     /// A note name: its MIDI number and the name as written.
     Note(i32, Arc<str>),
-    /// Any other word (a sound or symbol).
+    /// Any other word (a sound or symbol), a sample index included (`bd:3`).
     Word(Arc<str>),
 }
 
@@ -99,9 +104,18 @@ impl Compiler<'_> {
 
     fn term(&self, t: &Term, at: usize) -> Result<Pattern<Value>, SyntaxError> {
         match t {
-            Term::Atom(s) => Value::from_atom(s)
-                .map(Pattern::pure)
-                .ok_or_else(|| self.err(at, format!("number {s} is out of range"))),
+            Term::Atom(s) => {
+                let mut values = self.atom(s, at)?;
+                Ok(if values.len() == 1 {
+                    values
+                        .pop()
+                        .map(Pattern::pure)
+                        .unwrap_or_else(Pattern::silence)
+                } else {
+                    stack(values.into_iter().map(Pattern::pure).collect())
+                })
+            }
+            Term::Range { from, to, to_at } => self.range(from, at, to, *to_at),
             Term::Rest => Ok(Pattern::silence()),
             Term::Group {
                 kind,
@@ -137,6 +151,112 @@ impl Compiler<'_> {
                 })
             }
         }
+    }
+
+    /// An atom's values: one, or a chord's tones.
+    fn atom(&self, s: &str, at: usize) -> Result<Vec<Value>, SyntaxError> {
+        if let Some(parsed) = chord::parse(s) {
+            let c = parsed.map_err(|e| self.err(at + e.at, e.message))?;
+            return self.chord_values(&c, at);
+        }
+        if let Some((_, index)) = s.split_once(':')
+            && (index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let place = at + s.len() - index.len();
+            return Err(self.err(
+                place,
+                format!("sample number {index:?} is not a whole number"),
+            ));
+        }
+        Value::from_atom(s)
+            .map(|v| vec![v])
+            .ok_or_else(|| self.err(at, format!("number {s} is out of range")))
+    }
+
+    fn chord_values(&self, c: &chord::Chord<'_>, at: usize) -> Result<Vec<Value>, SyntaxError> {
+        if let Some(root) = note_name(c.root) {
+            return c
+                .tones
+                .iter()
+                .map(|t| {
+                    let m = root + t;
+                    if (0..=127).contains(&m) {
+                        Ok(Value::Note(m, midi_name(m).into()))
+                    } else {
+                        Err(self.err(at, format!("chord tone {m} is outside MIDI notes 0..=127")))
+                    }
+                })
+                .collect();
+        }
+        let root = match Q::parse_decimal(c.root) {
+            _ if c.root.is_empty() => Q::ZERO,
+            Some(Ok(q)) => q,
+            Some(Err(e)) => return Err(self.err(at, format!("chord root {}: {e}", c.root))),
+            None => {
+                return Err(self.err(
+                    at,
+                    format!(
+                        "a chord's root is a note name or a number, not {:?}",
+                        c.root
+                    ),
+                ));
+            }
+        };
+        c.tones
+            .iter()
+            .map(|&t| {
+                (root + Q::int(t as i64))
+                    .map(Value::Num)
+                    .map_err(|e| self.err(at, e.to_string()))
+            })
+            .collect()
+    }
+
+    /// `from .. to`: whole numbers or notes, ascending or descending, as one step.
+    fn range(
+        &self,
+        from: &str,
+        at: usize,
+        to: &str,
+        to_at: usize,
+    ) -> Result<Pattern<Value>, SyntaxError> {
+        let end = |s: &str, place: usize| match Value::from_atom(s) {
+            Some(Value::Num(q)) if q.denom() == 1 => Ok((q.numer(), false)),
+            Some(Value::Note(m, _)) if !s.contains('\'') => Ok((m as i64, true)),
+            _ => Err(self.err(
+                place,
+                format!("a range runs between whole numbers or note names, not {s:?}"),
+            )),
+        };
+        let (a, a_note) = end(from, at)?;
+        let (b, b_note) = end(to, to_at)?;
+        if a_note != b_note {
+            return Err(self.err(
+                to_at,
+                "a range runs between two numbers or two note names, not one of each",
+            ));
+        }
+        if a.abs_diff(b) >= MAX_STEPS as u64 {
+            return Err(self.err(at, format!("a range of more than {MAX_STEPS} steps")));
+        }
+        let value = |v: i64| {
+            if a_note {
+                // Both ends are MIDI notes, so everything between is one too.
+                Value::Note(v as i32, midi_name(v as i32).into())
+            } else {
+                Value::Num(Q::int(v))
+            }
+        };
+        let mut pats: Vec<Pattern<Value>> = if a <= b {
+            (a..=b).map(|v| Pattern::pure(value(v))).collect()
+        } else {
+            (b..=a).rev().map(|v| Pattern::pure(value(v))).collect()
+        };
+        Ok(if pats.len() == 1 {
+            pats.pop().unwrap_or_else(Pattern::silence)
+        } else {
+            fastcat(pats)
+        })
     }
 
     fn weight(&self, seq: &Seq) -> Result<Q, SyntaxError> {
@@ -180,10 +300,14 @@ impl Compiler<'_> {
 
     fn check_numeric(&self, t: &Term, at: usize) -> Result<(), SyntaxError> {
         match t {
-            Term::Atom(s) if Q::parse_decimal(s).is_none() && note_name(s).is_none() => {
-                Err(self.err(at, format!("expected a number, found {s:?}")))
+            Term::Atom(s) => {
+                if self.atom(s, at)?.iter().all(|v| v.as_q().is_some()) {
+                    Ok(())
+                } else {
+                    Err(self.err(at, format!("expected a number, found {s:?}")))
+                }
             }
-            Term::Atom(_) | Term::Rest => Ok(()),
+            Term::Range { .. } | Term::Rest => Ok(()),
             Term::Group { layers, .. } => {
                 for l in layers {
                     for s in &l.steps {
@@ -197,10 +321,11 @@ impl Compiler<'_> {
 
     fn const_arg(&self, arg: &Arg) -> Result<Q, SyntaxError> {
         match &arg.term {
-            Term::Atom(s) => match Value::from_atom(s).and_then(|v| v.as_q()) {
-                Some(q) => Ok(q),
-                None => Err(self.err(arg.at, format!("expected a number, found {s:?}"))),
-            },
+            Term::Atom(s) => match self.atom(s, arg.at)?.as_slice() {
+                [v] => v.as_q(),
+                _ => None,
+            }
+            .ok_or_else(|| self.err(arg.at, format!("expected a number, found {s:?}"))),
             _ => Err(self.err(arg.at, "expected a number")),
         }
     }
@@ -276,6 +401,119 @@ mod tests {
             .unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].value.as_q(), Some(Q::ZERO), "c-1 is MIDI 0");
+    }
+
+    fn numbers(src: &str) -> Vec<Vec<i64>> {
+        // Onset → the MIDI numbers sounding there, sorted.
+        let haps = parse(src)
+            .unwrap()
+            .onsets(Q::ZERO, Q::ONE, &Context::default())
+            .unwrap();
+        let mut out: Vec<(Q, Vec<i64>)> = Vec::new();
+        for h in haps {
+            let at = h.whole.unwrap().begin;
+            let v = h.value.as_q().unwrap().floor();
+            match out.last_mut() {
+                Some((t, vs)) if *t == at => vs.push(v),
+                _ => out.push((at, vec![v])),
+            }
+        }
+        out.into_iter()
+            .map(|(_, mut v)| {
+                v.sort();
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chords_are_stacks_of_notes() {
+        assert_eq!(
+            show("c'maj e4'min7", 1),
+            [
+                "[0, 1/2) c4",
+                "[0, 1/2) e4",
+                "[0, 1/2) g4",
+                "[1/2, 1) e4",
+                "[1/2, 1) g4",
+                "[1/2, 1) b4",
+                "[1/2, 1) d5"
+            ]
+        );
+        assert_eq!(numbers("c'maj"), [[60, 64, 67]]);
+        assert_eq!(numbers("c'maj'ii"), [[67, 72, 76]]);
+        assert_eq!(numbers("c'major7'o"), [[48, 55, 64, 71]]);
+        assert_eq!(numbers("0'maj 'min"), [[0, 4, 7], [0, 3, 7]]);
+        // Modifiers outside the chord act on the whole stack.
+        assert_eq!(show("c'five*2", 1).len(), 4);
+        let v = parse_numbers("c'maj")
+            .unwrap()
+            .onsets(Q::ZERO, Q::ONE, &Context::default())
+            .unwrap();
+        assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn chord_errors_are_placed() {
+        let e = parse("c e4'mja").unwrap_err();
+        assert_eq!((e.line, e.col), (1, 6));
+        assert!(e.message.starts_with("unknown chord name \"mja\""), "{e}");
+        let e = parse("c'maj'q").unwrap_err();
+        assert_eq!(e.col, 7);
+        let e = parse("bd'maj").unwrap_err();
+        assert_eq!(e.col, 1);
+        let e = parse("g9'maj13").unwrap_err();
+        assert!(e.message.contains("outside MIDI"), "{e}");
+        assert!(parse("a*c'maj").is_err());
+    }
+
+    #[test]
+    fn ranges_fill_one_step() {
+        assert_eq!(numbers("0 .. 3"), [[0], [1], [2], [3]]);
+        assert_eq!(numbers("3 .. 0"), [[3], [2], [1], [0]]);
+        assert_eq!(numbers("0..3"), [[0], [1], [2], [3]]);
+        assert_eq!(numbers("-1 .. 1"), [[-1], [0], [1]]);
+        assert_eq!(numbers("2 .. 2"), [[2]]);
+        assert_eq!(
+            show("0 .. 2 8", 1),
+            ["[0, 1/6) 0", "[1/6, 1/3) 1", "[1/3, 1/2) 2", "[1/2, 1) 8"]
+        );
+        assert_eq!(
+            show("c .. d", 1),
+            ["[0, 1/3) c4", "[1/3, 2/3) c#4", "[2/3, 1) d4"]
+        );
+        assert_eq!(show("[0 .. 1]*2", 1).len(), 4);
+        assert_eq!(
+            parse_numbers("1 .. 3")
+                .unwrap()
+                .onsets(Q::ZERO, Q::ONE, &Context::default())
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn range_errors_are_placed() {
+        assert_eq!(parse("0 .. x").unwrap_err().col, 6);
+        assert_eq!(parse("0 .. c").unwrap_err().col, 6);
+        assert_eq!(parse("0.5 .. 2").unwrap_err().col, 1);
+        assert_eq!(parse("a*2 .. 3").unwrap_err().col, 5);
+        assert_eq!(parse(".. 3").unwrap_err().col, 1);
+        assert_eq!(parse("0 ..").unwrap_err().col, 5);
+        assert_eq!(parse("[a b] .. 3").unwrap_err().col, 7);
+        let e = parse("0 .. 99999999").unwrap_err();
+        assert!(e.message.contains("more than 4096"), "{e}");
+    }
+
+    #[test]
+    fn sample_indices_stay_in_the_word() {
+        assert_eq!(
+            show("bd:3 808:4 sn", 1),
+            ["[0, 1/3) bd:3", "[1/3, 2/3) 808:4", "[2/3, 1) sn"]
+        );
+        assert_eq!(parse("bd:3x").unwrap_err().col, 4);
+        assert!(parse_numbers("bd:3").is_err());
     }
 
     #[test]

@@ -5,8 +5,15 @@
 //! ```text
 //! layers := seq (',' seq)* | seq ('|' seq)*
 //! seq    := (step | '_' | '!' | '!'N | '.')*
-//! step   := term ('*' arg | '/' arg | '?' [N] | '@' N | '(' seq ',' seq [',' seq] ')')*
-//! term   := word | number | '~' | '[' layers ']' | '<' layers '>' | '{' layers '}' ['%' arg]
+//! step   := term ['..' atom] ('*' arg | '/' arg | '?' [N] | '@' N | '(' seq ',' seq [',' seq] ')')*
+//! term   := atom | '~' | '[' layers ']' | '<' layers '>' | '{' layers '}' ['%' arg]
+//! atom   := word | number
+//! ```
+//!
+//! A range `a .. b` is one step, as in Tidal: `0 .. 3 8` is `[0 1 2 3] 8`. Words include
+//! chords (`c'maj'ii`) and sample indices (`bd:3`); the compiler takes those apart.
+//!
+//! ```text
 //! arg    := number | word | '[' layers ']' | '<' layers '>'
 //! ```
 
@@ -37,6 +44,15 @@ pub enum Term {
     Atom(String),
     /// `~`.
     Rest,
+    /// `from .. to`: every whole number (or note) between the two, both included, in one step.
+    Range {
+        /// The first end as written.
+        from: String,
+        /// The second end as written.
+        to: String,
+        /// Byte offset of the second end.
+        to_at: usize,
+    },
     /// A bracketed group.
     Group {
         /// The brackets.
@@ -139,7 +155,7 @@ fn closer_name(t: &Tok) -> &'static str {
 /// character.
 fn describe(rest: &str) -> String {
     let len = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '#' | '.' | '-')))
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '#' | '.' | '-' | '\'' | ':')))
         .unwrap_or(rest.len())
         .max(rest.chars().next().map_or(0, char::len_utf8));
     format!("{:?}", &rest[..len])
@@ -234,6 +250,13 @@ impl Parser<'_> {
                     self.count_steps(copies, t.at)?;
                     steps.extend(std::iter::repeat_n(last, copies));
                 }
+                Tok::Range => {
+                    return Err(self.err_at(
+                        t.at,
+                        "'..' needs a number or note name right before it (a range's ends take \
+                         no modifiers)",
+                    ));
+                }
                 Tok::Dot => {
                     self.pos += 1;
                     if steps.is_empty() {
@@ -315,7 +338,32 @@ impl Parser<'_> {
 
     fn step(&mut self) -> Result<Step, SyntaxError> {
         let at = self.here();
-        let term = self.term()?;
+        let mut term = self.term()?;
+        if let Some(Token {
+            tok: Tok::Range,
+            at: range_at,
+            ..
+        }) = self.peek().cloned()
+        {
+            let Term::Atom(from) = &term else {
+                return Err(self.err_at(
+                    range_at,
+                    "a range runs from a number or note name, not a group",
+                ));
+            };
+            self.pos += 1;
+            let to_at = self.here();
+            let to = match self.peek().map(|t| &t.tok) {
+                Some(Tok::Num(n) | Tok::Word(n)) => n.clone(),
+                _ => return Err(self.err_at(to_at, "expected a number or note name after '..'")),
+            };
+            self.pos += 1;
+            term = Term::Range {
+                from: from.clone(),
+                to,
+                to_at,
+            };
+        }
         let mut step = Step {
             term,
             at,
