@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use khorus_bus::wait::{self, Wake};
-use khorus_bus::{Bus, BusConfig, Counter, Publisher, SignalFrame, StageKind, StageStatus, clock};
+use khorus_bus::{
+    BusConfig, Counter, Publisher, SignalFrame, StageKind, StageRunner, StageStatus, clock,
+};
 
 use crate::config::{CollectorConfig, SourceChoice};
 use crate::normalise::Normaliser;
@@ -132,10 +134,9 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         (Some(_), true) => Duration::ZERO,
         _ => Duration::from_millis(options.config.tick_ms),
     };
-    let bus = Bus::open("collector", bus_config).context("failed to join the bus")?;
-    let frames = bus.publisher::<SignalFrame>()?;
-    let status = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<khorus_bus::commands::Collector>()?;
+    let mut stage = StageRunner::<khorus_bus::commands::Collector>::open(bus_config)
+        .context("failed to join the bus")?;
+    let frames = stage.bus().publisher::<SignalFrame>()?;
     let recorder = match &options.record {
         Some(path) => Some(
             TraceWriter::create(
@@ -151,67 +152,57 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         recorder,
         normaliser: Normaliser::new(options.config.tuning()),
         frames,
-        status,
         summary: Summary::default(),
-        last_status: Instant::now(),
         table: crate::table::Printer::new(options.output == Output::Live),
         options,
     };
+    stage.announce_ready();
     if tick.is_zero() {
         // A replay as fast as it reads: no clock to wait for.
-        while ticker
-            .step(out, (server.ok(), server.rejected()))?
-            .is_continue()
-        {}
+        while ticker.step(out, &mut stage)?.is_continue() {}
     } else {
         // One wait set for the whole run: the tick is its interval, commands wake it between
         // ticks. (Building a wait set per tick cost syscalls 50 times a second.)
         let mut shutdown = false;
         let mut failure = None;
         let mut last = Instant::now();
-        wait::run(
-            &[((), server.waker())],
-            Some(tick),
-            None,
-            |wake| match wake {
-                Wake::Ready(()) => {
-                    let report = heartbeat(
-                        &ticker.summary,
-                        ticker.source.as_ref(),
-                        (server.ok(), server.rejected()),
-                    );
-                    if let Err(e) = server.serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown))) {
-                        tracing::warn!("command service: {e}");
-                    }
-                    if shutdown {
+        let commands = stage.server().waker();
+        wait::run(&[((), commands)], Some(tick), None, |wake| match wake {
+            Wake::Ready(()) => {
+                let report = heartbeat(&ticker.summary, ticker.source.as_ref(), stage.commands());
+                if let Err(e) = stage
+                    .server()
+                    .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
+                {
+                    tracing::warn!("command service: {e}");
+                }
+                if shutdown {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            Wake::Tick => {
+                let now = Instant::now();
+                if now.duration_since(last) > tick + tick / 2 {
+                    ticker.summary.late_ticks += 1;
+                }
+                last = now;
+                match ticker.step(out, &mut stage) {
+                    Ok(flow) => flow,
+                    Err(e) => {
+                        failure = Some(e);
                         ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
                     }
                 }
-                Wake::Tick => {
-                    let now = Instant::now();
-                    if now.duration_since(last) > tick + tick / 2 {
-                        ticker.summary.late_ticks += 1;
-                    }
-                    last = now;
-                    match ticker.step(out, (server.ok(), server.rejected())) {
-                        Ok(flow) => flow,
-                        Err(e) => {
-                            failure = Some(e);
-                            ControlFlow::Break(())
-                        }
-                    }
-                }
-            },
-        )?;
+            }
+        })?;
         if let Some(e) = failure {
             return Err(e);
         }
     }
     let Ticker {
         recorder,
-        mut status,
         summary,
         source,
         ..
@@ -220,11 +211,8 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         let n = r.finish().context("failed to finish the trace")?;
         tracing::info!("recorded {n} samples");
     }
-    status.publish(heartbeat(
-        &summary,
-        source.as_ref(),
-        (server.ok(), server.rejected()),
-    ))?;
+    let commands = stage.commands();
+    stage.heartbeat(true, || heartbeat(&summary, source.as_ref(), commands))?;
     Ok(summary)
 }
 
@@ -234,9 +222,7 @@ struct Ticker<'a> {
     recorder: Option<TraceWriter>,
     normaliser: Normaliser,
     frames: Publisher<SignalFrame>,
-    status: Publisher<StageStatus>,
     summary: Summary,
-    last_status: Instant,
     table: crate::table::Printer,
     options: &'a Options,
 }
@@ -244,7 +230,11 @@ struct Ticker<'a> {
 impl Ticker<'_> {
     /// Reads the source, publishes a frame (and once a second the heartbeat); `Break` when the
     /// run is over (end of a replay, the frame limit, stdout closed).
-    fn step(&mut self, out: &mut impl Write, commands: (u64, u64)) -> Result<ControlFlow<()>> {
+    fn step(
+        &mut self,
+        out: &mut impl Write,
+        stage: &mut StageRunner<khorus_bus::commands::Collector>,
+    ) -> Result<ControlFlow<()>> {
         let options = self.options;
         let summary = &mut self.summary;
         summary.ticks += 1;
@@ -280,11 +270,8 @@ impl Ticker<'_> {
                 }
             }
         }
-        if self.last_status.elapsed() >= Duration::from_secs(1) {
-            self.last_status = Instant::now();
-            self.status
-                .publish(heartbeat(summary, self.source.as_ref(), commands))?;
-        }
+        let commands = stage.commands();
+        stage.heartbeat(false, || heartbeat(summary, self.source.as_ref(), commands))?;
         if options.frames.is_some_and(|n| summary.published >= n) {
             return Ok(ControlFlow::Break(()));
         }

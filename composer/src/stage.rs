@@ -15,8 +15,8 @@ use khorus_bus::commands::composer::{
 };
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
-    Bus, BusConfig, BusError, CommandServer, Common, Counter, CurvePoint, NoteEvent, Publisher,
-    Reply, ReplyError, SignalFrame, StageKind, StageStatus, Subscriber, TransportState, clock,
+    BusConfig, BusError, Common, Counter, CurvePoint, NoteEvent, Publisher, Reply, ReplyError,
+    SignalFrame, StageKind, StageRunner, StageStatus, Subscriber, TransportState, clock,
 };
 
 use crate::ir;
@@ -423,19 +423,19 @@ pub struct PortCounts {
     pub rejected: u64,
 }
 
-fn port_counts<A, B>(
+fn port_counts(
     notes: &Publisher<NoteEvent>,
     curves: &Publisher<CurvePoint>,
     signals: &Subscriber<SignalFrame>,
-    server: &CommandServer<A, B>,
+    (ok, rejected): (u64, u64),
 ) -> PortCounts {
     PortCounts {
         published: notes.published() + curves.published(),
         dropped: notes.dropped() + curves.dropped(),
         received: signals.received(),
         missed: signals.missed(),
-        ok: server.ok(),
-        rejected: server.rejected(),
+        ok,
+        rejected,
     }
 }
 
@@ -448,29 +448,26 @@ enum Src {
 
 /// Runs the stage until Shutdown, SIGINT or SIGTERM.
 pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(), StageError> {
-    let bus = Bus::open("composer", config)?;
+    let mut stage = StageRunner::<khorus_bus::commands::Composer>::open(config)?;
+    let bus = stage.bus();
     let mut signals = bus.subscriber::<SignalFrame>()?;
     let mut notes = bus.publisher::<NoteEvent>()?;
     let mut curves = bus.publisher::<CurvePoint>()?;
-    let mut status = bus.publisher::<StageStatus>()?;
     let mut transport = bus.publisher::<TransportState>()?;
     let mut last_transport: Option<TransportState> = None;
-    let mut server = bus.command_server::<khorus_bus::commands::Composer>()?;
+    let commands = stage.server().waker();
     let mut composer = Composer::new(opts, clock::now_ns())?;
     // A quarter of the lookahead: every event is made at least ¾ lookahead before it sounds.
     let tick = Duration::from_nanos((opts.lookahead_ns / 4).clamp(1_000_000, 250_000_000));
-    let mut last_status = 0u64;
+    let mut last_transport_ns = 0u64;
     let mut failure: Option<StageError> = None;
     tracing::info!(
         "composer on the bus, {} bpm",
         composer.sched.transport().bpm()
     );
-    eprintln!("composer: ready");
+    stage.announce_ready();
     wait::run(
-        &[
-            (Src::Signals, signals.waker()),
-            (Src::Commands, server.waker()),
-        ],
+        &[(Src::Signals, signals.waker()), (Src::Commands, commands)],
         Some(tick),
         None,
         |wake| {
@@ -482,8 +479,8 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
                     }
                     Wake::Ready(Src::Commands) => {
                         let now = clock::now_ns();
-                        let counts = port_counts(&notes, &curves, &signals, &server);
-                        server.serve(|cmd| match cmd {
+                        let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                        stage.server().serve(|cmd| match cmd {
                             // Status needs the ports' counters, which only this loop has.
                             ComposerCommand::Common(Common::Status) => {
                                 let s = composer.status(counts);
@@ -506,16 +503,13 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
                         // The transport, when it changed (tempo, start/stop) and once a second.
                         let state = composer.transport_state(now);
                         let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
-                        if changed || now.saturating_sub(last_status) >= 1_000_000_000 {
+                        if changed || now.saturating_sub(last_transport_ns) >= 1_000_000_000 {
                             transport.publish(state)?;
                             last_transport = Some(state);
+                            last_transport_ns = now;
                         }
-                        if now.saturating_sub(last_status) >= 1_000_000_000 {
-                            last_status = now;
-                            let s =
-                                composer.status(port_counts(&notes, &curves, &signals, &server));
-                            status.publish(s)?;
-                        }
+                        let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                        stage.heartbeat(false, || composer.status(counts))?;
                     }
                 }
                 Ok(())

@@ -20,7 +20,7 @@ use khorus_bus::services::ids::{IdTable, NodeEntry};
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
     Bus, BusConfig, BusError, CommandClient, Common, Counter, NoteEvent, Publisher, Reply,
-    ReplyError, StageKind, StageStatus, TransportState, clock,
+    ReplyError, StageKind, StageRunner, StageStatus, TransportState, clock,
 };
 
 use crate::config::{ControlConfig, STAGES};
@@ -151,9 +151,10 @@ struct Control {
 /// `Shutdown` command (which leaves them running for the next control to adopt).
 pub fn run(opts: Options) -> Result<()> {
     opts.config.validate().map_err(|e| anyhow::anyhow!(e))?;
-    let bus = Bus::open("control", &opts.bus).context("failed to join the bus")?;
     {
-        let mut other = bus.command_client::<commands::Control>()?;
+        // Before serving: is another control already here?
+        let probe = Bus::open("control-probe", &opts.bus).context("failed to join the bus")?;
+        let mut other = probe.command_client::<commands::Control>()?;
         let ping = ControlCommand::Common(Common::Ping { nonce: 1 });
         if let Ok(ControlReply::Common(CommonReply::Pong { pid, .. })) =
             other.call(&ping, Duration::from_millis(300))
@@ -161,17 +162,17 @@ pub fn run(opts: Options) -> Result<()> {
             bail!("khorus up is already running (pid {pid}); `khorus status` shows it");
         }
     }
-    let cleaned = bus.cleanup_dead_nodes();
+    let mut stage =
+        StageRunner::<commands::Control>::open(&opts.bus).context("failed to join the bus")?;
+    let cleaned = stage.bus().cleanup_dead_nodes();
     if cleaned.cleaned > 0 {
         tracing::info!(
             "removed what {} dead processes left on the bus",
             cleaned.cleaned
         );
     }
-    let mut server = bus.command_server::<commands::Control>()?;
-    let mut status_sub = bus.subscriber::<StageStatus>()?;
-    let mut transport_sub = bus.subscriber::<TransportState>()?;
-    let mut status_pub = bus.publisher::<StageStatus>()?;
+    let mut status_sub = stage.bus().subscriber::<StageStatus>()?;
+    let mut transport_sub = stage.bus().subscriber::<TransportState>()?;
 
     let session = match state::load_session(&opts.bus)? {
         Some(s) => {
@@ -196,10 +197,10 @@ pub fn run(opts: Options) -> Result<()> {
         plan,
         version: 1,
         stages,
-        clients: Clients::open(&bus)?,
+        clients: Clients::open(stage.bus())?,
         transport: None,
-        ids: bus.publisher::<IdTable>()?,
-        notes: bus.publisher::<NoteEvent>()?,
+        ids: stage.bus().publisher::<IdTable>()?,
+        notes: stage.bus().publisher::<NoteEvent>()?,
         down: false,
         leave: false,
         pipewire: supervise::pipewire_running(),
@@ -215,13 +216,13 @@ pub fn run(opts: Options) -> Result<()> {
         );
     }
     c.adopt_running();
-    eprintln!("control: ready");
+    stage.announce_ready();
     c.start_due();
 
-    let mut last_status_pub = Instant::now() - Duration::from_secs(10);
+    let commands = stage.server().waker();
     loop {
         let mut sources = vec![
-            (Src::Commands, server.waker()),
+            (Src::Commands, commands.clone()),
             (Src::Status, status_sub.waker()),
             (Src::Transport, transport_sub.waker()),
         ];
@@ -235,7 +236,7 @@ pub fn run(opts: Options) -> Result<()> {
         let mut failure = None;
         let exit = wait::run(&sources, Some(Duration::from_secs(1)), deadline, |wake| {
             let result = match wake {
-                Wake::Ready(Src::Commands) => server.serve(|cmd| c.handle(cmd)).map(drop),
+                Wake::Ready(Src::Commands) => stage.server().serve(|cmd| c.handle(cmd)).map(drop),
                 Wake::Ready(Src::Status) => status_sub
                     .drain(|s| {
                         if let Some(st) = c.stages.iter_mut().find(|x| x.kind == s.stage()) {
@@ -252,12 +253,7 @@ pub fn run(opts: Options) -> Result<()> {
                 }
                 Wake::Tick => {
                     c.tick();
-                    if last_status_pub.elapsed() >= Duration::from_secs(1) {
-                        last_status_pub = Instant::now();
-                        status_pub.publish(c.status()).map(drop)
-                    } else {
-                        Ok(())
-                    }
+                    stage.heartbeat(false, || c.status()).map(drop)
                 }
             };
             if let Err(e) = result {
@@ -280,18 +276,16 @@ pub fn run(opts: Options) -> Result<()> {
         }
         let exit = exit?;
         for i in exited {
-            c.on_exit(i, &bus);
+            c.on_exit(i, stage.bus());
         }
         if exit == Exit::Terminated || c.down {
             c.shut_down();
-            drop(server);
             drop(status_sub);
             drop(transport_sub);
-            drop(status_pub);
             drop(c);
-            bus.cleanup_dead_nodes();
-            let config = bus.config().clone();
-            drop(bus);
+            stage.bus().cleanup_dead_nodes();
+            let config = stage.bus().config().clone();
+            drop(stage);
             // Nobody left on this bus (a signal stopped us, no client waits): remove what
             // iceoryx2 keeps for it. After `khorus down`, the client does this once we are gone.
             if khorus_bus::nodes::list(&config).is_ok_and(|n| n.is_empty()) {

@@ -14,7 +14,7 @@ use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, Value};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::wait::{self, Wake};
-use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageStatus, TransportState};
+use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageRunner, TransportState};
 
 use crate::counts::{Counts, OscStats, final_sweep, push_to_midi, status};
 use crate::map::{Mapper, RouterConfig, parse_target};
@@ -286,14 +286,15 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
         None
     };
 
-    let bus = Bus::open("router", bus_config).context("failed to join the bus")?;
+    let mut stage = StageRunner::<khorus_bus::commands::Router>::open(bus_config)
+        .context("failed to join the bus")?;
+    let bus = stage.bus();
     let mut notes = bus.subscriber::<NoteEvent>()?;
     let mut signals = bus.subscriber::<SignalFrame>()?;
     let mut curves = bus.subscriber::<CurvePoint>()?;
     let mut transport = bus.subscriber::<TransportState>()?;
-    let mut status_pub = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<khorus_bus::commands::Router>()?;
-    eprintln!("router: ready");
+    let commands = stage.server().waker();
+    stage.announce_ready();
 
     let mut ntp = NtpClock::measure();
     let mut ntp_at = Instant::now();
@@ -314,7 +315,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
             (Src::Signals, signals.waker()),
             (Src::Curves, curves.waker()),
             (Src::Transport, transport.waker()),
-            (Src::Commands, server.waker()),
+            (Src::Commands, commands),
         ],
         Some(Duration::from_secs(1)),
         None,
@@ -395,14 +396,10 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                     })
                     .map(drop),
                 Wake::Ready(Src::Commands) => {
-                    let report = status(
-                        &rt_stats,
-                        &osc_stats,
-                        &counts,
-                        server.ok(),
-                        server.rejected(),
-                    );
-                    server
+                    let (ok, rejected) = stage.commands();
+                    let report = status(&rt_stats, &osc_stats, &counts, ok, rejected);
+                    stage
+                        .server()
                         .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
                         .map(drop)
                 }
@@ -412,14 +409,11 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                         ntp = NtpClock::measure();
                         ntp_at = Instant::now();
                     }
-                    status_pub
-                        .publish(status(
-                            &rt_stats,
-                            &osc_stats,
-                            &counts,
-                            server.ok(),
-                            server.rejected(),
-                        ))
+                    let (ok, rejected) = stage.commands();
+                    stage
+                        .heartbeat(true, || {
+                            status(&rt_stats, &osc_stats, &counts, ok, rejected)
+                        })
                         .map(drop)
                 }
             };

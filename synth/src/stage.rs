@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use khorus_bus::commands;
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
-    Bus, BusConfig, CommandServer, Counter, CurvePoint, NoteEvent, StageKind, StageStatus,
-    Subscriber, TransportState,
+    BusConfig, Counter, CurvePoint, NoteEvent, StageKind, StageRunner, StageStatus, Subscriber,
+    TransportState,
 };
 
 use crate::command::Controller;
@@ -59,18 +60,18 @@ fn status(stats: &RtStats, ports: Ports) -> StageStatus {
     s
 }
 
-fn ports<A, B>(
+fn ports(
     notes: &Subscriber<NoteEvent>,
     curves: &Subscriber<CurvePoint>,
     controller: &Controller,
-    server: &CommandServer<A, B>,
+    (server_ok, server_rejected): (u64, u64),
 ) -> Ports {
     Ports {
         received: notes.received() + curves.received(),
         missed: notes.missed() + curves.missed(),
         ring_dropped: controller.dropped(),
-        server_ok: server.ok(),
-        server_rejected: server.rejected(),
+        server_ok,
+        server_rejected,
     }
 }
 
@@ -93,14 +94,13 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     })?;
     tracing::info!("PipeWire node {:?} is up", options.name);
 
-    let bus = Bus::open("synth", bus_config).context("failed to join the bus")?;
-    let mut notes = bus.subscriber::<NoteEvent>()?;
-    let mut curves = bus.subscriber::<CurvePoint>()?;
-    let mut transport = bus.subscriber::<TransportState>()?;
-    let mut status_pub = bus.publisher::<StageStatus>()?;
-    let mut server = bus.command_server::<khorus_bus::commands::Synth>()?;
-    // Supervisors and tests wait for this line: from here on commands are answered.
-    eprintln!("synth: ready");
+    let mut stage =
+        StageRunner::<commands::Synth>::open(bus_config).context("failed to join the bus")?;
+    let mut notes = stage.bus().subscriber::<NoteEvent>()?;
+    let mut curves = stage.bus().subscriber::<CurvePoint>()?;
+    let mut transport = stage.bus().subscriber::<TransportState>()?;
+    let commands = stage.server().waker();
+    stage.announce_ready();
     let mut failure: Option<anyhow::Error> = None;
     let mut lost = false;
     let exit = wait::run(
@@ -108,7 +108,7 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
             (Src::Notes, notes.waker()),
             (Src::Curves, curves.waker()),
             (Src::Transport, transport.waker()),
-            (Src::Commands, server.waker()),
+            (Src::Commands, commands),
         ],
         Some(Duration::from_secs(1)),
         None,
@@ -124,15 +124,20 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
                     .drain(|t| controller.follow_transport(&t))
                     .map(drop),
                 Wake::Ready(Src::Commands) => {
-                    let report = status(&stats, ports(&notes, &curves, &controller, &server));
-                    server
+                    let counts = stage.commands();
+                    let report = status(&stats, ports(&notes, &curves, &controller, counts));
+                    stage
+                        .server()
                         .serve(|cmd| controller.handle(cmd, || report))
                         .map(drop)
                 }
                 Wake::Tick => {
                     controller.collect_retired();
-                    status_pub
-                        .publish(status(&stats, ports(&notes, &curves, &controller, &server)))
+                    let counts = stage.commands();
+                    stage
+                        .heartbeat(true, || {
+                            status(&stats, ports(&notes, &curves, &controller, counts))
+                        })
                         .map(drop)
                 }
             };
