@@ -30,7 +30,8 @@ impl<S: Commands> StageRunner<S> {
         Ok(Self {
             server,
             status,
-            last_status: None,
+            // The first report comes a period after joining, with a period's counters in it.
+            last_status: Some(Instant::now()),
             bus,
         })
     }
