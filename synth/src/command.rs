@@ -6,6 +6,7 @@
 //! together with the [`Renderer`] it feeds.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Reply, ReplyError, StageStatus, TransportState};
@@ -14,6 +15,9 @@ use crate::engine::Engine;
 use crate::params::ParamTable;
 use crate::render::GraphSpec;
 use crate::rt::{self, Feeder, Incoming, Renderer, RtStats};
+
+/// How long past its crossfade a graph change waits for the previous one to come back.
+const SWAP_MARGIN: Duration = Duration::from_millis(250);
 
 /// Shortest and longest graph crossfade, ms.
 pub const FADE_MS: std::ops::RangeInclusive<u32> = 1..=2000;
@@ -29,6 +33,8 @@ pub struct Controller {
     bpm: Option<f32>,
     /// The graph playing, with the `Set`s since it was loaded (None: the starting graph).
     graph: Option<GraphSpec>,
+    /// When the last swap was handed over and how long its crossfade runs.
+    last_swap: Option<(Instant, Duration)>,
     shutdown: bool,
 }
 
@@ -45,6 +51,7 @@ impl Controller {
             rate,
             bpm: None,
             graph: None,
+            last_swap: None,
             shutdown: false,
         };
         (controller, renderer)
@@ -83,10 +90,25 @@ impl Controller {
     /// without a click. Wait for [`Controller::swap_pending`] to clear before stopping.
     pub fn fade_out(&mut self, fade_ms: u32) {
         let silent = Engine::new(self.rate, Vec::new(), Vec::new());
-        let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
-        if let Err(e) = self.feeder.swap(Box::new(silent), fade_frames) {
+        if let Err(e) = self.swap(Box::new(silent), fade_ms) {
             tracing::warn!("could not fade out: {e}");
         }
+    }
+
+    /// Hands `engine` to the audio thread with a crossfade of `fade_ms`. A change that comes
+    /// while the previous crossfade still runs (live coding re-applies quickly) waits for it
+    /// to finish — at most its length and a margin — instead of being refused.
+    fn swap(&mut self, engine: Box<Engine>, fade_ms: u32) -> Result<(), rt::SwapError> {
+        if let Some((at, fade)) = self.last_swap {
+            let deadline = at + fade + SWAP_MARGIN;
+            while self.feeder.swap_pending() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
+        self.feeder.swap(engine, fade_frames)?;
+        self.last_swap = Some((Instant::now(), Duration::from_millis(fade_ms as u64)));
+        Ok(())
     }
 
     /// Whether a Shutdown was received.
@@ -141,9 +163,7 @@ impl Controller {
                 }
                 let table = ParamTable::of(&engine);
                 let fade_ms = fade_ms.clamp(*FADE_MS.start(), *FADE_MS.end());
-                let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
-                self.feeder
-                    .swap(Box::new(engine), fade_frames)
+                self.swap(Box::new(engine), fade_ms)
                     .map_err(|e| ReplyError::invalid(e.to_string()))?;
                 tracing::info!(
                     "new graph ({}), crossfading over {fade_ms} ms",

@@ -431,6 +431,48 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     assert_eq!(up.session(), before);
     assert_eq!(graph(), graph_before, "a refused batch reached the synth");
 
+    // Nodes come and go; a new node plays under its own id; unroute removes a send.
+    up.ok(&[
+        "node",
+        "add",
+        "bass2",
+        "--builtin",
+        "bass",
+        "--role",
+        "bass",
+    ]);
+    let bass2 = up.node_id("bass2");
+    assert!(bass2 > lead, "a new id");
+    assert!(graph().contains("\"bass2\""), "{}", graph());
+    up.ok(&["play", "bass2", "e1*2"]);
+    let b2 = gather(&mut notes, bass2, 1);
+    assert!((b2[0].note - 28.0).abs() < 1e-3, "e1 is MIDI 28: {b2:?}");
+    up.ok(&["unroute", "bass", "delay"]);
+    assert!(!graph().contains("\"sends\":{\"delay\":0.5"), "{}", graph());
+    up.ok(&["node", "remove", "bass2"]);
+    assert!(!up.session().contains("bass2"));
+    assert!(!graph().contains("\"bass2\""));
+
+    // A session saved and loaded back is the same session.
+    let saved = up.session();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), saved.replace("\"bpm\": 60.0", "\"bpm\": 90.0")).unwrap();
+    up.ok(&["session", "load", file.path().to_str().unwrap()]);
+    assert_eq!(
+        up.session(),
+        saved.replace("\"bpm\": 60.0", "\"bpm\": 90.0")
+    );
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), saved.replace("\"bass\"", "\"bass!\"")).unwrap();
+    let before = up.session();
+    assert_eq!(
+        up.cli(&["session", "load", bad.path().to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(up.session(), before);
+
     // A restarted synth comes back with what the CLI set.
     let g = graph();
     let pid = up.pid_of(StageKind::Synth);
