@@ -7,6 +7,7 @@
 //! [`inject`] publishes JSON lines onto the bus, [`nodes`] lists the processes on the bus.
 
 pub mod client;
+pub mod clients;
 pub mod config;
 pub mod inject;
 pub mod install;

@@ -629,11 +629,6 @@ impl Session {
         }
         Ok(order)
     }
-
-    /// The nodes' ids and parameter ids.
-    pub fn ids(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(k, n)| (k.as_str(), n))
-    }
 }
 
 fn builtin_spec(name: &str, role: Role) -> NodeSpec {

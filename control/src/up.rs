@@ -12,17 +12,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use khorus_bus::command::CommonReply;
-use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportInfo};
+use khorus_bus::commands;
+use khorus_bus::commands::composer::{ComposerCommand, TransportInfo};
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, StageState};
-use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-use khorus_bus::commands::{self, Commands};
+use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::services::ids::{IdTable, NodeEntry};
 use khorus_bus::wait::{self, Exit, Wake};
 use khorus_bus::{
-    Bus, BusConfig, BusError, CommandClient, Common, Counter, NoteEvent, Publisher, Reply,
-    ReplyError, StageKind, StageRunner, StageStatus, TransportState, clock,
+    Bus, BusConfig, Common, Counter, NoteEvent, Publisher, Reply, ReplyError, StageKind,
+    StageRunner, StageStatus, TransportState, clock,
 };
 
+use crate::clients::Clients;
 use crate::config::{ControlConfig, STAGES};
 use crate::plan::Plan;
 use crate::session::{Kind, Session};
@@ -45,79 +46,6 @@ pub struct Options {
     pub config: ControlConfig,
     /// The configuration file given with `--config`, passed on to the stages that read one.
     pub config_path: Option<PathBuf>,
-}
-
-/// A client of each stage's command service.
-struct Clients {
-    collector: CommandClient<Common, CommonReply>,
-    composer: CommandClient<ComposerCommand, ComposerReply>,
-    synth: CommandClient<SynthCommand, SynthReply>,
-    router: CommandClient<Common, CommonReply>,
-}
-
-impl Clients {
-    fn open(bus: &Bus) -> Result<Self, BusError> {
-        Ok(Self {
-            collector: bus.command_client::<commands::Collector>()?,
-            composer: bus.command_client::<commands::Composer>()?,
-            synth: bus.command_client::<commands::Synth>()?,
-            router: bus.command_client::<commands::Router>()?,
-        })
-    }
-
-    /// A common command to `stage`.
-    fn common(
-        &mut self,
-        stage: StageKind,
-        cmd: Common,
-        timeout: Duration,
-    ) -> Result<CommonReply, BusError> {
-        match stage {
-            StageKind::Collector => self.collector.call(&cmd, timeout),
-            StageKind::Router => self.router.call(&cmd, timeout),
-            StageKind::Composer => {
-                match self.composer.call(&ComposerCommand::Common(cmd), timeout)? {
-                    ComposerReply::Common(r) => Ok(r),
-                    other => Err(unexpected(stage, &other)),
-                }
-            }
-            StageKind::Synth => match self.synth.call(&SynthCommand::Common(cmd), timeout)? {
-                SynthReply::Common(r) => Ok(r),
-                other => Err(unexpected(stage, &other)),
-            },
-            _ => Err(BusError::Iceoryx {
-                action: "command".into(),
-                detail: format!("{} is not supervised", stage.name()),
-            }),
-        }
-    }
-
-    /// Whether some process serves `stage`'s commands now.
-    fn has_server(&self, stage: StageKind) -> bool {
-        match stage {
-            StageKind::Collector => self.collector.has_server(),
-            StageKind::Composer => self.composer.has_server(),
-            StageKind::Synth => self.synth.has_server(),
-            StageKind::Router => self.router.has_server(),
-            _ => false,
-        }
-    }
-
-    /// The pid of the process answering `stage`'s commands, if one does.
-    fn ping(&mut self, stage: StageKind, timeout: Duration) -> Option<u32> {
-        let nonce = clock::now_ns();
-        match self.common(stage, Common::Ping { nonce }, timeout) {
-            Ok(CommonReply::Pong { nonce: n, pid }) if n == nonce => Some(pid),
-            _ => None,
-        }
-    }
-}
-
-fn unexpected(stage: StageKind, reply: &impl std::fmt::Debug) -> BusError {
-    BusError::Iceoryx {
-        action: format!("command {}", stage.name()),
-        detail: format!("unexpected reply {reply:?}"),
-    }
 }
 
 /// What woke control.
@@ -743,6 +671,3 @@ fn transport_info(t: &TransportState) -> TransportInfo {
         anchor_cycle: q(t.anchor_cycle_num, t.anchor_cycle_den),
     }
 }
-
-/// The command type control serves (for clients).
-pub type ControlCommands = <commands::Control as Commands>::Request;

@@ -13,6 +13,7 @@ use khorus_bus::Role;
 use crate::builtin;
 use crate::dsp::fx::{Delay, Limiter, Reverb, pan_gains, synced_delay_s};
 use crate::dsp::{BLOCK, Block, Shape, Smoother};
+use crate::ids::NodeIds;
 use crate::voice::Instrument;
 
 /// Sample rates the engine runs at, Hz. The filters' coefficient tables and the effects'
@@ -117,70 +118,6 @@ pub struct Engine {
     mono: Block,
     stats: EngineStats,
     ids: NodeIds,
-}
-
-/// The numeric ids control gave the graph's nodes and their parameters, so notes and curve
-/// points (which carry no names) reach the right node. Nodes are numbered instruments first,
-/// then effects, as [`Engine::schedule_set`] counts them. Small vectors scanned linearly: a
-/// graph has tens of nodes, and the audio thread resolves without allocating.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NodeIds {
-    /// (node id, node index).
-    nodes: Vec<(u32, usize)>,
-    /// Per node index: (parameter id, parameter number).
-    params: Vec<Vec<(u32, usize)>>,
-}
-
-impl NodeIds {
-    /// Ids by position, for graphs without ids (standalone use): node `i` has id `i + 1`,
-    /// parameter `p` has id `p`.
-    pub fn positional(nodes: usize, params_per_node: impl Fn(usize) -> usize) -> Self {
-        Self {
-            nodes: (0..nodes).map(|i| (i as u32 + 1, i)).collect(),
-            params: (0..nodes)
-                .map(|i| (0..params_per_node(i)).map(|p| (p as u32, p)).collect())
-                .collect(),
-        }
-    }
-
-    /// An empty table for `nodes` nodes; fill it with [`NodeIds::insert`].
-    pub fn with_nodes(nodes: usize) -> Self {
-        Self {
-            nodes: Vec::new(),
-            params: vec![Vec::new(); nodes],
-        }
-    }
-
-    /// Gives node `index` the id `id` and its parameters (id, number) pairs.
-    pub fn insert(&mut self, index: usize, id: u32, params: Vec<(u32, usize)>) {
-        self.nodes.retain(|&(i, n)| i != id && n != index);
-        self.nodes.push((id, index));
-        if let Some(p) = self.params.get_mut(index) {
-            *p = params;
-        }
-    }
-
-    /// The node index of id `id`.
-    pub fn node(&self, id: u32) -> Option<usize> {
-        self.nodes.iter().find(|&&(i, _)| i == id).map(|&(_, n)| n)
-    }
-
-    /// The id of node index `index`.
-    pub fn id_of(&self, index: usize) -> Option<u32> {
-        self.nodes
-            .iter()
-            .find(|&&(_, n)| n == index)
-            .map(|&(i, _)| i)
-    }
-
-    /// Parameter number of parameter id `param` of node index `node`.
-    pub fn param(&self, node: usize, param: u32) -> Option<usize> {
-        self.params
-            .get(node)?
-            .iter()
-            .find(|&&(i, _)| i == param)
-            .map(|&(_, p)| p)
-    }
 }
 
 /// Effects a graph may hold (an instrument's send levels are a fixed array of this size).

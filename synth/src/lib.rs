@@ -15,6 +15,7 @@ pub mod client;
 pub mod command;
 pub mod dsp;
 pub mod engine;
+pub mod ids;
 pub mod ir;
 pub mod node;
 mod pack;

@@ -7,7 +7,8 @@ use khorus_bus::NoteEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
-use crate::engine::{Effect, Engine, MAX_EFFECTS, NodeIds, Note, RATE_HZ, default_effects};
+use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, RATE_HZ, default_effects};
+use crate::ids::NodeIds;
 use crate::ir::{DefError, SynthDef};
 use crate::params::ParamTable;
 use crate::voice::Instrument;

@@ -205,9 +205,18 @@ pub fn kill9(pid: u32) {
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
 }
 
+/// Waits until `stage` is in `state`; its report.
+pub fn wait_state(up: &mut Up, stage: StageKind, state: StageState) -> StageReport {
+    wait_for(Duration::from_secs(30), state.name(), || {
+        up.status()
+            .into_iter()
+            .find(|x| x.stage == stage && x.state == state)
+    })
+}
+
 /// Waits until `stage` is ready again in a process other than `old`; its report.
 pub fn wait_back(up: &mut Up, stage: StageKind, old: u32) -> StageReport {
-    wait_for(Duration::from_secs(30), "the stage back", || {
+    wait_for(Duration::from_secs(60), "the stage back", || {
         up.status()
             .into_iter()
             .find(|x| x.stage == stage && x.state == StageState::Ready && x.pid != Some(old))
