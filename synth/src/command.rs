@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Reply, ReplyError, StageStatus, TransportState};
 
+use crate::edit::{Carry, Outline};
 use crate::engine::Engine;
 use crate::params::ParamTable;
 use crate::render::GraphSpec;
@@ -28,6 +29,8 @@ pub const FADE_MS: std::ops::RangeInclusive<u32> = 1..=2000;
 pub struct Controller {
     feeder: Feeder,
     table: ParamTable,
+    /// The nodes of the graph last handed to the audio thread (what a new graph can carry).
+    outline: Outline,
     rate: f32,
     /// The transport's tempo, once known (a new graph starts following it).
     bpm: Option<f32>,
@@ -43,11 +46,13 @@ impl Controller {
     /// `max_frames`), linked by lock-free rings.
     pub fn new(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Self, Renderer) {
         let table = ParamTable::of(&engine);
+        let outline = Outline::of(&engine);
         let rate = engine.rate();
         let (feeder, renderer) = rt::link(engine, stats, max_frames);
         let controller = Self {
             feeder,
             table,
+            outline,
             rate,
             bpm: None,
             graph: None,
@@ -90,7 +95,7 @@ impl Controller {
     /// without a click. Wait for [`Controller::swap_pending`] to clear before stopping.
     pub fn fade_out(&mut self, fade_ms: u32) {
         let silent = Engine::new(self.rate, Vec::new(), Vec::new());
-        if let Err(e) = self.swap(Box::new(silent), fade_ms) {
+        if let Err(e) = self.swap(silent, fade_ms) {
             tracing::warn!("could not fade out: {e}");
         }
     }
@@ -98,7 +103,8 @@ impl Controller {
     /// Hands `engine` to the audio thread with a crossfade of `fade_ms`. A change that comes
     /// while the previous crossfade still runs (live coding re-applies quickly) waits for it
     /// to finish — at most its length and a margin — instead of being refused.
-    fn swap(&mut self, engine: Box<Engine>, fade_ms: u32) -> Result<(), rt::SwapError> {
+    /// Nodes it shares with the graph playing keep their sound ([`crate::edit`]).
+    fn swap(&mut self, mut engine: Engine, fade_ms: u32) -> Result<usize, rt::SwapError> {
         if let Some((at, fade)) = self.last_swap {
             let deadline = at + fade + SWAP_MARGIN;
             while self.feeder.swap_pending() && Instant::now() < deadline {
@@ -106,9 +112,14 @@ impl Controller {
             }
         }
         let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
-        self.feeder.swap(engine, fade_frames)?;
+        let outline = Outline::of(&engine);
+        let carry = Carry::between(&self.outline, &outline);
+        let carried = carry.carried();
+        engine.set_carry(carry);
+        self.feeder.swap(Box::new(engine), fade_frames)?;
+        self.outline = outline;
         self.last_swap = Some((Instant::now(), Duration::from_millis(fade_ms as u64)));
-        Ok(())
+        Ok(carried)
     }
 
     /// Whether a Shutdown was received.
@@ -162,11 +173,14 @@ impl Controller {
                     engine.follow_tempo(bpm);
                 }
                 let table = ParamTable::of(&engine);
+                let nodes = engine.instruments().len() + engine.effects().len();
                 let fade_ms = fade_ms.clamp(*FADE_MS.start(), *FADE_MS.end());
-                self.swap(Box::new(engine), fade_ms)
+                let carried = self
+                    .swap(engine, fade_ms)
                     .map_err(|e| ReplyError::invalid(e.to_string()))?;
                 tracing::info!(
-                    "new graph ({}), crossfading over {fade_ms} ms",
+                    "new graph ({}): {carried} of {nodes} nodes carried on, the rest crossfading \
+                     over {fade_ms} ms",
                     table.names().collect::<Vec<_>>().join(", ")
                 );
                 self.table = table;

@@ -11,8 +11,10 @@
 use khorus_bus::Role;
 
 use crate::builtin;
-use crate::dsp::fx::{Delay, Limiter, Reverb, pan_gains, synced_delay_s};
-use crate::dsp::{BLOCK, Block, Shape, Smoother};
+use crate::dsp::fx::{Limiter, pan_gains};
+use crate::dsp::{BLOCK, Block, Shape};
+use crate::edit::Carry;
+use crate::effect::{Effect, MAX_EFFECTS, default_effects};
 use crate::ids::NodeIds;
 use crate::voice::Instrument;
 
@@ -30,12 +32,6 @@ pub const LIMITER_RELEASE_S: f32 = 0.08;
 
 /// Tempo assumed until the transport says otherwise, bpm.
 pub const DEFAULT_BPM: f32 = 120.0;
-/// Default delay time, beats.
-const DELAY_BEATS: f32 = 0.75;
-/// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
-const MAX_DELAY_S: f32 = 3.8;
-/// How fast the delay time follows a tempo change (a glide, not a jump of the read point).
-const DELAY_GLIDE_S: f32 = 0.05;
 
 /// What happens at a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,195 +114,14 @@ pub struct Engine {
     mono: Block,
     stats: EngineStats,
     ids: NodeIds,
+    /// The most a send or route level moves per frame.
+    glide: f32,
+    /// Which nodes of the engine it takes over from it continues (set before a swap).
+    carry: Carry,
 }
 
-/// Effects a graph may hold (an instrument's send levels are a fixed array of this size).
-pub const MAX_EFFECTS: usize = 8;
-
-/// What an effect node does.
-#[derive(Debug)]
-pub enum EffectKind {
-    /// Stereo delay (the right line runs 5 % longer), its time in beats of the transport.
-    Delay {
-        /// The two lines.
-        lines: [Delay; 2],
-        /// Delay time, beats (0.75: a dotted eighth).
-        beats: f32,
-        /// Delay time now, s (glides to a new tempo).
-        time: Smoother,
-        /// Feedback 0..<1.
-        feedback: f32,
-        /// Damping low-pass in the loop, Hz.
-        damp_hz: f32,
-    },
-    /// Freeverb.
-    Reverb {
-        /// The reverb.
-        reverb: Reverb,
-        /// Room size 0..1.
-        room: f32,
-        /// Damping 0..1.
-        damp: f32,
-    },
-}
-
-/// An effect node: fed by instruments' sends (post-fader) and by effects before it, returning
-/// into the master at `ret` and sending on to later effects.
-#[derive(Debug)]
-pub struct Effect {
-    /// Its name in the graph.
-    pub name: String,
-    /// What it does.
-    pub kind: EffectKind,
-    /// Level into the master (smoothed).
-    pub ret: Smoother,
-    /// Sends to later effects: (effect index, level); always to a higher index, so the routes
-    /// cannot loop.
-    pub routes: Vec<(usize, f32)>,
-    input: [Block; 2],
-    /// Frames in a row its input and output stayed below [`SILENCE`].
-    quiet: u32,
-    /// Frames a sound can stay inside it (its longest delay path): once input and output have
-    /// been silent this long, everything inside it is silent too.
-    tail: u32,
-}
-
-/// Level below which an effect's input and output count as silence (-120 dBFS).
-pub const SILENCE: f32 = 1e-6;
-
-impl Effect {
-    /// A tempo-synced stereo delay.
-    pub fn delay(name: &str, rate: f32, beats: f32, feedback: f32, damp_hz: f32, ret: f32) -> Self {
-        Self::with(
-            name,
-            EffectKind::Delay {
-                lines: [Delay::new(4.0, rate), Delay::new(4.0, rate)],
-                beats,
-                time: Smoother::new(
-                    synced_delay_s(DEFAULT_BPM, beats).min(MAX_DELAY_S),
-                    DELAY_GLIDE_S,
-                    rate,
-                ),
-                feedback,
-                damp_hz,
-            },
-            ret,
-            rate,
-        )
-    }
-
-    /// A Freeverb.
-    pub fn reverb(name: &str, rate: f32, room: f32, damp: f32, ret: f32) -> Self {
-        Self::with(
-            name,
-            EffectKind::Reverb {
-                reverb: Reverb::new(rate),
-                room,
-                damp,
-            },
-            ret,
-            rate,
-        )
-    }
-
-    fn with(name: &str, kind: EffectKind, ret: f32, rate: f32) -> Self {
-        let tail_s = match kind {
-            // The right line runs 5 % longer than the left.
-            EffectKind::Delay { .. } => MAX_DELAY_S * 1.05,
-            // Freeverb's longest comb plus its all-passes are well under 0.1 s.
-            EffectKind::Reverb { .. } => 0.25,
-        };
-        Self {
-            name: name.to_string(),
-            kind,
-            ret: Smoother::new(ret, 0.02, rate),
-            routes: Vec::new(),
-            input: [[0.0; BLOCK]; 2],
-            quiet: 0,
-            tail: (tail_s * rate) as u32 + BLOCK as u32,
-        }
-    }
-
-    /// Whether it sleeps: its input has been silent, and so has its output for longer than a
-    /// sound can stay inside it, so the engine skips it (no CPU for a reverb nobody feeds).
-    pub fn asleep(&self) -> bool {
-        self.quiet >= self.tail
-    }
-
-    /// Its settable parameters, as `Set` names them, with their ranges; index = parameter
-    /// number for [`Effect::set`].
-    pub fn params(&self) -> &'static [(&'static str, f32, f32)] {
-        match self.kind {
-            EffectKind::Delay { .. } => &[
-                ("return", 0.0, 4.0),
-                ("feedback", 0.0, 0.95),
-                ("damp_hz", 100.0, 20_000.0),
-                ("beats", 1.0 / 64.0, 16.0),
-            ],
-            EffectKind::Reverb { .. } => {
-                &[("return", 0.0, 4.0), ("room", 0.0, 1.0), ("damp", 0.0, 1.0)]
-            }
-        }
-    }
-
-    /// Sets parameter `param` (see [`Effect::params`]), clamped; the return level is
-    /// smoothed, a delay's time glides; `bpm` is the tempo a new `beats` is timed at.
-    pub fn set(&mut self, param: usize, value: f32, bpm: f32) {
-        let Some(&(_, lo, hi)) = self.params().get(param) else {
-            return;
-        };
-        if !value.is_finite() {
-            return;
-        }
-        let v = value.clamp(lo, hi);
-        match (&mut self.kind, param) {
-            (_, 0) => self.ret.set(v),
-            (EffectKind::Delay { feedback, .. }, 1) => *feedback = v,
-            (EffectKind::Delay { damp_hz, .. }, 2) => *damp_hz = v,
-            (EffectKind::Delay { beats, time, .. }, 3) => {
-                *beats = v;
-                time.set(synced_delay_s(bpm, v).min(MAX_DELAY_S));
-            }
-            (EffectKind::Reverb { room, .. }, 1) => *room = v,
-            (EffectKind::Reverb { damp, .. }, 2) => *damp = v,
-            _ => {}
-        }
-    }
-
-    /// Processes its input in place (the input block becomes its output).
-    fn process(&mut self, n: usize) {
-        let [l, r] = &mut self.input;
-        match &mut self.kind {
-            EffectKind::Delay {
-                lines,
-                time,
-                feedback,
-                damp_hz,
-                ..
-            } => {
-                for i in 0..n {
-                    let t = time.tick();
-                    l[i] = lines[0].tick(l[i], t, *feedback, *damp_hz);
-                    r[i] = lines[1].tick(r[i], t * 1.05, *feedback, *damp_hz);
-                }
-            }
-            EffectKind::Reverb { reverb, room, damp } => {
-                for i in 0..n {
-                    (l[i], r[i]) = reverb.tick(l[i], r[i], *room, *damp);
-                }
-            }
-        }
-    }
-}
-
-/// The default effects: `delay` (0.75 beat, feedback 0.35, damped at 4 kHz) and `reverb`
-/// (room 0.7, damping 0.5, return 0.9) — what the built-in patch and `sends: [d, r]` use.
-pub fn default_effects(rate: f32) -> Vec<Effect> {
-    vec![
-        Effect::delay("delay", rate, DELAY_BEATS, 0.35, 4000.0, 1.0),
-        Effect::reverb("reverb", rate, 0.7, 0.5, 0.9),
-    ]
-}
+/// Time a send or route level takes to glide across its whole range (0 to 1), s.
+pub const ROUTE_GLIDE_S: f32 = 0.02;
 
 /// Parameter numbers of an instrument, as automation and `Set` address them.
 pub mod param {
@@ -357,12 +172,17 @@ impl Engine {
                 };
                 inst.sends[0] = d;
                 inst.sends[1] = r;
-                inst.pan.jump(match n {
-                    "hat" => 0.35,
-                    "click" => -0.3,
-                    "lead" => 0.15,
-                    _ => 0.0,
-                });
+                inst.start(
+                    param::PAN,
+                    match n {
+                        "hat" => 0.35,
+                        "click" => -0.3,
+                        "lead" => 0.15,
+                        _ => 0.0,
+                    },
+                );
+                inst.key =
+                    crate::edit::instrument_key(&builtin::def(n).expect("built-in"), polyphony);
                 inst
             })
             .collect();
@@ -372,10 +192,13 @@ impl Engine {
     /// An engine playing `instruments` through `effects` (at most [`MAX_EFFECTS`]; routes
     /// between effects must go to a later one — [`crate::render::GraphSpec`] checks both, and
     /// that `rate` is within [`RATE_HZ`]).
-    pub fn new(rate: f32, instruments: Vec<Instrument>, mut effects: Vec<Effect>) -> Self {
+    pub fn new(rate: f32, mut instruments: Vec<Instrument>, mut effects: Vec<Effect>) -> Self {
         effects.truncate(MAX_EFFECTS);
         for (i, e) in effects.iter_mut().enumerate() {
-            e.routes.retain(|&(t, _)| t > i);
+            e.routes.retain(|r| r.to > i);
+        }
+        for inst in &mut instruments {
+            inst.settle_sends();
         }
         Self {
             rate,
@@ -389,6 +212,8 @@ impl Engine {
             mono: [0.0; BLOCK],
             stats: EngineStats::default(),
             ids: NodeIds::default(),
+            glide: 1.0 / (ROUTE_GLIDE_S * rate),
+            carry: Carry::default(),
         }
         .with_positional_ids()
     }
@@ -579,10 +404,114 @@ impl Engine {
         }
         self.bpm = bpm;
         for e in &mut self.effects {
-            if let EffectKind::Delay { beats, time, .. } = &mut e.kind {
-                time.set(synced_delay_s(bpm, *beats).min(MAX_DELAY_S));
+            e.follow_tempo(bpm);
+        }
+    }
+
+    /// Says which nodes of the engine it will take over from it continues (the bus thread,
+    /// before handing it over; see [`crate::edit`]).
+    pub fn set_carry(&mut self, carry: Carry) {
+        self.carry = carry;
+    }
+
+    /// Takes over from `old` (on the audio thread, at the swap; never allocates): the frame,
+    /// note ids, tempo and master limiter continue; every node the carry plan continues moves
+    /// here with its whole state and takes this graph's settings; every other node fades in
+    /// over `fade_frames` (a replaced instrument playing the notes the old one holds). Events queued for carried nodes move here; for a replaced
+    /// instrument, its note-ons and the note-offs move here (note-offs are also left in `old`,
+    /// for the notes it holds); everything else stays in `old`, which then holds only the
+    /// replaced and removed nodes' sound (the carried places hold silent fresh copies) and is
+    /// faded out by the caller.
+    pub fn transplant(&mut self, old: &mut Engine, fade_frames: u32) {
+        self.frame = old.frame;
+        self.next_id = self.next_id.max(old.next_id);
+        std::mem::swap(&mut self.limiter, &mut old.limiter);
+        // Borrowed, not taken: its vectors are freed with the engine, off this thread.
+        let carry = &self.carry;
+        for (j, inst) in self.instruments.iter_mut().enumerate() {
+            match carry.instruments.get(j).copied().flatten() {
+                Some(i) if i < old.instruments.len() => {
+                    inst.carry_from(&mut old.instruments[i], &carry.effect_successors);
+                }
+                _ => inst.fade_in(fade_frames),
             }
         }
+        for (i, next) in carry.successors.iter().enumerate() {
+            if let (Some((j, false)), Some(inst)) = (next, old.instruments.get(i))
+                && let Some(new) = self.instruments.get_mut(*j)
+            {
+                new.continue_notes(inst);
+            }
+        }
+        for (j, e) in self.effects.iter_mut().enumerate() {
+            if let Some(i) = carry.effects.get(j).copied().flatten()
+                && i < old.effects.len()
+            {
+                e.carry_from(&mut old.effects[i], &carry.effect_successors, self.bpm);
+            }
+        }
+        let (old_instruments, new_instruments) = (old.instruments.len(), self.instruments.len());
+        let to_new = |inst: usize| -> Option<(usize, bool)> {
+            if inst < old_instruments {
+                carry.successors.get(inst).copied().flatten()
+            } else {
+                let k = carry
+                    .effect_successors
+                    .get(inst - old_instruments)
+                    .copied()
+                    .flatten()?;
+                Some((new_instruments + k, true))
+            }
+        };
+        let queue = &mut self.queue;
+        let mut dropped = 0;
+        let mut take = |e: Event| {
+            if queue.len() < queue.capacity() {
+                queue.push(e);
+            } else {
+                dropped += 1;
+            }
+        };
+        // Both queues are in frame order, and this one is empty until the swap (events for the
+        // new graph come after the swap marker): pushing in order keeps it sorted.
+        old.queue.retain(|e| {
+            let inst = match e.action {
+                Action::On { inst, .. }
+                | Action::Off { inst, .. }
+                | Action::Set { inst, .. }
+                | Action::Ramp { inst, .. } => inst,
+            };
+            let Some((j, carried)) = to_new(inst) else {
+                return true;
+            };
+            let mut moved = *e;
+            match &mut moved.action {
+                Action::On { inst, .. }
+                | Action::Off { inst, .. }
+                | Action::Set { inst, .. }
+                | Action::Ramp { inst, .. } => *inst = j,
+            }
+            match (carried, e.action) {
+                (true, _) | (false, Action::On { .. }) => {
+                    take(moved);
+                    false
+                }
+                (false, Action::Off { .. }) => {
+                    take(moved);
+                    true
+                }
+                // A replaced definition's controls need not match the old one's.
+                (false, _) => true,
+            }
+        });
+        self.stats.dropped += dropped;
+    }
+
+    /// Instrument `index`'s output after gain and pan in the last block of `n` frames: its
+    /// stem.
+    pub fn instrument_output(&self, index: usize, n: usize) -> Option<[&[f32]; 2]> {
+        let inst = self.instruments.get(index)?;
+        Some([&inst.out[0][..n], &inst.out[1][..n]])
     }
 
     /// Renders the next `left.len()` frames (left and right must be the same length).
@@ -647,9 +576,7 @@ impl Engine {
         left.iter_mut().for_each(|x| *x = 0.0);
         right.iter_mut().for_each(|x| *x = 0.0);
         for e in &mut self.effects {
-            for ch in e.input.iter_mut() {
-                ch[..n].iter_mut().for_each(|x| *x = 0.0);
-            }
+            e.clear_input(n);
         }
         let mut stolen = 0;
         let mut active = 0;
@@ -658,6 +585,7 @@ impl Engine {
             // Pan gains are recomputed only while the pan is moving.
             let mut pan = inst.pan.value();
             let (mut gl, mut gr) = pan_gains(pan);
+            let [out_l, out_r] = &mut inst.out;
             for i in 0..n {
                 let p = inst.pan.tick();
                 if p != pan {
@@ -665,13 +593,21 @@ impl Engine {
                     (gl, gr) = pan_gains(p);
                 }
                 let (l, r) = (self.mono[i] * gl, self.mono[i] * gr);
+                out_l[i] = l;
+                out_r[i] = r;
                 left[i] += l;
                 right[i] += r;
-                for (e, &level) in self.effects.iter_mut().zip(&inst.sends) {
-                    if level != 0.0 {
-                        e.input[0][i] += l * level;
-                        e.input[1][i] += r * level;
-                    }
+            }
+            for (k, e) in self.effects.iter_mut().enumerate() {
+                let (from, to) =
+                    crate::dsp::glide(&mut inst.send_now[k], inst.sends[k], self.glide * n as f32);
+                if from == 0.0 && to == 0.0 {
+                    continue;
+                }
+                let step = (to - from) / n as f32;
+                for i in 0..n {
+                    let level = from + step * (i + 1) as f32;
+                    e.feed(i, out_l[i] * level, out_r[i] * level);
                 }
             }
             stolen += inst.stolen;
@@ -680,41 +616,7 @@ impl Engine {
         // Effects in order: each returns into the master and feeds the later ones it routes to.
         for k in 0..self.effects.len() {
             let (done, later) = self.effects.split_at_mut(k + 1);
-            let e = &mut done[k];
-            let silent_in = e
-                .input
-                .iter()
-                .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
-            if silent_in && e.asleep() {
-                // Nothing goes in and nothing is left inside: it would return and route silence.
-                for _ in 0..n {
-                    e.ret.tick();
-                }
-                continue;
-            }
-            e.process(n);
-            let silent_out = e
-                .input
-                .iter()
-                .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
-            e.quiet = if silent_in && silent_out {
-                e.quiet.saturating_add(n as u32)
-            } else {
-                0
-            };
-            for i in 0..n {
-                let ret = e.ret.tick();
-                left[i] += e.input[0][i] * ret;
-                right[i] += e.input[1][i] * ret;
-            }
-            for &(t, level) in &e.routes {
-                let target = &mut later[t - k - 1];
-                for ch in 0..2 {
-                    for i in 0..n {
-                        target.input[ch][i] += e.input[ch][i] * level;
-                    }
-                }
-            }
+            done[k].render(k, left, right, later, self.glide);
         }
         for i in 0..n {
             (left[i], right[i]) = self.limiter.tick(left[i], right[i]);

@@ -14,6 +14,8 @@ pub mod builtin;
 pub mod client;
 pub mod command;
 pub mod dsp;
+pub mod edit;
+pub mod effect;
 pub mod engine;
 pub mod ids;
 pub mod ir;

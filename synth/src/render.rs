@@ -7,7 +7,8 @@ use khorus_bus::NoteEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
-use crate::engine::{Effect, Engine, MAX_EFFECTS, Note, RATE_HZ, default_effects};
+use crate::effect::{Effect, MAX_EFFECTS, Route, default_effects};
+use crate::engine::{Engine, Note, RATE_HZ, param};
 use crate::ids::NodeIds;
 use crate::ir::{DefError, SynthDef};
 use crate::params::ParamTable;
@@ -401,6 +402,7 @@ impl GraphSpec {
             }
             let mut inst = Instrument::new(program, spec.polyphony, rate);
             inst.set_name(name);
+            inst.key = crate::edit::instrument_key(&def, spec.polyphony);
             for (control, &value) in &spec.controls {
                 let Some(i) = inst.controls().iter().position(|c| &c.name == control) else {
                     return Err(GraphError::Instrument {
@@ -414,10 +416,10 @@ impl GraphSpec {
                         message: format!("{name}.{control}: {value} is not a finite number"),
                     });
                 }
-                inst.start_control(i, value);
+                inst.start(param::FIRST_CONTROL + i, value);
             }
-            inst.gain.jump(spec.gain.clamp(0.0, 4.0));
-            inst.pan.jump(spec.pan.clamp(-1.0, 1.0));
+            inst.start(param::GAIN, spec.gain);
+            inst.start(param::PAN, spec.pan);
             for (i, v) in levels {
                 if let Some(s) = inst.sends.get_mut(i) {
                     *s = v.clamp(0.0, 1.0);
@@ -519,7 +521,7 @@ impl GraphSpec {
                 if !level.is_finite() {
                     return Err(err(name, format!("send to {target:?} is not finite")));
                 }
-                e.routes.push((t, level.clamp(0.0, 1.0)));
+                e.routes.push(Route::new(t, level.clamp(0.0, 1.0)));
             }
             out.push(e);
         }

@@ -5,9 +5,12 @@
 //!
 //! A new graph is built by the bus thread and handed over boxed through its own ring; an
 //! [`Incoming::Swap`] marker in the event ring says where, so every note and `Set` before it
-//! goes to the old engine and every one after it to the new. The old engine keeps rendering
-//! under an equal-power fade (cos/sin) and is then sent back through a third ring to be freed
-//! by the bus thread (fundsp's frontend/backend, Helvum's one-owner rule).
+//! goes to the old engine and every one after it to the new. At the marker the nodes both
+//! graphs share move into the new engine with their state ([`crate::edit`]); the old engine,
+//! left with the replaced and removed nodes, keeps rendering under a quarter-cosine fade while
+//! the new nodes rise along a quarter sine (equal power), and is then sent back through a
+//! third ring to be freed by the bus thread (fundsp's frontend/backend, Helvum's one-owner
+//! rule).
 
 use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
@@ -295,7 +298,9 @@ impl Renderer {
             Incoming::Swap { fade_frames } => {
                 // The feeder pushes the engine before the marker, so it is there.
                 let Ok(next) = self.engines.pop() else { return };
-                let old = std::mem::replace(&mut self.engine, next);
+                let mut old = std::mem::replace(&mut self.engine, next);
+                // The nodes both graphs share continue here; the new ones fade in.
+                self.engine.transplant(&mut old, fade_frames.max(1));
                 // One swap at a time (the feeder waits for the old engine to come back), so
                 // `outgoing` is free; if it were not, the older engine would be cut.
                 if let Some((older, _, _)) = self.outgoing.take() {
@@ -323,12 +328,14 @@ impl Renderer {
             && *pos < *len
         {
             old.render(&mut self.old_left[..n], &mut self.old_right[..n]);
+            // The old graph holds only the replaced and removed nodes now; it fades out along
+            // a quarter cosine while the new nodes fade in along a quarter sine.
             let inv = FRAC_PI_2 / *len as f32;
             for i in 0..n {
-                let k = (*pos as usize + i).min(*len as usize);
-                let (g_new, g_old) = (k as f32 * inv).sin_cos();
-                self.left[i] = self.left[i] * g_new + self.old_left[i] * g_old;
-                self.right[i] = self.right[i] * g_new + self.old_right[i] * g_old;
+                let k = (*pos as usize + i + 1).min(*len as usize);
+                let g_old = (k as f32 * inv).cos();
+                self.left[i] += self.old_left[i] * g_old;
+                self.right[i] += self.old_right[i] * g_old;
             }
             *pos = (*pos as usize + n).min(*len as usize) as u32;
         }

@@ -14,6 +14,8 @@ use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{Noise, Osc};
 use crate::dsp::{BLOCK, Block, LANES, Smoother, midi_to_hz, sanitize};
+use crate::effect::MAX_EFFECTS;
+use crate::engine::param::{FIRST_CONTROL, GAIN, PAN};
 use crate::ir::{ControlDef, Program, Step};
 use crate::pack::Pack;
 
@@ -119,7 +121,18 @@ pub struct Instrument {
     /// Pan, -1..=1 (smoothed).
     pub pan: Smoother,
     /// Send levels to the graph's effects, by effect index (post-fader).
-    pub sends: [f32; crate::engine::MAX_EFFECTS],
+    pub sends: [f32; MAX_EFFECTS],
+    /// The send levels now (gliding to `sends`, so a change never steps).
+    pub(crate) send_now: [f32; MAX_EFFECTS],
+    /// What it is, for carrying it across a graph edit: instruments of the same name and key
+    /// run the same definition with the same polyphony.
+    pub key: u64,
+    /// The values the graph set (gain, pan, controls, by parameter number): on a graph edit
+    /// that keeps this node, only parameters whose set value changed move; automation of the
+    /// others goes on.
+    preset: Vec<f32>,
+    /// Its output after gain and pan, last block (its stem).
+    pub(crate) out: [Block; 2],
     mono: bool,
     clock: u64,
     /// Voices stolen so far.
@@ -144,6 +157,10 @@ impl Instrument {
             .iter()
             .map(|c| Smoother::new(c.default, 0.01, rate))
             .collect();
+        let preset = [1.0, 0.0]
+            .into_iter()
+            .chain(program.controls.iter().map(|c| c.default))
+            .collect();
         Self {
             name: program.name.clone(),
             control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
@@ -158,7 +175,11 @@ impl Instrument {
             controls,
             gain: Smoother::new(1.0, 0.02, rate),
             pan: Smoother::new(0.0, 0.02, rate),
-            sends: [0.0; crate::engine::MAX_EFFECTS],
+            sends: [0.0; MAX_EFFECTS],
+            send_now: [0.0; MAX_EFFECTS],
+            key: 0,
+            preset,
+            out: [[0.0; BLOCK]; 2],
             mono: polyphony == 1,
             clock: 0,
             stolen: 0,
@@ -175,14 +196,58 @@ impl Instrument {
         self.name = name.to_string();
     }
 
-    /// Starts control `i` at `value` (clamped to its range), without smoothing: for a node
-    /// being built, before it sounds.
-    pub fn start_control(&mut self, i: usize, value: f32) {
-        if let (Some(s), Some(def)) = (self.controls.get_mut(i), self.program.controls.get(i))
-            && value.is_finite()
-        {
-            s.jump(value.clamp(def.min, def.max));
+    /// Starts parameter `param` ([`crate::engine::param`]) at `value` (clamped to its
+    /// range), without smoothing: for a node being built, before it sounds.
+    pub fn start(&mut self, param: usize, value: f32) {
+        if !value.is_finite() || param >= self.preset.len() {
+            return;
         }
+        self.automate(param, value, Some((0, crate::dsp::Shape::Linear)));
+        self.preset[param] = match param {
+            GAIN => self.gain.target(),
+            PAN => self.pan.target(),
+            p => self.controls[p - FIRST_CONTROL].target(),
+        };
+    }
+
+    /// Continues `old`'s sound with this instrument's settings: on a graph edit the bus thread
+    /// builds `self` fresh from the new graph, and the audio thread swaps the two so the
+    /// running voices, envelopes, filters and smoothers move here. Then the new send levels
+    /// apply (gliding; `effects` maps the old graph's effect indices to the new one's) and
+    /// every parameter whose set value changed moves to it, smoothed. Never allocates.
+    pub(crate) fn carry_from(&mut self, old: &mut Instrument, effects: &[Option<usize>]) {
+        debug_assert_eq!(self.key, old.key, "only the same instrument is carried");
+        std::mem::swap(self, old);
+        // `self` runs with the old state; `old` holds the fresh settings.
+        std::mem::swap(&mut self.sends, &mut old.sends);
+        let before = self.send_now;
+        self.send_now = [0.0; MAX_EFFECTS];
+        for (k, &level) in before.iter().enumerate() {
+            if let Some(&Some(to)) = effects.get(k)
+                && let Some(now) = self.send_now.get_mut(to)
+            {
+                *now = level;
+            }
+        }
+        for p in 0..self.preset.len().min(old.preset.len()) {
+            if old.preset[p] != self.preset[p] {
+                self.automate(p, old.preset[p], None);
+            }
+        }
+        std::mem::swap(&mut self.preset, &mut old.preset);
+    }
+
+    /// Fades in from silence to its gain over `frames` (the rising half of an equal-power
+    /// crossfade): a node new to the graph.
+    pub(crate) fn fade_in(&mut self, frames: u32) {
+        let gain = self.gain.target();
+        self.gain.jump(0.0);
+        self.gain.ramp(gain, frames, crate::dsp::Shape::Rise);
+    }
+
+    /// Starts its send levels where they are set (a node built before it sounds).
+    pub(crate) fn settle_sends(&mut self) {
+        self.send_now = self.sends;
     }
 
     /// Its definition's controls, in index order.
@@ -205,7 +270,6 @@ impl Instrument {
     /// ramp of `(frames, shape)`. Values are clamped to the parameter's range; non-finite
     /// values and unknown parameters are ignored.
     pub fn automate(&mut self, param: usize, value: f32, ramp: Option<(u32, crate::dsp::Shape)>) {
-        use crate::engine::param::{FIRST_CONTROL, GAIN, PAN};
         if !value.is_finite() {
             return;
         }
@@ -230,6 +294,23 @@ impl Instrument {
     pub fn note_on(&mut self, id: u64, note: f32, vel: f32, at: usize) {
         let freq = midi_to_hz(sanitize(note, 200.0));
         let vel = sanitize(vel, 1.0).max(0.0);
+        self.start_note(id, freq, vel, at);
+    }
+
+    /// Plays the notes `old` holds (gate on) from the start of the next block, with the same
+    /// instance ids, so their note-offs end them here too: a replaced definition takes over
+    /// the held notes while the old one fades out.
+    pub(crate) fn continue_notes(&mut self, old: &Instrument) {
+        for v in old
+            .voices
+            .iter()
+            .filter(|v| v.active && v.gate > 0.5 && v.fade == 0)
+        {
+            self.start_note(v.id, v.freq, v.vel, 0);
+        }
+    }
+
+    fn start_note(&mut self, id: u64, freq: f32, vel: f32, at: usize) {
         self.clock += 1;
         if self.mono && self.voices[0].active && self.voices[0].gate > 0.5 {
             // Legato: same envelope, new pitch.

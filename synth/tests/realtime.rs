@@ -13,9 +13,19 @@ use khorus_synth::rt::{Clock, Incoming, RtStats};
 
 use crate::util::note;
 
-/// A second graph to swap to and from: the pad (node 1) and the bass.
-const PAD_AND_BASS: &str =
-    r#"{"instruments":[{"builtin":"pad","polyphony":32},{"builtin":"bass","polyphony":4}]}"#;
+/// Graphs to swap between, edited node by node: from the built-in patch, the pad (node 1,
+/// same polyphony: carried with its voices) and the bass (other polyphony: replaced, its held
+/// notes taken over) stay, the rest are removed; then the delay and reverb are carried with
+/// new routes and settings and a new effect comes in.
+const GRAPHS: [&str; 3] = [
+    r#"{"instruments":[{"builtin":"pad","polyphony":32},{"builtin":"bass","polyphony":4}]}"#,
+    r#"{"instruments":[{"builtin":"pad","polyphony":32,"sends":{"reverb":0.6,"echo":0.3}},
+        {"builtin":"bass","polyphony":8,"gain":0.7}],
+       "effects":[{"type":"delay","name":"echo","beats":0.5},
+        {"type":"delay","name":"delay","feedback":0.5,"sends":{"reverb":0.4}},
+        {"type":"reverb","name":"reverb","room":0.9}]}"#,
+    "{}",
+];
 
 #[test]
 fn the_callback_path_never_allocates() {
@@ -57,7 +67,7 @@ fn the_callback_path_never_allocates() {
         };
         assert_eq!(controller.handle(set, status), Ok(SynthReply::Applied));
         if cycle % 20 == 10 {
-            let json = if swaps % 2 == 0 { PAD_AND_BASS } else { "{}" };
+            let json = GRAPHS[swaps as usize % GRAPHS.len()];
             let load = SynthCommand::LoadGraph {
                 json: json.into(),
                 fade_ms: 50,

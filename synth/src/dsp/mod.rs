@@ -149,6 +149,9 @@ pub enum Shape {
     Exponential,
     /// Raised cosine: zero slope at both ends.
     Smooth,
+    /// Quarter sine: the rising half of an equal-power crossfade (the falling half is the
+    /// quarter cosine), for a node fading in while another fades out.
+    Rise,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +224,7 @@ impl Smoother {
                     Shape::Exponential if a > 0.0 && b > 0.0 => a * (b / a).powf(x),
                     Shape::Exponential => a + (b - a) * x,
                     Shape::Smooth => a + (b - a) * 0.5 * (1.0 - (std::f32::consts::PI * x).cos()),
+                    Shape::Rise => a + (b - a) * (std::f32::consts::FRAC_PI_2 * x).sin(),
                 };
                 if seg.pos >= seg.len {
                     self.value = b;
@@ -278,6 +282,24 @@ impl Smoother {
     pub fn value(&self) -> f32 {
         self.value
     }
+
+    /// The value it moves to (its value when settled).
+    pub fn target(&self) -> f32 {
+        self.target
+    }
+}
+
+/// Moves `now` toward `target` by at most `max_step`; returns (before, after), for a linear
+/// glide across a block (send and route levels: a change never steps).
+#[inline]
+pub fn glide(now: &mut f32, target: f32, max_step: f32) -> (f32, f32) {
+    let from = *now;
+    *now = if (target - from).abs() <= max_step {
+        target
+    } else {
+        from + max_step.copysign(target - from)
+    };
+    (from, *now)
 }
 
 #[cfg(test)]

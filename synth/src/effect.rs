@@ -1,0 +1,355 @@
+//! Effect nodes: stereo processors fed by instruments' post-fader sends and by earlier
+//! effects, returning into the master and routing on to later effects. An effect that nobody
+//! feeds sleeps once its tail has died away. When a graph is edited, an effect that stays
+//! (same name, same kind) keeps its delay lines and reverb tail ([`Effect::carry_from`]).
+
+use crate::dsp::fx::{Delay, Reverb, synced_delay_s};
+use crate::dsp::{BLOCK, Block, Smoother};
+use crate::engine::DEFAULT_BPM;
+/// Default delay time, beats.
+const DELAY_BEATS: f32 = 0.75;
+/// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
+const MAX_DELAY_S: f32 = 3.8;
+/// How fast the delay time follows a tempo change (a glide, not a jump of the read point).
+const DELAY_GLIDE_S: f32 = 0.05;
+
+/// Effects a graph may hold (an instrument's send levels are a fixed array of this size).
+pub const MAX_EFFECTS: usize = 8;
+
+/// What an effect node does.
+#[derive(Debug)]
+pub enum EffectKind {
+    /// Stereo delay (the right line runs 5 % longer), its time in beats of the transport.
+    Delay {
+        /// The two lines.
+        lines: [Delay; 2],
+        /// Delay time, beats (0.75: a dotted eighth).
+        beats: f32,
+        /// Delay time now, s (glides to a new tempo).
+        time: Smoother,
+        /// Feedback 0..<1.
+        feedback: f32,
+        /// Damping low-pass in the loop, Hz.
+        damp_hz: f32,
+    },
+    /// Freeverb.
+    Reverb {
+        /// The reverb.
+        reverb: Reverb,
+        /// Room size 0..1.
+        room: f32,
+        /// Damping 0..1.
+        damp: f32,
+    },
+}
+
+/// An effect node: fed by instruments' sends (post-fader) and by effects before it, returning
+/// into the master at `ret` and sending on to later effects.
+#[derive(Debug)]
+pub struct Effect {
+    /// Its name in the graph.
+    pub name: String,
+    /// What it does.
+    pub kind: EffectKind,
+    /// Level into the master (smoothed).
+    pub ret: Smoother,
+    /// Sends to later effects, always to a higher index, so the routes cannot loop.
+    pub routes: Vec<Route>,
+    /// What it is, for carrying it across a graph edit: effects of the same name and key are
+    /// the same processor (their settings may differ).
+    pub key: u64,
+    input: [Block; 2],
+    /// Its output after the return level, last block (its stem).
+    out: [Block; 2],
+    /// Frames in a row its input and output stayed below [`SILENCE`].
+    quiet: u32,
+    /// Frames a sound can stay inside it (its longest delay path): once input and output have
+    /// been silent this long, everything inside it is silent too.
+    tail: u32,
+}
+
+/// A route from an effect to a later one. The level glides to a new value (no step).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Route {
+    /// The later effect's index.
+    pub to: usize,
+    /// The level set.
+    pub level: f32,
+    /// The level now (gliding to `level`).
+    pub now: f32,
+}
+
+impl Route {
+    /// A route at `level` from the start.
+    pub fn new(to: usize, level: f32) -> Self {
+        Self {
+            to,
+            level,
+            now: level,
+        }
+    }
+}
+
+/// Level below which an effect's input and output count as silence (-120 dBFS).
+pub const SILENCE: f32 = 1e-6;
+
+impl Effect {
+    /// A tempo-synced stereo delay.
+    pub fn delay(name: &str, rate: f32, beats: f32, feedback: f32, damp_hz: f32, ret: f32) -> Self {
+        Self::with(
+            name,
+            EffectKind::Delay {
+                lines: [Delay::new(4.0, rate), Delay::new(4.0, rate)],
+                beats,
+                time: Smoother::new(
+                    synced_delay_s(DEFAULT_BPM, beats).min(MAX_DELAY_S),
+                    DELAY_GLIDE_S,
+                    rate,
+                ),
+                feedback,
+                damp_hz,
+            },
+            ret,
+            rate,
+        )
+    }
+
+    /// A Freeverb.
+    pub fn reverb(name: &str, rate: f32, room: f32, damp: f32, ret: f32) -> Self {
+        Self::with(
+            name,
+            EffectKind::Reverb {
+                reverb: Reverb::new(rate),
+                room,
+                damp,
+            },
+            ret,
+            rate,
+        )
+    }
+
+    fn with(name: &str, kind: EffectKind, ret: f32, rate: f32) -> Self {
+        let key = match kind {
+            EffectKind::Delay { .. } => 1,
+            EffectKind::Reverb { .. } => 2,
+        };
+        let tail_s = match kind {
+            // The right line runs 5 % longer than the left.
+            EffectKind::Delay { .. } => MAX_DELAY_S * 1.05,
+            // Freeverb's longest comb plus its all-passes are well under 0.1 s.
+            EffectKind::Reverb { .. } => 0.25,
+        };
+        Self {
+            name: name.to_string(),
+            kind,
+            ret: Smoother::new(ret, 0.02, rate),
+            routes: Vec::new(),
+            key,
+            input: [[0.0; BLOCK]; 2],
+            out: [[0.0; BLOCK]; 2],
+            quiet: 0,
+            tail: (tail_s * rate) as u32 + BLOCK as u32,
+        }
+    }
+
+    /// Whether it sleeps: its input has been silent, and so has its output for longer than a
+    /// sound can stay inside it, so the engine skips it (no CPU for a reverb nobody feeds).
+    pub fn asleep(&self) -> bool {
+        self.quiet >= self.tail
+    }
+
+    /// Its settable parameters, as `Set` names them, with their ranges; index = parameter
+    /// number for [`Effect::set`].
+    pub fn params(&self) -> &'static [(&'static str, f32, f32)] {
+        match self.kind {
+            EffectKind::Delay { .. } => &[
+                ("return", 0.0, 4.0),
+                ("feedback", 0.0, 0.95),
+                ("damp_hz", 100.0, 20_000.0),
+                ("beats", 1.0 / 64.0, 16.0),
+            ],
+            EffectKind::Reverb { .. } => {
+                &[("return", 0.0, 4.0), ("room", 0.0, 1.0), ("damp", 0.0, 1.0)]
+            }
+        }
+    }
+
+    /// Sets parameter `param` (see [`Effect::params`]), clamped; the return level is
+    /// smoothed, a delay's time glides; `bpm` is the tempo a new `beats` is timed at.
+    pub fn set(&mut self, param: usize, value: f32, bpm: f32) {
+        let Some(&(_, lo, hi)) = self.params().get(param) else {
+            return;
+        };
+        if !value.is_finite() {
+            return;
+        }
+        let v = value.clamp(lo, hi);
+        match (&mut self.kind, param) {
+            (_, 0) => self.ret.set(v),
+            (EffectKind::Delay { feedback, .. }, 1) => *feedback = v,
+            (EffectKind::Delay { damp_hz, .. }, 2) => *damp_hz = v,
+            (EffectKind::Delay { beats, time, .. }, 3) => {
+                *beats = v;
+                time.set(synced_delay_s(bpm, v).min(MAX_DELAY_S));
+            }
+            (EffectKind::Reverb { room, .. }, 1) => *room = v,
+            (EffectKind::Reverb { damp, .. }, 2) => *damp = v,
+            _ => {}
+        }
+    }
+
+    /// The value of parameter `param` (see [`Effect::params`]) as set.
+    pub fn value(&self, param: usize) -> f32 {
+        match (&self.kind, param) {
+            (_, 0) => self.ret.target(),
+            (EffectKind::Delay { feedback, .. }, 1) => *feedback,
+            (EffectKind::Delay { damp_hz, .. }, 2) => *damp_hz,
+            (EffectKind::Delay { beats, .. }, 3) => *beats,
+            (EffectKind::Reverb { room, .. }, 1) => *room,
+            (EffectKind::Reverb { damp, .. }, 2) => *damp,
+            _ => 0.0,
+        }
+    }
+
+    /// Follows the transport: a delay's time becomes its beats at `bpm` (gliding there).
+    pub fn follow_tempo(&mut self, bpm: f32) {
+        if let EffectKind::Delay { beats, time, .. } = &mut self.kind {
+            time.set(synced_delay_s(bpm, *beats).min(MAX_DELAY_S));
+        }
+    }
+
+    /// Clears its input for the next block of `n` frames.
+    pub(crate) fn clear_input(&mut self, n: usize) {
+        for ch in &mut self.input {
+            ch[..n].fill(0.0);
+        }
+    }
+
+    /// Adds `l`, `r` to its input at frame `i`.
+    #[inline]
+    pub(crate) fn feed(&mut self, i: usize, l: f32, r: f32) {
+        self.input[0][i] += l;
+        self.input[1][i] += r;
+    }
+
+    /// Its output of the last block (after the return level): its stem.
+    pub fn output(&self, n: usize) -> [&[f32]; 2] {
+        [&self.out[0][..n], &self.out[1][..n]]
+    }
+
+    /// Continues `old`'s sound with this effect's settings and routes: on a graph edit the
+    /// bus thread builds `self` fresh, and the audio thread swaps the two so the running
+    /// delay lines and reverb move here, then takes the new settings (a changed return glides,
+    /// a changed delay time glides). `effects` maps the old graph's effect indices to the
+    /// new one's, for the routes' gliding levels. Never allocates.
+    pub(crate) fn carry_from(&mut self, old: &mut Effect, effects: &[Option<usize>], bpm: f32) {
+        std::mem::swap(self, old);
+        // `self` runs with the old state; `old` holds the fresh settings and routes.
+        std::mem::swap(&mut self.routes, &mut old.routes);
+        for r in &mut self.routes {
+            r.now = old
+                .routes
+                .iter()
+                .find(|o| effects.get(o.to).copied().flatten() == Some(r.to))
+                .map_or(0.0, |o| o.now);
+        }
+        for p in 0..self.params().len() {
+            let v = old.value(p);
+            if v != self.value(p) {
+                self.set(p, v, bpm);
+            }
+        }
+    }
+
+    /// Processes this block's input (after the instruments have fed it) and adds its return
+    /// to `left`, `right`, and its routes to the `later` effects (`later[0]` is the one after
+    /// it, at index `index + 1`). `glide` is the most a route level moves per frame.
+    pub(crate) fn render(
+        &mut self,
+        index: usize,
+        left: &mut [f32],
+        right: &mut [f32],
+        later: &mut [Effect],
+        glide: f32,
+    ) {
+        let n = left.len();
+        let silent_in = self
+            .input
+            .iter()
+            .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
+        if silent_in && self.asleep() {
+            // Nothing goes in and nothing is left inside: it would return and route silence.
+            for _ in 0..n {
+                self.ret.tick();
+            }
+            for ch in &mut self.out {
+                ch[..n].fill(0.0);
+            }
+            for r in &mut self.routes {
+                r.now = r.level;
+            }
+            return;
+        }
+        self.process(n);
+        let silent_out = self
+            .input
+            .iter()
+            .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
+        self.quiet = if silent_in && silent_out {
+            self.quiet.saturating_add(n as u32)
+        } else {
+            0
+        };
+        for i in 0..n {
+            let ret = self.ret.tick();
+            let (l, r) = (self.input[0][i] * ret, self.input[1][i] * ret);
+            self.out[0][i] = l;
+            self.out[1][i] = r;
+            left[i] += l;
+            right[i] += r;
+        }
+        for route in &mut self.routes {
+            let target = &mut later[route.to - index - 1];
+            let (from, to) = crate::dsp::glide(&mut route.now, route.level, glide * n as f32);
+            let step = (to - from) / n as f32;
+            for i in 0..n {
+                let level = from + step * (i + 1) as f32;
+                target.feed(i, self.input[0][i] * level, self.input[1][i] * level);
+            }
+        }
+    }
+
+    /// Processes its input in place (the input block becomes its output).
+    fn process(&mut self, n: usize) {
+        let [l, r] = &mut self.input;
+        match &mut self.kind {
+            EffectKind::Delay {
+                lines,
+                time,
+                feedback,
+                damp_hz,
+                ..
+            } => {
+                for i in 0..n {
+                    let t = time.tick();
+                    l[i] = lines[0].tick(l[i], t, *feedback, *damp_hz);
+                    r[i] = lines[1].tick(r[i], t * 1.05, *feedback, *damp_hz);
+                }
+            }
+            EffectKind::Reverb { reverb, room, damp } => {
+                for i in 0..n {
+                    (l[i], r[i]) = reverb.tick(l[i], r[i], *room, *damp);
+                }
+            }
+        }
+    }
+}
+
+/// The default effects: `delay` (0.75 beat, feedback 0.35, damped at 4 kHz) and `reverb`
+/// (room 0.7, damping 0.5, return 0.9) — what the built-in patch and `sends: [d, r]` use.
+pub fn default_effects(rate: f32) -> Vec<Effect> {
+    vec![
+        Effect::delay("delay", rate, DELAY_BEATS, 0.35, 4000.0, 1.0),
+        Effect::reverb("reverb", rate, 0.7, 0.5, 0.9),
+    ]
+}
