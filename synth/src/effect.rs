@@ -6,6 +6,8 @@
 use crate::dsp::fx::{Delay, Reverb, synced_delay_s};
 use crate::dsp::{BLOCK, Block, Smoother};
 use crate::engine::DEFAULT_BPM;
+use crate::ir::Program;
+use crate::voice::PerChannel;
 /// Default delay time, beats.
 const DELAY_BEATS: f32 = 0.75;
 /// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
@@ -41,6 +43,8 @@ pub enum EffectKind {
         /// Damping 0..1.
         damp: f32,
     },
+    /// A definition that reads `"input"`, run once per channel.
+    Def(Box<PerChannel>),
 }
 
 /// An effect node: fed by instruments' sends (post-fader) and by effects before it, returning
@@ -128,16 +132,31 @@ impl Effect {
         )
     }
 
+    /// An effect definition (its program reads `"input"`), run once per channel; `key`
+    /// identifies the definition across graph edits.
+    pub fn def(name: &str, program: Program, rate: f32, ret: f32, key: u64) -> Self {
+        let mut e = Self::with(
+            name,
+            EffectKind::Def(Box::new(PerChannel::new(program, rate))),
+            ret,
+            rate,
+        );
+        e.key = key;
+        e
+    }
+
     fn with(name: &str, kind: EffectKind, ret: f32, rate: f32) -> Self {
         let key = match kind {
             EffectKind::Delay { .. } => 1,
             EffectKind::Reverb { .. } => 2,
+            EffectKind::Def(_) => 3,
         };
-        let tail_s = match kind {
+        let tail_s = match &kind {
             // The right line runs 5 % longer than the left.
             EffectKind::Delay { .. } => MAX_DELAY_S * 1.05,
             // Freeverb's longest comb plus its all-passes are well under 0.1 s.
             EffectKind::Reverb { .. } => 0.25,
+            EffectKind::Def(d) => d.tail_s(rate),
         };
         Self {
             name: name.to_string(),
@@ -159,9 +178,9 @@ impl Effect {
     }
 
     /// Its settable parameters, as `Set` names them, with their ranges; index = parameter
-    /// number for [`Effect::set`].
-    pub fn params(&self) -> &'static [(&'static str, f32, f32)] {
-        match self.kind {
+    /// number for [`Effect::set`]. (For the bus thread: it allocates.)
+    pub fn params(&self) -> Vec<(String, f32, f32)> {
+        let fixed: &[(&str, f32, f32)] = match &self.kind {
             EffectKind::Delay { .. } => &[
                 ("return", 0.0, 4.0),
                 ("feedback", 0.0, 0.95),
@@ -171,18 +190,43 @@ impl Effect {
             EffectKind::Reverb { .. } => {
                 &[("return", 0.0, 4.0), ("room", 0.0, 1.0), ("damp", 0.0, 1.0)]
             }
+            EffectKind::Def(_) => &[("return", 0.0, 4.0)],
+        };
+        let mut params: Vec<(String, f32, f32)> = fixed
+            .iter()
+            .map(|&(n, lo, hi)| (n.to_string(), lo, hi))
+            .collect();
+        if let EffectKind::Def(d) = &self.kind {
+            params.extend(d.controls().iter().map(|c| (c.name.clone(), c.min, c.max)));
+        }
+        params
+    }
+
+    /// How many parameters it has.
+    pub fn param_count(&self) -> usize {
+        match &self.kind {
+            EffectKind::Delay { .. } => 4,
+            EffectKind::Reverb { .. } => 3,
+            EffectKind::Def(d) => 1 + d.controls().len(),
         }
     }
 
-    /// Sets parameter `param` (see [`Effect::params`]), clamped; the return level is
-    /// smoothed, a delay's time glides; `bpm` is the tempo a new `beats` is timed at.
+    /// Sets parameter `param` (see [`Effect::params`]), clamped; the return level and a
+    /// definition's controls are smoothed, a delay's time glides; `bpm` is the tempo a new
+    /// `beats` is timed at. Never allocates.
     pub fn set(&mut self, param: usize, value: f32, bpm: f32) {
-        let Some(&(_, lo, hi)) = self.params().get(param) else {
-            return;
-        };
-        if !value.is_finite() {
+        if !value.is_finite() || param >= self.param_count() {
             return;
         }
+        let (lo, hi) = match (&self.kind, param) {
+            (_, 0) => (0.0, 4.0),
+            (EffectKind::Delay { .. }, 1) => (0.0, 0.95),
+            (EffectKind::Delay { .. }, 2) => (100.0, 20_000.0),
+            (EffectKind::Delay { .. }, 3) => (1.0 / 64.0, 16.0),
+            (EffectKind::Reverb { .. }, _) => (0.0, 1.0),
+            // A definition clamps its controls itself.
+            _ => (f32::MIN, f32::MAX),
+        };
         let v = value.clamp(lo, hi);
         match (&mut self.kind, param) {
             (_, 0) => self.ret.set(v),
@@ -194,6 +238,17 @@ impl Effect {
             }
             (EffectKind::Reverb { room, .. }, 1) => *room = v,
             (EffectKind::Reverb { damp, .. }, 2) => *damp = v,
+            (EffectKind::Def(d), p) => d.set_control(p - 1, v, false),
+            _ => {}
+        }
+    }
+
+    /// Starts parameter `param` at `value` without smoothing (a node being built).
+    pub fn start(&mut self, param: usize, value: f32) {
+        self.set(param, value, DEFAULT_BPM);
+        match (&mut self.kind, param) {
+            (_, 0) => self.ret.jump(self.ret.target()),
+            (EffectKind::Def(d), p) => d.set_control(p - 1, value, true),
             _ => {}
         }
     }
@@ -207,6 +262,7 @@ impl Effect {
             (EffectKind::Delay { beats, .. }, 3) => *beats,
             (EffectKind::Reverb { room, .. }, 1) => *room,
             (EffectKind::Reverb { damp, .. }, 2) => *damp,
+            (EffectKind::Def(d), p) => d.control(p - 1),
             _ => 0.0,
         }
     }
@@ -253,7 +309,7 @@ impl Effect {
                 .find(|o| effects.get(o.to).copied().flatten() == Some(r.to))
                 .map_or(0.0, |o| o.now);
         }
-        for p in 0..self.params().len() {
+        for p in 0..self.param_count() {
             let v = old.value(p);
             if v != self.value(p) {
                 self.set(p, v, bpm);
@@ -341,6 +397,7 @@ impl Effect {
                     (l[i], r[i]) = reverb.tick(l[i], r[i], *room, *damp);
                 }
             }
+            EffectKind::Def(d) => d.process(&mut self.input, n),
         }
     }
 }

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dsp::filter::Mode;
+use crate::dsp::kernel::ARGS;
 use crate::dsp::osc::Wave;
+use crate::prim::{Arg, Fun, KernelKind, Prim};
 
 /// A synth definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,15 +45,127 @@ pub struct ControlDef {
     pub max: f32,
 }
 
-/// A node: an id and what it computes. (serde cannot deny unknown fields through `flatten`,
-/// so a misspelt optional field of a node is ignored; required ones are still checked.)
+/// A node: an id and what it computes, written `{"id": …, "type": …, inputs…}`. The type is a
+/// name of the vocabulary ([`crate::prim`], inputs by name, defaults filled in; unknown
+/// inputs refused) or one of the operations with their own fields (`osc`, `noise`, `filter`,
+/// `adsr`, `mul`, `add`, `tanh`, `midi_to_hz`; serde cannot deny unknown fields through
+/// `flatten`, so a misspelt optional field of these is ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawNode", into = "RawNode")]
 pub struct NodeDef {
     /// Referenced as `{"node": id}`.
     pub id: String,
     /// The primitive.
-    #[serde(flatten)]
     pub op: Op,
+}
+
+/// A node as written: its id and the rest of its fields, `type` included.
+#[derive(Serialize, Deserialize)]
+struct RawNode {
+    id: String,
+    #[serde(flatten)]
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<RawNode> for NodeDef {
+    type Error = String;
+
+    fn try_from(raw: RawNode) -> Result<Self, String> {
+        let at = |m: String| format!("node {:?}: {m}", raw.id);
+        let Some(kind) = raw.fields.get("type").and_then(|t| t.as_str()) else {
+            return Err(at("needs a \"type\"".into()));
+        };
+        let Some((prim, args)) = crate::prim::lookup(kind) else {
+            let op = serde_json::from_value::<Op>(serde_json::Value::Object(raw.fields.clone()))
+                .map_err(|e| {
+                    at(format!(
+                        "{e} (the vocabulary: osc, noise, filter, adsr, mul, add, tanh, \
+                         midi_to_hz, {})",
+                        crate::prim::names().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+            return Ok(Self { id: raw.id, op });
+        };
+        if let Some(unknown) = raw
+            .fields
+            .keys()
+            .find(|k| *k != "type" && !args.iter().any(|a| a.name == k.as_str()))
+        {
+            return Err(at(format!(
+                "{kind} has no input {unknown:?} (its inputs: {})",
+                args.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut inputs = Vec::with_capacity(args.len());
+        for a in args {
+            let input = match (raw.fields.get(a.name), a.default) {
+                (Some(v), _) => serde_json::from_value::<Input>(v.clone())
+                    .map_err(|e| at(format!("input {:?}: {e}", a.name)))?,
+                (None, Some(d)) => Input::Const(d),
+                (None, None) => return Err(at(format!("{kind} needs input {:?}", a.name))),
+            };
+            inputs.push(input);
+        }
+        let mut inputs = inputs.into_iter();
+        let mut next = || inputs.next().unwrap_or(Input::Const(0.0));
+        let op = match prim {
+            Prim::Osc(wave, width) => Op::Osc {
+                wave,
+                freq: next(),
+                width: width.map_or_else(&mut next, Input::Const),
+            },
+            Prim::Noise(pink) => Op::Noise { pink },
+            Prim::Filter(mode) => Op::Filter {
+                mode,
+                input: next(),
+                cutoff: next(),
+                resonance: next(),
+            },
+            Prim::Fun(fun) => Op::Fun {
+                fun,
+                args: (0..args.len()).map(|_| next()).collect(),
+            },
+            Prim::Kernel(kernel) => Op::Kernel {
+                kernel,
+                args: (0..args.len()).map(|_| next()).collect(),
+            },
+            Prim::Feedback => Op::Feedback { input: next() },
+        };
+        Ok(Self { id: raw.id, op })
+    }
+}
+
+impl From<NodeDef> for RawNode {
+    fn from(node: NodeDef) -> Self {
+        let named = |name: &str, names: &[Arg], args: &[Input]| {
+            let mut fields = serde_json::Map::new();
+            fields.insert("type".into(), name.into());
+            for (a, v) in names.iter().zip(args) {
+                fields.insert(a.name.into(), serde_json::to_value(v).unwrap_or_default());
+            }
+            fields
+        };
+        let fields = match &node.op {
+            Op::Fun { fun, args } => named(fun.name(), fun.args(), args),
+            Op::Kernel { kernel, args } => named(kernel.name(), kernel.args(), args),
+            Op::Feedback { input } => named(
+                "feedback",
+                &[Arg {
+                    name: "input",
+                    default: None,
+                }],
+                std::slice::from_ref(input),
+            ),
+            op => match serde_json::to_value(op) {
+                Ok(serde_json::Value::Object(fields)) => fields,
+                _ => serde_json::Map::new(),
+            },
+        };
+        Self {
+            id: node.id,
+            fields,
+        }
+    }
 }
 
 /// An input: a constant, another node's output, or a control.
@@ -72,6 +186,9 @@ pub enum Ref {
     Node(String),
     /// A control (`freq`, `gate`, `vel` or a defined one).
     Control(String),
+    /// The audio coming into an effect (`"input"`): the sum of the routes into the node, one
+    /// channel at a time. A definition that reads it is an effect.
+    Input,
 }
 
 fn half() -> Input {
@@ -149,6 +266,28 @@ pub enum Op {
         /// Note number.
         input: Input,
     },
+    /// A function of the vocabulary ([`crate::prim`]), its inputs in the table's order.
+    #[serde(skip)]
+    Fun {
+        /// Which.
+        fun: Fun,
+        /// Its inputs.
+        args: Vec<Input>,
+    },
+    /// A stateful primitive of the vocabulary, its inputs in the table's order.
+    #[serde(skip)]
+    Kernel {
+        /// Which.
+        kernel: KernelKind,
+        /// Its inputs.
+        args: Vec<Input>,
+    },
+    /// Its input delayed by exactly [`crate::dsp::BLOCK`] samples: the one edge that may close a cycle.
+    #[serde(skip)]
+    Feedback {
+        /// The signal fed back.
+        input: Input,
+    },
 }
 
 fn one() -> Input {
@@ -213,6 +352,44 @@ pub enum Step {
     },
     /// MIDI to Hz.
     MidiToHz { input: Operand, out: usize },
+    /// A function; unused inputs read a constant 0.
+    Fun {
+        fun: Fun,
+        args: [Operand; 3],
+        out: usize,
+    },
+    /// A kernel; unused inputs read a constant 0. `max_s`: the longest delay it holds.
+    Kernel {
+        kernel: KernelKind,
+        args: [Operand; ARGS],
+        max_s: f32,
+        out: usize,
+    },
+    /// A feedback edge's output: what was written [`crate::dsp::BLOCK`] samples ago. Runs first.
+    FeedbackRead { out: usize },
+    /// A feedback edge's input, written into the state of step `read` (its `FeedbackRead`).
+    /// Runs after every other step.
+    FeedbackWrite { input: Operand, read: usize },
+}
+
+impl Step {
+    /// The buffer it writes (none for a feedback write, which writes its read's state).
+    pub fn out(&self) -> Option<usize> {
+        match self {
+            Step::Osc { out, .. }
+            | Step::Noise { out, .. }
+            | Step::Filter { out, .. }
+            | Step::Adsr { out, .. }
+            | Step::Mul { out, .. }
+            | Step::Add { out, .. }
+            | Step::Tanh { out, .. }
+            | Step::MidiToHz { out, .. }
+            | Step::Fun { out, .. }
+            | Step::Kernel { out, .. }
+            | Step::FeedbackRead { out } => Some(*out),
+            Step::FeedbackWrite { .. } => None,
+        }
+    }
 }
 
 /// Buffer indices of the standard voice inputs.
@@ -221,6 +398,10 @@ pub const FREQ: usize = 0;
 pub const GATE: usize = 1;
 /// The velocity buffer.
 pub const VEL: usize = 2;
+/// The audio input buffer (an effect's; silent in an instrument).
+pub const INPUT: usize = 3;
+/// The buffer of control 0; control `i` is in `FIRST_CONTROL + i`.
+pub const FIRST_CONTROL: usize = 4;
 const STANDARD: [&str; 3] = ["freq", "gate", "vel"];
 
 /// A compiled definition: steps in dependency order over numbered buffers.
@@ -228,8 +409,10 @@ const STANDARD: [&str; 3] = ["freq", "gate", "vel"];
 pub struct Program {
     /// The definition's name.
     pub name: String,
-    /// Named controls (buffer `3 + i` holds control `i`).
+    /// Named controls (buffer [`FIRST_CONTROL`] `+ i` holds control `i`).
     pub controls: Vec<ControlDef>,
+    /// Whether it reads [`Ref::Input`]: an effect.
+    pub reads_input: bool,
     /// Steps in evaluation order.
     pub steps: Vec<Step>,
     /// Number of buffers a voice needs.
@@ -255,7 +438,7 @@ impl SynthDef {
         for (i, c) in self.controls.iter().enumerate() {
             let place = format!("control {:?}", c.name);
             if control_index
-                .insert(c.name.clone(), STANDARD.len() + i)
+                .insert(c.name.clone(), FIRST_CONTROL + i)
                 .is_some()
             {
                 return Err(err(
@@ -297,8 +480,11 @@ impl SynthDef {
                             format!("unknown control {c:?}"),
                         ));
                     }
-                    Input::Ref(Ref::Control(_)) => {}
+                    Input::Ref(Ref::Control(_)) | Input::Ref(Ref::Input) => {}
+                    // A feedback edge reads its input a block late: not a dependency, so
+                    // it may close a cycle.
                     Input::Ref(Ref::Node(id)) => match node_index.get(id) {
+                        Some(_) if matches!(n.op, Op::Feedback { .. }) => {}
                         Some(&j) => deps[i].push(j),
                         None => {
                             return Err(err(
@@ -340,7 +526,7 @@ impl SynthDef {
                 }
             }
         }
-        let base = STANDARD.len() + self.controls.len();
+        let base = FIRST_CONTROL + self.controls.len();
         let constants = std::cell::RefCell::new(Vec::<(usize, f32)>::new());
         let operand = |input: &Input| -> Operand {
             match input {
@@ -358,9 +544,31 @@ impl SynthDef {
                 }
                 Input::Ref(Ref::Control(c)) => control_index[c],
                 Input::Ref(Ref::Node(id)) => base + node_index[id],
+                Input::Ref(Ref::Input) => INPUT,
             }
         };
-        let steps = order
+        // Feedback reads run first (they depend on nothing this block), their writes last.
+        order.sort_by_key(|&i| !matches!(self.nodes[i].op, Op::Feedback { .. }));
+        let mut max_s = Ok(0.0f32);
+        let mut setting = |i: usize, kernel: KernelKind, args: &[Input]| -> f32 {
+            let Some(k) = kernel.args().iter().position(|a| a.name == "max") else {
+                return 0.0;
+            };
+            match args.get(k) {
+                Some(Input::Const(v)) if (0.0..=crate::prim::MAX_DELAY_S).contains(v) => *v,
+                _ => {
+                    max_s = Err(err(
+                        format!("node {:?}", self.nodes[i].id),
+                        format!(
+                            "\"max\" must be a number of seconds within 0..={}",
+                            crate::prim::MAX_DELAY_S
+                        ),
+                    ));
+                    0.0
+                }
+            }
+        };
+        let mut steps: Vec<Step> = order
             .iter()
             .map(|&i| {
                 let out = base + i;
@@ -415,9 +623,33 @@ impl SynthDef {
                         input: operand(input),
                         out,
                     },
+                    Op::Fun { fun, args } => Step::Fun {
+                        fun: *fun,
+                        args: std::array::from_fn(|k| operand(args.get(k).unwrap_or(&Input::Const(0.0)))),
+                        out,
+                    },
+                    Op::Kernel { kernel, args } => Step::Kernel {
+                        kernel: *kernel,
+                        args: std::array::from_fn(|k| operand(args.get(k).unwrap_or(&Input::Const(0.0)))),
+                        max_s: setting(i, *kernel, args),
+                        out,
+                    },
+                    Op::Feedback { .. } => Step::FeedbackRead { out },
                 }
             })
             .collect();
+        let max_s_error = max_s.err();
+        if let Some(e) = max_s_error {
+            return Err(e);
+        }
+        for (read, &i) in order.iter().enumerate() {
+            if let Op::Feedback { input } = &self.nodes[i].op {
+                steps.push(Step::FeedbackWrite {
+                    input: operand(input),
+                    read,
+                });
+            }
+        }
         let output = match &self.output {
             Input::Ref(Ref::Node(id)) if !node_index.contains_key(id) => {
                 return Err(err("output".into(), format!("unknown node {id:?}")));
@@ -431,9 +663,15 @@ impl SynthDef {
             other => operand(other),
         };
         let constants = constants.into_inner();
+        let reads_input = self.output == Input::Ref(Ref::Input)
+            || self
+                .nodes
+                .iter()
+                .any(|n| n.op.inputs().contains(&&Input::Ref(Ref::Input)));
         Ok(Program {
             name: self.name.clone(),
             controls: self.controls.clone(),
+            reads_input,
             steps,
             buffers: base + self.nodes.len() + constants.len(),
             output,
@@ -462,7 +700,8 @@ impl Op {
             } => vec![gate, attack, decay, sustain, release],
             Op::Mul { inputs } | Op::Add { inputs } => inputs.iter().collect(),
             Op::Tanh { input, drive } => vec![input, drive],
-            Op::MidiToHz { input } => vec![input],
+            Op::MidiToHz { input } | Op::Feedback { input } => vec![input],
+            Op::Fun { args, .. } | Op::Kernel { args, .. } => args.iter().collect(),
         }
     }
 }
@@ -502,13 +741,14 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
-        // env(4), osc(6) before flt(7) before amp(5)
+        // After freq, gate, vel, input and the cutoff control: env(5), osc(7) before flt(8)
+        // before amp(6).
         let pos = |b| outs.iter().position(|&o| o == b).unwrap();
-        assert!(pos(6) < pos(7) && pos(7) < pos(5) && pos(4) < pos(5));
-        assert_eq!(p.buffers, 8 + p.constants.len());
+        assert!(pos(7) < pos(8) && pos(8) < pos(6) && pos(5) < pos(6));
+        assert_eq!(p.buffers, 9 + p.constants.len());
         assert!(!p.constants.is_empty());
         for (i, (k, _)) in p.constants.iter().enumerate() {
-            assert_eq!(*k, 8 + i, "constants follow the node outputs");
+            assert_eq!(*k, 9 + i, "constants follow the node outputs");
         }
     }
 

@@ -22,6 +22,7 @@ pub mod ir;
 pub mod node;
 mod pack;
 pub mod params;
+pub mod prim;
 pub mod render;
 pub mod rt;
 pub mod stage;

@@ -8,7 +8,7 @@ use wide::f32x4;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{self, Osc};
 use crate::dsp::{BLOCK, Block, Column, LANES, LaneBlock, Lanes, Out, Sig, midi_to_hz, sanitize};
-use crate::ir::{FREQ, GATE, Operand, Program, Step, VEL};
+use crate::ir::{FIRST_CONTROL, FREQ, GATE, INPUT, Operand, Program, Step, VEL};
 use crate::voice::{GateChange, STEAL_FADE, State, Voice};
 
 /// The buffers of a pack split around one step's output: the output mutably, every other
@@ -175,6 +175,8 @@ impl Pack {
         }
         steady[FREQ] = true;
         steady[VEL] = true;
+        // Silent in an instrument; an effect's pack fills it every block.
+        steady[INPUT] = true;
         Self {
             bufs,
             steady,
@@ -242,6 +244,44 @@ impl Pack {
         self.mix(program.output, voices, &lanes, n, out);
     }
 
+    /// Runs an effect definition once per channel: `voices[0]` on the left input, `voices[1]`
+    /// on the right (lanes 0 and 1), and writes each channel's output (sanitised).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn render_channels(
+        &mut self,
+        program: &Program,
+        controls: &[Block],
+        controls_steady: &[bool],
+        voices: &mut [Voice],
+        input: [&[f32]; 2],
+        n: usize,
+        out: [&mut [f32]; 2],
+    ) {
+        debug_assert_eq!(voices.len(), 2);
+        self.inputs(controls, controls_steady, voices, &[None; LANES], n);
+        for (i, row) in self.bufs[INPUT][..n].iter_mut().enumerate() {
+            row[0] = input[0][i];
+            row[1] = input[1][i];
+        }
+        self.steady[INPUT] = false;
+        let mut on = [false; LANES];
+        on[..2].fill(true);
+        let live = Live {
+            on,
+            count: 2,
+            width: 2,
+        };
+        for (s, step) in program.steps.iter().enumerate() {
+            self.run(s, step, voices, &live, n);
+        }
+        let src = &self.bufs[program.output][..n];
+        for (ch, out) in out.into_iter().enumerate() {
+            for (o, row) in out[..n].iter_mut().zip(src) {
+                *o = sanitize(row[ch], 4.0);
+            }
+        }
+    }
+
     /// Fills the voice inputs (gate, pitch, velocity) and the controls.
     fn inputs(
         &mut self,
@@ -280,10 +320,10 @@ impl Pack {
             self.bufs[VEL].fill(keys.map(|k| f32::from_bits(k.1)));
         }
         for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
-            for (row, &x) in self.bufs[3 + c][..n].iter_mut().zip(&block[..n]) {
+            for (row, &x) in self.bufs[FIRST_CONTROL + c][..n].iter_mut().zip(&block[..n]) {
                 *row = [x; LANES];
             }
-            self.steady[3 + c] = steady;
+            self.steady[FIRST_CONTROL + c] = steady;
         }
     }
 
@@ -318,24 +358,22 @@ impl Pack {
             self.bufs[VEL].as_flattened_mut()[..BLOCK].fill(v.vel);
         }
         for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
-            self.bufs[3 + c].as_flattened_mut()[..n].copy_from_slice(&block[..n]);
-            self.steady[3 + c] = steady;
+            self.bufs[FIRST_CONTROL + c].as_flattened_mut()[..n].copy_from_slice(&block[..n]);
+            self.steady[FIRST_CONTROL + c] = steady;
         }
     }
 
     /// Runs step `s` for one voice in the solo layout.
     fn run_solo(&mut self, s: usize, step: &Step, v: &mut Voice, n: usize) {
-        let state = &mut v.states[s];
-        let out = match step {
-            Step::Osc { out, .. }
-            | Step::Noise { out, .. }
-            | Step::Filter { out, .. }
-            | Step::Adsr { out, .. }
-            | Step::Mul { out, .. }
-            | Step::Add { out, .. }
-            | Step::Tanh { out, .. }
-            | Step::MidiToHz { out, .. } => *out,
+        let Some(out) = step.out() else {
+            if let Step::FeedbackWrite { input, read } = *step
+                && let Some(State::Feedback(ring)) = v.states.get_mut(read)
+            {
+                ring.write(&self.bufs[input].as_flattened()[..n]);
+            }
+            return;
         };
+        let state = &mut v.states[s];
         let (dst, io) = Io::split(&mut self.bufs, &self.steady, out);
         let dst = &mut dst.as_flattened_mut()[..n];
         match (step, state) {
@@ -399,6 +437,14 @@ impl Pack {
                     *d = midi_to_hz(*x);
                 }
             }
+            (Step::Fun { fun, args, .. }, _) => {
+                let [a, b, c] = args.map(|k| io.flat(k, n));
+                fun.map(dst, a, b, c);
+            }
+            (Step::Kernel { args, .. }, State::Kernel(k)) => {
+                k.process(&args.map(|a| io.solo_sig(a, n)), dst);
+            }
+            (Step::FeedbackRead { .. }, State::Feedback(ring)) => ring.read(dst),
             // States are built from the same steps, so kinds always match.
             _ => {}
         }
@@ -563,6 +609,39 @@ impl Pack {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
                 let dst = &mut dst[..n];
                 zip_lanes(dst, io.rows(*input, n), width, |d, x| *d = midi_to_hz(x));
+            }
+            // Functions run over every lane at once, like the element-wise steps.
+            Step::Fun { fun, args, out } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                let [a, b, c] = args.map(|k| io.rows(k, n).as_flattened());
+                fun.map(dst[..n].as_flattened_mut(), a, b, c);
+            }
+            Step::Kernel { args, out, .. } => {
+                let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
+                for (l, state) in lanes {
+                    if let State::Kernel(k) = state {
+                        let sigs = args.map(|a| io.sig(a, n, l));
+                        k.process(&sigs, &mut Column::new(&mut dst[..n], l));
+                    }
+                }
+            }
+            Step::FeedbackRead { out } => {
+                let dst = &mut self.bufs[*out][..n];
+                for (l, state) in lanes {
+                    if let State::Feedback(ring) = state {
+                        ring.read(&mut Column::new(dst, l));
+                    }
+                }
+            }
+            Step::FeedbackWrite { input, read } => {
+                let src = &self.bufs[*input][..n];
+                for (l, v) in voices.iter_mut().enumerate() {
+                    if live.on[l]
+                        && let Some(State::Feedback(ring)) = v.states.get_mut(*read)
+                    {
+                        ring.write_lane(src, l);
+                    }
+                }
             }
         }
     }

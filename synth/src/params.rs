@@ -105,12 +105,8 @@ impl ParamTable {
                     name: e.name.clone(),
                     params: e
                         .params()
-                        .iter()
-                        .map(|&(name, min, max)| Param {
-                            name: name.into(),
-                            min,
-                            max,
-                        })
+                        .into_iter()
+                        .map(|(name, min, max)| Param { name, min, max })
                         .collect(),
                 }
             }))

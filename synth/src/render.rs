@@ -112,19 +112,38 @@ pub enum EffectSpec {
         #[serde(default)]
         sends: std::collections::BTreeMap<String, f32>,
     },
+    /// A definition that reads `"input"`, run once per channel (`{"type": "def", "name": …,
+    /// "def": {…}}`).
+    Def {
+        /// Its name, which sends and routes use.
+        name: String,
+        /// The definition.
+        def: SynthDef,
+        /// Starting values of its controls by name (clamped to their ranges).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        controls: std::collections::BTreeMap<String, f32>,
+        /// Level into the master (default 1).
+        #[serde(default = "one", rename = "return")]
+        ret: f32,
+        /// Levels into effects listed after this one, by name (routes never loop).
+        #[serde(default)]
+        sends: std::collections::BTreeMap<String, f32>,
+    },
 }
 
 impl EffectSpec {
     /// Its name.
     pub fn name(&self) -> &str {
         match self {
-            Self::Delay { name, .. } | Self::Reverb { name, .. } => name,
+            Self::Delay { name, .. } | Self::Reverb { name, .. } | Self::Def { name, .. } => name,
         }
     }
 
     fn routes(&self) -> &std::collections::BTreeMap<String, f32> {
         match self {
-            Self::Delay { sends, .. } | Self::Reverb { sends, .. } => sends,
+            Self::Delay { sends, .. } | Self::Reverb { sends, .. } | Self::Def { sends, .. } => {
+                sends
+            }
         }
     }
 }
@@ -279,6 +298,17 @@ impl GraphSpec {
                     "return" => *ret = value,
                     _ => {}
                 },
+                EffectSpec::Def {
+                    name,
+                    controls,
+                    ret,
+                    ..
+                } if name == node => match param {
+                    "return" => *ret = value,
+                    _ => {
+                        controls.insert(param.to_string(), value);
+                    }
+                },
                 _ => {}
             }
         }
@@ -358,6 +388,16 @@ impl GraphSpec {
             let program = def
                 .compile()
                 .map_err(|source| GraphError::Def { index, source })?;
+            if program.reads_input {
+                return Err(GraphError::Instrument {
+                    index,
+                    message: format!(
+                        "{:?} reads \"input\": it is an effect — list it under \"effects\" as \
+                         {{\"type\": \"def\", \"name\": …, \"def\": …}}",
+                        def.name
+                    ),
+                });
+            }
             let name = spec.name.as_deref().unwrap_or(&def.name);
             if let Some(first) = instruments
                 .iter()
@@ -497,6 +537,47 @@ impl GraphSpec {
                         damp.clamp(0.0, 1.0),
                         ret.clamp(0.0, 4.0),
                     )
+                }
+                EffectSpec::Def {
+                    ref def,
+                    ref controls,
+                    ret,
+                    ..
+                } => {
+                    let program = def.compile().map_err(|e| err(name, e.to_string()))?;
+                    if !program.reads_input {
+                        return Err(err(
+                            name,
+                            "its definition never reads \"input\": an effect processes the \
+                             sound routed into it (make it an instrument instead)"
+                                .into(),
+                        ));
+                    }
+                    if !ret.is_finite() {
+                        return Err(err(name, "settings must be finite".into()));
+                    }
+                    let mut e = Effect::def(
+                        name,
+                        program,
+                        rate,
+                        ret.clamp(0.0, 4.0),
+                        crate::edit::instrument_key(def, 0),
+                    );
+                    let params = e.params();
+                    for (control, &value) in controls {
+                        let Some(p) = params.iter().skip(1).position(|(n, _, _)| n == control)
+                        else {
+                            return Err(err(
+                                name,
+                                format!("its definition has no control {control:?}"),
+                            ));
+                        };
+                        if !value.is_finite() {
+                            return Err(err(name, format!("{control}: {value} is not finite")));
+                        }
+                        e.start(p + 1, value);
+                    }
+                    e
                 }
             };
             for (target, &level) in spec.routes() {

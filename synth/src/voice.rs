@@ -13,11 +13,31 @@
 use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{Noise, Osc};
-use crate::dsp::{BLOCK, Block, LANES, Smoother, midi_to_hz, sanitize};
+use crate::dsp::{BLOCK, Block, LANES, Out, Smoother, midi_to_hz, sanitize};
+use crate::prim::KernelState;
 use crate::effect::MAX_EFFECTS;
 use crate::engine::param::{FIRST_CONTROL, GAIN, PAN};
 use crate::ir::{ControlDef, Program, Step};
 use crate::pack::Pack;
+
+/// Time constant of a definition's control smoothing, s: a set value is 63 % there after
+/// 10 ms (no zipper noise). Gates and triggers are not controls (they come with the notes),
+/// so nothing smooths them.
+pub const CONTROL_SMOOTHING_S: f32 = 0.01;
+
+/// A control's smoother: [`CONTROL_SMOOTHING_S`], or none for a gate or trigger (named
+/// `trigger`, `trig`, or ending in `_gate`, `_trig`, `_trigger`).
+fn control_smoother(c: &ControlDef, rate: f32) -> Smoother {
+    let n = c.name.as_str();
+    let trigger = n == "trigger"
+        || n == "trig"
+        || ["_gate", "_trig", "_trigger"].iter().any(|s| n.ends_with(s));
+    if trigger {
+        Smoother::instant(c.default)
+    } else {
+        Smoother::new(c.default, CONTROL_SMOOTHING_S, rate)
+    }
+}
 
 /// Frames over which a stolen voice fades out (5 ms at 48 kHz).
 pub(crate) const STEAL_FADE: usize = 240;
@@ -31,7 +51,55 @@ pub(crate) enum State {
     Noise(Noise),
     Svf(Svf),
     Adsr(Adsr),
+    Kernel(KernelState),
+    Feedback(Ring),
     Stateless,
+}
+
+/// A feedback edge's memory: the last [`BLOCK`] samples written, so a read gives what was
+/// written exactly one block of samples earlier, whatever the sizes of the blocks rendered.
+#[derive(Debug, Clone)]
+pub(crate) struct Ring {
+    buf: Vec<f32>,
+    pos: usize,
+}
+
+impl Ring {
+    fn new() -> Self {
+        Self {
+            buf: vec![0.0; BLOCK],
+            pos: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.buf.fill(0.0);
+        self.pos = 0;
+    }
+
+    /// The next `out.frames()` samples, as written [`BLOCK`] samples before them.
+    pub(crate) fn read<O: Out + ?Sized>(&self, out: &mut O) {
+        for i in 0..out.frames() {
+            out.set(i, self.buf[(self.pos + i) % BLOCK]);
+        }
+    }
+
+    /// Writes a block (after reading it): `xs` follow the samples written before.
+    pub(crate) fn write(&mut self, xs: &[f32]) {
+        for &x in xs {
+            self.buf[self.pos] = if x.is_finite() { x } else { 0.0 };
+            self.pos = (self.pos + 1) % BLOCK;
+        }
+    }
+
+    /// [`Ring::write`] from lane `l` of `rows`.
+    pub(crate) fn write_lane(&mut self, rows: &[crate::dsp::Lanes], l: usize) {
+        for row in rows {
+            let x = row[l];
+            self.buf[self.pos] = if x.is_finite() { x } else { 0.0 };
+            self.pos = (self.pos + 1) % BLOCK;
+        }
+    }
 }
 
 /// One voice: its note, its envelope gate and its per-step state.
@@ -61,6 +129,8 @@ impl Voice {
                 Step::Noise { pink, .. } => State::Noise(Noise::new(seed, *pink)),
                 Step::Filter { mode, .. } => State::Svf(Svf::new(*mode, rate)),
                 Step::Adsr { .. } => State::Adsr(Adsr::new(rate)),
+                Step::Kernel { kernel, max_s, .. } => State::Kernel(kernel.build(rate, *max_s)),
+                Step::FeedbackRead { .. } => State::Feedback(Ring::new()),
                 _ => State::Stateless,
             })
             .collect();
@@ -84,6 +154,8 @@ impl Voice {
                 State::Noise(n) => n.reset(),
                 State::Svf(f) => f.reset(),
                 State::Adsr(a) => a.reset(),
+                State::Kernel(k) => k.reset(),
+                State::Feedback(r) => r.reset(),
                 State::Stateless => {}
             }
         }
@@ -155,7 +227,7 @@ impl Instrument {
         let controls = program
             .controls
             .iter()
-            .map(|c| Smoother::new(c.default, 0.01, rate))
+            .map(|c| control_smoother(c, rate))
             .collect();
         let preset = [1.0, 0.0]
             .into_iter()
@@ -476,5 +548,107 @@ mod tests {
             );
         }
         assert_eq!(together.active_voices(), 0, "all released and freed");
+    }
+}
+
+/// An effect definition (one that reads `"input"`) run once per channel: the left and right
+/// inputs as two voices side by side in one pack, each with its own state (a mono definition
+/// on a stereo bus; its controls are shared). Controls are smoothed like an instrument's.
+#[derive(Debug, Clone)]
+pub struct PerChannel {
+    program: Program,
+    voices: Vec<Voice>,
+    pack: Pack,
+    controls: Vec<Smoother>,
+    control_bufs: Vec<Block>,
+    control_steady: Vec<bool>,
+}
+
+impl PerChannel {
+    /// Built off the audio thread (its delay lines allocated here).
+    pub fn new(program: Program, rate: f32) -> Self {
+        let voices = (0..2)
+            .map(|i| {
+                let mut v = Voice::new(&program, rate, 20_000 + i);
+                v.active = true;
+                v.gate = 1.0;
+                v.freq = 0.0;
+                v.vel = 1.0;
+                v
+            })
+            .collect();
+        let controls = program
+            .controls
+            .iter()
+            .map(|c| control_smoother(c, rate))
+            .collect();
+        Self {
+            control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
+            control_steady: vec![false; program.controls.len()],
+            pack: Pack::new(&program),
+            voices,
+            controls,
+            program,
+        }
+    }
+
+    /// Its definition's controls.
+    pub fn controls(&self) -> &[ControlDef] {
+        &self.program.controls
+    }
+
+    /// The value control `i` is set to.
+    pub fn control(&self, i: usize) -> f32 {
+        self.controls.get(i).map_or(0.0, |s| s.target())
+    }
+
+    /// Moves control `i` to `value` (clamped to its range), smoothed — or at once when
+    /// `now`.
+    pub fn set_control(&mut self, i: usize, value: f32, now: bool) {
+        if let (Some(s), Some(def)) = (self.controls.get_mut(i), self.program.controls.get(i))
+            && value.is_finite()
+        {
+            let v = value.clamp(def.min, def.max);
+            if now { s.jump(v) } else { s.set(v) }
+        }
+    }
+
+    /// Processes `n` frames of `io` in place: each channel's input becomes its output.
+    pub fn process(&mut self, io: &mut [Block; 2], n: usize) {
+        for ((s, b), steady) in self
+            .controls
+            .iter_mut()
+            .zip(&mut self.control_bufs)
+            .zip(&mut self.control_steady)
+        {
+            *steady = s.fill(&mut b[..n]);
+        }
+        let [l, r] = io;
+        let (mut out_l, mut out_r) = ([0.0; BLOCK], [0.0; BLOCK]);
+        self.pack.render_channels(
+            &self.program,
+            &self.control_bufs,
+            &self.control_steady,
+            &mut self.voices,
+            [&l[..n], &r[..n]],
+            n,
+            [&mut out_l[..n], &mut out_r[..n]],
+        );
+        l[..n].copy_from_slice(&out_l[..n]);
+        r[..n].copy_from_slice(&out_r[..n]);
+    }
+
+    /// How long a sound can stay inside it, s: its delay lines, a block per feedback edge,
+    /// and half a second for reverbs and filters to ring out.
+    pub fn tail_s(&self, rate: f32) -> f32 {
+        let mut tail = 0.5;
+        for step in &self.program.steps {
+            match step {
+                Step::Kernel { max_s, .. } => tail += max_s,
+                Step::FeedbackRead { .. } => tail += BLOCK as f32 / rate,
+                _ => {}
+            }
+        }
+        tail
     }
 }

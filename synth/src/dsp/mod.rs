@@ -5,6 +5,7 @@
 pub mod env;
 pub mod filter;
 pub mod fx;
+pub mod kernel;
 pub mod osc;
 
 /// Frames per processing block.
@@ -179,6 +180,16 @@ impl Smoother {
             value,
             target: value,
             coeff: (-1.0 / (time_s * rate).max(1.0)).exp(),
+            ramp: None,
+        }
+    }
+
+    /// Follows every set at once (a gate or a trigger, which smoothing would blur).
+    pub fn instant(value: f32) -> Self {
+        Self {
+            value,
+            target: value,
+            coeff: 0.0,
             ramp: None,
         }
     }
