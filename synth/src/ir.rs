@@ -625,12 +625,16 @@ impl SynthDef {
                     },
                     Op::Fun { fun, args } => Step::Fun {
                         fun: *fun,
-                        args: std::array::from_fn(|k| operand(args.get(k).unwrap_or(&Input::Const(0.0)))),
+                        args: std::array::from_fn(|k| {
+                            operand(args.get(k).unwrap_or(&Input::Const(0.0)))
+                        }),
                         out,
                     },
                     Op::Kernel { kernel, args } => Step::Kernel {
                         kernel: *kernel,
-                        args: std::array::from_fn(|k| operand(args.get(k).unwrap_or(&Input::Const(0.0)))),
+                        args: std::array::from_fn(|k| {
+                            operand(args.get(k).unwrap_or(&Input::Const(0.0)))
+                        }),
                         max_s: setting(i, *kernel, args),
                         out,
                     },

@@ -320,7 +320,10 @@ impl Pack {
             self.bufs[VEL].fill(keys.map(|k| f32::from_bits(k.1)));
         }
         for (c, (block, &steady)) in controls.iter().zip(controls_steady).enumerate() {
-            for (row, &x) in self.bufs[FIRST_CONTROL + c][..n].iter_mut().zip(&block[..n]) {
+            for (row, &x) in self.bufs[FIRST_CONTROL + c][..n]
+                .iter_mut()
+                .zip(&block[..n])
+            {
                 *row = [x; LANES];
             }
             self.steady[FIRST_CONTROL + c] = steady;

@@ -331,7 +331,11 @@ mod tests {
         assert_eq!(f("lt", 1.0, 2.0, 0.0), 1.0);
         assert_eq!(f("ge", 1.0, 2.0, 0.0), 0.0);
         for &fun in Fun::ALL {
-            let (a, b, c) = ([0.5f32, -3.0, 1e30, 0.0], [2.0f32, 0.0, -1e30, 0.0], [0.1f32; 4]);
+            let (a, b, c) = (
+                [0.5f32, -3.0, 1e30, 0.0],
+                [2.0f32, 0.0, -1e30, 0.0],
+                [0.1f32; 4],
+            );
             let mut out = [0.0; 4];
             fun.map(&mut out, &a, &b, &c);
             for i in 0..4 {

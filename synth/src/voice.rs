@@ -14,11 +14,11 @@ use crate::dsp::env::Adsr;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{Noise, Osc};
 use crate::dsp::{BLOCK, Block, LANES, Out, Smoother, midi_to_hz, sanitize};
-use crate::prim::KernelState;
 use crate::effect::MAX_EFFECTS;
 use crate::engine::param::{FIRST_CONTROL, GAIN, PAN};
 use crate::ir::{ControlDef, Program, Step};
 use crate::pack::Pack;
+use crate::prim::KernelState;
 
 /// Time constant of a definition's control smoothing, s: a set value is 63 % there after
 /// 10 ms (no zipper noise). Gates and triggers are not controls (they come with the notes),
@@ -31,7 +31,9 @@ fn control_smoother(c: &ControlDef, rate: f32) -> Smoother {
     let n = c.name.as_str();
     let trigger = n == "trigger"
         || n == "trig"
-        || ["_gate", "_trig", "_trigger"].iter().any(|s| n.ends_with(s));
+        || ["_gate", "_trig", "_trigger"]
+            .iter()
+            .any(|s| n.ends_with(s));
     if trigger {
         Smoother::instant(c.default)
     } else {

@@ -16,14 +16,24 @@ use crate::util::note;
 /// Graphs to swap between, edited node by node: from the built-in patch, the pad (node 1,
 /// same polyphony: carried with its voices) and the bass (other polyphony: replaced, its held
 /// notes taken over) stay, the rest are removed; then the delay and reverb are carried with
-/// new routes and settings and a new effect comes in.
-const GRAPHS: [&str; 3] = [
+/// new routes and settings and a new effect comes in; then an effect definition with a delay
+/// line and a feedback edge.
+const GRAPHS: [&str; 4] = [
     r#"{"instruments":[{"builtin":"pad","polyphony":32},{"builtin":"bass","polyphony":4}]}"#,
     r#"{"instruments":[{"builtin":"pad","polyphony":32,"sends":{"reverb":0.6,"echo":0.3}},
         {"builtin":"bass","polyphony":8,"gain":0.7}],
        "effects":[{"type":"delay","name":"echo","beats":0.5},
         {"type":"delay","name":"delay","feedback":0.5,"sends":{"reverb":0.4}},
         {"type":"reverb","name":"reverb","room":0.9}]}"#,
+    r#"{"instruments":[{"builtin":"pad","polyphony":32,"sends":{"dub":0.5}}],
+       "effects":[{"type":"def","name":"dub","controls":{"mix":0.7},"def":{"name":"dub",
+        "controls":[{"name":"mix","default":0.5,"min":0,"max":1}],"nodes":[
+        {"id":"in","type":"add","inputs":["input",{"node":"fb"}]},
+        {"id":"d","type":"echo","input":{"node":"in"},"time":0.05,"feedback":0.3,"max":0.1},
+        {"id":"c","type":"chorus","input":{"node":"d"}},
+        {"id":"fb","type":"feedback","input":{"node":"c"}},
+        {"id":"s","type":"mul","inputs":[{"node":"c"},{"control":"mix"}]},
+        {"id":"out","type":"clip","input":{"node":"s"}}],"output":{"node":"out"}}}]}"#,
     "{}",
 ];
 

@@ -4,6 +4,7 @@
 use khorus_synth::dsp::filter::Mode;
 use khorus_synth::dsp::osc::Wave;
 use khorus_synth::ir::{Input, NodeDef, Op, Ref, SynthDef};
+use khorus_synth::prim::{Fun, KernelKind};
 use khorus_synth::render::{GraphSpec, InstrumentSpec, render};
 use proptest::prelude::*;
 
@@ -27,6 +28,7 @@ fn input(nodes: usize) -> impl Strategy<Value = Input> {
         (0..nodes.max(1) + 2).prop_map(|i| Input::Ref(Ref::Node(format!("n{i}")))),
         prop::sample::select(vec!["freq", "gate", "vel", "nope"])
             .prop_map(|c| Input::Ref(Ref::Control(c.to_string()))),
+        Just(Input::Ref(Ref::Input)),
     ]
 }
 
@@ -63,6 +65,17 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         prop::collection::vec(i(), 0..4).prop_map(|inputs| Op::Add { inputs }),
         (i(), i()).prop_map(|(input, drive)| Op::Tanh { input, drive }),
         i().prop_map(|input| Op::MidiToHz { input }),
+        (
+            prop::sample::select(Fun::ALL),
+            prop::collection::vec(i(), 0..4)
+        )
+            .prop_map(|(fun, args)| Op::Fun { fun, args }),
+        (
+            prop::sample::select(KernelKind::ALL),
+            prop::collection::vec(i(), 0..6)
+        )
+            .prop_map(|(kernel, args)| Op::Kernel { kernel, args }),
+        i().prop_map(|input| Op::Feedback { input }),
     ]
 }
 

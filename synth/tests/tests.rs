@@ -15,3 +15,4 @@ mod realtime;
 mod robustness;
 mod routes;
 mod util;
+mod vocabulary;

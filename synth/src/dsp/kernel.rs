@@ -147,7 +147,7 @@ impl Kernel for Smooth {
 }
 
 /// Attack–release envelope: rises linearly to 1 over `attack` seconds while `gate` is above
-/// 0.5, then falls linearly to 0 over `release` seconds (from wherever it is).
+/// 0.5, then falls linearly at the rate that takes 1 to 0 in `release` seconds.
 #[derive(Debug, Clone)]
 pub struct Ar {
     level: f32,
@@ -164,10 +164,16 @@ impl Kernel for Ar {
     #[inline]
     fn tick(&mut self, [gate, attack, release, ..]: [f32; ARGS]) -> f32 {
         let step = |t: f32| 1.0 / (t.max(0.0) * self.rate).max(1.0);
+        // Within half a step of the end it is the end: summing steps in f32 drifts by a few
+        // ulps, which must not cost a sample.
         self.level = if gate > 0.5 {
-            (self.level + step(attack)).min(1.0)
+            let s = step(attack);
+            let next = self.level + s;
+            if next >= 1.0 - 0.5 * s { 1.0 } else { next }
         } else {
-            (self.level - step(release)).max(0.0)
+            let s = step(release);
+            let next = self.level - s;
+            if next <= 0.5 * s { 0.0 } else { next }
         };
         self.level
     }
@@ -400,5 +406,249 @@ impl Kernel for SampleRate {
     #[inline]
     fn tick(&mut self, _: [f32; ARGS]) -> f32 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prim::{KernelKind, KernelState};
+
+    const RATE: f32 = 48_000.0;
+
+    /// Inputs that exercise a kernel: a decaying 220 Hz tone with a gate/trigger that goes
+    /// high then low, and its other inputs at their defaults.
+    fn drive(kind: KernelKind, i: usize) -> [f32; ARGS] {
+        let t = i as f32 / RATE;
+        let tone = (TAU * 220.0 * t).sin() * (-3.0 * t).exp();
+        let mut x = [0.0; ARGS];
+        for (k, arg) in kind.args().iter().enumerate() {
+            x[k] = match arg.name {
+                "input" => tone,
+                "gate" | "trigger" => f32::from(i % 9000 < 4000),
+                "freq" => 3.0,
+                _ => arg.default.unwrap_or(0.0),
+            };
+        }
+        x
+    }
+
+    fn run(state: &mut KernelState, kind: KernelKind, from: usize, n: usize) -> Vec<f32> {
+        (from..from + n)
+            .map(|i| state.tick(drive(kind, i)))
+            .collect()
+    }
+
+    #[test]
+    fn every_kernel_resets_exactly_and_its_block_path_agrees_with_ticks() {
+        for &kind in KernelKind::ALL {
+            let mut a = kind.build(RATE, 1.0);
+            let first = run(&mut a, kind, 0, 20_000);
+            a.reset();
+            assert_eq!(
+                run(&mut a, kind, 0, 20_000),
+                first,
+                "{}: reset",
+                kind.name()
+            );
+            // Blocks of uneven sizes through `process` against the ticks above.
+            let mut b = kind.build(RATE, 1.0);
+            let mut blocked = Vec::new();
+            let mut i = 0;
+            for size in [64usize, 1, 17, 64, 5].iter().cycle() {
+                if i >= 20_000 {
+                    break;
+                }
+                let n = (*size).min(20_000 - i);
+                let cols: Vec<Vec<f32>> = (0..ARGS)
+                    .map(|k| (i..i + n).map(|j| drive(kind, j)[k]).collect())
+                    .collect();
+                let sigs: [Sig<'_>; ARGS] = std::array::from_fn(|k| Sig::Varying(&cols[k]));
+                let mut out = vec![0.0; n];
+                b.process(&sigs, &mut out[..]);
+                blocked.extend(out);
+                i += n;
+            }
+            assert_eq!(blocked, first, "{}: blocks vs ticks", kind.name());
+        }
+    }
+
+    #[test]
+    fn no_kernel_leaves_denormals_or_non_finite_values_behind() {
+        for &kind in KernelKind::ALL {
+            let mut k = kind.build(RATE, 1.0);
+            // Ten seconds: the tone decays far below the smallest normal float.
+            for i in 0..480_000 {
+                let y = k.tick(drive(kind, i));
+                assert!(y.is_finite(), "{}: {y} at {i}", kind.name());
+                assert!(
+                    y == 0.0 || y.abs() >= f32::MIN_POSITIVE,
+                    "{}: denormal {y:e} at {i}",
+                    kind.name()
+                );
+            }
+        }
+    }
+
+    fn impulse_response(kind: KernelKind, args: [f32; ARGS], n: usize) -> Vec<f32> {
+        let mut k = kind.build(RATE, 1.0);
+        (0..n)
+            .map(|i| {
+                let mut x = args;
+                x[0] = f32::from(i == 0);
+                k.tick(x)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_delay_sounds_at_the_exact_frame_and_an_echo_repeats_with_its_feedback() {
+        let y = impulse_response(KernelKind::Delay, [0.0, 0.25, 1.0, 0.0, 0.0], 30_000);
+        let hits: Vec<usize> = (0..y.len()).filter(|&i| y[i] != 0.0).collect();
+        assert_eq!(hits, [12_000], "0.25 s at 48 kHz");
+        let y = impulse_response(KernelKind::Echo, [0.0, 0.1, 0.5, 1.0, 0.0], 20_000);
+        assert_eq!(y[4800], 1.0, "first echo exact");
+        assert!(y[..4800].iter().all(|&v| v == 0.0));
+        // The repeat goes through the loop's low-pass (unity gain at DC): it is spread over a
+        // few samples from 9600 on, and sums to the feedback.
+        assert!(y[4801..9600].iter().all(|&v| v == 0.0));
+        let second: f32 = y[9600..9700].iter().sum();
+        assert!(
+            (second - 0.5).abs() < 0.01,
+            "second echo sums to 0.5: {second}"
+        );
+    }
+
+    #[test]
+    fn envelopes_keep_their_times_to_the_sample() {
+        // ar: attack 10 ms = 480 samples to reach 1, release 20 ms = 960 to reach 0.
+        let mut ar = KernelKind::Ar.build(RATE, 0.0);
+        let up: Vec<f32> = (0..600)
+            .map(|_| ar.tick([1.0, 0.01, 0.02, 0.0, 0.0]))
+            .collect();
+        assert!(up[478] < 1.0 && up[479] == 1.0, "{} {}", up[478], up[479]);
+        let down: Vec<f32> = (0..1000)
+            .map(|_| ar.tick([0.0, 0.01, 0.02, 0.0, 0.0]))
+            .collect();
+        assert!(
+            down[958] > 0.0 && down[959] == 0.0,
+            "{} {}",
+            down[958],
+            down[959]
+        );
+        // decay: -60 dB after 0.5 s = 24 000 samples.
+        let mut d = KernelKind::Decay.build(RATE, 0.0);
+        let y: Vec<f32> = (0..30_000)
+            .map(|i| d.tick([f32::from(i < 100), 0.5, 0.0, 0.0, 0.0]))
+            .collect();
+        assert_eq!(y[0], 1.0);
+        assert!((y[24_000] - 1e-3).abs() < 1e-5, "{}", y[24_000]);
+    }
+
+    /// Steady-state gain of a kernel for a sine at `hz`, dB.
+    fn gain_db(kind: KernelKind, args: [f32; ARGS], hz: f32) -> f32 {
+        let mut k = kind.build(RATE, 1.0);
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for i in 0..96_000 {
+            let x = (TAU * hz * i as f32 / RATE).sin();
+            let mut a = args;
+            a[0] = x;
+            let y = k.tick(a);
+            if i >= 48_000 {
+                num += (y * y) as f64;
+                den += (x * x) as f64;
+            }
+        }
+        (10.0 * (num / den).log10()) as f32
+    }
+
+    #[test]
+    fn one_pole_and_dc_blocker_respond_as_their_curves_say() {
+        let lp = |hz| gain_db(KernelKind::OnePole, [0.0, 1000.0, 0.0, 0.0, 0.0], hz);
+        assert!(lp(50.0).abs() < 0.1, "passband {}", lp(50.0));
+        assert!(
+            (lp(1000.0) + 3.0).abs() < 0.6,
+            "-3 dB at the cutoff: {}",
+            lp(1000.0)
+        );
+        assert!(
+            (lp(8000.0) + 18.0).abs() < 1.5,
+            "6 dB/octave: {}",
+            lp(8000.0)
+        );
+        let dc = |hz| gain_db(KernelKind::DcBlock, [0.0; ARGS], hz);
+        assert!(
+            dc(1000.0).abs() < 0.1 && dc(1.0) < -15.0,
+            "{} {}",
+            dc(1000.0),
+            dc(1.0)
+        );
+    }
+
+    #[test]
+    fn control_signals_run_at_their_frequency_and_smooth_at_its_time_constant() {
+        let mut p = KernelKind::Phasor.build(RATE, 0.0);
+        let ramp: Vec<f32> = (0..48_000)
+            .map(|_| p.tick([100.0, 0.0, 0.0, 0.0, 0.0]))
+            .collect();
+        let wraps = ramp.windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(
+            wraps, 99,
+            "100 Hz: 99 wraps after the first cycle in a second"
+        );
+        let mut l = KernelKind::Lfo.build(RATE, 0.0);
+        let s: Vec<f32> = (0..48_000)
+            .map(|_| l.tick([2.0, 0.0, 0.0, 0.0, 0.0]))
+            .collect();
+        assert!(
+            s[0] == 0.0 && (s[6000] - 1.0).abs() < 1e-3,
+            "sine from 0, peak at ¼ cycle"
+        );
+        let mut sm = KernelKind::Smooth.build(RATE, 0.0);
+        sm.tick([0.0, 0.01, 0.0, 0.0, 0.0]);
+        let y: Vec<f32> = (0..480)
+            .map(|_| sm.tick([1.0, 0.01, 0.0, 0.0, 0.0]))
+            .collect();
+        assert!(
+            (y[479] - 0.632).abs() < 0.01,
+            "63 % after one time constant: {}",
+            y[479]
+        );
+        let mut r = KernelKind::SampleRate.build(RATE, 0.0);
+        assert_eq!(r.tick([0.0; ARGS]), RATE);
+    }
+
+    #[test]
+    fn modulated_delays_and_the_reverb_colour_the_sound_and_mix_zero_is_dry() {
+        for kind in [KernelKind::Chorus, KernelKind::Flanger] {
+            let mix = kind.args().iter().position(|a| a.name == "mix").unwrap();
+            let mut dry_args = drive(kind, 0);
+            dry_args[mix] = 0.0;
+            let mut k = kind.build(RATE, 0.0);
+            for i in 0..4800 {
+                let mut a = drive(kind, i);
+                a[mix] = 0.0;
+                assert_eq!(k.tick(a), a[0], "{}: mix 0 is dry", kind.name());
+            }
+            let mut k = kind.build(RATE, 0.0);
+            let diff: f32 = (0..48_000)
+                .map(|i| {
+                    let a = drive(kind, i);
+                    (k.tick(a) - a[0]).abs()
+                })
+                .sum();
+            assert!(
+                diff > 10.0,
+                "{}: wet differs from dry ({diff})",
+                kind.name()
+            );
+        }
+        let y = impulse_response(KernelKind::Reverb, [0.0, 0.7, 0.5, 0.0, 0.0], 96_000);
+        let energy = |r: std::ops::Range<usize>| y[r].iter().map(|v| v * v).sum::<f32>();
+        let (early, late) = (energy(0..24_000), energy(72_000..96_000));
+        assert!(
+            early > 0.0 && late < early * 0.01,
+            "decays: {early} → {late}"
+        );
     }
 }
