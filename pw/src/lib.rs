@@ -94,18 +94,7 @@ impl Session {
         control: pw::channel::Receiver<Control>,
         ready: &Ready,
     ) -> Result<(), NodeError> {
-        let mut flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
-        if autoconnect {
-            flags |= pw::stream::StreamFlags::AUTOCONNECT;
-        }
-        stream
-            .connect(
-                spa::utils::Direction::Output,
-                None,
-                flags,
-                &mut [as_pod(format)?],
-            )
-            .map_err(stream_err("connect the stream"))?;
+        connect_output(stream, format, autoconnect)?;
         let result = self.run(control, ready);
         stream.disconnect().ok();
         result
@@ -114,7 +103,11 @@ impl Session {
     /// Says the node is up on `ready`, then runs the main loop until [`Control::Terminate`]
     /// arrives on `control`, or the daemon goes away (an error on the core object: the
     /// connection is gone), which is [`NodeError::Disconnected`].
-    fn run(&self, control: pw::channel::Receiver<Control>, ready: &Ready) -> Result<(), NodeError> {
+    pub fn run(
+        &self,
+        control: pw::channel::Receiver<Control>,
+        ready: &Ready,
+    ) -> Result<(), NodeError> {
         let weak = self.mainloop.downgrade();
         let _attached = control.attach(self.mainloop.loop_(), move |msg| match msg {
             Control::Terminate => {
@@ -145,6 +138,28 @@ impl Session {
             None => Ok(()),
         }
     }
+}
+
+/// Connects `stream` as an output offering `format` (from [`format_pod`]), real-time
+/// processed with mapped buffers, linked to the default target by the session manager when
+/// `autoconnect`.
+pub fn connect_output(
+    stream: &pw::stream::Stream,
+    format: &[u8],
+    autoconnect: bool,
+) -> Result<(), NodeError> {
+    let mut flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
+    if autoconnect {
+        flags |= pw::stream::StreamFlags::AUTOCONNECT;
+    }
+    stream
+        .connect(
+            spa::utils::Direction::Output,
+            None,
+            flags,
+            &mut [as_pod(format)?],
+        )
+        .map_err(stream_err("connect the stream"))
 }
 
 /// Messages to the PipeWire thread.

@@ -16,6 +16,22 @@ use crate::engine::Engine;
 use crate::params::ParamTable;
 use crate::render::GraphSpec;
 use crate::rt::{self, Feeder, Incoming, Renderer, RtStats};
+use crate::stems::{MAX_STEMS, StemSlots};
+
+/// Gives `engine`'s nodes their stem slots.
+fn assign_stems(slots: &mut StemSlots, engine: &mut Engine) {
+    let (map, without) = slots.assign(
+        engine.instruments().iter().map(|i| i.name()),
+        engine.effects().iter().map(|e| e.name.as_str()),
+    );
+    if !without.is_empty() {
+        tracing::warn!(
+            "no stem for {} (a synth offers at most {MAX_STEMS})",
+            without.join(", ")
+        );
+    }
+    engine.set_stems(map);
+}
 
 /// How long past its crossfade a graph change waits for the previous one to come back.
 const SWAP_MARGIN: Duration = Duration::from_millis(250);
@@ -31,6 +47,9 @@ pub struct Controller {
     table: ParamTable,
     /// The nodes of the graph last handed to the audio thread (what a new graph can carry).
     outline: Outline,
+    /// The stem slots of its nodes, and the list for the PipeWire thread when it changed.
+    stems: StemSlots,
+    stems_changed: Option<Vec<(usize, String)>>,
     rate: f32,
     /// The transport's tempo, once known (a new graph starts following it).
     bpm: Option<f32>,
@@ -44,7 +63,10 @@ pub struct Controller {
 impl Controller {
     /// A controller for `engine` and the renderer that plays it (blocks of at most
     /// `max_frames`), linked by lock-free rings.
-    pub fn new(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Self, Renderer) {
+    pub fn new(mut engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Self, Renderer) {
+        let mut stems = StemSlots::default();
+        assign_stems(&mut stems, &mut engine);
+        let stems_changed = Some(stems.in_use());
         let table = ParamTable::of(&engine);
         let outline = Outline::of(&engine);
         let rate = engine.rate();
@@ -53,6 +75,8 @@ impl Controller {
             feeder,
             table,
             outline,
+            stems,
+            stems_changed,
             rate,
             bpm: None,
             graph: None,
@@ -116,10 +140,22 @@ impl Controller {
         let carry = Carry::between(&self.outline, &outline);
         let carried = carry.carried();
         engine.set_carry(carry);
+        let mut stems = self.stems.clone();
+        assign_stems(&mut stems, &mut engine);
         self.feeder.swap(Box::new(engine), fade_frames)?;
         self.outline = outline;
+        if stems.in_use() != self.stems.in_use() {
+            self.stems_changed = Some(stems.in_use());
+        }
+        self.stems = stems;
         self.last_swap = Some((Instant::now(), Duration::from_millis(fade_ms as u64)));
         Ok(carried)
+    }
+
+    /// The stems to offer, (slot, node name), when they changed since the last call (the
+    /// first call gives the starting graph's).
+    pub fn take_stems_changed(&mut self) -> Option<Vec<(usize, String)>> {
+        self.stems_changed.take()
     }
 
     /// Whether a Shutdown was received.

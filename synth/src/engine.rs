@@ -16,6 +16,7 @@ use crate::dsp::{BLOCK, Block, Shape};
 use crate::edit::Carry;
 use crate::effect::{Effect, MAX_EFFECTS, default_effects};
 use crate::ids::NodeIds;
+use crate::stems::StemSource;
 use crate::voice::Instrument;
 
 /// Sample rates the engine runs at, Hz. The filters' coefficient tables and the effects'
@@ -118,6 +119,8 @@ pub struct Engine {
     glide: f32,
     /// Which nodes of the engine it takes over from it continues (set before a swap).
     carry: Carry,
+    /// The stem slot of each node that has one ([`crate::stems`]).
+    stems: Vec<(usize, StemSource)>,
 }
 
 /// Time a send or route level takes to glide across its whole range (0 to 1), s.
@@ -214,6 +217,7 @@ impl Engine {
             ids: NodeIds::default(),
             glide: 1.0 / (ROUTE_GLIDE_S * rate),
             carry: Carry::default(),
+            stems: Vec::new(),
         }
         .with_positional_ids()
     }
@@ -512,6 +516,24 @@ impl Engine {
     pub fn instrument_output(&self, index: usize, n: usize) -> Option<[&[f32]; 2]> {
         let inst = self.instruments.get(index)?;
         Some([&inst.out[0][..n], &inst.out[1][..n]])
+    }
+
+    /// A node's output in the last block of `n` frames (an effect's after its return level).
+    pub fn node_output(&self, node: StemSource, n: usize) -> Option<[&[f32]; 2]> {
+        match node {
+            StemSource::Instrument(i) => self.instrument_output(i, n),
+            StemSource::Effect(k) => self.effects.get(k).map(|e| e.output(n)),
+        }
+    }
+
+    /// Gives the nodes their stem slots (the bus thread, before handing the engine over).
+    pub fn set_stems(&mut self, stems: Vec<(usize, StemSource)>) {
+        self.stems = stems;
+    }
+
+    /// The stem slots of its nodes.
+    pub fn stems(&self) -> &[(usize, StemSource)] {
+        &self.stems
     }
 
     /// Renders the next `left.len()` frames (left and right must be the same length).

@@ -26,5 +26,6 @@ pub mod prim;
 pub mod render;
 pub mod rt;
 pub mod stage;
+pub mod stems;
 pub mod voice;
 pub mod wav;

@@ -25,6 +25,9 @@ struct Cli {
     /// Do not connect to the default sink (patch with pw-link, Helvum, qpwgraph).
     #[arg(long)]
     no_autoconnect: bool,
+    /// Do not offer each node's output as a stream of its own (`<name>.<node>`).
+    #[arg(long)]
+    no_stems: bool,
     /// Sample rate, Hz (8000..=192000).
     #[arg(long, default_value_t = 48_000, value_parser = rate_hz(), allow_negative_numbers = true)]
     rate: u32,
@@ -110,6 +113,7 @@ fn parse_seconds(s: &str) -> Result<f32, String> {
 const EXAMPLES: &str = "EXAMPLES:
   khorus-synth                                  play the bus's notes on the default sink
   khorus-synth --no-autoconnect --name stems    then: pw-link stems:output_FL …
+  pw-link khorus-synth.bass:output_FL SINK:playback_FL    one node's stem (every node has one)
   khorus tap notes --json > n.jsonl
   khorus-synth render --notes n.jsonl --rebase --seconds 10 --out take.wav
   khorus-synth set bass cutoff 1200             change a running synth (exit 2 if refused)
@@ -246,6 +250,7 @@ fn run(cli: Cli) -> Result<()> {
                 name: cli.name,
                 autoconnect: !cli.no_autoconnect,
                 rate: cli.rate,
+                stems: !cli.no_stems,
             };
             khorus_synth::stage::run(&BusConfig::from_env(), &options, engine)
         }

@@ -1,11 +1,20 @@
-//! The PipeWire node: one thread owns the PipeWire main loop (as in Helvum) and the stream
-//! whose real-time process callback fills exactly the frames PipeWire asks for. The rest of
-//! the synth talks to this thread only through lock-free rings (events and new graphs in,
-//! retired graphs out; see [`crate::rt`]) and a PipeWire channel (`Terminate`).
+//! The PipeWire node: one thread owns the PipeWire main loop (as in Helvum), the master stream
+//! (which autoconnects) and one stream per stem ([`crate::stems`]), all in one `node.group`
+//! so they run in the same driver cycle. Whichever of them the cycle calls first renders the
+//! engine for the cycle; the others copy their part. Each process callback fills exactly the
+//! frames PipeWire asks for. The rest of the synth talks to this thread only through
+//! lock-free rings (events and new graphs in, retired graphs out; see [`crate::rt`]) and
+//! PipeWire channels (`Terminate`, the stem list).
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Instant;
 
-use khorus_pw::{Control, NodeError, Ready, Session, cycle_start_ns, format_pod, stream_err};
+use atomic_refcell::AtomicRefCell;
+use khorus_pw::{
+    Control, NodeError, Ready, Session, connect_output, cycle_start_ns, format_pod, stream_err,
+};
 use pipewire as pw;
 use pw::spa;
 
@@ -14,74 +23,226 @@ use crate::rt::{Clock, Renderer};
 /// How the node presents itself.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
-    /// `node.name` (what pw-link and Helvum show).
+    /// `node.name` (what pw-link and Helvum show); stems are `<name>.<node>`.
     pub name: String,
     /// Connect to the default sink by itself.
     pub autoconnect: bool,
     /// Sample rate requested, Hz (PipeWire adapts if the graph runs at another).
     pub rate: u32,
+    /// Offer every node's output as a stream of its own.
+    pub stems: bool,
 }
 
-/// Runs the node until [`Control::Terminate`], reporting on `ready` once the stream is
-/// connected.
+/// The stems to offer: (slot, node name).
+pub type StemList = Vec<(usize, String)>;
+
+/// The renderer and the cycle it last rendered, shared by the streams' process callbacks.
+struct Cycle {
+    renderer: Renderer,
+    /// The driver's time of the cycle rendered, ns, and its length in frames.
+    rendered: Option<(i64, usize)>,
+}
+
+impl Cycle {
+    /// Renders this cycle for `stream` unless another stream of the group already has (the
+    /// same driver time); `frames` at most.
+    fn render(&mut self, stream: &pw::stream::Stream, frames: usize) -> usize {
+        let now = stream.time().ok().map(|t| t.now());
+        match (now, self.rendered) {
+            (Some(now), Some((at, n))) if now == at && n >= frames => frames,
+            _ => {
+                let buffer_start_ns = cycle_start_ns(stream);
+                let frames = frames.min(self.renderer.max_frames());
+                self.renderer.fill(Clock { buffer_start_ns }, frames);
+                self.rendered = now.map(|t| (t, frames));
+                frames
+            }
+        }
+    }
+}
+
+/// A borrowed cycle: the callbacks run on PipeWire's one data thread, so a borrow never
+/// fails; if one ever did, that callback would output silence rather than wait.
+type Shared = Rc<AtomicRefCell<Cycle>>;
+
+/// Runs the node until [`Control::Terminate`], reporting on `ready` once the master stream is
+/// connected; stems come and go as `stems` says.
 pub fn run(
     options: &NodeOptions,
     renderer: Renderer,
+    stems: pw::channel::Receiver<StemList>,
     control: pw::channel::Receiver<Control>,
     ready: &Ready,
 ) -> Result<(), NodeError> {
     let session = Session::connect()?;
-    let stream = pw::stream::StreamBox::new(
-        &session.core,
+    let shared: Shared = Rc::new(AtomicRefCell::new(Cycle {
+        renderer,
+        rendered: None,
+    }));
+    let format = stereo_format(options.rate)?;
+    let master = pw::stream::StreamRc::new(
+        session.core.clone(),
         &options.name,
-        pw::properties::properties! {
-            *pw::keys::MEDIA_TYPE => "Audio",
-            *pw::keys::MEDIA_CATEGORY => "Playback",
-            *pw::keys::MEDIA_ROLE => "Music",
-            *pw::keys::MEDIA_CLASS => "Stream/Output/Audio",
-            *pw::keys::NODE_NAME => options.name.as_str(),
-            *pw::keys::NODE_DESCRIPTION => "khorus synth",
-            *pw::keys::APP_NAME => "khorus",
-            *pw::keys::AUDIO_CHANNELS => "2",
-        },
+        properties(&options.name, "khorus synth", &options.name),
     )
     .map_err(stream_err("create the stream"))?;
-
     let rate = options.rate;
-    let _listener = stream
-        .add_local_listener_with_user_data(renderer)
-        .process(move |stream, renderer| {
+    let _master_listener = master
+        .add_local_listener_with_user_data(Rc::clone(&shared))
+        .process(move |stream, shared| {
             let start = Instant::now();
-            let Some(mut buffer) = stream.dequeue_buffer() else {
-                renderer_xrun(renderer);
+            let Ok(mut cycle) = shared.try_borrow_mut() else {
                 return;
             };
-            let requested = buffer.requested() as usize;
-            let datas = buffer.datas_mut();
-            let data = &mut datas[0];
-            let Some(slice) = data.data() else { return };
-            let capacity = slice.len() / 8;
-            let frames = if requested == 0 {
-                capacity
-            } else {
-                requested.min(capacity)
+            let Some(mut buffer) = stream.dequeue_buffer() else {
+                cycle.renderer.count_xrun();
+                return;
             };
-            let frames = frames.min(renderer.max_frames());
-            let buffer_start_ns = cycle_start_ns(stream);
-            let out = renderer.fill(Clock { buffer_start_ns }, frames);
-            for (dst, s) in slice.chunks_exact_mut(4).zip(out) {
-                dst.copy_from_slice(&s.to_le_bytes());
-            }
-            let chunk = data.chunk_mut();
-            *chunk.offset_mut() = 0;
-            *chunk.stride_mut() = 8;
-            *chunk.size_mut() = (frames * 8) as u32;
+            let Some(frames) = fill(&mut buffer, |frames| {
+                let frames = cycle.render(stream, frames);
+                cycle.renderer.master(frames)
+            }) else {
+                return;
+            };
             let budget = frames as u64 * 1_000_000_000 / rate as u64;
-            renderer.account(start.elapsed().as_nanos() as u64, budget);
+            cycle
+                .renderer
+                .account(start.elapsed().as_nanos() as u64, budget);
         })
         .register()
         .map_err(stream_err("register the stream listener"))?;
+    connect_output(&master, &format, options.autoconnect)?;
 
+    // The stem streams, by slot, made and dropped on the main loop as the graph changes.
+    let running: Rc<RefCell<BTreeMap<usize, Stem>>> = Rc::default();
+    let _stems = options.stems.then(|| {
+        let (core, name, running) = (
+            session.core.clone(),
+            options.name.clone(),
+            Rc::clone(&running),
+        );
+        let shared = Rc::clone(&shared);
+        let format = format.clone();
+        stems.attach(session.mainloop.loop_(), move |list: StemList| {
+            let mut running = running.borrow_mut();
+            running.retain(|slot, stem| list.contains(&(*slot, stem.node.clone())));
+            for (slot, node) in list {
+                if running.contains_key(&slot) {
+                    continue;
+                }
+                match Stem::start(&core, &name, &node, slot, &shared, &format) {
+                    Ok(stem) => {
+                        running.insert(slot, stem);
+                    }
+                    Err(e) => tracing::warn!("no stem for {node:?}: {e}"),
+                }
+            }
+        })
+    });
+    let result = session.run(control, ready);
+    running.borrow_mut().clear();
+    master.disconnect().ok();
+    result
+}
+
+/// One stem's stream and its listener.
+struct Stem {
+    node: String,
+    stream: pw::stream::StreamRc,
+    _listener: pw::stream::StreamListener<Shared>,
+}
+
+impl Stem {
+    fn start(
+        core: &pw::core::CoreRc,
+        synth: &str,
+        node: &str,
+        slot: usize,
+        shared: &Shared,
+        format: &[u8],
+    ) -> Result<Self, NodeError> {
+        let name = format!("{synth}.{node}");
+        let stream = pw::stream::StreamRc::new(
+            core.clone(),
+            &name,
+            properties(&name, &format!("khorus stem: {node}"), synth),
+        )
+        .map_err(stream_err("create a stem stream"))?;
+        let listener = stream
+            .add_local_listener_with_user_data(Rc::clone(shared))
+            .process(move |stream, shared| {
+                let Ok(mut cycle) = shared.try_borrow_mut() else {
+                    return;
+                };
+                let Some(mut buffer) = stream.dequeue_buffer() else {
+                    return;
+                };
+                fill(&mut buffer, |frames| {
+                    let frames = cycle.render(stream, frames);
+                    cycle.renderer.stem(slot, frames)
+                });
+            })
+            .register()
+            .map_err(stream_err("register a stem listener"))?;
+        // Never linked by the session manager: stems are for patching by hand.
+        connect_output(&stream, format, false)?;
+        Ok(Self {
+            node: node.to_string(),
+            stream,
+            _listener: listener,
+        })
+    }
+}
+
+impl Drop for Stem {
+    fn drop(&mut self) {
+        self.stream.disconnect().ok();
+    }
+}
+
+/// The properties of the master (`group` = its own name) or of a stem in its group.
+fn properties(name: &str, description: &str, group: &str) -> pw::properties::PropertiesBox {
+    pw::properties::properties! {
+        *pw::keys::MEDIA_TYPE => "Audio",
+        *pw::keys::MEDIA_CATEGORY => "Playback",
+        *pw::keys::MEDIA_ROLE => "Music",
+        *pw::keys::MEDIA_CLASS => "Stream/Output/Audio",
+        *pw::keys::NODE_NAME => name,
+        *pw::keys::NODE_DESCRIPTION => description,
+        *pw::keys::APP_NAME => "khorus",
+        *pw::keys::AUDIO_CHANNELS => "2",
+        "node.group" => group,
+    }
+}
+
+/// Fills the buffer's first data with the interleaved stereo frames `render(frames)` gives
+/// for the frames PipeWire asked for; returns how many.
+fn fill<'a>(
+    buffer: &mut pw::buffer::Buffer<'_>,
+    render: impl FnOnce(usize) -> &'a [f32],
+) -> Option<usize> {
+    let requested = buffer.requested() as usize;
+    let data = &mut buffer.datas_mut()[0];
+    let slice = data.data()?;
+    let capacity = slice.len() / 8;
+    let frames = if requested == 0 {
+        capacity
+    } else {
+        requested.min(capacity)
+    };
+    let out = render(frames);
+    let frames = frames.min(out.len() / 2);
+    for (dst, s) in slice.chunks_exact_mut(4).zip(out) {
+        dst.copy_from_slice(&s.to_le_bytes());
+    }
+    let chunk = data.chunk_mut();
+    *chunk.offset_mut() = 0;
+    *chunk.stride_mut() = 8;
+    *chunk.size_mut() = (frames * 8) as u32;
+    Some(frames)
+}
+
+fn stereo_format(rate: u32) -> Result<Vec<u8>, NodeError> {
     let mut info = spa::param::audio::AudioInfoRaw::new();
     info.set_format(spa::param::audio::AudioFormat::F32LE);
     info.set_rate(rate);
@@ -90,10 +251,5 @@ pub fn run(
     position[0] = spa::sys::SPA_AUDIO_CHANNEL_FL;
     position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
     info.set_position(position);
-    let format = format_pod(info.into())?;
-    session.play(&stream, &format, options.autoconnect, control, ready)
-}
-
-fn renderer_xrun(renderer: &mut Renderer) {
-    renderer.count_xrun();
+    format_pod(info.into())
 }

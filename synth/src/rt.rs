@@ -18,9 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 
-use crate::dsp::Shape;
 use crate::dsp::fx::Limiter;
+use crate::dsp::{BLOCK, Shape};
 use crate::engine::{CEILING, Engine, EngineStats, LIMITER_RELEASE_S, Note};
+use crate::stems::MAX_STEMS;
 
 /// Capacity of the event ring (notes, curve points, sets, swap markers).
 pub const RING: usize = 8192;
@@ -188,6 +189,10 @@ pub struct Renderer {
     old_left: Vec<f32>,
     old_right: Vec<f32>,
     interleaved: Vec<f32>,
+    /// Each stem slot's output of the last callback, interleaved, `max_frames` × 2 per slot.
+    stems: Vec<f32>,
+    /// Slots some engine wrote in the last callback (the others hold silence).
+    stems_written: [bool; MAX_STEMS],
     /// After the crossfade sum (two limited engines can add up past the ceiling);
     /// transparent otherwise.
     limiter: Limiter,
@@ -221,11 +226,50 @@ pub fn link(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Feeder, 
         old_left: vec![0.0; max_frames],
         old_right: vec![0.0; max_frames],
         interleaved: vec![0.0; max_frames * 2],
+        stems: vec![0.0; MAX_STEMS * max_frames * 2],
+        stems_written: [false; MAX_STEMS],
         limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
         base: EngineStats::default(),
         stats,
     };
     (feeder, renderer)
+}
+
+/// Copies the stems of `engine`'s last block of `b` frames to frame `at` of each slot's
+/// buffer (`width` samples per slot): written when `fade` is None (the engine playing), added
+/// times the fade's gains otherwise (the old graph, fading out).
+fn copy_stems(
+    engine: &Engine,
+    stems: &mut [f32],
+    written: &mut [bool; MAX_STEMS],
+    width: usize,
+    at: usize,
+    b: usize,
+    fade: Option<&[f32]>,
+) {
+    for &(slot, source) in engine.stems() {
+        let (Some([l, r]), Some(buf)) = (
+            engine.node_output(source, b),
+            stems.get_mut(slot * width + 2 * at..slot * width + 2 * (at + b)),
+        ) else {
+            continue;
+        };
+        written[slot] = true;
+        match fade {
+            None => {
+                for (i, frame) in buf.chunks_exact_mut(2).enumerate() {
+                    frame[0] = l[i];
+                    frame[1] = r[i];
+                }
+            }
+            Some(g) => {
+                for (i, frame) in buf.chunks_exact_mut(2).enumerate() {
+                    frame[0] += l[i] * g[i];
+                    frame[1] += r[i] * g[i];
+                }
+            }
+        }
+    }
 }
 
 fn add(a: EngineStats, b: EngineStats) -> EngineStats {
@@ -316,27 +360,69 @@ impl Renderer {
         }
     }
 
-    /// Renders `frames` frames and returns them interleaved (L, R, L, R …).
+    /// Renders `frames` frames and returns them interleaved (L, R, L, R …); each node's stem
+    /// is then in [`Renderer::stem`].
     pub fn fill(&mut self, clock: Clock, frames: usize) -> &[f32] {
         let n = frames.min(self.left.len());
         while let Ok(item) = self.rx.pop() {
             self.accept(item, clock);
         }
-        self.engine
-            .render(&mut self.left[..n], &mut self.right[..n]);
-        if let Some((old, pos, len)) = &mut self.outgoing
-            && *pos < *len
-        {
-            old.render(&mut self.old_left[..n], &mut self.old_right[..n]);
-            // The old graph holds only the replaced and removed nodes now; it fades out along
-            // a quarter cosine while the new nodes fade in along a quarter sine.
-            let inv = FRAC_PI_2 / *len as f32;
-            for i in 0..n {
-                let k = (*pos as usize + i + 1).min(*len as usize);
-                let g_old = (k as f32 * inv).cos();
-                self.left[i] += self.old_left[i] * g_old;
-                self.right[i] += self.old_right[i] * g_old;
+        let width = 2 * self.left.len();
+        for (slot, written) in self.stems_written.iter_mut().enumerate() {
+            if std::mem::take(written) {
+                self.stems[slot * width..slot * width + 2 * n].fill(0.0);
             }
+        }
+        // Block by block, so each node's output (which an engine keeps for its last block)
+        // can be copied to its stem as it is made.
+        let mut done = 0;
+        while done < n {
+            let b = (n - done).min(BLOCK);
+            let (l, r) = (
+                &mut self.left[done..done + b],
+                &mut self.right[done..done + b],
+            );
+            self.engine.render(l, r);
+            copy_stems(
+                &self.engine,
+                &mut self.stems,
+                &mut self.stems_written,
+                width,
+                done,
+                b,
+                None,
+            );
+            if let Some((old, pos, len)) = &mut self.outgoing
+                && *pos < *len
+            {
+                // The old graph holds only the replaced and removed nodes now; it fades out
+                // along a quarter cosine while the new nodes fade in along a quarter sine.
+                let (ol, or) = (&mut self.old_left[..b], &mut self.old_right[..b]);
+                old.render(ol, or);
+                let inv = FRAC_PI_2 / *len as f32;
+                let mut gains = [0.0f32; BLOCK];
+                for (i, g) in gains[..b].iter_mut().enumerate() {
+                    let k = (*pos as usize + done + i + 1).min(*len as usize);
+                    *g = (k as f32 * inv).cos();
+                }
+                for i in 0..b {
+                    l[i] += ol[i] * gains[i];
+                    r[i] += or[i] * gains[i];
+                }
+                let fade = Some(&gains[..b]);
+                copy_stems(
+                    old,
+                    &mut self.stems,
+                    &mut self.stems_written,
+                    width,
+                    done,
+                    b,
+                    fade,
+                );
+            }
+            done += b;
+        }
+        if let Some((_, pos, len)) = &mut self.outgoing {
             *pos = (*pos as usize + n).min(*len as usize) as u32;
         }
         if self.outgoing.as_ref().is_some_and(|(_, p, l)| p >= l) {
@@ -371,6 +457,21 @@ impl Renderer {
         match self.retired.push(old) {
             Ok(()) => self.base = add(self.base, stats),
             Err(rtrb::PushError::Full(old)) => self.outgoing = Some((old, pos, len)),
+        }
+    }
+
+    /// The master mix of the last callback, its first `frames` frames, interleaved.
+    pub fn master(&self, frames: usize) -> &[f32] {
+        &self.interleaved[..2 * frames.min(self.left.len())]
+    }
+
+    /// Stem slot `slot`'s last `frames` frames, interleaved (silence for a slot no node has).
+    pub fn stem(&self, slot: usize, frames: usize) -> &[f32] {
+        let width = 2 * self.left.len();
+        let n = frames.min(self.left.len());
+        match self.stems.get(slot * width..slot * width + 2 * n) {
+            Some(s) if slot < MAX_STEMS => s,
+            _ => &[],
         }
     }
 

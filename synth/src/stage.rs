@@ -89,9 +89,18 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
     let stats = Arc::new(RtStats::default());
     let (mut controller, renderer) = Controller::new(engine, Arc::clone(&stats), MAX_FRAMES);
     let node_options = options.clone();
+    let (stems, stems_rx) = pipewire::channel::channel::<node::StemList>();
     let pw = NodeThread::spawn(move |control, ready| {
-        node::run(&node_options, renderer, control, ready)
+        node::run(&node_options, renderer, stems_rx, control, ready)
     })?;
+    let offer_stems = move |controller: &mut Controller| {
+        if let Some(list) = controller.take_stems_changed() {
+            tracing::debug!("stems: {list:?}");
+            // Only fails once the PipeWire thread has ended, which the loop notices.
+            stems.send(list).ok();
+        }
+    };
+    offer_stems(&mut controller);
     tracing::info!("PipeWire node {:?} is up", options.name);
 
     let mut stage =
@@ -126,10 +135,12 @@ pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Res
                 Wake::Ready(Src::Commands) => {
                     let counts = stage.commands();
                     let report = status(&stats, ports(&notes, &curves, &controller, counts));
-                    stage
+                    let served = stage
                         .server()
                         .serve(|cmd| controller.handle(cmd, || report))
-                        .map(drop)
+                        .map(drop);
+                    offer_stems(&mut controller);
+                    served
                 }
                 Wake::Tick => {
                     controller.collect_retired();

@@ -342,3 +342,176 @@ fn set_and_load_graph_from_the_command_line_change_the_running_synth() {
         "{crossings} crossings in 0.4 s"
     );
 }
+
+/// Starts `pw-record` as node `name`, not linked by the session manager, and links output
+/// ports `<from>:output_FL/FR` to it. Stop it with SIGINT.
+fn record_from(stack: &PipeWireStack, from: &str, name: &str, out: &std::path::Path) -> Child {
+    let mut rec = stack.command("pw-record");
+    rec.args([
+        "-P",
+        &format!("{{ node.name = \"{name}\", node.autoconnect = false }}"),
+    ])
+    .args(["--rate", "48000", "--channels", "2", "--format", "f32"])
+    .arg(out);
+    let recorder = Child::spawn(rec);
+    for ch in ["FL", "FR"] {
+        stack.link(
+            &format!("{from}:output_{ch}"),
+            &format!("{name}:input_{ch}"),
+        );
+    }
+    recorder
+}
+
+fn left_channel(path: &std::path::Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(path).expect("a recording");
+    reader
+        .samples::<f32>()
+        .step_by(2)
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Level of `hz` in `x` relative to its strongest component, dB (Goertzel-style projection).
+fn level_at(x: &[f32], hz: f32) -> f32 {
+    let (mut re, mut im) = (0.0f64, 0.0f64);
+    for (i, &v) in x.iter().enumerate() {
+        let a = std::f64::consts::TAU * hz as f64 * i as f64 / RATE as f64;
+        re += v as f64 * a.cos();
+        im += v as f64 * a.sin();
+    }
+    (2.0 * (re * re + im * im).sqrt() / x.len() as f64) as f32
+}
+
+#[test]
+fn every_node_is_a_stem_with_only_its_sound_and_edits_add_and_remove_stems() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let bus = TestBus::new("stm");
+    let dir = tempfile::tempdir().unwrap();
+    let sine = |name: &str| {
+        format!(
+            r#"{{"name":"{name}","polyphony":4,"pan":0,"def":{{"name":"{name}","nodes":[
+            {{"id":"o","type":"sine","freq":{{"control":"freq"}}}},
+            {{"id":"env","type":"adsr","gate":{{"control":"gate"}},"attack":0.01,"decay":0.1,"sustain":1,"release":0.05}},
+            {{"id":"out","type":"mul","inputs":[{{"node":"o"}},{{"node":"env"}},0.3]}}],
+            "output":{{"node":"out"}}}}}}"#
+        )
+    };
+    let graph = |names: &[&str]| {
+        let path = dir.path().join(format!("{}.json", names.join("-")));
+        let list: Vec<String> = names.iter().map(|n| sine(n)).collect();
+        std::fs::write(&path, format!(r#"{{"instruments":[{}]}}"#, list.join(","))).unwrap();
+        path
+    };
+    let name = "khorus-stems";
+    let mut cmd = stack.command(env!("CARGO_BIN_EXE_khorus-synth"));
+    cmd.envs(bus.config.env())
+        .args(["--no-autoconnect", "--name", name, "--graph"])
+        .arg(graph(&["bass", "pad"]));
+    let synth = Child::spawn(cmd);
+    synth.wait_line(true, Duration::from_secs(20), |l| l == "synth: ready");
+    let (bass_wav, master_wav) = (dir.path().join("bass.wav"), dir.path().join("master.wav"));
+    let bass_rec = record_from(&stack, &format!("{name}.bass"), "rec-bass", &bass_wav);
+    let master_rec = record_from(&stack, name, "rec-master", &master_wav);
+
+    // The bass (node 1) at 110 Hz and the pad (node 2) at 659 Hz, held for 4 s.
+    let t0 = clock::now_ns() + 300_000_000;
+    let mut bass = note(t0, 4_000_000_000, 45.0);
+    bass.node = 1;
+    let mut pad = note(t0, 4_000_000_000, 76.0);
+    pad.node = 2;
+    let me = Bus::open("test", &bus.config).unwrap();
+    let mut publisher = me.publisher::<NoteEvent>().unwrap();
+    publisher.publish_all(vec![bass, pad]).unwrap();
+
+    // While they play: a graph with a lead adds its stem; the graph without it removes it.
+    // Bass and pad are the same nodes in every graph, so they play on through both edits.
+    wait_for(Duration::from_secs(10), "the notes to start", || {
+        (clock::now_ns() > t0 + 1_000_000_000).then_some(())
+    });
+    let lead = format!("{name}.lead:output_FL");
+    let load = |path: std::path::PathBuf| {
+        let (code, out, err) = client(
+            &bus,
+            &["load", &path.display().to_string(), "--fade-ms", "50"],
+        );
+        assert_eq!((code, out.trim()), (Some(0), "applied"), "{err}");
+    };
+    load(graph(&["bass", "pad", "lead"]));
+    wait_for(Duration::from_secs(10), "the lead's stem", || {
+        stack.output_ports().contains(&lead).then_some(())
+    });
+    wait_for(
+        Duration::from_secs(10),
+        "the next swap to be accepted",
+        || {
+            let path = graph(&["bass", "pad"]).display().to_string();
+            let (code, _, _) = client(&bus, &["load", &path, "--fade-ms", "50"]);
+            (code == Some(0)).then_some(())
+        },
+    );
+    wait_for(Duration::from_secs(10), "the lead's stem to go", || {
+        (!stack.output_ports().contains(&lead)).then_some(())
+    });
+    wait_for(Duration::from_secs(30), "the notes to end", || {
+        (clock::now_ns() > t0 + 4_200_000_000).then_some(())
+    });
+    for rec in [&bass_rec, &master_rec] {
+        rec.signal(Signal::SIGINT);
+    }
+    let (mut bass_rec, mut master_rec) = (bass_rec, master_rec);
+    bass_rec.wait_exit(Duration::from_secs(10));
+    master_rec.wait_exit(Duration::from_secs(10));
+    drop(synth);
+    drop(publisher);
+
+    let stem = left_channel(&bass_wav);
+    let master = left_channel(&master_wav);
+    // The stretch where both sound: find the stem's first loud sample, skip the attack.
+    let start = stem
+        .iter()
+        .position(|x| x.abs() > 0.05)
+        .expect("the bass sounds")
+        + 4800;
+    let span = 96_000.min(stem.len() - start - 4800);
+    assert!(
+        span >= 48_000,
+        "at least a second recorded while both play ({span})"
+    );
+    let bass_only = &stem[start..start + span];
+    // MIDI 76 is E5, 659.26 Hz.
+    let e5 = 440.0 * 2f32.powf(7.0 / 12.0);
+    let (b110, b660) = (level_at(bass_only, 110.0), level_at(bass_only, e5));
+    assert!(b110 > 0.1, "the bass stem carries the bass: {b110}");
+    assert!(
+        20.0 * (b660 / b110).log10() < -60.0,
+        "and nothing of the pad: 660 Hz at {b660} against {b110}"
+    );
+    let mstart = master
+        .iter()
+        .position(|x| x.abs() > 0.05)
+        .expect("the mix sounds")
+        + 4800;
+    let mix = &master[mstart..mstart + span.min(master.len() - mstart)];
+    let (m110, m660) = (level_at(mix, 110.0), level_at(mix, e5));
+    assert!(
+        (m660 / m110 - 1.0).abs() < 0.1,
+        "the master carries both at their level: {m110} {m660}"
+    );
+    // No glitch on the bass stem through both edits: a 110 Hz sine of amplitude A moves at
+    // most A·2π·110/48000 per sample (20 % margin); a dropout or a cut would jump.
+    let amp = bass_only.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let limit = amp * std::f32::consts::TAU * 110.0 / RATE as f32 * 1.2;
+    let end = stem.len() - 48_000.min(stem.len() - start);
+    let held = &stem[start..(start + 3 * 48_000).min(end.max(start + span))];
+    let step = held
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        step < limit,
+        "largest step on the bass stem {step} (limit {limit})"
+    );
+}
