@@ -13,7 +13,7 @@ use khorus_bus::commands::composer::{
 };
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{CurveShape, Role};
-use khorus_synth::render::{EffectSpec, GraphSpec, IdSpec, InstrumentSpec, Sends};
+use khorus_synth::graph::{EffectSpec, GraphSpec, IdSpec, InstrumentSpec, Sends};
 
 use crate::session::{ControlValue, Kind, Node, Session};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use fundsp::prelude::*;
 use khorus_synth::dsp::BLOCK;
+use khorus_synth::instrument::Instrument;
 use khorus_synth::ir::SynthDef;
-use khorus_synth::voice::Instrument;
 
 const RATE: f32 = 48_000.0;
 

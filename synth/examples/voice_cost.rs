@@ -9,8 +9,8 @@ use std::hint::black_box;
 
 use fundsp::prelude::*;
 use khorus_synth::dsp::BLOCK;
+use khorus_synth::instrument::Instrument;
 use khorus_synth::ir::SynthDef;
-use khorus_synth::voice::Instrument;
 
 const VOICE: &str = r#"{"name":"ref","nodes":[
     {"id":"o","type":"osc","wave":"saw","freq":{"control":"freq"}},

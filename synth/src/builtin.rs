@@ -105,6 +105,41 @@ const DEFS: &[(&str, &str)] = &[
     ),
 ];
 
+/// How the built-in patch mixes each instrument: (name, send to the delay, send to the
+/// reverb, pan) — the built-in patch is an ordinary graph made from this
+/// ([`crate::graph::GraphSpec::builtin_patch`]).
+pub const MIX: &[(&str, f32, f32, f32)] = &[
+    ("pad", 0.15, 0.45, 0.0),
+    ("lead", 0.25, 0.25, 0.15),
+    ("bass", 0.0, 0.08, 0.0),
+    ("chords", 0.15, 0.45, 0.0),
+    ("kick", 0.0, 0.08, 0.0),
+    ("click", 0.3, 0.2, -0.3),
+    ("hat", 0.0, 0.08, 0.35),
+    ("glitch", 0.3, 0.2, 0.0),
+];
+
+/// Instrument indices of the built-in patch (the order of [`names`]): a note for node 0
+/// picks one of these by its role.
+pub mod patch {
+    /// Pad (melody).
+    pub const PAD: usize = 0;
+    /// Lead.
+    pub const LEAD: usize = 1;
+    /// Bass.
+    pub const BASS: usize = 2;
+    /// Chords.
+    pub const CHORDS: usize = 3;
+    /// Kick.
+    pub const KICK: usize = 4;
+    /// Click.
+    pub const CLICK: usize = 5;
+    /// Hi-hat.
+    pub const HAT: usize = 6;
+    /// Glitch.
+    pub const GLITCH: usize = 7;
+}
+
 /// Names of the built-in instruments.
 pub fn names() -> impl Iterator<Item = &'static str> {
     DEFS.iter().map(|(n, _)| *n)
@@ -119,6 +154,15 @@ pub fn def(name: &str) -> Option<SynthDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mix_and_the_indices_follow_the_definitions() {
+        let names: Vec<&str> = names().collect();
+        let mixed: Vec<&str> = MIX.iter().map(|m| m.0).collect();
+        assert_eq!(names, mixed);
+        assert_eq!(names[patch::BASS], "bass");
+        assert_eq!(names[patch::GLITCH], "glitch");
+    }
 
     #[test]
     fn every_builtin_compiles() {

@@ -13,8 +13,8 @@ use khorus_bus::{Reply, ReplyError, StageStatus, TransportState};
 
 use crate::edit::{Carry, Outline};
 use crate::engine::Engine;
+use crate::graph::GraphSpec;
 use crate::params::ParamTable;
-use crate::render::GraphSpec;
 use crate::rt::{self, Feeder, Incoming, Renderer, RtStats};
 use crate::stems::{MAX_STEMS, StemSlots};
 
@@ -68,7 +68,7 @@ impl Controller {
         assign_stems(&mut stems, &mut engine);
         let stems_changed = Some(stems.in_use());
         let table = ParamTable::of(&engine);
-        let outline = Outline::of(&engine);
+        let outline = engine.outline();
         let rate = engine.rate();
         let (feeder, renderer) = rt::link(engine, stats, max_frames);
         let controller = Self {
@@ -136,7 +136,7 @@ impl Controller {
             }
         }
         let fade_frames = (fade_ms as f32 * self.rate / 1000.0).round().max(1.0) as u32;
-        let outline = Outline::of(&engine);
+        let outline = engine.outline();
         let carry = Carry::between(&self.outline, &outline);
         let carried = carry.carried();
         engine.set_carry(carry);

@@ -9,11 +9,10 @@
 //! notes still to come play on the new one.
 //!
 //! [`Carry`] is the plan: which old node each new node continues, computed here from the
-//! nodes' names and keys ([`Outline`] of each graph, kept by the bus thread).
+//! nodes' names and keys ([`Outline`] of each graph, [`crate::engine::Engine::outline`], kept by the bus thread).
 
 use std::hash::{Hash, Hasher};
 
-use crate::engine::Engine;
 use crate::ir::SynthDef;
 
 /// What a graph's nodes are, by index: (name, key) of each instrument and each effect — what
@@ -24,24 +23,6 @@ pub struct Outline {
     pub instruments: Vec<(String, u64)>,
     /// Effects: (name, key).
     pub effects: Vec<(String, u64)>,
-}
-
-impl Outline {
-    /// The shape of `engine`'s graph.
-    pub fn of(engine: &Engine) -> Self {
-        Self {
-            instruments: engine
-                .instruments()
-                .iter()
-                .map(|i| (i.name().to_string(), i.key))
-                .collect(),
-            effects: engine
-                .effects()
-                .iter()
-                .map(|e| (e.name.clone(), e.key))
-                .collect(),
-        }
-    }
 }
 
 /// Which nodes of the graph playing a new graph continues (see the module docs).

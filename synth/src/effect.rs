@@ -6,17 +6,13 @@
 use crate::dsp::fx::{Delay, Reverb, synced_delay_s};
 use crate::dsp::{BLOCK, Block, Smoother};
 use crate::engine::DEFAULT_BPM;
+use crate::instrument::PerChannel;
 use crate::ir::Program;
-use crate::voice::PerChannel;
-/// Default delay time, beats.
-const DELAY_BEATS: f32 = 0.75;
+use crate::schema::{Param, table};
 /// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
 const MAX_DELAY_S: f32 = 3.8;
 /// How fast the delay time follows a tempo change (a glide, not a jump of the read point).
 const DELAY_GLIDE_S: f32 = 0.05;
-
-/// Effects a graph may hold (an instrument's send levels are a fixed array of this size).
-pub const MAX_EFFECTS: usize = 8;
 
 /// What an effect node does.
 #[derive(Debug)]
@@ -180,21 +176,10 @@ impl Effect {
     /// Its settable parameters, as `Set` names them, with their ranges; index = parameter
     /// number for [`Effect::set`]. (For the bus thread: it allocates.)
     pub fn params(&self) -> Vec<(String, f32, f32)> {
-        let fixed: &[(&str, f32, f32)] = match &self.kind {
-            EffectKind::Delay { .. } => &[
-                ("return", 0.0, 4.0),
-                ("feedback", 0.0, 0.95),
-                ("damp_hz", 100.0, 20_000.0),
-                ("beats", 1.0 / 64.0, 16.0),
-            ],
-            EffectKind::Reverb { .. } => {
-                &[("return", 0.0, 4.0), ("room", 0.0, 1.0), ("damp", 0.0, 1.0)]
-            }
-            EffectKind::Def(_) => &[("return", 0.0, 4.0)],
-        };
-        let mut params: Vec<(String, f32, f32)> = fixed
+        let mut params: Vec<(String, f32, f32)> = self
+            .fixed_params()
             .iter()
-            .map(|&(n, lo, hi)| (n.to_string(), lo, hi))
+            .map(|p| (p.name.to_string(), p.min, p.max))
             .collect();
         if let EffectKind::Def(d) = &self.kind {
             params.extend(d.controls().iter().map(|c| (c.name.clone(), c.min, c.max)));
@@ -202,13 +187,22 @@ impl Effect {
         params
     }
 
+    /// Its parameters from the table, in number order (a definition's controls follow).
+    fn fixed_params(&self) -> &'static [Param] {
+        match &self.kind {
+            EffectKind::Delay { .. } => table::DELAY,
+            EffectKind::Reverb { .. } => table::REVERB,
+            EffectKind::Def(_) => table::DEF_EFFECT,
+        }
+    }
+
     /// How many parameters it has.
     pub fn param_count(&self) -> usize {
-        match &self.kind {
-            EffectKind::Delay { .. } => 4,
-            EffectKind::Reverb { .. } => 3,
-            EffectKind::Def(d) => 1 + d.controls().len(),
-        }
+        let controls = match &self.kind {
+            EffectKind::Def(d) => d.controls().len(),
+            _ => 0,
+        };
+        self.fixed_params().len() + controls
     }
 
     /// Sets parameter `param` (see [`Effect::params`]), clamped; the return level and a
@@ -218,16 +212,11 @@ impl Effect {
         if !value.is_finite() || param >= self.param_count() {
             return;
         }
-        let (lo, hi) = match (&self.kind, param) {
-            (_, 0) => (0.0, 4.0),
-            (EffectKind::Delay { .. }, 1) => (0.0, 0.95),
-            (EffectKind::Delay { .. }, 2) => (100.0, 20_000.0),
-            (EffectKind::Delay { .. }, 3) => (1.0 / 64.0, 16.0),
-            (EffectKind::Reverb { .. }, _) => (0.0, 1.0),
-            // A definition clamps its controls itself.
-            _ => (f32::MIN, f32::MAX),
-        };
-        let v = value.clamp(lo, hi);
+        // A definition clamps its controls itself.
+        let v = self
+            .fixed_params()
+            .get(param)
+            .map_or(value, |p| p.clamp(value));
         match (&mut self.kind, param) {
             (_, 0) => self.ret.set(v),
             (EffectKind::Delay { feedback, .. }, 1) => *feedback = v,
@@ -402,11 +391,25 @@ impl Effect {
     }
 }
 
-/// The default effects: `delay` (0.75 beat, feedback 0.35, damped at 4 kHz) and `reverb`
-/// (room 0.7, damping 0.5, return 0.9) — what the built-in patch and `sends: [d, r]` use.
+/// The default effects, every setting at the table's default: `delay` (0.75 beat, feedback
+/// 0.35, damped at 4 kHz) and `reverb` (room 0.7, damping 0.5) — what the built-in patch and
+/// `sends: [d, r]` use.
 pub fn default_effects(rate: f32) -> Vec<Effect> {
     vec![
-        Effect::delay("delay", rate, DELAY_BEATS, 0.35, 4000.0, 1.0),
-        Effect::reverb("reverb", rate, 0.7, 0.5, 0.9),
+        Effect::delay(
+            "delay",
+            rate,
+            table::BEATS.default,
+            table::FEEDBACK.default,
+            table::DAMP_HZ.default,
+            table::RETURN.default,
+        ),
+        Effect::reverb(
+            "reverb",
+            rate,
+            table::ROOM.default,
+            table::DAMP.default,
+            table::RETURN.default,
+        ),
     ]
 }

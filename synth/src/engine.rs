@@ -10,17 +10,17 @@
 
 use khorus_bus::Role;
 
-use crate::builtin;
 use crate::dsp::fx::{Limiter, pan_gains};
 use crate::dsp::{BLOCK, Block, Shape};
-use crate::edit::Carry;
-use crate::effect::{Effect, MAX_EFFECTS, default_effects};
+use crate::edit::{Carry, Outline};
+use crate::effect::Effect;
 use crate::ids::NodeIds;
+use crate::instrument::Instrument;
+use crate::schema::MAX_EFFECTS;
 use crate::stems::StemSource;
-use crate::voice::Instrument;
 
 /// Sample rates the engine runs at, Hz. The filters' coefficient tables and the effects'
-/// delay lines are sized for this range; [`crate::render::GraphSpec::build`] refuses others.
+/// delay lines are sized for this range; [`crate::graph::GraphSpec::build`] refuses others.
 pub const RATE_HZ: std::ops::RangeInclusive<u32> = 8_000..=192_000;
 
 /// Events the queue holds at most; more are dropped and counted.
@@ -126,74 +126,11 @@ pub struct Engine {
 /// Time a send or route level takes to glide across its whole range (0 to 1), s.
 pub const ROUTE_GLIDE_S: f32 = 0.02;
 
-/// Parameter numbers of an instrument, as automation and `Set` address them.
-pub mod param {
-    /// Output gain, 0..=4.
-    pub const GAIN: usize = 0;
-    /// Pan, -1..=1.
-    pub const PAN: usize = 1;
-    /// The definition's first control; control `i` is `FIRST_CONTROL + i`.
-    pub const FIRST_CONTROL: usize = 2;
-}
-
-/// Instrument indices of the built-in set (the default patch).
-pub mod patch {
-    /// Pad (melody).
-    pub const PAD: usize = 0;
-    /// Lead.
-    pub const LEAD: usize = 1;
-    /// Bass.
-    pub const BASS: usize = 2;
-    /// Chords.
-    pub const CHORDS: usize = 3;
-    /// Kick.
-    pub const KICK: usize = 4;
-    /// Click.
-    pub const CLICK: usize = 5;
-    /// Hi-hat.
-    pub const HAT: usize = 6;
-    /// Glitch.
-    pub const GLITCH: usize = 7;
-}
+pub use crate::schema::param;
 
 impl Engine {
-    /// An engine with the built-in instruments (the default patch), `polyphony` voices each.
-    /// `rate` must be within [`RATE_HZ`] ([`crate::render::GraphSpec::build`] checks it).
-    pub fn with_builtins(rate: f32, polyphony: usize) -> Self {
-        let instruments = builtin::names()
-            .map(|n| {
-                let program = builtin::def(n)
-                    .expect("built-in")
-                    .compile()
-                    .expect("built-ins compile");
-                let mut inst = Instrument::new(program, polyphony, rate);
-                let (d, r) = match n {
-                    "pad" | "chords" => (0.15, 0.45),
-                    "lead" => (0.25, 0.25),
-                    "glitch" | "click" => (0.3, 0.2),
-                    _ => (0.0, 0.08),
-                };
-                inst.sends[0] = d;
-                inst.sends[1] = r;
-                inst.start(
-                    param::PAN,
-                    match n {
-                        "hat" => 0.35,
-                        "click" => -0.3,
-                        "lead" => 0.15,
-                        _ => 0.0,
-                    },
-                );
-                inst.key =
-                    crate::edit::instrument_key(&builtin::def(n).expect("built-in"), polyphony);
-                inst
-            })
-            .collect();
-        Self::new(rate, instruments, default_effects(rate))
-    }
-
     /// An engine playing `instruments` through `effects` (at most [`MAX_EFFECTS`]; routes
-    /// between effects must go to a later one — [`crate::render::GraphSpec`] checks both, and
+    /// between effects must go to a later one — [`crate::graph::GraphSpec`] checks both, and
     /// that `rate` is within [`RATE_HZ`]).
     pub fn new(rate: f32, mut instruments: Vec<Instrument>, mut effects: Vec<Effect>) -> Self {
         effects.truncate(MAX_EFFECTS);
@@ -282,7 +219,7 @@ impl Engine {
                 .node(note.node)
                 .filter(|&i| i < self.instruments.len());
         }
-        use patch::*;
+        use crate::builtin::patch::*;
         let i = match note.role {
             Role::Melody | Role::Other => PAD,
             Role::Bass => BASS,
@@ -409,6 +346,22 @@ impl Engine {
         self.bpm = bpm;
         for e in &mut self.effects {
             e.follow_tempo(bpm);
+        }
+    }
+
+    /// What its nodes are, for planning a graph edit ([`Carry::between`]).
+    pub fn outline(&self) -> Outline {
+        Outline {
+            instruments: self
+                .instruments
+                .iter()
+                .map(|i| (i.name().to_string(), i.key))
+                .collect(),
+            effects: self
+                .effects
+                .iter()
+                .map(|e| (e.name.clone(), e.key))
+                .collect(),
         }
     }
 

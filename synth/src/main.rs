@@ -12,8 +12,9 @@ use khorus_bus::{BusConfig, NoteEvent, logging};
 use khorus_synth::client::{self, ClientError};
 use khorus_synth::command::FADE_MS;
 use khorus_synth::engine::RATE_HZ;
+use khorus_synth::graph::GraphSpec;
 use khorus_synth::node::NodeOptions;
-use khorus_synth::render::{self, GraphSpec};
+use khorus_synth::render;
 
 /// Polyphonic synth for khorus: plays the notes on the bus as a PipeWire node.
 #[derive(Debug, Parser)]

@@ -3,6 +3,7 @@
 //! to numbers, checked and clamped before anything is sent to the callback.
 
 use crate::engine::{Engine, param};
+use crate::schema::table;
 
 /// One settable parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,18 +78,14 @@ impl ParamTable {
             .instruments()
             .iter()
             .map(|inst| {
-                let mut params = vec![
-                    Param {
-                        name: "gain".into(),
-                        min: 0.0,
-                        max: 4.0,
-                    },
-                    Param {
-                        name: "pan".into(),
-                        min: -1.0,
-                        max: 1.0,
-                    },
-                ];
+                let mut params: Vec<Param> = table::INSTRUMENT
+                    .iter()
+                    .map(|p| Param {
+                        name: p.name.into(),
+                        min: p.min,
+                        max: p.max,
+                    })
+                    .collect();
                 debug_assert_eq!(params.len(), param::FIRST_CONTROL);
                 params.extend(inst.controls().iter().map(|c| Param {
                     name: c.name.clone(),
@@ -179,12 +176,16 @@ mod tests {
 
     #[test]
     fn builtin_instruments_are_found_by_name_and_values_clamped() {
-        let table = ParamTable::of(&Engine::with_builtins(48_000.0, 2));
+        let table = ParamTable::of(
+            &crate::graph::GraphSpec::builtin_patch(2)
+                .build(48_000.0)
+                .unwrap(),
+        );
         let r = table.resolve("bass", "cutoff", 1e9).unwrap();
         assert_eq!(
             r,
             Resolved {
-                inst: crate::engine::patch::BASS,
+                inst: crate::builtin::patch::BASS,
                 param: param::FIRST_CONTROL,
                 value: 6000.0
             }
@@ -203,7 +204,11 @@ mod tests {
 
     #[test]
     fn refusals_name_what_is_wrong() {
-        let table = ParamTable::of(&Engine::with_builtins(48_000.0, 2));
+        let table = ParamTable::of(
+            &crate::graph::GraphSpec::builtin_patch(2)
+                .build(48_000.0)
+                .unwrap(),
+        );
         let e = table.resolve("piano", "gain", 1.0).unwrap_err().to_string();
         assert!(e.contains("\"piano\"") && e.contains("pad, lead"), "{e}");
         let e = table

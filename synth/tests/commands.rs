@@ -6,7 +6,7 @@ use std::sync::Arc;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Reply, StageKind, StageStatus};
 use khorus_synth::command::Controller;
-use khorus_synth::render::GraphSpec;
+use khorus_synth::graph::GraphSpec;
 use khorus_synth::rt::{Clock, Incoming, Renderer, RtStats};
 
 use crate::util::{note, rms};

@@ -5,9 +5,9 @@
 use khorus_bus::Role;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_synth::dsp::BLOCK;
-use khorus_synth::edit::{Carry, Outline};
+use khorus_synth::edit::Carry;
 use khorus_synth::engine::{Engine, Note};
-use khorus_synth::render::GraphSpec;
+use khorus_synth::graph::GraphSpec;
 
 const RATE: f32 = 48_000.0;
 
@@ -36,7 +36,7 @@ fn build(json: &str) -> Engine {
 
 /// `new` takes over from `old` as the audio thread does at a swap.
 fn edit(old: &mut Engine, mut new: Engine, fade_frames: u32) -> Engine {
-    new.set_carry(Carry::between(&Outline::of(old), &Outline::of(&new)));
+    new.set_carry(Carry::between(&old.outline(), &new.outline()));
     new.transplant(old, fade_frames);
     new
 }

@@ -1,6 +1,7 @@
 //! The engine rendered offline, measured.
 
-use khorus_synth::render::{GraphSpec, render};
+use khorus_synth::graph::GraphSpec;
+use khorus_synth::render::render;
 
 use crate::util::{frequency, graph_of, note, spectrum};
 

@@ -8,7 +8,7 @@ use assert_no_alloc::assert_no_alloc;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{CurvePoint, StageKind, StageStatus};
 use khorus_synth::command::Controller;
-use khorus_synth::render::GraphSpec;
+use khorus_synth::graph::GraphSpec;
 use khorus_synth::rt::{Clock, Incoming, RtStats};
 
 use crate::util::note;

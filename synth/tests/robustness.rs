@@ -3,9 +3,10 @@
 
 use khorus_synth::dsp::filter::Mode;
 use khorus_synth::dsp::osc::Wave;
+use khorus_synth::graph::{GraphSpec, InstrumentSpec};
 use khorus_synth::ir::{Input, NodeDef, Op, Ref, SynthDef};
 use khorus_synth::prim::{Fun, KernelKind};
-use khorus_synth::render::{GraphSpec, InstrumentSpec, render};
+use khorus_synth::render::render;
 use proptest::prelude::*;
 
 use crate::util::note;

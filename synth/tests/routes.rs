@@ -1,7 +1,8 @@
 //! Effect nodes and routes: instruments send (post-fader) to named effects, effects return to
 //! the master and feed later effects; bad routes are refused with the effect named.
 
-use khorus_synth::render::{GraphSpec, render};
+use khorus_synth::graph::GraphSpec;
+use khorus_synth::render::render;
 
 use crate::util::note;
 

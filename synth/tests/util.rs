@@ -1,8 +1,8 @@
 //! Measurement helpers.
 
 use khorus_bus::NoteEvent;
+use khorus_synth::graph::{GraphSpec, InstrumentSpec};
 use khorus_synth::ir::SynthDef;
-use khorus_synth::render::{GraphSpec, InstrumentSpec};
 
 /// A graph of one instrument built from `def` JSON, dry (no sends).
 pub fn graph_of(def: &str, polyphony: usize) -> GraphSpec {

@@ -3,10 +3,11 @@
 //! and the refusals that name the node at fault.
 
 use khorus_synth::engine::Engine;
+use khorus_synth::graph::GraphSpec;
+use khorus_synth::instrument::PerChannel;
 use khorus_synth::ir::SynthDef;
 use khorus_synth::params::ParamTable;
-use khorus_synth::render::{GraphSpec, render};
-use khorus_synth::voice::PerChannel;
+use khorus_synth::render::render;
 
 use crate::util::{frequency, graph_of, note, rms, spectrum};
 

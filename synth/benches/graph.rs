@@ -1,0 +1,168 @@
+//! The audio thread's cost of the synth graph's features, each next to its baseline in the
+//! same run: the callback that applies a graph edit (transplanting the kept nodes, starting
+//! the crossfade) against an ordinary callback; the callback with 16 stems against none; and
+//! the per-sample cost of every stateful primitive of the vocabulary next to the built-in
+//! delay effect's line.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use khorus_bus::commands::synth::SynthCommand;
+use khorus_bus::{NoteEvent, StageKind, StageStatus};
+use khorus_synth::command::Controller;
+use khorus_synth::dsp::fx::Delay;
+use khorus_synth::dsp::kernel::ARGS;
+use khorus_synth::dsp::{BLOCK, Sig};
+use khorus_synth::graph::GraphSpec;
+use khorus_synth::prim::KernelKind;
+use khorus_synth::rt::{self, Clock, Incoming, Renderer, RtStats};
+use khorus_synth::stems::{MAX_STEMS, StemSource};
+
+const RATE: f32 = 48_000.0;
+/// Frames per callback (a 5.3 ms quantum).
+const CALLBACK: usize = 256;
+
+/// The built-in patch with 16 sixteen held notes on the pad and the bass, rendered for a while.
+fn playing() -> (Controller, Renderer, Clock) {
+    let engine = GraphSpec::default().build(RATE).unwrap();
+    let (mut c, mut r) = Controller::new(engine, Arc::new(RtStats::default()), 8192);
+    for k in 0..16u32 {
+        let n: NoteEvent = serde_json::from_str(&format!(
+            r#"{{"t_ns":0,"dur_ns":60000000000,"node":{},"note":{},"velocity":0.8,"role":"melody"}}"#,
+            1 + 2 * (k % 2),
+            40 + k
+        ))
+        .unwrap();
+        c.push(Incoming::Note(n));
+    }
+    let mut clock = Clock { buffer_start_ns: 0 };
+    for _ in 0..40 {
+        r.fill(clock, CALLBACK);
+        clock.buffer_start_ns += 5_333_333;
+    }
+    (c, r, clock)
+}
+
+/// The edit: the pad and bass kept (16 voices carried), the other six instruments removed, a
+/// new lead added, the effects kept with new settings.
+const EDITED: &str = r#"{"instruments":[{"builtin":"pad","polyphony":32},
+    {"builtin":"lead","name":"lead2","polyphony":8},{"builtin":"bass","polyphony":32}],
+    "effects":[{"type":"delay","name":"delay","feedback":0.5},{"type":"reverb","name":"reverb"}]}"#;
+
+fn edits(c: &mut Criterion) {
+    let mut group = c.benchmark_group("graph_edit_callback");
+    group.throughput(Throughput::Elements(CALLBACK as u64));
+    for edit in [false, true] {
+        let name = if edit { "applying_an_edit" } else { "ordinary" };
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let (mut c, r, clock) = playing();
+                    if edit {
+                        let load = SynthCommand::LoadGraph {
+                            json: EDITED.into(),
+                            fade_ms: 60,
+                        };
+                        c.handle(load, || StageStatus::new(StageKind::Synth))
+                            .unwrap();
+                    }
+                    (c, r, clock)
+                },
+                |(c, mut r, clock)| {
+                    black_box(r.fill(clock, CALLBACK));
+                    (c, r)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+fn stems(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stems_callback");
+    group.throughput(Throughput::Elements(CALLBACK as u64));
+    for with in [0usize, MAX_STEMS] {
+        // Sixteen instruments (the built-ins twice), one note each.
+        let list: Vec<String> = (0..16)
+            .map(|i| {
+                let b = [
+                    "pad", "lead", "bass", "chords", "kick", "click", "hat", "glitch",
+                ][i % 8];
+                format!(r#"{{"builtin":"{b}","name":"n{i}","polyphony":4}}"#)
+            })
+            .collect();
+        let mut engine =
+            GraphSpec::from_json(&format!(r#"{{"instruments":[{}]}}"#, list.join(",")))
+                .unwrap()
+                .build(RATE)
+                .unwrap();
+        engine.set_stems((0..with).map(|i| (i, StemSource::Instrument(i))).collect());
+        for i in 0..16u32 {
+            engine.schedule(khorus_synth::engine::Note {
+                frame: 0,
+                dur_frames: u64::MAX / 4,
+                node: i + 1,
+                note: 48.0 + i as f32,
+                velocity: 0.7,
+                role: khorus_bus::Role::Melody,
+            });
+        }
+        let (_feeder, mut r) = rt::link(engine, Arc::new(RtStats::default()), 8192);
+        let mut clock = Clock { buffer_start_ns: 0 };
+        group.bench_with_input(BenchmarkId::new("stems", with), &with, |b, _| {
+            b.iter(|| {
+                black_box(r.fill(clock, CALLBACK));
+                clock.buffer_start_ns += 5_333_333;
+            })
+        });
+    }
+    group.finish();
+}
+
+fn kernels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("primitive_per_sample");
+    group.throughput(Throughput::Elements(BLOCK as u64));
+    let input: Vec<f32> = (0..BLOCK).map(|i| (i as f32 * 0.1).sin()).collect();
+    let mut out = [0.0f32; BLOCK];
+    // The reference: the built-in delay effect's line (one channel), per sample.
+    let mut line = Delay::new(4.0, RATE);
+    group.bench_function("builtin_delay_line", |b| {
+        b.iter(|| {
+            for (o, &x) in out.iter_mut().zip(&input) {
+                *o = line.tick(x, 0.25, 0.4, 4000.0);
+            }
+            black_box(&out);
+        })
+    });
+    for &kind in KernelKind::ALL {
+        let mut k = kind.build(RATE, 1.0);
+        let args: [Sig<'_>; ARGS] = std::array::from_fn(|i| match kind.args().get(i) {
+            Some(a) if a.name == "input" || a.name == "gate" || a.name == "trigger" => {
+                Sig::Varying(&input)
+            }
+            Some(a) => Sig::Steady(a.default.unwrap_or(1.0)),
+            None => Sig::Steady(0.0),
+        });
+        group.bench_function(kind.name(), |b| {
+            b.iter(|| {
+                k.process(&args, &mut out[..]);
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    edits(&mut c);
+    stems(&mut c);
+    kernels(&mut c);
+    c.final_summary();
+}
