@@ -1,10 +1,10 @@
 //! The command-line client: sends one command to a running synth over the bus and returns its
-//! answer, for `khorus-synth set` and `khorus-synth load`.
+//! answer, for `khorus-synth set`, `load`, `put`, `remove` and `route`.
 
 use std::path::Path;
 use std::time::Duration;
 
-use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+use khorus_bus::commands::synth::{GraphEdit, SynthCommand, SynthReply};
 use khorus_bus::{Bus, BusConfig, BusError};
 
 /// How long the client waits for an answer (a graph is built before the synth answers).
@@ -48,6 +48,24 @@ pub fn load_command(path: &Path, fade_ms: u32) -> Result<SynthCommand, ClientErr
         source,
     })?;
     Ok(SynthCommand::LoadGraph { json, fade_ms })
+}
+
+/// `put ENTRY`: inline JSON (starting with `{`), or a file holding it.
+pub fn put_command(entry: &str, fade_ms: u32) -> Result<SynthCommand, ClientError> {
+    let json = if entry.trim_start().starts_with('{') {
+        entry.to_string()
+    } else {
+        std::fs::read_to_string(entry).map_err(|source| ClientError::Read {
+            path: entry.to_string(),
+            source,
+        })?
+    };
+    Ok(edit_command(GraphEdit::Put { json }, fade_ms))
+}
+
+/// A node-by-node edit.
+pub fn edit_command(edit: GraphEdit, fade_ms: u32) -> SynthCommand {
+    SynthCommand::Edit { edit, fade_ms }
 }
 
 /// Sends `cmd` to the synth on the bus `config` names and waits up to `timeout` for `Applied`.

@@ -55,6 +55,8 @@ pub struct Controller {
     bpm: Option<f32>,
     /// The graph playing, with the `Set`s since it was loaded (None: the starting graph).
     graph: Option<GraphSpec>,
+    /// The graph the starting engine was built from, with the `Set`s since.
+    start: GraphSpec,
     /// When the last swap was handed over and how long its crossfade runs.
     last_swap: Option<(Instant, Duration)>,
     shutdown: bool,
@@ -80,6 +82,7 @@ impl Controller {
             rate,
             bpm: None,
             graph: None,
+            start: GraphSpec::default(),
             last_swap: None,
             shutdown: false,
         };
@@ -158,6 +161,37 @@ impl Controller {
         self.stems_changed.take()
     }
 
+    /// Says which graph the starting engine was built from (what the first node-by-node edit
+    /// starts from; the built-in patch unless told).
+    pub fn started_from(&mut self, spec: GraphSpec) {
+        self.start = spec;
+    }
+
+    /// Builds `spec` and hands it over: the nodes it shares with the graph playing carry on,
+    /// the rest crossfade over `fade_ms`. Refused (nothing changed) when it does not build.
+    fn load(&mut self, spec: GraphSpec, fade_ms: u32) -> Reply<SynthReply> {
+        let mut engine = spec
+            .build(self.rate)
+            .map_err(|e| ReplyError::invalid(e.to_string()))?;
+        if let Some(bpm) = self.bpm {
+            engine.follow_tempo(bpm);
+        }
+        let table = ParamTable::of(&engine);
+        let nodes = engine.instruments().len() + engine.effects().len();
+        let fade_ms = fade_ms.clamp(*FADE_MS.start(), *FADE_MS.end());
+        let carried = self
+            .swap(engine, fade_ms)
+            .map_err(|e| ReplyError::invalid(e.to_string()))?;
+        tracing::info!(
+            "new graph ({}): {carried} of {nodes} nodes carried on, the rest crossfading over \
+             {fade_ms} ms",
+            table.names().collect::<Vec<_>>().join(", ")
+        );
+        self.table = table;
+        self.graph = Some(spec);
+        Ok(SynthReply::Applied)
+    }
+
     /// Whether a Shutdown was received.
     pub fn shutdown_requested(&self) -> bool {
         self.shutdown
@@ -187,8 +221,9 @@ impl Controller {
                         rt::SwapError::RingFull
                     )));
                 }
-                if let Some(g) = &mut self.graph {
-                    g.record_set(&node, &param, r.value);
+                match &mut self.graph {
+                    Some(g) => g.record_set(&node, &param, r.value),
+                    None => self.start.record_set(&node, &param, r.value),
                 }
                 Ok(SynthReply::Applied)
             }
@@ -201,27 +236,14 @@ impl Controller {
             SynthCommand::LoadGraph { json, fade_ms } => {
                 let spec =
                     GraphSpec::from_json(&json).map_err(|e| ReplyError::invalid(e.to_string()))?;
-                let engine = spec
-                    .build(self.rate)
+                self.load(spec, fade_ms)
+            }
+            SynthCommand::Edit { edit, fade_ms } => {
+                let base = self.graph.as_ref().unwrap_or(&self.start);
+                let spec = base
+                    .edited(&edit)
                     .map_err(|e| ReplyError::invalid(e.to_string()))?;
-                let mut engine = engine;
-                if let Some(bpm) = self.bpm {
-                    engine.follow_tempo(bpm);
-                }
-                let table = ParamTable::of(&engine);
-                let nodes = engine.instruments().len() + engine.effects().len();
-                let fade_ms = fade_ms.clamp(*FADE_MS.start(), *FADE_MS.end());
-                let carried = self
-                    .swap(engine, fade_ms)
-                    .map_err(|e| ReplyError::invalid(e.to_string()))?;
-                tracing::info!(
-                    "new graph ({}): {carried} of {nodes} nodes carried on, the rest crossfading \
-                     over {fade_ms} ms",
-                    table.names().collect::<Vec<_>>().join(", ")
-                );
-                self.table = table;
-                self.graph = Some(spec);
-                Ok(SynthReply::Applied)
+                self.load(spec, fade_ms)
             }
         }
     }

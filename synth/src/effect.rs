@@ -390,26 +390,3 @@ impl Effect {
         }
     }
 }
-
-/// The default effects, every setting at the table's default: `delay` (0.75 beat, feedback
-/// 0.35, damped at 4 kHz) and `reverb` (room 0.7, damping 0.5) — what the built-in patch and
-/// `sends: [d, r]` use.
-pub fn default_effects(rate: f32) -> Vec<Effect> {
-    vec![
-        Effect::delay(
-            "delay",
-            rate,
-            table::BEATS.default,
-            table::FEEDBACK.default,
-            table::DAMP_HZ.default,
-            table::RETURN.default,
-        ),
-        Effect::reverb(
-            "reverb",
-            rate,
-            table::ROOM.default,
-            table::DAMP.default,
-            table::RETURN.default,
-        ),
-    ]
-}

@@ -4,10 +4,11 @@
 //! later effects, and control's id table — and how a graph is checked and built into an
 //! [`Engine`]. Every default and range comes from [`crate::schema::table`].
 
+use khorus_bus::commands::synth::GraphEdit;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
-use crate::effect::{Effect, Route, default_effects};
+use crate::effect::{Effect, Route};
 use crate::engine::{Engine, RATE_HZ, param};
 use crate::ids::NodeIds;
 use crate::instrument::Instrument;
@@ -46,6 +47,39 @@ pub struct InstrumentSpec {
     /// unset ones start at their defaults.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub controls: std::collections::BTreeMap<String, f32>,
+}
+
+impl InstrumentSpec {
+    /// Its name in the graph: `name`, else its definition's or built-in's name.
+    pub fn node_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.def.as_ref().map(|d| d.name.as_str()))
+            .or(self.builtin.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// The default effects a graph without `effects` has, spelt out (every setting at the
+/// table's default).
+fn default_effect_specs() -> Vec<EffectSpec> {
+    vec![
+        EffectSpec::Delay {
+            name: "delay".into(),
+            beats: table::BEATS.default,
+            feedback: table::FEEDBACK.default,
+            damp_hz: table::DAMP_HZ.default,
+            ret: table::RETURN.default,
+            sends: Default::default(),
+        },
+        EffectSpec::Reverb {
+            name: "reverb".into(),
+            room: table::ROOM.default,
+            damp: table::DAMP.default,
+            ret: table::RETURN.default,
+            sends: Default::default(),
+        },
+    ]
 }
 
 /// An instrument's send levels.
@@ -136,6 +170,14 @@ impl EffectSpec {
     pub fn name(&self) -> &str {
         match self {
             Self::Delay { name, .. } | Self::Reverb { name, .. } | Self::Def { name, .. } => name,
+        }
+    }
+
+    fn routes_mut(&mut self) -> &mut std::collections::BTreeMap<String, f32> {
+        match self {
+            Self::Delay { sends, .. } | Self::Reverb { sends, .. } | Self::Def { sends, .. } => {
+                sends
+            }
         }
     }
 
@@ -240,6 +282,14 @@ pub enum GraphError {
         /// What is wrong.
         message: String,
     },
+    /// A node-by-node edit names a node that is not there, or a route that cannot be.
+    #[error("{node:?}: {message}")]
+    Edit {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A definition is invalid.
     #[error("instrument {index}: {source}")]
     Def {
@@ -313,6 +363,143 @@ impl GraphSpec {
                     }
                 },
                 _ => {}
+            }
+        }
+    }
+
+    /// This graph with one node-by-node edit applied (the built-in patch spelt out first when
+    /// the graph is empty). Nothing is built here: [`GraphSpec::build`] checks the result.
+    pub fn edited(&self, edit: &GraphEdit) -> Result<Self, GraphError> {
+        let mut g = if self.instruments.is_empty() && self.effects.is_empty() {
+            Self::builtin_patch(DEFAULT_POLYPHONY)
+        } else {
+            self.clone()
+        };
+        g.name_sends();
+        let unknown = |node: &str, g: &GraphSpec| GraphError::Edit {
+            node: node.to_string(),
+            message: format!(
+                "no such node (nodes: {})",
+                g.node_names().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        match edit {
+            GraphEdit::Put { json } => {
+                let value: serde_json::Value = serde_json::from_str(json)?;
+                if value.get("type").is_some() {
+                    let effect: EffectSpec = serde_json::from_value(value)?;
+                    let name = effect.name().to_string();
+                    g.instruments.retain(|i| i.node_name() != name);
+                    match g.effects.iter_mut().find(|e| e.name() == name) {
+                        Some(e) => *e = effect,
+                        None => {
+                            if g.effects.is_empty() {
+                                // The default pair the graph implied stays in it.
+                                g.effects = default_effect_specs();
+                            }
+                            g.effects.push(effect);
+                        }
+                    }
+                } else {
+                    let mut inst: InstrumentSpec = serde_json::from_value(value)?;
+                    let name = inst.node_name().to_string();
+                    inst.name = Some(name.clone());
+                    g.effects.retain(|e| e.name() != name);
+                    match g.instruments.iter_mut().find(|i| i.node_name() == name) {
+                        Some(i) => *i = inst,
+                        None => g.instruments.push(inst),
+                    }
+                    g.name_sends();
+                }
+            }
+            GraphEdit::Remove { node } => {
+                let before = g.instruments.len() + g.effects.len();
+                g.instruments.retain(|i| i.node_name() != node);
+                if g.effects.is_empty() && (node == "delay" || node == "reverb") {
+                    g.effects = default_effect_specs();
+                }
+                g.effects.retain(|e| e.name() != node);
+                if g.instruments.len() + g.effects.len() == before {
+                    return Err(unknown(node, self));
+                }
+                for i in &mut g.instruments {
+                    if let Sends::Named(m) = &mut i.sends {
+                        m.remove(node);
+                    }
+                }
+                for e in &mut g.effects {
+                    e.routes_mut().remove(node);
+                }
+            }
+            GraphEdit::Route { from, to, level } => {
+                if !level.is_finite() {
+                    return Err(GraphError::Edit {
+                        node: from.clone(),
+                        message: format!("route level {level} is not a finite number"),
+                    });
+                }
+                if g.effects.is_empty() {
+                    g.effects = default_effect_specs();
+                }
+                if !g.effects.iter().any(|e| e.name() == to) {
+                    return Err(GraphError::Edit {
+                        node: to.clone(),
+                        message: "routes go into effects, and this is not one".into(),
+                    });
+                }
+                let level = table::SEND.clamp(*level);
+                let sends =
+                    if let Some(i) = g.instruments.iter_mut().find(|i| i.node_name() == from) {
+                        match &mut i.sends {
+                            Sends::Named(m) => m,
+                            Sends::Levels(_) => unreachable!("named above"),
+                        }
+                    } else if let Some(e) = g.effects.iter_mut().find(|e| e.name() == from) {
+                        e.routes_mut()
+                    } else {
+                        return Err(unknown(from, self));
+                    };
+                if level == 0.0 {
+                    sends.remove(to.as_str());
+                } else {
+                    sends.insert(to.clone(), level);
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    /// Every node's name: instruments, then effects (the default pair when none are listed).
+    pub fn node_names(&self) -> impl Iterator<Item = &str> {
+        let defaults: &[&str] = if self.effects.is_empty() {
+            &["delay", "reverb"]
+        } else {
+            &[]
+        };
+        self.instruments
+            .iter()
+            .map(|i| i.node_name())
+            .chain(self.effects.iter().map(|e| e.name()))
+            .chain(defaults.iter().copied())
+    }
+
+    /// Sends by effect name instead of by position, so the graph can change around them.
+    fn name_sends(&mut self) {
+        let effects: Vec<String> = if self.effects.is_empty() {
+            vec!["delay".into(), "reverb".into()]
+        } else {
+            self.effects.iter().map(|e| e.name().to_string()).collect()
+        };
+        for i in &mut self.instruments {
+            if let Sends::Levels(levels) = i.sends {
+                i.sends = Sends::Named(
+                    levels
+                        .iter()
+                        .zip(&effects)
+                        .filter(|(l, _)| **l != 0.0)
+                        .map(|(l, e)| (e.clone(), *l))
+                        .collect(),
+                );
             }
         }
     }
@@ -511,7 +698,11 @@ impl GraphSpec {
     /// unique and not an instrument's, sends only to later effects, numbers finite.
     fn build_effects(&self, rate: f32) -> Result<Vec<Effect>, GraphError> {
         if self.effects.is_empty() {
-            return Ok(default_effects(rate));
+            let defaults = Self {
+                effects: default_effect_specs(),
+                ..Self::default()
+            };
+            return defaults.build_effects(rate);
         }
         let err = |name: &str, message: String| GraphError::Effect {
             name: name.to_string(),

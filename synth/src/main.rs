@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use khorus_bus::commands::synth::SynthCommand;
+use khorus_bus::commands::synth::{GraphEdit, SynthCommand};
 use khorus_bus::{BusConfig, NoteEvent, logging};
 use khorus_synth::client::{self, ClientError};
 use khorus_synth::command::FADE_MS;
@@ -78,7 +78,36 @@ enum Command {
         #[arg(allow_negative_numbers = true)]
         value: f32,
     },
-    /// Replace the running synth's graph, crossfading from the old one.
+    /// Add an instrument or effect to the running synth, or replace the node of its name;
+    /// every other node plays on.
+    Put {
+        /// One entry of a graph file's `instruments` (no "type") or `effects` (with a
+        /// "type"): inline JSON, or a file holding it.
+        entry: String,
+        /// Crossfade of the node, ms (1..=2000).
+        #[arg(long, default_value_t = 60, value_parser = fade_ms(), allow_negative_numbers = true)]
+        fade_ms: u32,
+    },
+    /// Remove a node (and every send into it) from the running synth; it fades out.
+    Remove {
+        /// Its name.
+        node: String,
+        /// Fade, ms (1..=2000).
+        #[arg(long, default_value_t = 60, value_parser = fade_ms(), allow_negative_numbers = true)]
+        fade_ms: u32,
+    },
+    /// Set the send from a node into an effect (0 removes it); the level glides.
+    Route {
+        /// An instrument or effect.
+        from: String,
+        /// An effect.
+        to: String,
+        /// 0..=1.
+        #[arg(allow_negative_numbers = true)]
+        level: f32,
+    },
+    /// Replace the running synth's graph: the nodes both graphs share play on, the rest
+    /// crossfade.
     Load {
         /// Graph file (JSON, as for --graph).
         graph: PathBuf,
@@ -119,7 +148,10 @@ const EXAMPLES: &str = "EXAMPLES:
   khorus-synth render --notes n.jsonl --rebase --seconds 10 --out take.wav
   khorus-synth set bass cutoff 1200             change a running synth (exit 2 if refused)
   khorus-synth set lead pan -0.5
-  khorus-synth load live.json --fade-ms 500     swap its graph with a crossfade";
+  khorus-synth load live.json --fade-ms 500     a new graph: shared nodes play on, the rest crossfade
+  khorus-synth put '{\"name\":\"lead2\",\"builtin\":\"lead\",\"sends\":{\"reverb\":0.3}}'
+  khorus-synth remove lead2                     it fades out; nothing else is touched
+  khorus-synth route bass reverb 0.2            a send, gliding to its new level";
 
 fn main() -> ExitCode {
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
@@ -163,6 +195,19 @@ fn client_command(command: &Option<Command>) -> Option<Result<SynthCommand, Clie
             Some(Ok(client::set_command(node, param, *value)))
         }
         Some(Command::Load { graph, fade_ms }) => Some(client::load_command(graph, *fade_ms)),
+        Some(Command::Put { entry, fade_ms }) => Some(client::put_command(entry, *fade_ms)),
+        Some(Command::Remove { node, fade_ms }) => Some(Ok(client::edit_command(
+            GraphEdit::Remove { node: node.clone() },
+            *fade_ms,
+        ))),
+        Some(Command::Route { from, to, level }) => Some(Ok(client::edit_command(
+            GraphEdit::Route {
+                from: from.clone(),
+                to: to.clone(),
+                level: *level,
+            },
+            1,
+        ))),
         _ => None,
     }
 }
@@ -243,17 +288,23 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         // Client commands were sent from main; they never reach here.
-        Some(Command::Set { .. } | Command::Load { .. }) | None => {
-            let engine = load_graph(cli.graph.as_ref())?
-                .build(cli.rate as f32)
-                .map_err(bad)?;
+        Some(
+            Command::Set { .. }
+            | Command::Load { .. }
+            | Command::Put { .. }
+            | Command::Remove { .. }
+            | Command::Route { .. },
+        )
+        | None => {
+            let start = load_graph(cli.graph.as_ref())?;
+            let engine = start.build(cli.rate as f32).map_err(bad)?;
             let options = NodeOptions {
                 name: cli.name,
                 autoconnect: !cli.no_autoconnect,
                 rate: cli.rate,
                 stems: !cli.no_stems,
             };
-            khorus_synth::stage::run(&BusConfig::from_env(), &options, engine)
+            khorus_synth::stage::run(&BusConfig::from_env(), &options, start, engine)
         }
     }
 }

@@ -17,6 +17,7 @@ use khorus_bus::{
 
 use crate::command::Controller;
 use crate::engine::Engine;
+use crate::graph::GraphSpec;
 use crate::node::{self, NodeOptions};
 use crate::rt::{Incoming, RtStats};
 use khorus_pw::NodeThread;
@@ -85,9 +86,16 @@ enum Src {
 }
 
 /// Runs the synth until SIGINT/SIGTERM or a Shutdown command.
-pub fn run(bus_config: &BusConfig, options: &NodeOptions, engine: Engine) -> Result<()> {
+/// `engine` was built from `start`, which node-by-node edits start from.
+pub fn run(
+    bus_config: &BusConfig,
+    options: &NodeOptions,
+    start: GraphSpec,
+    engine: Engine,
+) -> Result<()> {
     let stats = Arc::new(RtStats::default());
     let (mut controller, renderer) = Controller::new(engine, Arc::clone(&stats), MAX_FRAMES);
+    controller.started_from(start);
     let node_options = options.clone();
     let (stems, stems_rx) = pipewire::channel::channel::<node::StemList>();
     let pw = NodeThread::spawn(move |control, ready| {

@@ -270,3 +270,124 @@ fn a_replaced_node_crossfades_its_held_note_at_constant_power_without_steps() {
         "the held note plays on the new definition: {f} Hz"
     );
 }
+
+/// Node-by-node edit commands through the controller: what they touch changes, nothing else
+/// does — the pad's stem is bit for bit what it is without the edits.
+#[test]
+fn edit_commands_add_remove_and_route_nodes_while_the_rest_plays_on_untouched() {
+    use std::sync::Arc;
+
+    use khorus_bus::commands::synth::GraphEdit;
+    use khorus_bus::{StageKind, StageStatus};
+    use khorus_synth::command::Controller;
+    use khorus_synth::rt::{Clock, Incoming, RtStats};
+
+    let rig = || {
+        let engine = GraphSpec::default().build(RATE).unwrap();
+        let (mut c, r) = Controller::new(engine, Arc::new(RtStats::default()), 8192);
+        // The pad (node 1) holds a chord; its stem is slot 0.
+        for (k, midi) in [57.0, 60.0, 64.0].into_iter().enumerate() {
+            let mut n = crate::util::note(0.01 * k as f64, 5.0, midi, 0.8);
+            n.node = 1;
+            c.push(Incoming::Note(n));
+        }
+        (c, r, Clock { buffer_start_ns: 0 })
+    };
+    let status = || StageStatus::new(StageKind::Synth);
+    let edit = |c: &mut Controller, edit: GraphEdit| {
+        c.handle(SynthCommand::Edit { edit, fade_ms: 20 }, status)
+    };
+    let (mut reference, mut plain, mut clock_a) = rig();
+    let (mut edited, mut r, mut clock_b) = rig();
+    let describe = |c: &mut Controller| match c.handle(SynthCommand::Describe, status) {
+        Ok(SynthReply::Graph { json }) => json,
+        other => panic!("{other:?}"),
+    };
+    let edits = [
+        GraphEdit::Put {
+            json: r#"{"name":"lead2","builtin":"lead","sends":{"reverb":0.3}}"#.into(),
+        },
+        GraphEdit::Route {
+            from: "bass".into(),
+            to: "reverb".into(),
+            level: 0.5,
+        },
+        GraphEdit::Put {
+            json: r#"{"type":"delay","name":"echo","beats":0.5}"#.into(),
+        },
+        GraphEdit::Remove {
+            node: "lead2".into(),
+        },
+        GraphEdit::Remove {
+            node: "glitch".into(),
+        },
+    ];
+    let mut next = 0;
+    let mut loud = 0.0f32;
+    for cycle in 0..400 {
+        // An edit every 40 callbacks (each one's 20 ms fade is long over by then).
+        if cycle % 40 == 20 && next < edits.len() {
+            assert_eq!(
+                edit(&mut edited, edits[next].clone()),
+                Ok(SynthReply::Applied),
+                "{:?}",
+                edits[next]
+            );
+            next += 1;
+        }
+        plain.fill(clock_a, 256);
+        r.fill(clock_b, 256);
+        let (a, b) = (plain.stem(0, 256), r.stem(0, 256));
+        assert_eq!(a, b, "callback {cycle}: the pad's stem changed");
+        loud = loud.max(a.iter().fold(0.0f32, |m, x| m.max(x.abs())));
+        clock_a.buffer_start_ns += 5_333_333;
+        clock_b.buffer_start_ns += 5_333_333;
+        edited.collect_retired();
+        reference.collect_retired();
+    }
+    assert_eq!(next, edits.len());
+    assert!(loud > 0.01, "the pad sounds ({loud})");
+    let graph = describe(&mut edited).expect("a graph");
+    let g = GraphSpec::from_json(&graph).unwrap();
+    let names: Vec<&str> = g.node_names().collect();
+    assert!(names.contains(&"echo") && !names.contains(&"lead2") && !names.contains(&"glitch"));
+    assert!(
+        graph.contains(r#""reverb":0.5"#),
+        "the bass's send: {graph}"
+    );
+    // Refused edits name what is wrong and change nothing.
+    for (bad, words) in [
+        (
+            GraphEdit::Remove {
+                node: "tuba".into(),
+            },
+            vec!["\"tuba\"", "no such node"],
+        ),
+        (
+            GraphEdit::Route {
+                from: "bass".into(),
+                to: "pad".into(),
+                level: 1.0,
+            },
+            vec!["\"pad\"", "effect"],
+        ),
+        (
+            GraphEdit::Put {
+                json: r#"{"name":"x","builtin":"tuba"}"#.into(),
+            },
+            vec!["tuba"],
+        ),
+        (
+            GraphEdit::Put {
+                json: "{not json".into(),
+            },
+            vec!["JSON"],
+        ),
+    ] {
+        let e = edit(&mut edited, bad).expect_err("refused").message;
+        for w in words {
+            assert!(e.contains(w), "{e:?} lacks {w}");
+        }
+        assert_eq!(describe(&mut edited).as_deref(), Some(graph.as_str()));
+    }
+}

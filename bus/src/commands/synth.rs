@@ -1,4 +1,4 @@
-//! The synth's commands: set a node's parameter, replace the graph.
+//! The synth's commands: set a node's parameter, replace the graph, edit it node by node.
 //!
 //! Nodes and parameters are named as in the graph file (an instrument's `name`; `gain`, `pan`
 //! or one of its definition's controls), so OSC clients and scripts need no numeric ids. The
@@ -33,9 +33,44 @@ pub enum SynthCommand {
         /// Crossfade length, ms (clamped to 1 ..= 2000).
         fade_ms: u32,
     },
+    /// Edits the graph node by node: applied like a `LoadGraph` of the edited graph, so every
+    /// node the edit does not touch plays on untouched (its voices, delay lines and tails),
+    /// and what it touches crossfades over `fade_ms`.
+    Edit {
+        /// The edit.
+        edit: GraphEdit,
+        /// Crossfade of the nodes it adds, replaces or removes, ms (clamped to 1 ..= 2000).
+        fade_ms: u32,
+    },
     /// Asks for the graph the synth plays, as JSON, with every `Set` since it was loaded
     /// applied (what control compares with its session).
     Describe,
+}
+
+/// One node-by-node change of the synth's graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum GraphEdit {
+    /// Adds an instrument or an effect, or replaces the node of its name: the JSON of one
+    /// entry of a graph file's `instruments` (no `"type"`) or `effects` (with a `"type"`).
+    Put {
+        /// The entry.
+        json: String,
+    },
+    /// Removes the node named, and every send and route into it.
+    Remove {
+        /// Its name.
+        node: String,
+    },
+    /// Sets the send (or route) from node `from` into effect `to` to `level`; 0 removes it.
+    /// The level glides there (no step).
+    Route {
+        /// An instrument or an effect.
+        from: String,
+        /// An effect.
+        to: String,
+        /// 0 ..= 1.
+        level: f32,
+    },
 }
 
 /// The synth's answers.
