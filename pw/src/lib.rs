@@ -148,9 +148,23 @@ pub fn connect_output(
     format: &[u8],
     autoconnect: bool,
 ) -> Result<(), NodeError> {
+    connect_output_with(stream, format, autoconnect, true)
+}
+
+/// [`connect_output`], starting inactive (not scheduled until `set_active(true)`) unless
+/// `active`.
+pub fn connect_output_with(
+    stream: &pw::stream::Stream,
+    format: &[u8],
+    autoconnect: bool,
+    active: bool,
+) -> Result<(), NodeError> {
     let mut flags = pw::stream::StreamFlags::MAP_BUFFERS | pw::stream::StreamFlags::RT_PROCESS;
     if autoconnect {
         flags |= pw::stream::StreamFlags::AUTOCONNECT;
+    }
+    if !active {
+        flags |= pw::stream::StreamFlags::INACTIVE;
     }
     stream
         .connect(

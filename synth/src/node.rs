@@ -139,15 +139,87 @@ pub fn run(
             }
         })
     });
+    // A stem stream runs only while something is linked to it: idle, it is not scheduled and
+    // costs nothing (ten unlinked stems in the group cost 0.3 % of a core).
+    let registry = session
+        .core
+        .get_registry_rc()
+        .map_err(stream_err("get the registry"))?;
+    let links = Rc::new(RefCell::new(Links::default()));
+    let _watch = {
+        let (on_add, on_remove) = (Rc::clone(&links), Rc::clone(&links));
+        let (running_add, running_remove) = (Rc::clone(&running), Rc::clone(&running));
+        registry
+            .add_listener_local()
+            .global(move |g| {
+                let Some(props) = g.props else { return };
+                let mut links = on_add.borrow_mut();
+                match g.type_ {
+                    pw::types::ObjectType::Node => {
+                        if let Some(name) = props.get(*pw::keys::NODE_NAME) {
+                            links.nodes.insert(g.id, name.to_string());
+                        }
+                    }
+                    pw::types::ObjectType::Link => {
+                        let out = props
+                            .get(*pw::keys::LINK_OUTPUT_NODE)
+                            .and_then(|v| v.parse::<u32>().ok());
+                        if let Some(name) = out.and_then(|n| links.nodes.get(&n)).cloned() {
+                            links.links.insert(g.id, name.clone());
+                            links.count(&name, 1, &running_add.borrow());
+                        }
+                    }
+                    _ => {}
+                }
+            })
+            .global_remove(move |id| {
+                let mut links = on_remove.borrow_mut();
+                links.nodes.remove(&id);
+                if let Some(name) = links.links.remove(&id) {
+                    links.count(&name, -1, &running_remove.borrow());
+                }
+            })
+            .register()
+    };
     let result = session.run(control, ready);
     running.borrow_mut().clear();
     master.disconnect().ok();
     result
 }
 
+/// Links out of the stem streams, from the registry: a stem is active while it has one.
+#[derive(Default)]
+struct Links {
+    /// Node names by global id.
+    nodes: std::collections::HashMap<u32, String>,
+    /// The output node's name of every link out of a node we know, by link id.
+    links: std::collections::HashMap<u32, String>,
+    /// Links per node name.
+    counts: std::collections::HashMap<String, u32>,
+}
+
+impl Links {
+    /// One more (`+1`) or one less (`-1`) link out of node `name`; a stem of that name is
+    /// activated by its first link and deactivated when its last one goes.
+    fn count(&mut self, name: &str, by: i32, stems: &BTreeMap<usize, Stem>) {
+        let n = self.counts.entry(name.to_string()).or_default();
+        let before = *n;
+        *n = n.saturating_add_signed(by);
+        let after = *n;
+        if (before == 0) != (after == 0)
+            && let Some(stem) = stems.values().find(|s| s.node_name == name)
+            && let Err(e) = stem.stream.set_active(after > 0)
+        {
+            tracing::warn!("stem {name}: {e}");
+        }
+    }
+}
+
 /// One stem's stream and its listener.
 struct Stem {
     node: String,
+    /// Its `node.name`.
+    node_name: String,
     stream: pw::stream::StreamRc,
     _listener: pw::stream::StreamListener<Shared>,
 }
@@ -184,10 +256,12 @@ impl Stem {
             })
             .register()
             .map_err(stream_err("register a stem listener"))?;
-        // Never linked by the session manager: stems are for patching by hand.
-        connect_output(&stream, format, false)?;
+        // Never linked by the session manager: stems are for patching by hand. Inactive until
+        // something is linked to it (see `Links`).
+        khorus_pw::connect_output_with(&stream, format, false, false)?;
         Ok(Self {
             node: node.to_string(),
+            node_name: name,
             stream,
             _listener: listener,
         })

@@ -500,6 +500,17 @@ fn every_node_is_a_stem_with_only_its_sound_and_edits_add_and_remove_stems() {
         (m660 / m110 - 1.0).abs() < 0.1,
         "the master carries both at their level: {m110} {m660}"
     );
+    // Neither does the master glitch through the edits: the two sines together move at most
+    // 2π(A₁·110 + A₂·659)/48000 per sample (20 % margin).
+    let limit = std::f32::consts::TAU * (m110 * 110.0 + m660 * e5) / RATE as f32 * 1.2;
+    let step = master[mstart..(mstart + 3 * 48_000).min(master.len() - 4800)]
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        step < limit,
+        "largest step on the master {step} (limit {limit})"
+    );
     // No glitch on the bass stem through both edits: a 110 Hz sine of amplitude A moves at
     // most A·2π·110/48000 per sample (20 % margin); a dropout or a cut would jump.
     let amp = bass_only.iter().fold(0.0f32, |m, x| m.max(x.abs()));
