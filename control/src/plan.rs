@@ -14,6 +14,7 @@ use khorus_bus::commands::composer::{
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{CurveShape, Role};
 use khorus_synth::graph::{EffectSpec, GraphSpec, IdSpec, InstrumentSpec, Sends};
+use khorus_synth::schema::table;
 
 use crate::session::{ControlValue, Kind, Node, Session};
 
@@ -311,16 +312,20 @@ fn effect_spec(
     node: &Node,
     sends: BTreeMap<String, f32>,
 ) -> Result<EffectSpec, PlanError> {
-    let defaults = crate::session::EFFECTS
-        .iter()
-        .find(|(n, _)| Some(*n) == node.builtin.as_deref())
-        .map(|(_, d)| *d)
-        .ok_or_else(|| perr(format!("node {name}"), "not an effect"))?;
+    let defaults = match (&node.builtin, &node.def) {
+        (Some(b), _) => crate::session::EFFECTS
+            .iter()
+            .find(|(n, _)| n == b)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| perr(format!("node {name}"), "not an effect"))?,
+        (None, Some(_)) => table::DEF_EFFECT,
+        (None, None) => return Err(perr(format!("node {name}"), "not an effect")),
+    };
     let v = |k: &str| -> f32 {
         let default = defaults
             .iter()
-            .find(|(p, _)| *p == k)
-            .map_or(0.0, |(_, d)| *d);
+            .find(|p| p.name == k)
+            .map_or(0.0, |p| f64::from(p.default));
         let value = match node.controls.get(k) {
             Some(ControlValue::Number(x)) => *x,
             _ => default,
@@ -331,6 +336,18 @@ fn effect_spec(
             value as f32
         }
     };
+    if let (None, Some(def)) = (&node.builtin, &node.def) {
+        let mut controls = numbers(node);
+        controls.remove("return");
+        return Ok(EffectSpec::Def {
+            name: name.into(),
+            def: serde_json::from_value(def.clone())
+                .map_err(|e| perr(format!("node {name}"), e))?,
+            controls,
+            ret: v("return"),
+            sends,
+        });
+    }
     Ok(match node.builtin.as_deref() {
         Some("delay") => EffectSpec::Delay {
             name: name.into(),
@@ -563,6 +580,56 @@ mod tests {
             Plan::of(&s3).unwrap().synth_changes(&new)[..],
             [SynthCommand::LoadGraph { .. }]
         ));
+    }
+
+    #[test]
+    fn a_definition_that_reads_input_is_an_effect_node_routes_go_into() {
+        let dub = r#"{"name":"dub","controls":[{"name":"wet","default":1,"min":0,"max":1}],
+            "nodes":[{"id":"d","type":"echo","input":"input","time":0.3},
+                     {"id":"o","type":"mul","inputs":[{"node":"d"},{"control":"wet"}]}],
+            "output":{"node":"o"}}"#;
+        let s = Session::default_session()
+            .apply(&[
+                Change::AddNode {
+                    name: "dub".into(),
+                    node: khorus_bus::commands::control::NodeSpec {
+                        builtin: None,
+                        def: Some(dub.into()),
+                        role: khorus_bus::Role::Other,
+                        polyphony: None,
+                    },
+                },
+                Change::Route {
+                    from: "pad".into(),
+                    to: "dub".into(),
+                    level: 0.4,
+                },
+                Change::Set {
+                    node: "dub".into(),
+                    param: "wet".into(),
+                    value: Value::Number(0.5),
+                },
+            ])
+            .unwrap();
+        assert_eq!(s.nodes["dub"].param_names(), ["return", "wet"]);
+        let plan = Plan::of(&s).unwrap();
+        let g = &plan.graph;
+        assert!(g.instruments.iter().all(|i| i.node_name() != "dub"));
+        let dub = g
+            .effects
+            .iter()
+            .find(|e| e.name() == "dub")
+            .expect("an effect");
+        assert!(matches!(dub, EffectSpec::Def { controls, .. } if controls["wet"] == 0.5));
+        // It plays no notes.
+        let e = s
+            .apply(&[Change::Play {
+                node: "dub".into(),
+                pattern: Some("c4".into()),
+                quantum: None,
+            }])
+            .unwrap_err();
+        assert!(e.message.contains("effect"), "{e}");
     }
 
     #[test]

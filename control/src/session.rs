@@ -13,22 +13,13 @@ use khorus_bus::Role;
 use khorus_bus::commands::control::{Change, NodeSpec, Value};
 use serde::{Deserialize, Serialize};
 
+use khorus_synth::schema::{Param, table};
+
 /// Most nodes a session holds (the published id table's size).
 pub const MAX_NODES: usize = khorus_bus::services::ids::MAX_NODES;
 
-/// Built-in effects, with their parameters (as the synth names them) and defaults.
-pub const EFFECTS: &[(&str, &[(&str, f64)])] = &[
-    (
-        "delay",
-        &[
-            ("return", 1.0),
-            ("feedback", 0.35),
-            ("damp_hz", 4000.0),
-            ("beats", 0.75),
-        ],
-    ),
-    ("reverb", &[("return", 0.9), ("room", 0.7), ("damp", 0.5)]),
-];
+/// Built-in effects, with their parameters and defaults: the synth's own table.
+pub const EFFECTS: &[(&str, &[Param])] = &[("delay", table::DELAY), ("reverb", table::REVERB)];
 
 /// The session. Serialised as `khorus session --json` prints it and `session load` reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +182,8 @@ impl Node {
     pub fn kind(&self) -> Kind {
         match &self.builtin {
             Some(b) if EFFECTS.iter().any(|(n, _)| n == b) => Kind::Effect,
+            // A definition that reads "input" is an effect.
+            None if self.user_def().is_some_and(|d| d.reads_input()) => Kind::Effect,
             _ => Kind::Instrument,
         }
     }
@@ -202,8 +195,16 @@ impl Node {
             (Kind::Effect, Some(b)) => EFFECTS
                 .iter()
                 .find(|(n, _)| *n == b)
-                .map(|(_, ps)| ps.iter().map(|(p, _)| p.to_string()).collect())
+                .map(|(_, ps)| ps.iter().map(|p| p.name.to_string()).collect())
                 .unwrap_or_default(),
+            (Kind::Effect, None) => {
+                let mut names: Vec<String> = table::DEF_EFFECT
+                    .iter()
+                    .map(|p| p.name.to_string())
+                    .collect();
+                names.extend(self.def_controls());
+                names
+            }
             _ => {
                 let mut names = vec!["gain".to_string(), "pan".to_string()];
                 names.extend(self.def_controls());
@@ -212,12 +213,19 @@ impl Node {
         }
     }
 
+    /// Its user definition, parsed (None for built-ins, or when it does not parse).
+    fn user_def(&self) -> Option<khorus_synth::ir::SynthDef> {
+        match (&self.builtin, &self.def) {
+            (None, Some(d)) => serde_json::from_value(d.clone()).ok(),
+            _ => None,
+        }
+    }
+
     /// The control names of its definition (built-in or user).
     fn def_controls(&self) -> Vec<String> {
-        let def = match (&self.builtin, &self.def) {
-            (Some(b), _) => khorus_synth::builtin::def(b),
-            (None, Some(d)) => serde_json::from_value::<khorus_synth::ir::SynthDef>(d.clone()).ok(),
-            _ => None,
+        let def = match &self.builtin {
+            Some(b) => khorus_synth::builtin::def(b),
+            None => self.user_def(),
         };
         def.map(|d| d.controls.iter().map(|c| c.name.clone()).collect())
             .unwrap_or_default()

@@ -240,11 +240,7 @@ impl SynthDef {
             }
         }
         let output = operand(&self.output);
-        let reads_input = self.output == Input::Ref(Ref::Input)
-            || self
-                .nodes
-                .iter()
-                .any(|n| n.op.inputs().contains(&&Input::Ref(Ref::Input)));
+        let reads_input = self.reads_input();
         Program {
             name: self.name.clone(),
             controls: self.controls.clone(),

@@ -29,6 +29,17 @@ pub struct SynthDef {
     pub output: Input,
 }
 
+impl SynthDef {
+    /// Whether it reads `"input"` anywhere: an effect.
+    pub fn reads_input(&self) -> bool {
+        self.output == Input::Ref(Ref::Input)
+            || self
+                .nodes
+                .iter()
+                .any(|n| n.op.inputs().contains(&&Input::Ref(Ref::Input)))
+    }
+}
+
 /// A named control.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
