@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use atomic_refcell::AtomicRefCell;
 use khorus_pw::{
     Control, NodeError, Ready, Session, connect_output, cycle_start_ns, format_pod, stream_err,
@@ -19,6 +21,7 @@ use pipewire as pw;
 use pw::spa;
 
 use crate::rt::{Clock, Renderer};
+use crate::stems::StemSwitches;
 
 /// How the node presents itself.
 #[derive(Debug, Clone)]
@@ -75,6 +78,11 @@ pub fn run(
     ready: &Ready,
 ) -> Result<(), NodeError> {
     let session = Session::connect()?;
+    // No stem is linked yet: none is copied until one is.
+    let switches = renderer.stem_switches();
+    for slot in 0..crate::stems::MAX_STEMS {
+        switches.set(slot, false);
+    }
     let shared: Shared = Rc::new(AtomicRefCell::new(Cycle {
         renderer,
         rendered: None,
@@ -145,7 +153,12 @@ pub fn run(
         .core
         .get_registry_rc()
         .map_err(stream_err("get the registry"))?;
-    let links = Rc::new(RefCell::new(Links::default()));
+    let links = Rc::new(RefCell::new(Links {
+        nodes: Default::default(),
+        links: Default::default(),
+        counts: Default::default(),
+        switches: Arc::clone(&switches),
+    }));
     let _watch = {
         let (on_add, on_remove) = (Rc::clone(&links), Rc::clone(&links));
         let (running_add, running_remove) = (Rc::clone(&running), Rc::clone(&running));
@@ -188,7 +201,6 @@ pub fn run(
 }
 
 /// Links out of the stem streams, from the registry: a stem is active while it has one.
-#[derive(Default)]
 struct Links {
     /// Node names by global id.
     nodes: std::collections::HashMap<u32, String>,
@@ -196,6 +208,8 @@ struct Links {
     links: std::collections::HashMap<u32, String>,
     /// Links per node name.
     counts: std::collections::HashMap<String, u32>,
+    /// The renderer's switches: a stem is copied while it is linked.
+    switches: Arc<StemSwitches>,
 }
 
 impl Links {
@@ -207,10 +221,12 @@ impl Links {
         *n = n.saturating_add_signed(by);
         let after = *n;
         if (before == 0) != (after == 0)
-            && let Some(stem) = stems.values().find(|s| s.node_name == name)
-            && let Err(e) = stem.stream.set_active(after > 0)
+            && let Some((&slot, stem)) = stems.iter().find(|(_, s)| s.node_name == name)
         {
-            tracing::warn!("stem {name}: {e}");
+            self.switches.set(slot, after > 0);
+            if let Err(e) = stem.stream.set_active(after > 0) {
+                tracing::warn!("stem {name}: {e}");
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 use crate::dsp::fx::Limiter;
 use crate::dsp::{BLOCK, Shape};
 use crate::engine::{CEILING, Engine, EngineStats, LIMITER_RELEASE_S, Note};
-use crate::stems::MAX_STEMS;
+use crate::stems::{MAX_STEMS, StemSwitches};
 
 /// Capacity of the event ring (notes, curve points, sets, swap markers).
 pub const RING: usize = 8192;
@@ -193,6 +193,9 @@ pub struct Renderer {
     stems: Vec<f32>,
     /// Slots some engine wrote in the last callback (the others hold silence).
     stems_written: [bool; MAX_STEMS],
+    /// Which slots anyone listens to (the PipeWire thread clears those with no link): the
+    /// others are not copied.
+    stems_wanted: Arc<StemSwitches>,
     /// After the crossfade sum (two limited engines can add up past the ceiling);
     /// transparent otherwise.
     limiter: Limiter,
@@ -228,6 +231,7 @@ pub fn link(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Feeder, 
         interleaved: vec![0.0; max_frames * 2],
         stems: vec![0.0; MAX_STEMS * max_frames * 2],
         stems_written: [false; MAX_STEMS],
+        stems_wanted: Arc::new(StemSwitches::all_on()),
         limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
         base: EngineStats::default(),
         stats,
@@ -238,16 +242,21 @@ pub fn link(engine: Engine, stats: Arc<RtStats>, max_frames: usize) -> (Feeder, 
 /// Copies the stems of `engine`'s last block of `b` frames to frame `at` of each slot's
 /// buffer (`width` samples per slot): written when `fade` is None (the engine playing), added
 /// times the fade's gains otherwise (the old graph, fading out).
+#[allow(clippy::too_many_arguments)]
 fn copy_stems(
     engine: &Engine,
     stems: &mut [f32],
     written: &mut [bool; MAX_STEMS],
+    wanted: &StemSwitches,
     width: usize,
     at: usize,
     b: usize,
     fade: Option<&[f32]>,
 ) {
     for &(slot, source) in engine.stems() {
+        if !wanted.is_on(slot) {
+            continue;
+        }
         let (Some([l, r]), Some(buf)) = (
             engine.node_output(source, b),
             stems.get_mut(slot * width + 2 * at..slot * width + 2 * (at + b)),
@@ -387,6 +396,7 @@ impl Renderer {
                 &self.engine,
                 &mut self.stems,
                 &mut self.stems_written,
+                &self.stems_wanted,
                 width,
                 done,
                 b,
@@ -414,6 +424,7 @@ impl Renderer {
                     old,
                     &mut self.stems,
                     &mut self.stems_written,
+                    &self.stems_wanted,
                     width,
                     done,
                     b,
@@ -458,6 +469,12 @@ impl Renderer {
             Ok(()) => self.base = add(self.base, stats),
             Err(rtrb::PushError::Full(old)) => self.outgoing = Some((old, pos, len)),
         }
+    }
+
+    /// The switches that say which stems anyone listens to (all on until the PipeWire thread
+    /// says otherwise): shared with the thread that knows the links.
+    pub fn stem_switches(&self) -> Arc<StemSwitches> {
+        Arc::clone(&self.stems_wanted)
     }
 
     /// The master mix of the last callback, its first `frames` frames, interleaved.

@@ -18,6 +18,35 @@
 /// Stems a synth offers at most (nodes beyond get none, and a warning).
 pub const MAX_STEMS: usize = 16;
 
+/// Per slot, whether anyone listens to the stem: the renderer copies only those (a relaxed
+/// atomic each, set by the PipeWire thread as links come and go).
+#[derive(Debug)]
+pub struct StemSwitches([std::sync::atomic::AtomicBool; MAX_STEMS]);
+
+impl StemSwitches {
+    /// Every stem copied (offline renders and tests read any of them).
+    pub fn all_on() -> Self {
+        Self(std::array::from_fn(|_| {
+            std::sync::atomic::AtomicBool::new(true)
+        }))
+    }
+
+    /// Whether slot `slot` is copied.
+    #[inline]
+    pub fn is_on(&self, slot: usize) -> bool {
+        self.0
+            .get(slot)
+            .is_some_and(|b| b.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Copies slot `slot` or not.
+    pub fn set(&self, slot: usize, on: bool) {
+        if let Some(b) = self.0.get(slot) {
+            b.store(on, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Which node's output a slot carries, in an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StemSource {
