@@ -38,13 +38,13 @@ impl SynthDef {
     /// Names resolve, numbers are finite, ranges hold; a kernel's `max` is a constant.
     fn validate(&self) -> Result<Names, DefError> {
         let mut controls = HashMap::new();
-        for (i, name) in STANDARD.iter().enumerate() {
-            controls.insert(name.to_string(), i);
+        for (name, buffer) in STANDARD {
+            controls.insert(name.to_string(), buffer);
         }
         for (i, c) in self.controls.iter().enumerate() {
             let place = format!("control {:?}", c.name);
             if controls.insert(c.name.clone(), FIRST_CONTROL + i).is_some() {
-                return Err(self.err(place, "defined twice (or shadows freq/gate/vel)".into()));
+                return Err(self.err(place, "defined twice (or shadows freq/gate/vel/bpm)".into()));
             }
             if !(c.min.is_finite() && c.max.is_finite() && c.default.is_finite()) {
                 return Err(self.err(place, "min, max and default must be finite".into()));

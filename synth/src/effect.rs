@@ -258,8 +258,12 @@ impl Effect {
 
     /// Follows the transport: a delay's time becomes its beats at `bpm` (gliding there).
     pub fn follow_tempo(&mut self, bpm: f32) {
-        if let EffectKind::Delay { beats, time, .. } = &mut self.kind {
-            time.set(synced_delay_s(bpm, *beats).min(MAX_DELAY_S));
+        match &mut self.kind {
+            EffectKind::Delay { beats, time, .. } => {
+                time.set(synced_delay_s(bpm, *beats).min(MAX_DELAY_S));
+            }
+            EffectKind::Def(d) => d.follow_tempo(bpm),
+            EffectKind::Reverb { .. } => {}
         }
     }
 

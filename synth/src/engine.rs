@@ -31,8 +31,7 @@ pub const CEILING: f32 = 0.89;
 /// The master limiter's release time, s.
 pub const LIMITER_RELEASE_S: f32 = 0.08;
 
-/// Tempo assumed until the transport says otherwise, bpm.
-pub const DEFAULT_BPM: f32 = 120.0;
+pub use crate::schema::DEFAULT_BPM;
 
 /// What happens at a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -344,6 +343,9 @@ impl Engine {
             return;
         }
         self.bpm = bpm;
+        for inst in &mut self.instruments {
+            inst.follow_tempo(bpm);
+        }
         for e in &mut self.effects {
             e.follow_tempo(bpm);
         }

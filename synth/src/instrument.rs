@@ -175,6 +175,17 @@ impl Instrument {
         std::mem::swap(&mut self.preset, &mut old.preset);
     }
 
+    /// Follows the transport's tempo (the `bpm` input of its definition).
+    pub fn follow_tempo(&mut self, bpm: f32) {
+        for pack in self
+            .packs
+            .iter_mut()
+            .chain(std::iter::once(&mut self.fading_pack))
+        {
+            pack.follow_tempo(bpm);
+        }
+    }
+
     /// Fades in from silence to its gain over `frames` (the rising half of an equal-power
     /// crossfade): a node new to the graph.
     pub(crate) fn fade_in(&mut self, frames: u32) {
@@ -388,6 +399,11 @@ impl PerChannel {
         &self.program.controls
     }
 
+    /// Follows the transport's tempo (the `bpm` input of its definition).
+    pub fn follow_tempo(&mut self, bpm: f32) {
+        self.pack.follow_tempo(bpm);
+    }
+
     /// The value control `i` is set to.
     pub fn control(&self, i: usize) -> f32 {
         self.controls.get(i).map_or(0.0, |s| s.target())
@@ -466,6 +482,35 @@ mod tests {
             .unwrap()
             .compile()
             .unwrap()
+    }
+
+    #[test]
+    fn controls_are_smoothed_but_triggers_and_gates_follow_at_once() {
+        let def = |name: &str| ControlDef {
+            name: name.into(),
+            default: 0.0,
+            min: 0.0,
+            max: 1.0,
+        };
+        for (name, instant) in [
+            ("cutoff", false),
+            ("trigger", true),
+            ("trig", true),
+            ("hit_gate", true),
+            ("snare_trig", true),
+            ("gatekeeper", false),
+        ] {
+            let mut s = control_smoother(&def(name), 48_000.0);
+            s.set(1.0);
+            let first = s.tick();
+            assert_eq!(first == 1.0, instant, "{name}: {first}");
+            if !instant {
+                // 63 % after the stated time constant.
+                let n = (CONTROL_SMOOTHING_S * 48_000.0) as usize;
+                let v = (1..n).map(|_| s.tick()).last().unwrap();
+                assert!((v - 0.632).abs() < 0.01, "{name}: {v}");
+            }
+        }
     }
 
     #[test]

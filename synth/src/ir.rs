@@ -409,9 +409,14 @@ pub const GATE: usize = 1;
 pub const VEL: usize = 2;
 /// The audio input buffer (an effect's; silent in an instrument).
 pub const INPUT: usize = 3;
+/// The transport's tempo, bpm (`{"control": "bpm"}`): steady, refilled when the tempo changes,
+/// so a definition can time things in beats (`mul(beats, div(60, bpm))` seconds).
+pub const BPM: usize = 4;
 /// The buffer of control 0; control `i` is in `FIRST_CONTROL + i`.
-pub const FIRST_CONTROL: usize = 4;
-pub(crate) const STANDARD: [&str; 3] = ["freq", "gate", "vel"];
+pub const FIRST_CONTROL: usize = 5;
+/// The inputs every definition may read as controls, with their buffers.
+pub(crate) const STANDARD: [(&str, usize); 4] =
+    [("freq", FREQ), ("gate", GATE), ("vel", VEL), ("bpm", BPM)];
 
 /// A compiled definition: steps in dependency order over numbered buffers.
 #[derive(Debug, Clone, PartialEq)]
@@ -494,14 +499,14 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
-        // After freq, gate, vel, input and the cutoff control: env(5), osc(7) before flt(8)
-        // before amp(6).
+        // After freq, gate, vel, input, bpm and the cutoff control: env(6), osc(8) before
+        // flt(9) before amp(7).
         let pos = |b| outs.iter().position(|&o| o == b).unwrap();
-        assert!(pos(7) < pos(8) && pos(8) < pos(6) && pos(5) < pos(6));
-        assert_eq!(p.buffers, 9 + p.constants.len());
+        assert!(pos(8) < pos(9) && pos(9) < pos(7) && pos(6) < pos(7));
+        assert_eq!(p.buffers, 10 + p.constants.len());
         assert!(!p.constants.is_empty());
         for (i, (k, _)) in p.constants.iter().enumerate() {
-            assert_eq!(*k, 9 + i, "constants follow the node outputs");
+            assert_eq!(*k, 10 + i, "constants follow the node outputs");
         }
     }
 

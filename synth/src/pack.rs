@@ -8,7 +8,8 @@ use wide::f32x4;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{self, Osc};
 use crate::dsp::{BLOCK, Block, Column, LANES, LaneBlock, Lanes, Out, Sig, midi_to_hz, sanitize};
-use crate::ir::{FIRST_CONTROL, FREQ, GATE, INPUT, Operand, Program, Step, VEL};
+use crate::ir::{BPM, FIRST_CONTROL, FREQ, GATE, INPUT, Operand, Program, Step, VEL};
+use crate::schema::DEFAULT_BPM;
 use crate::voice::{GateChange, STEAL_FADE, State, Voice};
 
 /// The buffers of a pack split around one step's output: the output mutably, every other
@@ -177,11 +178,21 @@ impl Pack {
         steady[VEL] = true;
         // Silent in an instrument; an effect's pack fills it every block.
         steady[INPUT] = true;
+        bufs[BPM] = [[DEFAULT_BPM; LANES]; BLOCK];
+        steady[BPM] = true;
         Self {
             bufs,
             steady,
             filled: [(u32::MAX, u32::MAX); LANES],
             filled_solo: None,
+        }
+    }
+
+    /// The transport's tempo changed: the BPM buffer holds it from the next block (every lane
+    /// and sample, so both layouts read it).
+    pub(crate) fn follow_tempo(&mut self, bpm: f32) {
+        if let Some(b) = self.bufs.get_mut(BPM) {
+            *b = [[bpm; LANES]; BLOCK];
         }
     }
 

@@ -6,6 +6,9 @@
 /// Effects a graph may hold (an instrument's send levels are a fixed array of this size).
 pub const MAX_EFFECTS: usize = 8;
 
+/// Tempo assumed until the transport says otherwise, bpm.
+pub const DEFAULT_BPM: f32 = 120.0;
+
 /// Voices an instrument has unless the graph says otherwise.
 pub const DEFAULT_POLYPHONY: usize = 32;
 

@@ -151,6 +151,45 @@ fn a_user_defined_echo_sounds_at_the_exact_frame_and_its_feedback_decays() {
     assert!(l[200..4700].iter().all(|x| x.abs() < 1e-2));
 }
 
+/// First frame at which `fx` answers an impulse, within `frames`.
+fn echo_after(fx: &mut PerChannel, frames: usize) -> Option<usize> {
+    let mut at = None;
+    for b in 0..frames / 64 {
+        let mut io = [[0.0f32; 64]; 2];
+        if b == 0 {
+            io[0][0] = 1.0;
+        }
+        fx.process(&mut io, 64);
+        if let Some(i) = io[0].iter().position(|x| x.abs() > 0.5)
+            && at.is_none()
+        {
+            at = Some(b * 64 + i);
+        }
+    }
+    at
+}
+
+#[test]
+fn a_delay_timed_in_beats_follows_the_transport() {
+    // Half a beat: mul(0.5, div(60, bpm)) seconds, wet only.
+    let def: SynthDef = serde_json::from_str(
+        r#"{"name":"beat","nodes":[
+        {"id":"beat","type":"div","a":60,"b":{"control":"bpm"}},
+        {"id":"t","type":"mul","inputs":[{"node":"beat"},0.5]},
+        {"id":"d","type":"delay","input":"input","time":{"node":"t"},"max":2}],
+        "output":{"node":"d"}}"#,
+    )
+    .unwrap();
+    let mut fx = PerChannel::new(def.compile().unwrap(), RATE);
+    assert_eq!(
+        echo_after(&mut fx, 48_000),
+        Some(12_000),
+        "120 bpm until told"
+    );
+    fx.follow_tempo(60.0);
+    assert_eq!(echo_after(&mut fx, 48_000), Some(24_000), "60 bpm");
+}
+
 #[test]
 fn a_definition_effect_takes_sends_and_routes_and_is_set_by_name() {
     let graph = format!(
