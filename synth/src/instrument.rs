@@ -37,6 +37,41 @@ fn control_smoother(c: &ControlDef, rate: f32) -> Smoother {
     }
 }
 
+/// A definition's controls: their smoothers, and each block's values (steady when settled).
+#[derive(Debug, Clone)]
+struct Controls {
+    smoothers: Vec<Smoother>,
+    blocks: Vec<Block>,
+    steady: Vec<bool>,
+}
+
+impl Controls {
+    fn new(program: &Program, rate: f32) -> Self {
+        let n = program.controls.len();
+        Self {
+            smoothers: program
+                .controls
+                .iter()
+                .map(|c| control_smoother(c, rate))
+                .collect(),
+            blocks: vec![[0.0; BLOCK]; n],
+            steady: vec![false; n],
+        }
+    }
+
+    /// The next `n` values of every control.
+    fn fill(&mut self, n: usize) {
+        for ((s, b), steady) in self
+            .smoothers
+            .iter_mut()
+            .zip(&mut self.blocks)
+            .zip(&mut self.steady)
+        {
+            *steady = s.fill(&mut b[..n]);
+        }
+    }
+}
+
 /// A polyphonic instrument.
 #[derive(Debug, Clone)]
 pub struct Instrument {
@@ -50,9 +85,7 @@ pub struct Instrument {
     fading_pack: Pack,
     /// Gate changes of the fading voices (never any).
     no_changes: [Option<GateChange>; LANES],
-    controls: Vec<Smoother>,
-    control_bufs: Vec<Block>,
-    control_steady: Vec<bool>,
+    controls: Controls,
     name: String,
     /// Output gain, 0..=4 (smoothed).
     pub gain: Smoother,
@@ -90,19 +123,13 @@ impl Instrument {
         let packs = (0..polyphony.div_ceil(LANES))
             .map(|_| Pack::new(&program))
             .collect();
-        let controls = program
-            .controls
-            .iter()
-            .map(|c| control_smoother(c, rate))
-            .collect();
+        let controls = Controls::new(&program, rate);
         let preset = [table::GAIN.default, table::PAN.default]
             .into_iter()
             .chain(program.controls.iter().map(|c| c.default))
             .collect();
         Self {
             name: program.name.clone(),
-            control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
-            control_steady: vec![false; program.controls.len()],
             changes: vec![None; polyphony],
             fading_pack: Pack::new(&program),
             program,
@@ -144,7 +171,7 @@ impl Instrument {
         self.preset[param] = match param {
             GAIN => self.gain.target(),
             PAN => self.pan.target(),
-            p => self.controls[p - FIRST_CONTROL].target(),
+            p => self.controls.smoothers[p - FIRST_CONTROL].target(),
         };
     }
 
@@ -227,7 +254,10 @@ impl Instrument {
             PAN => (&mut self.pan, table::PAN.clamp(value)),
             p => {
                 let i = p - FIRST_CONTROL;
-                match (self.controls.get_mut(i), self.program.controls.get(i)) {
+                match (
+                    self.controls.smoothers.get_mut(i),
+                    self.program.controls.get(i),
+                ) {
                     (Some(s), Some(def)) => (s, value.clamp(def.min, def.max)),
                     _ => return,
                 }
@@ -318,14 +348,7 @@ impl Instrument {
     /// Renders `n` frames of this instrument (mono, after gain) into `out` (overwritten).
     pub fn render(&mut self, n: usize, out: &mut [f32]) {
         out[..n].iter_mut().for_each(|x| *x = 0.0);
-        for ((s, b), steady) in self
-            .controls
-            .iter_mut()
-            .zip(&mut self.control_bufs)
-            .zip(&mut self.control_steady)
-        {
-            *steady = s.fill(&mut b[..n]);
-        }
+        self.controls.fill(n);
         let packs = self
             .voices
             .chunks_mut(LANES)
@@ -341,8 +364,8 @@ impl Instrument {
         for ((voices, changes), pack) in packs {
             pack.render(
                 &self.program,
-                &self.control_bufs,
-                &self.control_steady,
+                &self.controls.blocks,
+                &self.controls.steady,
                 voices,
                 changes,
                 n,
@@ -361,9 +384,7 @@ pub struct PerChannel {
     program: Program,
     voices: Vec<Voice>,
     pack: Pack,
-    controls: Vec<Smoother>,
-    control_bufs: Vec<Block>,
-    control_steady: Vec<bool>,
+    controls: Controls,
 }
 
 impl PerChannel {
@@ -379,14 +400,8 @@ impl PerChannel {
                 v
             })
             .collect();
-        let controls = program
-            .controls
-            .iter()
-            .map(|c| control_smoother(c, rate))
-            .collect();
+        let controls = Controls::new(&program, rate);
         Self {
-            control_bufs: vec![[0.0; BLOCK]; program.controls.len()],
-            control_steady: vec![false; program.controls.len()],
             pack: Pack::new(&program),
             voices,
             controls,
@@ -406,14 +421,16 @@ impl PerChannel {
 
     /// The value control `i` is set to.
     pub fn control(&self, i: usize) -> f32 {
-        self.controls.get(i).map_or(0.0, |s| s.target())
+        self.controls.smoothers.get(i).map_or(0.0, |s| s.target())
     }
 
     /// Moves control `i` to `value` (clamped to its range), smoothed — or at once when
     /// `now`.
     pub fn set_control(&mut self, i: usize, value: f32, now: bool) {
-        if let (Some(s), Some(def)) = (self.controls.get_mut(i), self.program.controls.get(i))
-            && value.is_finite()
+        if let (Some(s), Some(def)) = (
+            self.controls.smoothers.get_mut(i),
+            self.program.controls.get(i),
+        ) && value.is_finite()
         {
             let v = value.clamp(def.min, def.max);
             if now { s.jump(v) } else { s.set(v) }
@@ -422,20 +439,13 @@ impl PerChannel {
 
     /// Processes `n` frames of `io` in place: each channel's input becomes its output.
     pub fn process(&mut self, io: &mut [Block; 2], n: usize) {
-        for ((s, b), steady) in self
-            .controls
-            .iter_mut()
-            .zip(&mut self.control_bufs)
-            .zip(&mut self.control_steady)
-        {
-            *steady = s.fill(&mut b[..n]);
-        }
+        self.controls.fill(n);
         let [l, r] = io;
         let (mut out_l, mut out_r) = ([0.0; BLOCK], [0.0; BLOCK]);
         self.pack.render_channels(
             &self.program,
-            &self.control_bufs,
-            &self.control_steady,
+            &self.controls.blocks,
+            &self.controls.steady,
             &mut self.voices,
             [&l[..n], &r[..n]],
             n,

@@ -311,67 +311,91 @@ impl Kernel for Echo {
     }
 }
 
-/// Chorus: the input mixed with a copy delayed by 15 ms ± `depth` × 10 ms, swept by a sine at
-/// `speed` Hz; `mix` 0 (dry) … 1 (wet).
+/// A copy of the input delayed by `base_s` ± `depth` × `swing_s`, swept by a sine at `speed`
+/// Hz, fed back at `feedback` and mixed at `mix` (0 dry … 1 wet): chorus and flanger.
 #[derive(Debug, Clone)]
-pub struct Chorus {
+struct Swept {
     line: Line,
     lfo: Lfo,
     rate: f32,
 }
 
-impl Kernel for Chorus {
-    fn new(rate: f32, _: f32) -> Self {
+impl Swept {
+    fn new(rate: f32, longest_s: f32) -> Self {
         Self {
-            line: Line::new((0.03 * rate) as usize + 4),
+            line: Line::new((longest_s * rate) as usize + 4),
             lfo: Lfo::new(rate, 0.0),
             rate,
         }
     }
+
     fn reset(&mut self) {
         self.line.reset();
         self.lfo.reset();
     }
+
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn tick(&mut self, [x, speed, depth, mix, _]: [f32; ARGS]) -> f32 {
+    fn tick(
+        &mut self,
+        x: f32,
+        base_s: f32,
+        swing_s: f32,
+        speed: f32,
+        depth: f32,
+        feedback: f32,
+        mix: f32,
+    ) -> f32 {
         let sweep = self.lfo.tick([speed, 0.0, 0.0, 0.0, 0.0]);
-        let d = (0.015 + 0.01 * depth.clamp(0.0, 1.0) * sweep) * self.rate;
+        let d = (base_s + swing_s * depth.clamp(0.0, 1.0) * sweep) * self.rate;
         let wet = self.line.read(d);
-        self.line.write(x);
+        self.line.write(x + wet * feedback);
         let mix = mix.clamp(0.0, 1.0);
         x * (1.0 - mix) + wet * mix
+    }
+}
+
+/// Chorus: the input mixed with a copy delayed by 15 ms ± `depth` × 10 ms, swept by a sine at
+/// `speed` Hz; `mix` 0 (dry) … 1 (wet).
+#[derive(Debug, Clone)]
+pub struct Chorus(Swept);
+
+impl Kernel for Chorus {
+    fn new(rate: f32, _: f32) -> Self {
+        Self(Swept::new(rate, 0.03))
+    }
+    fn reset(&mut self) {
+        self.0.reset();
+    }
+    #[inline]
+    fn tick(&mut self, [x, speed, depth, mix, _]: [f32; ARGS]) -> f32 {
+        self.0.tick(x, 0.015, 0.01, speed, depth, 0.0, mix)
     }
 }
 
 /// Flanger: a copy delayed by 2.5 ms ± `depth` × 2 ms, swept at `speed` Hz, fed back at
 /// `feedback` (-0.95 … 0.95) and mixed at `mix`.
 #[derive(Debug, Clone)]
-pub struct Flanger {
-    line: Line,
-    lfo: Lfo,
-    rate: f32,
-}
+pub struct Flanger(Swept);
 
 impl Kernel for Flanger {
     fn new(rate: f32, _: f32) -> Self {
-        Self {
-            line: Line::new((0.006 * rate) as usize + 4),
-            lfo: Lfo::new(rate, 0.0),
-            rate,
-        }
+        Self(Swept::new(rate, 0.006))
     }
     fn reset(&mut self) {
-        self.line.reset();
-        self.lfo.reset();
+        self.0.reset();
     }
     #[inline]
     fn tick(&mut self, [x, speed, depth, feedback, mix]: [f32; ARGS]) -> f32 {
-        let sweep = self.lfo.tick([speed, 0.0, 0.0, 0.0, 0.0]);
-        let d = (0.0025 + 0.002 * depth.clamp(0.0, 1.0) * sweep) * self.rate;
-        let wet = self.line.read(d);
-        self.line.write(x + wet * feedback.clamp(-0.95, 0.95));
-        let mix = mix.clamp(0.0, 1.0);
-        x * (1.0 - mix) + wet * mix
+        self.0.tick(
+            x,
+            0.0025,
+            0.002,
+            speed,
+            depth,
+            feedback.clamp(-0.95, 0.95),
+            mix,
+        )
     }
 }
 
