@@ -131,9 +131,17 @@ pub fn run(
         );
         let shared = Rc::clone(&shared);
         let format = format.clone();
+        let switches = Arc::clone(&switches);
         stems.attach(session.mainloop.loop_(), move |list: StemList| {
             let mut running = running.borrow_mut();
-            running.retain(|slot, stem| list.contains(&(*slot, stem.node.clone())));
+            running.retain(|slot, stem| {
+                let keep = list.contains(&(*slot, stem.node.clone()));
+                if !keep {
+                    // Its node is gone: nothing to copy into the slot any more.
+                    switches.set(*slot, false);
+                }
+                keep
+            });
             for (slot, node) in list {
                 if running.contains_key(&slot) {
                     continue;
