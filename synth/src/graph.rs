@@ -4,7 +4,6 @@
 //! later effects, and control's id table — and how a graph is checked and built into an
 //! [`Engine`]. Every default and range comes from [`crate::schema::table`].
 
-use khorus_bus::commands::synth::GraphEdit;
 use serde::{Deserialize, Serialize};
 
 use crate::builtin;
@@ -62,7 +61,7 @@ impl InstrumentSpec {
 
 /// The default effects a graph without `effects` has, spelt out (every setting at the
 /// table's default).
-fn default_effect_specs() -> Vec<EffectSpec> {
+pub(crate) fn default_effect_specs() -> Vec<EffectSpec> {
     vec![
         EffectSpec::Delay {
             name: "delay".into(),
@@ -173,7 +172,7 @@ impl EffectSpec {
         }
     }
 
-    fn routes_mut(&mut self) -> &mut std::collections::BTreeMap<String, f32> {
+    pub(crate) fn routes_mut(&mut self) -> &mut std::collections::BTreeMap<String, f32> {
         match self {
             Self::Delay { sends, .. } | Self::Reverb { sends, .. } | Self::Def { sends, .. } => {
                 sends
@@ -259,10 +258,12 @@ pub enum GraphError {
     #[error("invalid graph JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// An instrument names no definition, or an unknown built-in.
-    #[error("instrument {index}: {message}")]
+    #[error("instrument {index} ({node:?}): {message}")]
     Instrument {
         /// Its position.
         index: usize,
+        /// Its name in the graph.
+        node: String,
         /// What is wrong.
         message: String,
     },
@@ -291,10 +292,12 @@ pub enum GraphError {
         message: String,
     },
     /// A definition is invalid.
-    #[error("instrument {index}: {source}")]
+    #[error("instrument {index} ({node:?}): {source}")]
     Def {
         /// Its position.
         index: usize,
+        /// Its name in the graph.
+        node: String,
         /// The definition's error.
         source: DefError,
     },
@@ -363,143 +366,6 @@ impl GraphSpec {
                     }
                 },
                 _ => {}
-            }
-        }
-    }
-
-    /// This graph with one node-by-node edit applied (the built-in patch spelt out first when
-    /// the graph is empty). Nothing is built here: [`GraphSpec::build`] checks the result.
-    pub fn edited(&self, edit: &GraphEdit) -> Result<Self, GraphError> {
-        let mut g = if self.instruments.is_empty() && self.effects.is_empty() {
-            Self::builtin_patch(DEFAULT_POLYPHONY)
-        } else {
-            self.clone()
-        };
-        g.name_sends();
-        let unknown = |node: &str, g: &GraphSpec| GraphError::Edit {
-            node: node.to_string(),
-            message: format!(
-                "no such node (nodes: {})",
-                g.node_names().collect::<Vec<_>>().join(", ")
-            ),
-        };
-        match edit {
-            GraphEdit::Put { json } => {
-                let value: serde_json::Value = serde_json::from_str(json)?;
-                if value.get("type").is_some() {
-                    let effect: EffectSpec = serde_json::from_value(value)?;
-                    let name = effect.name().to_string();
-                    g.instruments.retain(|i| i.node_name() != name);
-                    match g.effects.iter_mut().find(|e| e.name() == name) {
-                        Some(e) => *e = effect,
-                        None => {
-                            if g.effects.is_empty() {
-                                // The default pair the graph implied stays in it.
-                                g.effects = default_effect_specs();
-                            }
-                            g.effects.push(effect);
-                        }
-                    }
-                } else {
-                    let mut inst: InstrumentSpec = serde_json::from_value(value)?;
-                    let name = inst.node_name().to_string();
-                    inst.name = Some(name.clone());
-                    g.effects.retain(|e| e.name() != name);
-                    match g.instruments.iter_mut().find(|i| i.node_name() == name) {
-                        Some(i) => *i = inst,
-                        None => g.instruments.push(inst),
-                    }
-                    g.name_sends();
-                }
-            }
-            GraphEdit::Remove { node } => {
-                let before = g.instruments.len() + g.effects.len();
-                g.instruments.retain(|i| i.node_name() != node);
-                if g.effects.is_empty() && (node == "delay" || node == "reverb") {
-                    g.effects = default_effect_specs();
-                }
-                g.effects.retain(|e| e.name() != node);
-                if g.instruments.len() + g.effects.len() == before {
-                    return Err(unknown(node, self));
-                }
-                for i in &mut g.instruments {
-                    if let Sends::Named(m) = &mut i.sends {
-                        m.remove(node);
-                    }
-                }
-                for e in &mut g.effects {
-                    e.routes_mut().remove(node);
-                }
-            }
-            GraphEdit::Route { from, to, level } => {
-                if !level.is_finite() {
-                    return Err(GraphError::Edit {
-                        node: from.clone(),
-                        message: format!("route level {level} is not a finite number"),
-                    });
-                }
-                if g.effects.is_empty() {
-                    g.effects = default_effect_specs();
-                }
-                if !g.effects.iter().any(|e| e.name() == to) {
-                    return Err(GraphError::Edit {
-                        node: to.clone(),
-                        message: "routes go into effects, and this is not one".into(),
-                    });
-                }
-                let level = table::SEND.clamp(*level);
-                let sends =
-                    if let Some(i) = g.instruments.iter_mut().find(|i| i.node_name() == from) {
-                        match &mut i.sends {
-                            Sends::Named(m) => m,
-                            Sends::Levels(_) => unreachable!("named above"),
-                        }
-                    } else if let Some(e) = g.effects.iter_mut().find(|e| e.name() == from) {
-                        e.routes_mut()
-                    } else {
-                        return Err(unknown(from, self));
-                    };
-                if level == 0.0 {
-                    sends.remove(to.as_str());
-                } else {
-                    sends.insert(to.clone(), level);
-                }
-            }
-        }
-        Ok(g)
-    }
-
-    /// Every node's name: instruments, then effects (the default pair when none are listed).
-    pub fn node_names(&self) -> impl Iterator<Item = &str> {
-        let defaults: &[&str] = if self.effects.is_empty() {
-            &["delay", "reverb"]
-        } else {
-            &[]
-        };
-        self.instruments
-            .iter()
-            .map(|i| i.node_name())
-            .chain(self.effects.iter().map(|e| e.name()))
-            .chain(defaults.iter().copied())
-    }
-
-    /// Sends by effect name instead of by position, so the graph can change around them.
-    fn name_sends(&mut self) {
-        let effects: Vec<String> = if self.effects.is_empty() {
-            vec!["delay".into(), "reverb".into()]
-        } else {
-            self.effects.iter().map(|e| e.name().to_string()).collect()
-        };
-        for i in &mut self.instruments {
-            if let Sends::Levels(levels) = i.sends {
-                i.sends = Sends::Named(
-                    levels
-                        .iter()
-                        .zip(&effects)
-                        .filter(|(l, _)| **l != 0.0)
-                        .map(|(l, e)| (e.clone(), *l))
-                        .collect(),
-                );
             }
         }
     }
@@ -582,9 +448,11 @@ impl GraphSpec {
         let effect_index = |name: &str| effects.iter().position(|e| e.name == name);
         let mut instruments = Vec::new();
         for (index, spec) in self.instruments.iter().enumerate() {
+            let node = spec.node_name().to_string();
             let def = match (&spec.builtin, &spec.def) {
                 (Some(name), None) => builtin::def(name).ok_or_else(|| GraphError::Instrument {
                     index,
+                    node: node.clone(),
                     message: format!(
                         "unknown built-in {name:?} (known: {})",
                         builtin::names().collect::<Vec<_>>().join(", ")
@@ -594,16 +462,20 @@ impl GraphSpec {
                 _ => {
                     return Err(GraphError::Instrument {
                         index,
+                        node: node.clone(),
                         message: "give exactly one of \"builtin\" or \"def\"".into(),
                     });
                 }
             };
-            let program = def
-                .compile()
-                .map_err(|source| GraphError::Def { index, source })?;
+            let program = def.compile().map_err(|source| GraphError::Def {
+                index,
+                node: node.clone(),
+                source,
+            })?;
             if program.reads_input {
                 return Err(GraphError::Instrument {
                     index,
+                    node: node.clone(),
                     message: format!(
                         "{:?} reads \"input\": it is an effect — list it under \"effects\" as \
                          {{\"type\": \"def\", \"name\": …, \"def\": …}}",
@@ -618,6 +490,7 @@ impl GraphSpec {
             {
                 return Err(GraphError::Instrument {
                     index,
+                    node: node.clone(),
                     message: format!(
                         "name {name:?} is already used by instrument {first}; give one of them \"name\""
                     ),
@@ -637,6 +510,7 @@ impl GraphSpec {
                             .map(|i| (i, v))
                             .ok_or_else(|| GraphError::Instrument {
                                 index,
+                                node: node.clone(),
                                 message: format!(
                                     "sends to {k:?}, which is not an effect of the graph"
                                 ),
@@ -650,6 +524,7 @@ impl GraphSpec {
             {
                 return Err(GraphError::Instrument {
                     index,
+                    node: node.clone(),
                     message: "gain, pan and sends must be finite".into(),
                 });
             }
@@ -660,12 +535,14 @@ impl GraphSpec {
                 let Some(i) = inst.controls().iter().position(|c| &c.name == control) else {
                     return Err(GraphError::Instrument {
                         index,
+                        node: node.clone(),
                         message: format!("{name:?} has no control {control:?}"),
                     });
                 };
                 if !value.is_finite() {
                     return Err(GraphError::Instrument {
                         index,
+                        node: node.clone(),
                         message: format!("{name}.{control}: {value} is not a finite number"),
                     });
                 }

@@ -42,25 +42,31 @@ pub type StemList = Vec<(usize, String)>;
 /// The renderer and the cycle it last rendered, shared by the streams' process callbacks.
 struct Cycle {
     renderer: Renderer,
-    /// The driver's time of the cycle rendered, ns, and its length in frames.
-    rendered: Option<(i64, usize)>,
+    /// The driver's time of the cycle last rendered, ns (None: unknown).
+    rendered_at: Option<i64>,
+    /// Frames last rendered.
+    rendered: usize,
 }
 
 impl Cycle {
     /// Renders this cycle for `stream` unless another stream of the group already has (the
-    /// same driver time); `frames` at most.
-    fn render(&mut self, stream: &pw::stream::Stream, frames: usize) -> usize {
+    /// same driver time); `frames` at most. Without the driver's time only the master renders
+    /// (a stem then copies what the master made last), so the engine never runs twice a cycle.
+    fn render(&mut self, stream: &pw::stream::Stream, frames: usize, master: bool) -> usize {
         let now = stream.time().ok().map(|t| t.now());
-        match (now, self.rendered) {
-            (Some(now), Some((at, n))) if now == at && n >= frames => frames,
-            _ => {
-                let buffer_start_ns = cycle_start_ns(stream);
-                let frames = frames.min(self.renderer.max_frames());
-                self.renderer.fill(Clock { buffer_start_ns }, frames);
-                self.rendered = now.map(|t| (t, frames));
-                frames
-            }
+        let done = match now {
+            Some(now) => self.rendered_at == Some(now) && self.rendered >= frames,
+            None => !master,
+        };
+        if done {
+            return frames.min(self.rendered);
         }
+        let buffer_start_ns = cycle_start_ns(stream);
+        let frames = frames.min(self.renderer.max_frames());
+        self.renderer.fill(Clock { buffer_start_ns }, frames);
+        self.rendered_at = now;
+        self.rendered = frames;
+        frames
     }
 }
 
@@ -85,7 +91,8 @@ pub fn run(
     }
     let shared: Shared = Rc::new(AtomicRefCell::new(Cycle {
         renderer,
-        rendered: None,
+        rendered_at: None,
+        rendered: 0,
     }));
     let format = stereo_format(options.rate)?;
     let master = pw::stream::StreamRc::new(
@@ -107,7 +114,7 @@ pub fn run(
                 return;
             };
             let Some(frames) = fill(&mut buffer, |frames| {
-                let frames = cycle.render(stream, frames);
+                let frames = cycle.render(stream, frames, true);
                 cycle.renderer.master(frames)
             }) else {
                 return;
@@ -274,7 +281,7 @@ impl Stem {
                     return;
                 };
                 fill(&mut buffer, |frames| {
-                    let frames = cycle.render(stream, frames);
+                    let frames = cycle.render(stream, frames, false);
                     cycle.renderer.stem(slot, frames)
                 });
             })
