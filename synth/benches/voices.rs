@@ -42,10 +42,10 @@ fn main() {
         group.throughput(Throughput::Elements((voices * BLOCK) as u64));
 
         let mut inst = khorus_instrument(voices);
-        let mut out = [0.0f32; BLOCK];
+        let (mut out, mut right) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
         group.bench_with_input(BenchmarkId::new("khorus", voices), &voices, |b, _| {
             b.iter(|| {
-                inst.render(BLOCK, &mut out);
+                inst.render(BLOCK, [&mut out, &mut right]);
                 black_box(&out);
             })
         });
@@ -90,7 +90,7 @@ fn main() {
         let mut rounds = Vec::new();
         for _ in 0..31 {
             let ours = measure(&mut || {
-                inst.render(BLOCK, &mut out);
+                inst.render(BLOCK, [&mut out, &mut right]);
                 black_box(&out);
             });
             let theirs = measure(&mut || {

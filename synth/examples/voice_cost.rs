@@ -33,9 +33,9 @@ fn main() {
             for v in 0..voices {
                 inst.note_on(v as u64 + 1, 40.0 + (v % 40) as f32, 0.8, 0);
             }
-            let mut out = [0.0f32; BLOCK];
+            let (mut out, mut right) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
             for _ in 0..blocks {
-                inst.render(BLOCK, &mut out);
+                inst.render(BLOCK, [&mut out, &mut right]);
                 black_box(&out);
             }
         }

@@ -1,15 +1,16 @@
 //! Compiling a [`SynthDef`] into a [`Program`], in three steps: **validate** (names resolve,
 //! numbers are finite, defaults within ranges, a delay's `max` is a constant), **sort** (the
 //! nodes in dependency order; a cycle that does not pass through a feedback edge is refused
-//! naming a node on it), **lower** (each node to a step over numbered buffers, constants
-//! shared, feedback reads first and their writes last). Off the audio thread, once per build.
+//! naming a node on it), **lower** (each node to a step over numbered buffers — one per
+//! channel where its input is stereo — constants shared, feedback reads first and their
+//! writes last). Off the audio thread, once per build.
 
 use std::collections::HashMap;
 
 use crate::ir::{
-    DefError, FIRST_CONTROL, INPUT, Input, Op, Operand, Program, Ref, STANDARD, Step, SynthDef,
+    DefError, FIRST_CONTROL, INPUT, INPUT_RIGHT, Input, Op, Program, Ref, STANDARD, Step, SynthDef,
 };
-use crate::prim::{KernelKind, MAX_DELAY_S};
+use crate::prim::{Chan, Fun, KernelKind, MAX_DELAY_S};
 
 /// What validation resolved: buffers of the controls, indices of the nodes, and each node's
 /// dependencies (feedback inputs excluded).
@@ -24,7 +25,15 @@ impl SynthDef {
     pub fn compile(&self) -> Result<Program, DefError> {
         let names = self.validate()?;
         let order = self.sort(&names.deps)?;
-        Ok(self.lower(&names, order))
+        // A definition whose output is stereo with a mono input (it pans) takes a stereo
+        // input, if it reads one: a stereo effect sees both channels.
+        let mut input = 1;
+        let mut widths = self.widths(&names, input);
+        if self.reads_input() && width(&self.output, &names, &widths, input) == 2 {
+            input = 2;
+            widths = self.widths(&names, input);
+        }
+        Ok(self.lower(&names, order, &widths, input))
     }
 
     fn err(&self, place: String, message: String) -> DefError {
@@ -138,118 +147,227 @@ impl SynthDef {
         Ok(order)
     }
 
-    /// Steps over numbered buffers: the voice inputs, the controls, one per node, then the
-    /// constants (one buffer per distinct value).
-    fn lower(&self, names: &Names, order: Vec<usize>) -> Program {
+    /// Each node's channels (1 or 2) when the input has `input` channels: two for `pan` and
+    /// `stereo`, one for `left` and `right`, otherwise the most of its inputs' — so a node
+    /// with a stereo input runs once per channel. Found by iterating to the fixed point (a
+    /// feedback edge's width may depend on itself; widths only grow, to at most 2).
+    fn widths(&self, names: &Names, input: usize) -> Vec<usize> {
+        let mut widths = vec![1; self.nodes.len()];
+        loop {
+            let mut changed = false;
+            for (i, n) in self.nodes.iter().enumerate() {
+                let w = match &n.op {
+                    Op::Chan {
+                        chan: Chan::Pan | Chan::Stereo,
+                        ..
+                    } => 2,
+                    Op::Chan {
+                        chan: Chan::Left | Chan::Right,
+                        ..
+                    } => 1,
+                    op => op
+                        .inputs()
+                        .into_iter()
+                        .map(|x| width(x, names, &widths, input))
+                        .max()
+                        .unwrap_or(1),
+                };
+                if w > widths[i] {
+                    widths[i] = w;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return widths;
+            }
+        }
+    }
+
+    /// Steps over numbered buffers: the voice inputs, the controls, one per node and channel,
+    /// then the constants (one buffer per distinct value). A node with two channels becomes
+    /// two steps; `left`, `right` and `stereo` become no step, only a choice of buffers.
+    fn lower(&self, names: &Names, order: Vec<usize>, widths: &[usize], input: usize) -> Program {
         let base = FIRST_CONTROL + self.controls.len();
+        let alias = |op: &Op| {
+            matches!(
+                op,
+                Op::Chan {
+                    chan: Chan::Left | Chan::Right | Chan::Stereo,
+                    ..
+                }
+            )
+        };
+        // Each node's buffers, left and right: its own, or (an alias) those it picks.
+        let mut bufs = vec![[0usize; 2]; self.nodes.len()];
+        let mut next = base;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if !alias(&n.op) {
+                bufs[i] = [next, next + widths[i] - 1];
+                next += widths[i];
+            }
+        }
+        let first_constant = next;
         let mut constants = Vec::<(usize, f32)>::new();
-        let mut operand = |input: &Input| -> Operand {
-            match input {
-                Input::Const(v) => match constants.iter().find(|(_, x)| x.to_bits() == v.to_bits())
-                {
-                    Some(&(k, _)) => k,
-                    None => {
-                        let k = base + self.nodes.len() + constants.len();
-                        constants.push((k, *v));
-                        k
-                    }
-                },
-                Input::Ref(Ref::Control(c)) => names.controls[c],
-                Input::Ref(Ref::Node(id)) => base + names.nodes[id],
-                Input::Ref(Ref::Input) => INPUT,
+        let mut constant = |v: f32| match constants.iter().find(|(_, x)| x.to_bits() == v.to_bits())
+        {
+            Some(&(k, _)) => k,
+            None => {
+                let k = first_constant + constants.len();
+                constants.push((k, v));
+                k
             }
         };
+        // Channel `c` of an input (a mono input's only channel for either); aliases resolve
+        // in dependency order, so the nodes they pick are resolved before them.
+        let operand =
+            |x: &Input, c: usize, bufs: &[[usize; 2]], constant: &mut dyn FnMut(f32) -> usize| {
+                match x {
+                    Input::Const(v) => constant(*v),
+                    Input::Ref(Ref::Control(name)) => names.controls[name],
+                    Input::Ref(Ref::Node(id)) => bufs[names.nodes[id]][c],
+                    Input::Ref(Ref::Input) if c == 1 && input == 2 => INPUT_RIGHT,
+                    Input::Ref(Ref::Input) => INPUT,
+                }
+            };
         let zero = Input::Const(0.0);
         let mut steps: Vec<Step> = Vec::with_capacity(order.len());
+        // Noise steps so far: each draws its own numbers.
+        let mut noises = 0u32;
+        // The step reading each feedback edge, per channel.
+        let mut reads = vec![[0usize; 2]; self.nodes.len()];
         for &i in &order {
-            let out = base + i;
-            let step = match &self.nodes[i].op {
-                Op::Osc { wave, freq, width } => Step::Osc {
-                    wave: *wave,
-                    freq: operand(freq),
-                    width: operand(width),
-                    out,
-                },
-                Op::Noise { pink } => Step::Noise { pink: *pink, out },
-                Op::Filter {
-                    mode,
-                    input,
-                    cutoff,
-                    resonance,
-                } => Step::Filter {
-                    mode: *mode,
-                    input: operand(input),
-                    cutoff: operand(cutoff),
-                    resonance: operand(resonance),
-                    out,
-                },
-                Op::Adsr {
-                    gate,
-                    attack,
-                    decay,
-                    sustain,
-                    release,
-                } => Step::Adsr {
-                    gate: operand(gate),
-                    a: operand(attack),
-                    d: operand(decay),
-                    s: operand(sustain),
-                    r: operand(release),
-                    out,
-                },
-                Op::Mul { inputs } => Step::Mul {
-                    inputs: inputs.iter().map(&mut operand).collect(),
-                    out,
-                },
-                Op::Add { inputs } => Step::Add {
-                    inputs: inputs.iter().map(&mut operand).collect(),
-                    out,
-                },
-                Op::Tanh { input, drive } => Step::Tanh {
-                    input: operand(input),
-                    drive: operand(drive),
-                    out,
-                },
-                Op::MidiToHz { input } => Step::MidiToHz {
-                    input: operand(input),
-                    out,
-                },
-                Op::Fun { fun, args } => Step::Fun {
-                    fun: *fun,
-                    args: std::array::from_fn(|k| operand(args.get(k).unwrap_or(&zero))),
-                    out,
-                },
-                Op::Kernel { kernel, args } => Step::Kernel {
-                    kernel: *kernel,
-                    args: std::array::from_fn(|k| operand(args.get(k).unwrap_or(&zero))),
-                    // Validated.
-                    max_s: max_delay(*kernel, args).unwrap_or(0.0),
-                    out,
-                },
-                Op::Feedback { .. } => Step::FeedbackRead { out },
-            };
-            steps.push(step);
-        }
-        // Each feedback edge's write, after everything it may read.
-        for (read, &i) in order.iter().enumerate() {
-            if let Op::Feedback { input } = &self.nodes[i].op {
-                steps.push(Step::FeedbackWrite {
-                    input: operand(input),
-                    read,
-                });
+            if let Op::Chan { chan, args } = &self.nodes[i].op
+                && alias(&self.nodes[i].op)
+            {
+                let arg = |k: usize| args.get(k).unwrap_or(&zero);
+                bufs[i] = match chan {
+                    Chan::Left => [operand(arg(0), 0, &bufs, &mut constant); 2],
+                    Chan::Right => [operand(arg(0), 1, &bufs, &mut constant); 2],
+                    _ => [
+                        operand(arg(0), 0, &bufs, &mut constant),
+                        operand(arg(1), 1, &bufs, &mut constant),
+                    ],
+                };
+                continue;
+            }
+            for c in 0..widths[i] {
+                let out = bufs[i][0] + c;
+                let mut op = |x: &Input| operand(x, c, &bufs, &mut constant);
+                let step = match &self.nodes[i].op {
+                    Op::Osc { wave, freq, width } => Step::Osc {
+                        wave: *wave,
+                        freq: op(freq),
+                        width: op(width),
+                        out,
+                    },
+                    Op::Noise { pink } => {
+                        noises += 1;
+                        Step::Noise {
+                            pink: *pink,
+                            salt: noises - 1,
+                            out,
+                        }
+                    }
+                    Op::Filter {
+                        mode,
+                        input,
+                        cutoff,
+                        resonance,
+                    } => Step::Filter {
+                        mode: *mode,
+                        input: op(input),
+                        cutoff: op(cutoff),
+                        resonance: op(resonance),
+                        out,
+                    },
+                    Op::Adsr {
+                        gate,
+                        attack,
+                        decay,
+                        sustain,
+                        release,
+                    } => Step::Adsr {
+                        gate: op(gate),
+                        a: op(attack),
+                        d: op(decay),
+                        s: op(sustain),
+                        r: op(release),
+                        out,
+                    },
+                    Op::Mul { inputs } => Step::Mul {
+                        inputs: inputs.iter().map(&mut op).collect(),
+                        out,
+                    },
+                    Op::Add { inputs } => Step::Add {
+                        inputs: inputs.iter().map(&mut op).collect(),
+                        out,
+                    },
+                    Op::Tanh { input, drive } => Step::Tanh {
+                        input: op(input),
+                        drive: op(drive),
+                        out,
+                    },
+                    Op::MidiToHz { input } => Step::MidiToHz {
+                        input: op(input),
+                        out,
+                    },
+                    Op::Fun { fun, args } => Step::Fun {
+                        fun: *fun,
+                        args: std::array::from_fn(|k| op(args.get(k).unwrap_or(&zero))),
+                        out,
+                    },
+                    Op::Chan { args, .. } => Step::Fun {
+                        fun: [Fun::PanLeft, Fun::PanRight][c],
+                        args: std::array::from_fn(|k| op(args.get(k).unwrap_or(&zero))),
+                        out,
+                    },
+                    Op::Kernel { kernel, args } => Step::Kernel {
+                        kernel: *kernel,
+                        args: std::array::from_fn(|k| op(args.get(k).unwrap_or(&zero))),
+                        // Validated.
+                        max_s: max_delay(*kernel, args).unwrap_or(0.0),
+                        out,
+                    },
+                    Op::Feedback { .. } => {
+                        reads[i][c] = steps.len();
+                        Step::FeedbackRead { out }
+                    }
+                };
+                steps.push(step);
             }
         }
-        let output = operand(&self.output);
-        let reads_input = self.reads_input();
+        // Each feedback edge's write, after everything it may read.
+        for &i in &order {
+            if let Op::Feedback { input } = &self.nodes[i].op {
+                for (c, &read) in reads[i][..widths[i]].iter().enumerate() {
+                    steps.push(Step::FeedbackWrite {
+                        input: operand(input, c, &bufs, &mut constant),
+                        read,
+                    });
+                }
+            }
+        }
+        let output = [0, 1].map(|c| operand(&self.output, c, &bufs, &mut constant));
+        let stereo = width(&self.output, names, widths, input) == 2;
         Program {
             name: self.name.clone(),
             controls: self.controls.clone(),
-            reads_input,
+            reads_input: self.reads_input(),
+            stereo,
             steps,
-            buffers: base + self.nodes.len() + constants.len(),
+            buffers: first_constant + constants.len(),
             output,
             constants,
         }
+    }
+}
+
+/// An input's channels.
+fn width(x: &Input, names: &Names, widths: &[usize], input: usize) -> usize {
+    match x {
+        Input::Ref(Ref::Node(id)) => names.nodes.get(id).map_or(1, |&i| widths[i]),
+        Input::Ref(Ref::Input) => input,
+        _ => 1,
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::dsp::fx::{Delay, Reverb, synced_delay_s};
 use crate::dsp::{BLOCK, Block, Smoother};
 use crate::engine::DEFAULT_BPM;
-use crate::instrument::PerChannel;
+use crate::instrument::EffectDef;
 use crate::ir::Program;
 use crate::schema::{Param, table};
 /// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
@@ -40,7 +40,7 @@ pub enum EffectKind {
         damp: f32,
     },
     /// A definition that reads `"input"`, run once per channel.
-    Def(Box<PerChannel>),
+    Def(Box<EffectDef>),
 }
 
 /// An effect node: fed by instruments' sends (post-fader) and by effects before it, returning
@@ -133,7 +133,7 @@ impl Effect {
     pub fn def(name: &str, program: Program, rate: f32, ret: f32, key: u64) -> Self {
         let mut e = Self::with(
             name,
-            EffectKind::Def(Box::new(PerChannel::new(program, rate))),
+            EffectKind::Def(Box::new(EffectDef::new(program, rate))),
             ret,
             rate,
         );

@@ -10,7 +10,7 @@
 
 use khorus_bus::Role;
 
-use crate::dsp::fx::{Limiter, pan_gains};
+use crate::dsp::fx::{Limiter, balance_gains, pan_gains};
 use crate::dsp::{BLOCK, Block, Shape};
 use crate::edit::{Carry, Outline};
 use crate::effect::Effect;
@@ -111,7 +111,8 @@ pub struct Engine {
     effects: Vec<Effect>,
     bpm: f32,
     limiter: Limiter,
-    mono: Block,
+    /// An instrument's output before pan (the left alone when its definition is mono).
+    dry: [Block; 2],
     stats: EngineStats,
     ids: NodeIds,
     /// The most a send or route level moves per frame.
@@ -148,7 +149,7 @@ impl Engine {
             effects,
             bpm: DEFAULT_BPM,
             limiter: Limiter::new(CEILING, LIMITER_RELEASE_S, rate),
-            mono: [0.0; BLOCK],
+            dry: [[0.0; BLOCK]; 2],
             stats: EngineStats::default(),
             ids: NodeIds::default(),
             glide: 1.0 / (ROUTE_GLIDE_S * rate),
@@ -558,18 +559,26 @@ impl Engine {
         let mut stolen = 0;
         let mut active = 0;
         for inst in &mut self.instruments {
-            inst.render(n, &mut self.mono);
+            let [dry_l, dry_r] = &mut self.dry;
+            inst.render(n, [dry_l, dry_r]);
+            // A mono definition is placed by the pan, a stereo one balanced by it.
+            type Law = fn(f32) -> (f32, f32);
+            let (dry_r, gains): (&Block, Law) = if inst.stereo() {
+                (dry_r, balance_gains)
+            } else {
+                (dry_l, pan_gains)
+            };
             // Pan gains are recomputed only while the pan is moving.
             let mut pan = inst.pan.value();
-            let (mut gl, mut gr) = pan_gains(pan);
+            let (mut gl, mut gr) = gains(pan);
             let [out_l, out_r] = &mut inst.out;
             for i in 0..n {
                 let p = inst.pan.tick();
                 if p != pan {
                     pan = p;
-                    (gl, gr) = pan_gains(p);
+                    (gl, gr) = gains(p);
                 }
-                let (l, r) = (self.mono[i] * gl, self.mono[i] * gr);
+                let (l, r) = (dry_l[i] * gl, dry_r[i] * gr);
                 out_l[i] = l;
                 out_r[i] = r;
                 left[i] += l;

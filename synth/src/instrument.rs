@@ -345,9 +345,20 @@ impl Instrument {
         }
     }
 
-    /// Renders `n` frames of this instrument (mono, after gain) into `out` (overwritten).
-    pub fn render(&mut self, n: usize, out: &mut [f32]) {
-        out[..n].iter_mut().for_each(|x| *x = 0.0);
+    /// Whether its definition outputs two channels.
+    pub fn stereo(&self) -> bool {
+        self.program.stereo
+    }
+
+    /// Renders `n` frames of this instrument (after gain) into `out` (overwritten): a mono
+    /// definition into the left channel only, a stereo one into both.
+    pub fn render(&mut self, n: usize, out: [&mut [f32]; 2]) {
+        let [left, right] = out;
+        let stereo = self.program.stereo;
+        left[..n].fill(0.0);
+        if stereo {
+            right[..n].fill(0.0);
+        }
         self.controls.fill(n);
         let packs = self
             .voices
@@ -369,28 +380,33 @@ impl Instrument {
                 voices,
                 changes,
                 n,
-                out,
+                [&mut *left, &mut *right],
             );
         }
-        self.gain.apply(&mut out[..n]);
+        if stereo {
+            self.gain.apply_stereo(&mut left[..n], &mut right[..n]);
+        } else {
+            self.gain.apply(&mut left[..n]);
+        }
     }
 }
 
-/// An effect definition (one that reads `"input"`) run once per channel: the left and right
-/// inputs as two voices side by side in one pack, each with its own state (a mono definition
-/// on a stereo bus; its controls are shared). Controls are smoothed like an instrument's.
+/// An effect definition (one that reads `"input"`) on the stereo bus. A mono definition runs
+/// once per channel: the left and right inputs as two voices side by side in one pack, each
+/// with its own state, its controls shared. A stereo one (its output is stereo: it pans or
+/// makes a pair) runs once on both channels. Controls are smoothed like an instrument's.
 #[derive(Debug, Clone)]
-pub struct PerChannel {
+pub struct EffectDef {
     program: Program,
     voices: Vec<Voice>,
     pack: Pack,
     controls: Controls,
 }
 
-impl PerChannel {
+impl EffectDef {
     /// Built off the audio thread (its delay lines allocated here).
     pub fn new(program: Program, rate: f32) -> Self {
-        let voices = (0..2)
+        let voices = (0..if program.stereo { 1 } else { 2 })
             .map(|i| {
                 let mut v = Voice::new(&program, rate, 20_000 + i);
                 v.active = true;
@@ -442,7 +458,7 @@ impl PerChannel {
         self.controls.fill(n);
         let [l, r] = io;
         let (mut out_l, mut out_r) = ([0.0; BLOCK], [0.0; BLOCK]);
-        self.pack.render_channels(
+        self.pack.render_effect(
             &self.program,
             &self.controls.blocks,
             &self.controls.steady,
@@ -547,13 +563,13 @@ mod tests {
                     alone[k].note_off(1, at);
                 }
             }
-            let mut out = [0.0; BLOCK];
-            together.render(BLOCK, &mut out);
+            let (mut out, mut right) = ([0.0; BLOCK], [0.0; BLOCK]);
+            together.render(BLOCK, [&mut out, &mut right]);
             sum_together.extend_from_slice(&out);
             let mut mix = [0.0f32; BLOCK];
             for inst in &mut alone {
-                let mut one = [0.0; BLOCK];
-                inst.render(BLOCK, &mut one);
+                let (mut one, mut right) = ([0.0; BLOCK], [0.0; BLOCK]);
+                inst.render(BLOCK, [&mut one, &mut right]);
                 for (m, x) in mix.iter_mut().zip(one) {
                     *m += x;
                 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::dsp::filter::Mode;
 use crate::dsp::kernel::ARGS;
 use crate::dsp::osc::Wave;
-use crate::prim::{Arg, Fun, KernelKind, Prim};
+use crate::prim::{Arg, Chan, Fun, KernelKind, Prim};
 
 /// A synth definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +139,10 @@ impl TryFrom<RawNode> for NodeDef {
                 args: (0..args.len()).map(|_| next()).collect(),
             },
             Prim::Feedback => Op::Feedback { input: next() },
+            Prim::Chan(chan) => Op::Chan {
+                chan,
+                args: (0..args.len()).map(|_| next()).collect(),
+            },
         };
         Ok(Self { id: raw.id, op })
     }
@@ -157,6 +161,7 @@ impl From<NodeDef> for RawNode {
         let fields = match &node.op {
             Op::Fun { fun, args } => named(fun.name(), fun.args(), args),
             Op::Kernel { kernel, args } => named(kernel.name(), kernel.args(), args),
+            Op::Chan { chan, args } => named(chan.name(), chan.args(), args),
             Op::Feedback { input } => named(
                 "feedback",
                 &[Arg {
@@ -297,6 +302,15 @@ pub enum Op {
         /// The signal fed back.
         input: Input,
     },
+    /// Stereo: `pan`, `stereo`, `left`, `right` ([`Chan`]), inputs in the order of its
+    /// arguments.
+    #[serde(skip)]
+    Chan {
+        /// Which.
+        chan: Chan,
+        /// Its inputs.
+        args: Vec<Input>,
+    },
 }
 
 fn one() -> Input {
@@ -331,7 +345,9 @@ pub enum Step {
         out: usize,
     },
     /// Noise.
-    Noise { pink: bool, out: usize },
+    /// `salt` tells a definition's noise steps apart (0 for the first), so two noises — or
+    /// the two channels of one — are independent.
+    Noise { pink: bool, salt: u32, out: usize },
     /// Filter.
     Filter {
         mode: Mode,
@@ -407,13 +423,16 @@ pub const FREQ: usize = 0;
 pub const GATE: usize = 1;
 /// The velocity buffer.
 pub const VEL: usize = 2;
-/// The audio input buffer (an effect's; silent in an instrument).
+/// The audio input buffer (an effect's; silent in an instrument): a mono effect's channel, or
+/// the left channel of a stereo effect's input.
 pub const INPUT: usize = 3;
 /// The transport's tempo, bpm (`{"control": "bpm"}`): steady, refilled when the tempo changes,
 /// so a definition can time things in beats (`mul(beats, div(60, bpm))` seconds).
 pub const BPM: usize = 4;
+/// The right channel of a stereo effect's input.
+pub const INPUT_RIGHT: usize = 5;
 /// The buffer of control 0; control `i` is in `FIRST_CONTROL + i`.
-pub const FIRST_CONTROL: usize = 5;
+pub const FIRST_CONTROL: usize = 6;
 /// The inputs every definition may read as controls, with their buffers.
 pub(crate) const STANDARD: [(&str, usize); 4] =
     [("freq", FREQ), ("gate", GATE), ("vel", VEL), ("bpm", BPM)];
@@ -427,12 +446,15 @@ pub struct Program {
     pub controls: Vec<ControlDef>,
     /// Whether it reads [`Ref::Input`]: an effect.
     pub reads_input: bool,
+    /// Whether its output is stereo (then an effect's input is stereo too: [`INPUT`] and
+    /// [`INPUT_RIGHT`]; a mono effect runs once per channel).
+    pub stereo: bool,
     /// Steps in evaluation order.
     pub steps: Vec<Step>,
     /// Number of buffers a voice needs.
     pub buffers: usize,
-    /// The voice's output.
-    pub output: Operand,
+    /// The voice's output, left and right (the same buffer twice when mono).
+    pub output: [Operand; 2],
     /// Constant buffers: (index, value), filled when a voice is built and never written.
     pub constants: Vec<(usize, f32)>,
 }
@@ -459,7 +481,9 @@ impl Op {
             Op::Mul { inputs } | Op::Add { inputs } => inputs.iter().collect(),
             Op::Tanh { input, drive } => vec![input, drive],
             Op::MidiToHz { input } | Op::Feedback { input } => vec![input],
-            Op::Fun { args, .. } | Op::Kernel { args, .. } => args.iter().collect(),
+            Op::Fun { args, .. } | Op::Kernel { args, .. } | Op::Chan { args, .. } => {
+                args.iter().collect()
+            }
         }
     }
 }
@@ -501,13 +525,128 @@ mod tests {
             .collect();
         // After freq, gate, vel, input, bpm and the cutoff control: env(6), osc(8) before
         // flt(9) before amp(7).
+        // One control, then the nodes in the order written: env, amp, osc, flt.
+        let [env, amp, osc, flt] = std::array::from_fn(|i| FIRST_CONTROL + 1 + i);
         let pos = |b| outs.iter().position(|&o| o == b).unwrap();
-        assert!(pos(8) < pos(9) && pos(9) < pos(7) && pos(6) < pos(7));
-        assert_eq!(p.buffers, 10 + p.constants.len());
+        assert!(pos(osc) < pos(flt) && pos(flt) < pos(amp) && pos(env) < pos(amp));
+        assert_eq!(p.buffers, flt + 1 + p.constants.len());
         assert!(!p.constants.is_empty());
         for (i, (k, _)) in p.constants.iter().enumerate() {
-            assert_eq!(*k, 10 + i, "constants follow the node outputs");
+            assert_eq!(*k, flt + 1 + i, "constants follow the node outputs");
         }
+        assert!(!p.stereo);
+        assert_eq!(p.output, [amp, amp]);
+    }
+
+    fn compiled(json: &str) -> Program {
+        serde_json::from_str::<SynthDef>(json)
+            .unwrap()
+            .compile()
+            .unwrap()
+    }
+
+    #[test]
+    fn everything_after_a_pan_runs_once_per_channel() {
+        let p = compiled(
+            r#"{"name":"x","nodes":[
+            {"id":"o","type":"saw","freq":{"control":"freq"}},
+            {"id":"p","type":"pan","input":{"node":"o"},"pos":0.5},
+            {"id":"f","type":"lowpass","input":{"node":"p"},"cutoff":900},
+            {"id":"n1","type":"white_noise"},{"id":"n2","type":"white_noise"}],
+            "output":{"node":"f"}}"#,
+        );
+        assert!(p.stereo && !p.reads_input);
+        let kinds: Vec<&str> = p
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Osc { .. } => "osc",
+                Step::Fun {
+                    fun: Fun::PanLeft, ..
+                } => "pan_l",
+                Step::Fun {
+                    fun: Fun::PanRight, ..
+                } => "pan_r",
+                Step::Filter { .. } => "filter",
+                Step::Noise { .. } => "noise",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "osc", "pan_l", "pan_r", "filter", "filter", "noise", "noise"
+            ]
+        );
+        let (
+            Step::Filter {
+                input: il, out: ol, ..
+            },
+            Step::Filter {
+                input: ir, out: or, ..
+            },
+        ) = (&p.steps[3], &p.steps[4])
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            [*il, *ir],
+            [p.steps[1].out().unwrap(), p.steps[2].out().unwrap()]
+        );
+        assert_eq!(p.output, [*ol, *or]);
+        let salts: Vec<u32> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Noise { salt, .. } => Some(*salt),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(salts, [0, 1], "two noises draw different numbers");
+        let outs: Vec<usize> = p.steps.iter().filter_map(Step::out).collect();
+        let mut unique = outs.clone();
+        unique.dedup();
+        assert_eq!(outs, unique, "every step its own buffer");
+    }
+
+    #[test]
+    fn left_right_and_stereo_pick_buffers_and_a_stereo_effect_reads_both_inputs() {
+        // A swap with a feedback loop on each channel: no step for the picks, two feedback
+        // reads first and their two writes last.
+        let p = compiled(
+            r#"{"name":"x","nodes":[
+            {"id":"l","type":"left","input":"input"},
+            {"id":"r","type":"right","input":"input"},
+            {"id":"s","type":"stereo","left":{"node":"r"},"right":{"node":"l"}},
+            {"id":"fb","type":"feedback","input":{"node":"m"}},
+            {"id":"m","type":"add","inputs":[{"node":"s"},{"node":"fb"}]}],
+            "output":{"node":"m"}}"#,
+        );
+        assert!(p.stereo && p.reads_input);
+        assert!(matches!(p.steps[0], Step::FeedbackRead { .. }));
+        assert!(matches!(p.steps[1], Step::FeedbackRead { .. }));
+        let Step::Add { inputs, .. } = &p.steps[2] else {
+            unreachable!()
+        };
+        assert_eq!(
+            inputs[0], INPUT_RIGHT,
+            "the left of the swap is the right input"
+        );
+        let Step::Add { inputs, .. } = &p.steps[3] else {
+            unreachable!()
+        };
+        assert_eq!(inputs[0], INPUT);
+        assert!(matches!(p.steps[4], Step::FeedbackWrite { read: 0, .. }));
+        assert!(matches!(p.steps[5], Step::FeedbackWrite { read: 1, .. }));
+        assert_eq!(p.steps.len(), 6);
+        // The same picks in a mono effect: it runs per channel, `right` of a mono input is
+        // the input itself.
+        let p = compiled(
+            r#"{"name":"x","nodes":[{"id":"r","type":"right","input":"input"}],
+            "output":{"node":"r"}}"#,
+        );
+        assert!(!p.stereo && p.steps.is_empty());
+        assert_eq!(p.output, [INPUT, INPUT]);
     }
 
     fn error_of(json: &str) -> DefError {

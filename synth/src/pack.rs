@@ -8,7 +8,7 @@ use wide::f32x4;
 use crate::dsp::filter::Svf;
 use crate::dsp::osc::{self, Osc};
 use crate::dsp::{BLOCK, Block, Column, LANES, LaneBlock, Lanes, Out, Sig, midi_to_hz, sanitize};
-use crate::ir::{BPM, FIRST_CONTROL, FREQ, GATE, INPUT, Operand, Program, Step, VEL};
+use crate::ir::{BPM, FIRST_CONTROL, FREQ, GATE, INPUT, INPUT_RIGHT, Operand, Program, Step, VEL};
 use crate::schema::DEFAULT_BPM;
 use crate::voice::{GateChange, STEAL_FADE, State, Voice};
 
@@ -176,8 +176,9 @@ impl Pack {
         }
         steady[FREQ] = true;
         steady[VEL] = true;
-        // Silent in an instrument; an effect's pack fills it every block.
+        // Silent in an instrument; an effect's pack fills them every block.
         steady[INPUT] = true;
+        steady[INPUT_RIGHT] = true;
         bufs[BPM] = [[DEFAULT_BPM; LANES]; BLOCK];
         steady[BPM] = true;
         Self {
@@ -196,8 +197,9 @@ impl Pack {
         }
     }
 
-    /// Renders `n` frames of `voices` (at most [`LANES`]), adding their sum to `out`.
-    /// `changes` are the voices' gate changes within this block (sample-accurate note on/off).
+    /// Renders `n` frames of `voices` (at most [`LANES`]), adding their sum to `out` (the
+    /// left channel only, when the program is mono). `changes` are the voices' gate changes
+    /// within this block (sample-accurate note on/off).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn render(
         &mut self,
@@ -207,7 +209,7 @@ impl Pack {
         voices: &mut [Voice],
         changes: &mut [Option<GateChange>],
         n: usize,
-        out: &mut [f32],
+        out: [&mut [f32]; 2],
     ) {
         debug_assert!(voices.len() <= LANES && changes.len() == voices.len());
         let mut live = [false; LANES];
@@ -239,11 +241,15 @@ impl Pack {
             for (s, step) in program.steps.iter().enumerate() {
                 self.run_solo(s, step, v, n);
             }
-            let src = &self.bufs[program.output].as_flattened()[..n];
+            let channels = channels(program);
+            let src = program.output.map(|k| &self.bufs[k].as_flattened()[..n]);
             if v.fade == 0 {
-                v.level = add_sanitised(src, &mut out[..n]);
+                v.level = 0.0;
+                for (src, out) in src.into_iter().zip(out).take(channels) {
+                    v.level = v.level.max(add_sanitised(src, &mut out[..n]));
+                }
             } else {
-                mix_voice(v, src.iter().copied(), &mut out[..n]);
+                mix_voice(v, |c, i| src[c][i], channels, out, n);
             }
             release_if_silent(v);
             return;
@@ -252,13 +258,15 @@ impl Pack {
         for (s, step) in program.steps.iter().enumerate() {
             self.run(s, step, voices, &lanes, n);
         }
-        self.mix(program.output, voices, &lanes, n, out);
+        self.mix(program, voices, &lanes, n, out);
     }
 
-    /// Runs an effect definition once per channel: `voices[0]` on the left input, `voices[1]`
-    /// on the right (lanes 0 and 1), and writes each channel's output (sanitised).
+    /// Runs an effect definition on a stereo input: a mono definition once per channel
+    /// (`voices[0]` on the left input in lane 0, `voices[1]` on the right in lane 1), a stereo
+    /// one once (`voices[0]`, both channels in lane 0); writes each channel's output
+    /// (sanitised).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn render_channels(
+    pub(crate) fn render_effect(
         &mut self,
         program: &Program,
         controls: &[Block],
@@ -268,27 +276,42 @@ impl Pack {
         n: usize,
         out: [&mut [f32]; 2],
     ) {
-        debug_assert_eq!(voices.len(), 2);
+        let count = if program.stereo { 1 } else { 2 };
+        debug_assert_eq!(voices.len(), count);
         self.inputs(controls, controls_steady, voices, &[None; LANES], n);
-        for (i, row) in self.bufs[INPUT][..n].iter_mut().enumerate() {
-            row[0] = input[0][i];
-            row[1] = input[1][i];
+        if program.stereo {
+            for (k, input) in [INPUT, INPUT_RIGHT].into_iter().zip(input) {
+                for (row, x) in self.bufs[k][..n].iter_mut().zip(input) {
+                    row[0] = *x;
+                }
+                self.steady[k] = false;
+            }
+        } else {
+            for (i, row) in self.bufs[INPUT][..n].iter_mut().enumerate() {
+                row[0] = input[0][i];
+                row[1] = input[1][i];
+            }
+            self.steady[INPUT] = false;
         }
-        self.steady[INPUT] = false;
         let mut on = [false; LANES];
-        on[..2].fill(true);
+        on[..count].fill(true);
         let live = Live {
             on,
-            count: 2,
-            width: 2,
+            count,
+            width: count,
         };
         for (s, step) in program.steps.iter().enumerate() {
             self.run(s, step, voices, &live, n);
         }
-        let src = &self.bufs[program.output][..n];
         for (ch, out) in out.into_iter().enumerate() {
-            for (o, row) in out[..n].iter_mut().zip(src) {
-                *o = sanitize(row[ch], 4.0);
+            // Stereo: channel `ch` of the one voice; mono: the output of voice `ch`.
+            let (k, lane) = if program.stereo {
+                (program.output[ch], 0)
+            } else {
+                (program.output[0], ch)
+            };
+            for (o, row) in out[..n].iter_mut().zip(&self.bufs[k][..n]) {
+                *o = sanitize(row[lane], 4.0);
             }
         }
     }
@@ -664,13 +687,15 @@ impl Pack {
     /// voice's peak and frees voices that have finished.
     fn mix(
         &mut self,
-        output: Operand,
+        program: &Program,
         voices: &mut [Voice],
         live: &Live,
         n: usize,
-        out: &mut [f32],
+        mut out: [&mut [f32]; 2],
     ) {
-        let src = &self.bufs[output][..n];
+        let channels = channels(program);
+        let bufs = &self.bufs;
+        let src = program.output.map(|k| &bufs[k][..n]);
         let fading = voices.iter().any(|v| v.fade > 0);
         let vector = !fading && voices.len() == LANES && live.count >= 4;
         let live = &live.on;
@@ -679,15 +704,17 @@ impl Pack {
             // magnitude's bit pattern (the bits of non-negative floats order like the floats).
             let mask: [u32; LANES] = live.map(|on| if on { u32::MAX } else { 0 });
             let mut peak = [0u32; LANES];
-            for (o, row) in out[..n].iter_mut().zip(src) {
-                let mut v: Lanes = [0.0; LANES];
-                for l in 0..LANES {
-                    v[l] = f32::from_bits(sanitize(row[l], 4.0).to_bits() & mask[l]);
+            for (src, out) in src.iter().zip(out.iter_mut()).take(channels) {
+                for (o, row) in out[..n].iter_mut().zip(*src) {
+                    let mut v: Lanes = [0.0; LANES];
+                    for l in 0..LANES {
+                        v[l] = f32::from_bits(sanitize(row[l], 4.0).to_bits() & mask[l]);
+                    }
+                    for l in 0..LANES {
+                        peak[l] = peak[l].max(v[l].to_bits() & 0x7fff_ffff);
+                    }
+                    *o += ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
                 }
-                for l in 0..LANES {
-                    peak[l] = peak[l].max(v[l].to_bits() & 0x7fff_ffff);
-                }
-                *o += ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
             }
             for (l, v) in voices.iter_mut().enumerate() {
                 v.level = f32::from_bits(peak[l]);
@@ -695,7 +722,8 @@ impl Pack {
         } else {
             for (l, v) in voices.iter_mut().enumerate() {
                 if live[l] {
-                    mix_voice(v, src.iter().map(|row| row[l]), &mut out[..n]);
+                    let [o0, o1] = &mut out;
+                    mix_voice(v, |c, i| src[c][i][l], channels, [o0, o1], n);
                 }
             }
         }
@@ -707,36 +735,59 @@ impl Pack {
     }
 }
 
-/// Adds one voice's samples (sanitised; fading out where stolen) to `out` and records its
-/// peak.
-fn mix_voice(v: &mut Voice, samples: impl Iterator<Item = f32>, out: &mut [f32]) {
+/// How many channels a program outputs.
+fn channels(program: &Program) -> usize {
+    if program.stereo { 2 } else { 1 }
+}
+
+/// Adds one voice's `n` samples of each channel (`sample(channel, i)`, sanitised; fading out
+/// where stolen) to `out` and records its peak.
+fn mix_voice(
+    v: &mut Voice,
+    sample: impl Fn(usize, usize) -> f32,
+    channels: usize,
+    out: [&mut [f32]; 2],
+    n: usize,
+) {
+    let [out_l, out_r] = out;
+    let (out_l, out_r) = (&mut out_l[..n], &mut out_r[..n]);
     if v.fade == 0 {
         // Playing, not stolen: the plain sum, the peak as the largest magnitude's bit pattern
         // (the bits of non-negative floats order like the floats).
         let mut peak_bits = 0u32;
-        for (o, x) in out.iter_mut().zip(samples) {
-            let x = sanitize(x, 4.0);
-            peak_bits = peak_bits.max(x.to_bits() & 0x7fff_ffff);
-            *o += x;
+        for (c, out) in [out_l, out_r].into_iter().enumerate().take(channels) {
+            for (i, o) in out.iter_mut().enumerate() {
+                let x = sanitize(sample(c, i), 4.0);
+                peak_bits = peak_bits.max(x.to_bits() & 0x7fff_ffff);
+                *o += x;
+            }
         }
         v.level = f32::from_bits(peak_bits);
         return;
     }
     let mut peak = 0.0f32;
-    for (o, x) in out.iter_mut().zip(samples) {
-        let mut x = sanitize(x, 4.0);
-        if v.fade > 0 {
-            x *= v.fade as f32 / STEAL_FADE as f32;
+    for i in 0..n {
+        let gain = if v.fade > 0 {
+            let g = v.fade as f32 / STEAL_FADE as f32;
             v.fade -= 1;
             if v.fade == 0 {
                 v.active = false;
                 v.id = 0;
             }
+            g
         } else if !v.active {
-            x = 0.0;
+            0.0
+        } else {
+            1.0
+        };
+        let l = sanitize(sample(0, i), 4.0) * gain;
+        out_l[i] += l;
+        peak = peak.max(l.abs());
+        if channels == 2 {
+            let r = sanitize(sample(1, i), 4.0) * gain;
+            out_r[i] += r;
+            peak = peak.max(r.abs());
         }
-        peak = peak.max(x.abs());
-        *o += x;
     }
     v.level = peak;
 }

@@ -8,6 +8,9 @@
 //! - **kernels** ([`KernelKind`]) keep state per voice: a type in [`crate::dsp::kernel`] run
 //!   through one generic block loop.
 //!
+//! - **channels** ([`Chan`]): `pan`, `stereo`, `left`, `right` make and take stereo signals
+//!   apart; they lower to functions or to nothing (a choice of buffer).
+//!
 //! Adding a function is one line in `funs!`; adding a stateful primitive is one type in
 //! `dsp/kernel.rs` and one line in `kernels!`. Feedback (`{"type": "feedback", "input": …}`)
 //! is the one primitive that may close a cycle: it outputs its input delayed by exactly
@@ -42,29 +45,35 @@ fn finite(x: f32) -> f32 {
 
 macro_rules! funs {
     ($($variant:ident $name:literal ($($arg:literal $(= $def:literal)?),*)
-        |$a:ident, $b:ident, $c:ident| $body:expr;)*) => {
+        |$a:ident, $b:ident, $c:ident| $body:expr;)*
+     @internal $($ivariant:ident $iname:literal ($($iarg:literal $(= $idef:literal)?),*)
+        |$ia:ident, $ib:ident, $ic:ident| $ibody:expr;)*) => {
         /// Stateless primitives: a function of up to three inputs per sample. Results that
-        /// are not finite become 0.
+        /// are not finite become 0. The internal ones are what other primitives lower to
+        /// (`pan` to its two gains); users cannot name them.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Fun {
-            $(#[doc = $name] $variant),*
+            $(#[doc = $name] $variant,)*
+            $(#[doc = $iname] $ivariant,)*
         }
 
         impl Fun {
-            /// Every function.
+            /// Every function users can name.
             pub const ALL: &'static [Fun] = &[$(Fun::$variant),*];
 
             /// Its name as users write it.
             pub fn name(self) -> &'static str {
                 match self {
-                    $(Fun::$variant => $name),*
+                    $(Fun::$variant => $name,)*
+                    $(Fun::$ivariant => $iname,)*
                 }
             }
 
             /// Its inputs, in order.
             pub fn args(self) -> &'static [Arg] {
                 match self {
-                    $(Fun::$variant => &[$(Arg { name: $arg, default: default!($($def)?) }),*]),*
+                    $(Fun::$variant => &[$(Arg { name: $arg, default: default!($($def)?) }),*],)*
+                    $(Fun::$ivariant => &[$(Arg { name: $iarg, default: default!($($idef)?) }),*],)*
                 }
             }
 
@@ -77,6 +86,11 @@ macro_rules! funs {
                         let f = |$a: f32, $b: f32, $c: f32| -> f32 { $body };
                         finite(f(x, y, z))
                     })*
+                    $(Fun::$ivariant => {
+                        #[allow(unused_variables)]
+                        let f = |$ia: f32, $ib: f32, $ic: f32| -> f32 { $ibody };
+                        finite(f(x, y, z))
+                    })*
                 }
             }
 
@@ -87,6 +101,13 @@ macro_rules! funs {
                     $(Fun::$variant => {
                         #[allow(unused_variables)]
                         let f = |$a: f32, $b: f32, $c: f32| -> f32 { $body };
+                        for (((o, &x), &y), &z) in out.iter_mut().zip(xa).zip(xb).zip(xc) {
+                            *o = finite(f(x, y, z));
+                        }
+                    })*
+                    $(Fun::$ivariant => {
+                        #[allow(unused_variables)]
+                        let f = |$ia: f32, $ib: f32, $ic: f32| -> f32 { $ibody };
                         for (((o, &x), &y), &z) in out.iter_mut().zip(xa).zip(xb).zip(xc) {
                             *o = finite(f(x, y, z));
                         }
@@ -118,6 +139,10 @@ funs! {
     Ge "ge" ("a", "b") |a, b, c| if a >= b { 1.0 } else { 0.0 };
     Eq "eq" ("a", "b") |a, b, c| if a == b { 1.0 } else { 0.0 };
     Select "select" ("cond", "then", "else") |a, b, c| if a > 0.5 { b } else { c };
+@internal
+    // The equal-power pan law (`crate::dsp::fx::pan_gains`), one channel each.
+    PanLeft "pan" ("input", "pos") |a, b, c| a * crate::dsp::fx::pan_gains(b).0;
+    PanRight "pan" ("input", "pos") |a, b, c| a * crate::dsp::fx::pan_gains(b).1;
 }
 
 macro_rules! kernels {
@@ -221,6 +246,64 @@ pub enum Prim {
     Kernel(KernelKind),
     /// The feedback edge.
     Feedback,
+    /// A primitive that makes or takes channels apart.
+    Chan(Chan),
+}
+
+/// The primitives of stereo. A stereo signal is a pair of buffers; every other primitive
+/// given a stereo input runs once per channel (mono inputs feed both), so everything
+/// downstream of a `pan` is stereo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Chan {
+    /// `pan(input, pos)`: a mono input placed at `pos` (-1 left … 1 right) along the
+    /// equal-power law; a stereo input has each channel scaled by the same law.
+    Pan,
+    /// `stereo(left, right)`: two mono signals as one stereo signal.
+    Stereo,
+    /// `left(input)`: the left channel (a mono input as it is).
+    Left,
+    /// `right(input)`: the right channel (a mono input as it is).
+    Right,
+}
+
+impl Chan {
+    /// Its name as users write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Chan::Pan => "pan",
+            Chan::Stereo => "stereo",
+            Chan::Left => "left",
+            Chan::Right => "right",
+        }
+    }
+
+    /// Its inputs, in order.
+    pub const fn args(self) -> &'static [Arg] {
+        const INPUT: Arg = Arg {
+            name: "input",
+            default: None,
+        };
+        match self {
+            Chan::Pan => &[
+                INPUT,
+                Arg {
+                    name: "pos",
+                    default: Some(0.0),
+                },
+            ],
+            Chan::Stereo => &[
+                Arg {
+                    name: "left",
+                    default: None,
+                },
+                Arg {
+                    name: "right",
+                    default: None,
+                },
+            ],
+            Chan::Left | Chan::Right => &[INPUT],
+        }
+    }
 }
 
 /// Names that lower to the core operations, with their inputs.
@@ -268,6 +351,10 @@ const CORE: &[(&str, Prim, &[Arg])] = {
                 default: None,
             }],
         ),
+        ("pan", Prim::Chan(Chan::Pan), Chan::Pan.args()),
+        ("stereo", Prim::Chan(Chan::Stereo), Chan::Stereo.args()),
+        ("left", Prim::Chan(Chan::Left), Chan::Left.args()),
+        ("right", Prim::Chan(Chan::Right), Chan::Right.args()),
     ]
 };
 

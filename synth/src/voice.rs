@@ -97,7 +97,10 @@ impl Voice {
             .iter()
             .map(|s| match s {
                 Step::Osc { wave, .. } => State::Osc(Osc::new(*wave, rate)),
-                Step::Noise { pink, .. } => State::Noise(Noise::new(seed, *pink)),
+                // Each noise step of a definition draws its own numbers.
+                Step::Noise { pink, salt, .. } => {
+                    State::Noise(Noise::new(seed ^ salt.wrapping_mul(0x9e37_79b9), *pink))
+                }
                 Step::Filter { mode, .. } => State::Svf(Svf::new(*mode, rate)),
                 Step::Adsr { .. } => State::Adsr(Adsr::new(rate)),
                 Step::Kernel { kernel, max_s, .. } => State::Kernel(kernel.build(rate, *max_s)),

@@ -17,8 +17,9 @@ use crate::util::note;
 /// same polyphony: carried with its voices) and the bass (other polyphony: replaced, its held
 /// notes taken over) stay, the rest are removed; then the delay and reverb are carried with
 /// new routes and settings and a new effect comes in; then an effect definition with a delay
-/// line and a feedback edge.
-const GRAPHS: [&str; 4] = [
+/// line and a feedback edge; then a stereo pad (panned by noise) into a stereo
+/// ping-pong effect.
+const GRAPHS: [&str; 5] = [
     r#"{"instruments":[{"builtin":"pad","polyphony":32},{"builtin":"bass","polyphony":4}]}"#,
     r#"{"instruments":[{"builtin":"pad","polyphony":32,"sends":{"reverb":0.6,"echo":0.3}},
         {"builtin":"bass","polyphony":8,"gain":0.7}],
@@ -34,6 +35,21 @@ const GRAPHS: [&str; 4] = [
         {"id":"fb","type":"feedback","input":{"node":"c"}},
         {"id":"s","type":"mul","inputs":[{"node":"c"},{"control":"mix"}]},
         {"id":"out","type":"clip","input":{"node":"s"}}],"output":{"node":"out"}}}]}"#,
+    r#"{"instruments":[{"name":"pad","polyphony":4,"sends":{"pingpong":0.5},"def":{"name":"wide",
+        "controls":[{"name":"cutoff","default":3000,"min":20,"max":8000}],"nodes":[{"id":"o","type":"saw","freq":{"control":"freq"}},
+        {"id":"n","type":"white_noise"},
+        {"id":"m","type":"mul","inputs":[{"node":"o"},{"control":"gate"},0.3]},
+        {"id":"p","type":"pan","input":{"node":"m"},"pos":{"node":"n"}},
+        {"id":"f","type":"lowpass","input":{"node":"p"},"cutoff":{"control":"cutoff"}}],
+        "output":{"node":"f"}}}],
+       "effects":[{"type":"def","name":"pingpong","def":{"name":"pingpong","nodes":[
+        {"id":"in","type":"left","input":"input"},
+        {"id":"back","type":"feedback","input":{"node":"dr"}},
+        {"id":"sum","type":"add","inputs":[{"node":"in"},{"node":"back"}]},
+        {"id":"dl","type":"delay","input":{"node":"sum"},"time":0.05,"max":0.1},
+        {"id":"dr","type":"delay","input":{"node":"dl"},"time":0.05,"max":0.1},
+        {"id":"out","type":"stereo","left":{"node":"dl"},"right":{"node":"dr"}}],
+        "output":{"node":"out"}}}]}"#,
     "{}",
 ];
 

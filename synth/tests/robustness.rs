@@ -3,9 +3,9 @@
 
 use khorus_synth::dsp::filter::Mode;
 use khorus_synth::dsp::osc::Wave;
-use khorus_synth::graph::{GraphSpec, InstrumentSpec};
+use khorus_synth::graph::{EffectSpec, GraphSpec, InstrumentSpec, Sends};
 use khorus_synth::ir::{Input, NodeDef, Op, Ref, SynthDef};
-use khorus_synth::prim::{Fun, KernelKind};
+use khorus_synth::prim::{Chan, Fun, KernelKind};
 use khorus_synth::render::render;
 use proptest::prelude::*;
 
@@ -77,6 +77,11 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         )
             .prop_map(|(kernel, args)| Op::Kernel { kernel, args }),
         i().prop_map(|input| Op::Feedback { input }),
+        (
+            prop::sample::select(vec![Chan::Pan, Chan::Stereo, Chan::Left, Chan::Right]),
+            prop::collection::vec(i(), 0..3)
+        )
+            .prop_map(|(chan, args)| Op::Chan { chan, args }),
     ]
 }
 
@@ -99,27 +104,40 @@ fn def() -> impl Strategy<Value = SynthDef> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn any_definition_is_rejected_or_renders_finite_audio(
         def in def(),
         notes in prop::collection::vec((number(), number(), -1e3f64..1e3), 1..12),
     ) {
-        let spec = GraphSpec {
-            instruments: vec![InstrumentSpec {
-                name: None,
-                builtin: None,
-                def: Some(def),
-                polyphony: 4,
-                gain: 1.0,
-                pan: 0.0,
-                sends: [0.5, 0.5].into(),
-                controls: Default::default(),
-            }],
+        // A definition that reads the input is an effect, fed by the built-in bass.
+        let effect = def.reads_input();
+        let instrument = InstrumentSpec {
+            name: None,
+            builtin: effect.then(|| "bass".to_string()),
+            def: (!effect).then(|| def.clone()),
+            polyphony: 4,
+            gain: 1.0,
+            pan: 0.0,
+            sends: [0.5, 0.5].into(),
+            controls: Default::default(),
+        };
+        let mut spec = GraphSpec {
+            instruments: vec![instrument],
             effects: vec![],
             ids: Default::default(),
         };
+        if effect {
+            spec.effects.push(EffectSpec::Def {
+                name: "fx".into(),
+                def,
+                controls: Default::default(),
+                ret: 1.0,
+                sends: Default::default(),
+            });
+            spec.instruments[0].sends = Sends::Named([("fx".to_string(), 1.0)].into());
+        }
         let Ok(mut engine) = spec.build(48_000.0) else { return Ok(()) };
         let list: Vec<_> = notes
             .iter()

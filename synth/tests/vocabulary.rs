@@ -4,7 +4,7 @@
 
 use khorus_synth::engine::Engine;
 use khorus_synth::graph::GraphSpec;
-use khorus_synth::instrument::PerChannel;
+use khorus_synth::instrument::EffectDef;
 use khorus_synth::ir::SynthDef;
 use khorus_synth::params::ParamTable;
 use khorus_synth::render::render;
@@ -108,7 +108,7 @@ fn a_user_defined_echo_sounds_at_the_exact_frame_and_its_feedback_decays() {
     let def: SynthDef = serde_json::from_str(ECHO).unwrap();
     let program = def.compile().unwrap();
     assert!(program.reads_input);
-    let mut fx = PerChannel::new(program, RATE);
+    let mut fx = EffectDef::new(program, RATE);
     // An impulse on the left only, blocks of 64 frames.
     let mut out = [Vec::new(), Vec::new()];
     for b in 0..600 {
@@ -152,7 +152,7 @@ fn a_user_defined_echo_sounds_at_the_exact_frame_and_its_feedback_decays() {
 }
 
 /// First frame at which `fx` answers an impulse, within `frames`.
-fn echo_after(fx: &mut PerChannel, frames: usize) -> Option<usize> {
+fn echo_after(fx: &mut EffectDef, frames: usize) -> Option<usize> {
     let mut at = None;
     for b in 0..frames / 64 {
         let mut io = [[0.0f32; 64]; 2];
@@ -180,7 +180,7 @@ fn a_delay_timed_in_beats_follows_the_transport() {
         "output":{"node":"d"}}"#,
     )
     .unwrap();
-    let mut fx = PerChannel::new(def.compile().unwrap(), RATE);
+    let mut fx = EffectDef::new(def.compile().unwrap(), RATE);
     assert_eq!(
         echo_after(&mut fx, 48_000),
         Some(12_000),
@@ -217,6 +217,153 @@ fn a_definition_effect_takes_sends_and_routes_and_is_set_by_name() {
     assert!(again.contains(r#""type":"delay""#) && again.contains(r#""type":"feedback""#));
     let back = GraphSpec::from_json(&again).unwrap();
     assert_eq!(serde_json::to_string(&back).unwrap(), again);
+}
+
+/// A sine under its gate placed by `pan` at `pos`, then lowpassed (per channel).
+fn panned(pos: f32) -> String {
+    format!(
+        r#"{{"name":"p","nodes":[
+        {{"id":"o","type":"sine","freq":{{"control":"freq"}}}},
+        {{"id":"g","type":"mul","inputs":[{{"node":"o"}},{{"control":"gate"}},0.5]}},
+        {{"id":"p","type":"pan","input":{{"node":"g"}},"pos":{pos}}},
+        {{"id":"f","type":"lowpass","input":{{"node":"p"}},"cutoff":6000}}],
+        "output":{{"node":"f"}}}}"#
+    )
+}
+
+/// The left and right levels (rms) of `def` playing A4, its instrument panned at `pan`.
+fn levels(def: &str, pan: f32) -> (f32, f32) {
+    let mut spec = graph_of(def, 1);
+    spec.instruments[0].pan = pan;
+    let mut engine = spec.build(RATE).unwrap();
+    let (l, r) = render(&mut engine, &[note(0.0, 10.0, 69.0, 1.0)], 0, 0.3);
+    (rms(&l[4800..]), rms(&r[4800..]))
+}
+
+#[test]
+fn pan_places_a_mono_signal_at_equal_power_and_the_instruments_pan_balances_it() {
+    let (center_l, center_r) = levels(&panned(0.0), 0.0);
+    let power = center_l.powi(2) + center_r.powi(2);
+    assert!((center_l / center_r - 1.0).abs() < 1e-3);
+    for pos in [-1.0f32, -0.5, 0.3, 1.0] {
+        let (l, r) = levels(&panned(pos), 0.0);
+        let angle = (pos + 1.0) * std::f32::consts::FRAC_PI_4;
+        let db = 10.0 * ((l * l + r * r) / power).log10();
+        assert!(
+            db.abs() < 0.05,
+            "pos {pos}: power {db:.3} dB off the centre's"
+        );
+        let scale = power.sqrt();
+        assert!(
+            (l - scale * angle.cos()).abs() < 1e-3,
+            "pos {pos}: left {l}"
+        );
+        assert!(
+            (r - scale * angle.sin()).abs() < 1e-3,
+            "pos {pos}: right {r}"
+        );
+    }
+    // The instrument's own pan balances a stereo definition: centred it changes nothing,
+    // fully right it silences the left and leaves the right as it was.
+    let (l, r) = levels(&panned(-0.5), 1.0);
+    let (l0, r0) = levels(&panned(-0.5), 0.0);
+    assert!(
+        l < 1e-4 && (r - r0).abs() < 1e-4,
+        "balance right: {l} {r} ({l0} {r0})"
+    );
+    // A mono definition is still placed by the instrument's pan.
+    let mono = voice(r#"{"id":"o","type":"sine","freq":{"control":"freq"}}"#);
+    let (l, r) = levels(&mono, 1.0);
+    assert!(l < 1e-4 && r > 0.1, "{l} {r}");
+}
+
+/// Runs `fx` on an impulse into the left input: both outputs over `frames`.
+fn impulse_left(fx: &mut EffectDef, frames: usize) -> [Vec<f32>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for b in 0..frames / 64 {
+        let mut io = [[0.0f32; 64]; 2];
+        if b == 0 {
+            io[0][0] = 1.0;
+        }
+        fx.process(&mut io, 64);
+        out[0].extend_from_slice(&io[0]);
+        out[1].extend_from_slice(&io[1]);
+    }
+    out
+}
+
+fn effect(json: &str) -> EffectDef {
+    let def: SynthDef = serde_json::from_str(json).unwrap();
+    EffectDef::new(def.compile().unwrap(), RATE)
+}
+
+#[test]
+fn a_stereo_effect_sees_both_channels_a_ping_pong_echo_alternates_sides() {
+    // Left in → 0.1 s → left out, → 0.1 s more → right out, and round again at half the
+    // level through a feedback edge (one block late).
+    let mut fx = effect(
+        r#"{"name":"pingpong","nodes":[
+        {"id":"in","type":"left","input":"input"},
+        {"id":"back","type":"feedback","input":{"node":"dr"}},
+        {"id":"half","type":"mul","inputs":[{"node":"back"},0.5]},
+        {"id":"sum","type":"add","inputs":[{"node":"in"},{"node":"half"}]},
+        {"id":"dl","type":"delay","input":{"node":"sum"},"time":0.1,"max":0.5},
+        {"id":"dr","type":"delay","input":{"node":"dl"},"time":0.1,"max":0.5},
+        {"id":"out","type":"stereo","left":{"node":"dl"},"right":{"node":"dr"}}],
+        "output":{"node":"out"}}"#,
+    );
+    let [l, r] = impulse_left(&mut fx, 30_000);
+    let hits = |x: &[f32]| -> Vec<(usize, f32)> {
+        x.iter()
+            .enumerate()
+            .filter(|(_, v)| v.abs() > 1e-3)
+            .map(|(i, v)| (i, *v))
+            .collect()
+    };
+    assert_eq!(hits(&l), [(4800, 1.0), (14_464, 0.5), (24_128, 0.25)]);
+    assert_eq!(hits(&r), [(9600, 1.0), (19_264, 0.5), (28_928, 0.25)]);
+
+    // A swap: what comes in on the left goes out on the right.
+    let mut fx = effect(
+        r#"{"name":"swap","nodes":[
+        {"id":"l","type":"left","input":"input"},{"id":"r","type":"right","input":"input"},
+        {"id":"s","type":"stereo","left":{"node":"r"},"right":{"node":"l"}}],
+        "output":{"node":"s"}}"#,
+    );
+    let [l, r] = impulse_left(&mut fx, 128);
+    assert!(l.iter().all(|&x| x == 0.0) && r[0] == 1.0);
+
+    // `pan` of the stereo input balances it: fully right keeps the right, drops the left.
+    let mut fx = effect(
+        r#"{"name":"hard_right","nodes":[{"id":"p","type":"pan","input":"input","pos":1}],
+        "output":{"node":"p"}}"#,
+    );
+    let mut io = [[0.5f32; 64], [0.25f32; 64]];
+    fx.process(&mut io, 64);
+    assert!(io[0].iter().all(|x| x.abs() < 1e-6), "{:?}", &io[0][..4]);
+    assert!(io[1].iter().all(|&x| (x - 0.25).abs() < 1e-6));
+}
+
+#[test]
+fn a_stereo_effect_takes_sends_in_a_graph() {
+    let graph = r#"{"instruments":[{"name":"click","polyphony":2,"pan":-1,"sends":{"swap":1},"gain":1,
+        "def":{"name":"click","nodes":[{"id":"env","type":"decay","trigger":{"control":"gate"},"time":0.01}],
+        "output":{"node":"env"}}}],
+        "effects":[{"type":"def","name":"swap","return":1,"def":{"name":"swap","nodes":[
+        {"id":"l","type":"left","input":"input"},{"id":"r","type":"right","input":"input"},
+        {"id":"s","type":"stereo","left":{"node":"r"},"right":{"node":"l"}}],
+        "output":{"node":"s"}}}]}"#;
+    let mut engine = GraphSpec::from_json(graph).unwrap().build(RATE).unwrap();
+    let (l, r) = render(&mut engine, &[note(0.0, 0.005, 60.0, 1.0)], 0, 0.05);
+    // The dry click is hard left; the swapped send returns it on the right, as loud.
+    let (pl, pr) = (
+        l.iter().fold(0.0f32, |m, x| m.max(x.abs())),
+        r.iter().fold(0.0f32, |m, x| m.max(x.abs())),
+    );
+    assert!(
+        pl > 0.1 && (pr / pl - 1.0).abs() < 0.05,
+        "left {pl}, right {pr}"
+    );
 }
 
 fn refusal(json: &str) -> String {

@@ -2,7 +2,7 @@
 //! DC blocker, and the master limiter that never hard-clips. Buffers are allocated when the
 //! effect is built, never while processing.
 
-use std::f32::consts::FRAC_PI_2;
+use std::f32::consts::{FRAC_PI_2, SQRT_2};
 
 use super::filter::OnePole;
 
@@ -11,6 +11,13 @@ use super::filter::OnePole;
 pub fn pan_gains(pan: f32) -> (f32, f32) {
     let p = (pan.clamp(-1.0, 1.0) + 1.0) * 0.5 * FRAC_PI_2;
     (p.cos(), p.sin())
+}
+
+/// The gains by which `pan` (-1 left … 1 right) balances a stereo signal: the pan law scaled
+/// so that the centre leaves both channels as they are, each gain at most 1.
+pub fn balance_gains(pan: f32) -> (f32, f32) {
+    let (l, r) = pan_gains(pan);
+    ((l * SQRT_2).min(1.0), (r * SQRT_2).min(1.0))
 }
 
 /// DC blocker (one-zero one-pole high-pass at ~10 Hz).

@@ -289,6 +289,25 @@ impl Smoother {
         }
     }
 
+    /// [`Smoother::apply`] to a pair of channels: both by the same values.
+    #[inline]
+    pub fn apply_stereo(&mut self, left: &mut [f32], right: &mut [f32]) {
+        if self.settled() {
+            let g = self.value;
+            if g != 1.0 {
+                left.iter_mut()
+                    .chain(right.iter_mut())
+                    .for_each(|x| *x *= g);
+            }
+            return;
+        }
+        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            let g = self.tick();
+            *l *= g;
+            *r *= g;
+        }
+    }
+
     /// The value now.
     pub fn value(&self) -> f32 {
         self.value
