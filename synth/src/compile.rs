@@ -1,5 +1,6 @@
 //! Compiling a [`SynthDef`] into a [`Program`], in three steps: **validate** (names resolve,
-//! numbers are finite, defaults within ranges, a delay's `max` is a constant), **sort** (the
+//! numbers are finite, defaults within ranges, constants within the ranges their primitives
+//! declare, a delay's `max` is a constant), **sort** (the
 //! nodes in dependency order; a cycle that does not pass through a feedback edge is refused
 //! naming a node on it), **lower** (each node to a step over numbered buffers — one per
 //! channel where its input is stereo — constants shared, feedback reads first and their
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use crate::ir::{
     DefError, FIRST_CONTROL, INPUT, INPUT_RIGHT, Input, Op, Program, Ref, STANDARD, Step, SynthDef,
 };
-use crate::prim::{Chan, Fun, KernelKind, MAX_DELAY_S};
+use crate::prim::{self, Chan, Fun, KernelKind, MAX_DELAY_S};
 
 /// What validation resolved: buffers of the controls, indices of the nodes, and each node's
 /// dependencies (feedback inputs excluded).
@@ -96,6 +97,22 @@ impl SynthDef {
                     && !matches!(n.op, Op::Feedback { .. })
                 {
                     deps[i].push(nodes[id]);
+                }
+            }
+            // A constant outside the range its primitive declares (the core filter's and
+            // pulse's as in the vocabulary table).
+            let declared = match &n.op {
+                Op::Kernel { kernel, .. } => kernel.args(),
+                Op::Chan { chan, .. } => chan.args(),
+                Op::Filter { .. } => prim::lookup("lowpass").map_or(&[][..], |(_, a)| a),
+                Op::Osc { .. } => prim::lookup("pulse").map_or(&[][..], |(_, a)| a),
+                _ => &[],
+            };
+            for (arg, input) in declared.iter().zip(n.op.inputs()) {
+                if let Input::Const(v) = input
+                    && let Some(m) = arg.refuse(*v)
+                {
+                    return Err(self.err(place(), m));
                 }
             }
             if let Op::Kernel { kernel, args } = &n.op {
@@ -371,14 +388,14 @@ fn width(x: &Input, names: &Names, widths: &[usize], input: usize) -> usize {
     }
 }
 
-/// A kernel's `max` input (its longest delay, s): a constant within 0 ..= [`MAX_DELAY_S`];
-/// 0 for kernels without one.
+/// A kernel's `max` input (its longest delay, s): a constant (its range is declared in the
+/// vocabulary and checked with the other inputs'); 0 for kernels without one.
 fn max_delay(kernel: KernelKind, args: &[Input]) -> Result<f32, String> {
     let Some(k) = kernel.args().iter().position(|a| a.name == "max") else {
         return Ok(0.0);
     };
     match args.get(k) {
-        Some(Input::Const(v)) if (0.0..=MAX_DELAY_S).contains(v) => Ok(*v),
+        Some(Input::Const(v)) => Ok(*v),
         _ => Err(format!(
             "\"max\" must be a number of seconds within 0..={MAX_DELAY_S}"
         )),

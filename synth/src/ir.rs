@@ -164,10 +164,7 @@ impl From<NodeDef> for RawNode {
             Op::Chan { chan, args } => named(chan.name(), chan.args(), args),
             Op::Feedback { input } => named(
                 "feedback",
-                &[Arg {
-                    name: "input",
-                    default: None,
-                }],
+                &[Arg::required("input")],
                 std::slice::from_ref(input),
             ),
             op => match serde_json::to_value(op) {

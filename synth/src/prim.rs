@@ -19,13 +19,51 @@
 use crate::dsp::kernel::{self, ARGS, Kernel};
 use crate::dsp::{Out, Sig};
 
-/// An input of a primitive: its name and default (None: required).
+/// An input of a primitive: its name, default (None: required) and range.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Arg {
     /// As users write it.
     pub name: &'static str,
     /// Its value when not given.
     pub default: Option<f32>,
+    /// The values it works in (inclusive), where that is narrower than any number: a constant
+    /// outside is refused when the definition is compiled, a signal is clamped to it.
+    pub range: Option<(f32, f32)>,
+}
+
+impl Arg {
+    /// A required input.
+    pub const fn required(name: &'static str) -> Self {
+        Self {
+            name,
+            default: None,
+            range: None,
+        }
+    }
+
+    /// An input that is `default` when not given.
+    pub const fn or(name: &'static str, default: f32) -> Self {
+        Self {
+            name,
+            default: Some(default),
+            range: None,
+        }
+    }
+
+    /// The same input, working within `lo..=hi`.
+    pub const fn within(self, lo: f32, hi: f32) -> Self {
+        Self {
+            range: Some((lo, hi)),
+            ..self
+        }
+    }
+
+    /// Why constant `v` is refused as this input, if it is.
+    pub fn refuse(&self, v: f32) -> Option<String> {
+        let (lo, hi) = self.range?;
+        (!(lo..=hi).contains(&v))
+            .then(|| format!("{:?} is {v}, outside its range {lo}..={hi}", self.name))
+    }
 }
 
 macro_rules! default {
@@ -34,6 +72,15 @@ macro_rules! default {
     };
     ($d:literal) => {
         Some($d)
+    };
+}
+
+macro_rules! range {
+    () => {
+        None
+    };
+    ($lo:expr, $hi:expr) => {
+        Some(($lo, $hi))
     };
 }
 
@@ -72,8 +119,12 @@ macro_rules! funs {
             /// Its inputs, in order.
             pub fn args(self) -> &'static [Arg] {
                 match self {
-                    $(Fun::$variant => &[$(Arg { name: $arg, default: default!($($def)?) }),*],)*
-                    $(Fun::$ivariant => &[$(Arg { name: $iarg, default: default!($($idef)?) }),*],)*
+                    $(Fun::$variant => &[$(Arg {
+                        name: $arg, default: default!($($def)?), range: None
+                    }),*],)*
+                    $(Fun::$ivariant => &[$(Arg {
+                        name: $iarg, default: default!($($idef)?), range: None
+                    }),*],)*
                 }
             }
 
@@ -146,7 +197,8 @@ funs! {
 }
 
 macro_rules! kernels {
-    ($($variant:ident $name:literal $ty:ty, ($($arg:literal $(= $def:literal)?),*);)*) => {
+    ($($variant:ident $name:literal $ty:ty,
+        ($($arg:literal $(= $def:literal)? $([$lo:expr, $hi:expr])?),*);)*) => {
         /// Stateful primitives beyond the core four (see [`crate::dsp::kernel`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum KernelKind {
@@ -173,7 +225,9 @@ macro_rules! kernels {
             /// Its inputs, in order (a `max` input is a setting: a constant, seconds).
             pub fn args(self) -> &'static [Arg] {
                 match self {
-                    $(KernelKind::$variant => &[$(Arg { name: $arg, default: default!($($def)?) }),*]),*
+                    $(KernelKind::$variant => &[$(Arg {
+                        name: $arg, default: default!($($def)?), range: range!($($lo, $hi)?)
+                    }),*]),*
                 }
             }
 
@@ -214,17 +268,21 @@ macro_rules! kernels {
 kernels! {
     Phasor "phasor" kernel::Phasor, ("freq");
     Lfo "lfo" kernel::Lfo, ("freq" = 1.0);
-    OnePole "onepole" kernel::OnePole, ("input", "cutoff" = 1000.0);
+    OnePole "onepole" kernel::OnePole, ("input", "cutoff" = 1000.0 [0.0, 100_000.0]);
     DcBlock "dcblock" kernel::DcBlocker, ("input");
-    Smooth "smooth" kernel::Smooth, ("input", "time" = 0.01);
-    Ar "ar" kernel::Ar, ("gate", "attack" = 0.01, "release" = 0.2);
-    Decay "decay" kernel::Decay, ("trigger", "time" = 0.5);
-    Delay "delay" kernel::DelayLine, ("input", "time" = 0.25, "max" = 1.0);
-    Echo "echo" kernel::Echo, ("input", "time" = 0.25, "feedback" = 0.5, "max" = 1.0);
-    Chorus "chorus" kernel::Chorus, ("input", "speed" = 0.8, "depth" = 0.5, "mix" = 0.5);
-    Flanger "flanger" kernel::Flanger,
-        ("input", "speed" = 0.25, "depth" = 0.7, "feedback" = 0.5, "mix" = 0.5);
-    Reverb "reverb" kernel::MonoReverb, ("input", "room" = 0.7, "damp" = 0.5);
+    Smooth "smooth" kernel::Smooth, ("input", "time" = 0.01 [0.0, 60.0]);
+    Ar "ar" kernel::Ar, ("gate", "attack" = 0.01 [0.0, 60.0], "release" = 0.2 [0.0, 60.0]);
+    Decay "decay" kernel::Decay, ("trigger", "time" = 0.5 [0.0, 60.0]);
+    Delay "delay" kernel::DelayLine,
+        ("input", "time" = 0.25 [0.0, MAX_DELAY_S], "max" = 1.0 [0.0, MAX_DELAY_S]);
+    Echo "echo" kernel::Echo, ("input", "time" = 0.25 [0.0, MAX_DELAY_S],
+        "feedback" = 0.5 [0.0, 0.98], "max" = 1.0 [0.0, MAX_DELAY_S]);
+    Chorus "chorus" kernel::Chorus,
+        ("input", "speed" = 0.8 [0.0, 20.0], "depth" = 0.5 [0.0, 1.0], "mix" = 0.5 [0.0, 1.0]);
+    Flanger "flanger" kernel::Flanger, ("input", "speed" = 0.25 [0.0, 20.0],
+        "depth" = 0.7 [0.0, 1.0], "feedback" = 0.5 [-0.95, 0.95], "mix" = 0.5 [0.0, 1.0]);
+    Reverb "reverb" kernel::MonoReverb,
+        ("input", "room" = 0.7 [0.0, 1.0], "damp" = 0.5 [0.0, 1.0]);
     SampleRate "sample_rate" kernel::SampleRate, ();
 }
 
@@ -279,28 +337,12 @@ impl Chan {
 
     /// Its inputs, in order.
     pub const fn args(self) -> &'static [Arg] {
-        const INPUT: Arg = Arg {
-            name: "input",
-            default: None,
-        };
+        const INPUT: Arg = Arg::required("input");
+        const PAN: &[Arg] = &[INPUT, Arg::or("pos", 0.0).within(-1.0, 1.0)];
+        const STEREO: &[Arg] = &[Arg::required("left"), Arg::required("right")];
         match self {
-            Chan::Pan => &[
-                INPUT,
-                Arg {
-                    name: "pos",
-                    default: Some(0.0),
-                },
-            ],
-            Chan::Stereo => &[
-                Arg {
-                    name: "left",
-                    default: None,
-                },
-                Arg {
-                    name: "right",
-                    default: None,
-                },
-            ],
+            Chan::Pan => PAN,
+            Chan::Stereo => STEREO,
             Chan::Left | Chan::Right => &[INPUT],
         }
     }
@@ -310,27 +352,12 @@ impl Chan {
 const CORE: &[(&str, Prim, &[Arg])] = {
     use crate::dsp::filter::Mode;
     use crate::dsp::osc::Wave;
-    const FREQ: Arg = Arg {
-        name: "freq",
-        default: None,
-    };
-    const WIDTH: Arg = Arg {
-        name: "width",
-        default: Some(0.5),
-    };
+    const FREQ: Arg = Arg::required("freq");
+    const WIDTH: Arg = Arg::or("width", 0.5).within(0.0, 1.0);
     const FILTER: &[Arg] = &[
-        Arg {
-            name: "input",
-            default: None,
-        },
-        Arg {
-            name: "cutoff",
-            default: None,
-        },
-        Arg {
-            name: "resonance",
-            default: Some(0.0),
-        },
+        Arg::required("input"),
+        Arg::required("cutoff"),
+        Arg::or("resonance", 0.0).within(0.0, 1.0),
     ];
     &[
         ("sine", Prim::Osc(Wave::Sine, None), &[FREQ]),
@@ -343,14 +370,7 @@ const CORE: &[(&str, Prim, &[Arg])] = {
         ("lowpass", Prim::Filter(Mode::Lowpass), FILTER),
         ("highpass", Prim::Filter(Mode::Highpass), FILTER),
         ("bandpass", Prim::Filter(Mode::Bandpass), FILTER),
-        (
-            "feedback",
-            Prim::Feedback,
-            &[Arg {
-                name: "input",
-                default: None,
-            }],
-        ),
+        ("feedback", Prim::Feedback, &[Arg::required("input")]),
         ("pan", Prim::Chan(Chan::Pan), Chan::Pan.args()),
         ("stereo", Prim::Chan(Chan::Stereo), Chan::Stereo.args()),
         ("left", Prim::Chan(Chan::Left), Chan::Left.args()),
@@ -394,6 +414,18 @@ mod tests {
             assert!(lookup(n).is_some(), "{n}");
         }
         assert!(lookup("warp").is_none());
+    }
+
+    #[test]
+    fn every_default_is_within_its_declared_range() {
+        for name in names() {
+            let (_, args) = lookup(name).unwrap();
+            for a in args {
+                if let (Some(d), Some(_)) = (a.default, a.range) {
+                    assert_eq!(a.refuse(d), None, "{name}.{}", a.name);
+                }
+            }
+        }
     }
 
     #[test]

@@ -416,6 +416,28 @@ fn bad_vocabulary_is_refused_naming_the_node() {
         r#"{"node":"x"}"#,
     ));
     assert!(e.contains("node \"x\"") && e.contains("max"), "{e}");
+    // Constants outside the range their primitive declares, core and kernel and stereo.
+    for (node, says) in [
+        (
+            r#"{"id":"x","type":"echo","input":0,"feedback":1.5}"#,
+            r#""feedback" is 1.5, outside its range 0..=0.98"#,
+        ),
+        (
+            r#"{"id":"x","type":"pan","input":0,"pos":2}"#,
+            r#""pos" is 2, outside its range -1..=1"#,
+        ),
+        (
+            r#"{"id":"x","type":"lowpass","input":0,"cutoff":300,"resonance":3}"#,
+            r#""resonance" is 3"#,
+        ),
+        (
+            r#"{"id":"x","type":"delay","input":0,"max":11}"#,
+            r#""max" is 11, outside its range 0..=10"#,
+        ),
+    ] {
+        let e = refusal(&inst(node, r#"{"node":"x"}"#));
+        assert!(e.contains("node \"x\"") && e.contains(says), "{e}");
+    }
     // An instrument that reads input is an effect, and an effect must read it.
     let e = refusal(&inst(
         r#"{"id":"x","type":"abs","input":"input"}"#,
