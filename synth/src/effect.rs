@@ -274,11 +274,29 @@ impl Effect {
         }
     }
 
-    /// Adds `l`, `r` to its input at frame `i`.
+    /// Adds a block of `l`, `r` to its input at a level gliding linearly from `from` (before
+    /// the first frame) to `to` (at the last).
     #[inline]
-    pub(crate) fn feed(&mut self, i: usize, l: f32, r: f32) {
-        self.input[0][i] += l;
-        self.input[1][i] += r;
+    pub(crate) fn feed(&mut self, l: &[f32], r: &[f32], from: f32, to: f32) {
+        let step = (to - from) / l.len() as f32;
+        let [il, ir] = &mut self.input;
+        if step == 0.0 {
+            for ((il, ir), (l, r)) in il.iter_mut().zip(ir.iter_mut()).zip(l.iter().zip(r)) {
+                *il += l * to;
+                *ir += r * to;
+            }
+            return;
+        }
+        for (i, ((il, ir), (l, r))) in il
+            .iter_mut()
+            .zip(ir.iter_mut())
+            .zip(l.iter().zip(r))
+            .enumerate()
+        {
+            let level = from + step * (i + 1) as f32;
+            *il += l * level;
+            *ir += r * level;
+        }
     }
 
     /// Its output of the last block (after the return level): its stem.
@@ -328,9 +346,7 @@ impl Effect {
             .all(|ch| ch[..n].iter().all(|x| x.abs() < SILENCE));
         if silent_in && self.asleep() {
             // Nothing goes in and nothing is left inside: it would return and route silence.
-            for _ in 0..n {
-                self.ret.tick();
-            }
+            self.ret.advance(n);
             for ch in &mut self.out {
                 ch[..n].fill(0.0);
             }
@@ -349,22 +365,27 @@ impl Effect {
         } else {
             0
         };
-        for i in 0..n {
-            let ret = self.ret.tick();
-            let (l, r) = (self.input[0][i] * ret, self.input[1][i] * ret);
-            self.out[0][i] = l;
-            self.out[1][i] = r;
-            left[i] += l;
-            right[i] += r;
+        let [in_l, in_r] = &self.input;
+        let [out_l, out_r] = &mut self.out;
+        let frames = out_l[..n]
+            .iter_mut()
+            .zip(&mut out_r[..n])
+            .zip(in_l[..n].iter().zip(&in_r[..n]))
+            .zip(left.iter_mut().zip(right.iter_mut()));
+        let settled = self.ret.settled().then(|| self.ret.value());
+        for (((ol, or), (il, ir)), (ml, mr)) in frames {
+            let ret = settled.unwrap_or_else(|| self.ret.tick());
+            (*ol, *or) = (il * ret, ir * ret);
+            *ml += *ol;
+            *mr += *or;
         }
         for route in &mut self.routes {
             let target = &mut later[route.to - index - 1];
             let (from, to) = crate::dsp::glide(&mut route.now, route.level, glide * n as f32);
-            let step = (to - from) / n as f32;
-            for i in 0..n {
-                let level = from + step * (i + 1) as f32;
-                target.feed(i, self.input[0][i] * level, self.input[1][i] * level);
+            if from == 0.0 && to == 0.0 {
+                continue;
             }
+            target.feed(&in_l[..n], &in_r[..n], from, to);
         }
     }
 

@@ -559,6 +559,16 @@ impl Engine {
         let mut stolen = 0;
         let mut active = 0;
         for inst in &mut self.instruments {
+            stolen += inst.stolen;
+            if inst.idle() {
+                // Nothing sounds: no render, no pan, nothing into the effects (the same
+                // samples as rendering silence; its smoothers and sends move on).
+                inst.skip(n);
+                for (now, &to) in inst.send_now.iter_mut().zip(&inst.sends) {
+                    crate::dsp::glide(now, to, self.glide * n as f32);
+                }
+                continue;
+            }
             let [dry_l, dry_r] = &mut self.dry;
             inst.render(n, [dry_l, dry_r]);
             // A mono definition is placed by the pan, a stereo one balanced by it.
@@ -568,21 +578,33 @@ impl Engine {
             } else {
                 (dry_l, pan_gains)
             };
-            // Pan gains are recomputed only while the pan is moving.
-            let mut pan = inst.pan.value();
-            let (mut gl, mut gr) = gains(pan);
             let [out_l, out_r] = &mut inst.out;
-            for i in 0..n {
-                let p = inst.pan.tick();
-                if p != pan {
-                    pan = p;
-                    (gl, gr) = gains(p);
+            let frames = out_l[..n]
+                .iter_mut()
+                .zip(&mut out_r[..n])
+                .zip(dry_l[..n].iter().zip(&dry_r[..n]))
+                .zip(left.iter_mut().zip(right.iter_mut()));
+            if inst.pan.settled() {
+                let (gl, gr) = gains(inst.pan.value());
+                for (((ol, or), (dl, dr)), (ml, mr)) in frames {
+                    (*ol, *or) = (dl * gl, dr * gr);
+                    *ml += *ol;
+                    *mr += *or;
                 }
-                let (l, r) = (dry_l[i] * gl, dry_r[i] * gr);
-                out_l[i] = l;
-                out_r[i] = r;
-                left[i] += l;
-                right[i] += r;
+            } else {
+                // Pan gains are recomputed only while the pan is moving.
+                let mut pan = inst.pan.value();
+                let (mut gl, mut gr) = gains(pan);
+                for (((ol, or), (dl, dr)), (ml, mr)) in frames {
+                    let p = inst.pan.tick();
+                    if p != pan {
+                        pan = p;
+                        (gl, gr) = gains(p);
+                    }
+                    (*ol, *or) = (dl * gl, dr * gr);
+                    *ml += *ol;
+                    *mr += *or;
+                }
             }
             for (k, e) in self.effects.iter_mut().enumerate() {
                 let (from, to) =
@@ -590,13 +612,8 @@ impl Engine {
                 if from == 0.0 && to == 0.0 {
                     continue;
                 }
-                let step = (to - from) / n as f32;
-                for i in 0..n {
-                    let level = from + step * (i + 1) as f32;
-                    e.feed(i, out_l[i] * level, out_r[i] * level);
-                }
+                e.feed(&out_l[..n], &out_r[..n], from, to);
             }
-            stolen += inst.stolen;
             active += inst.active_voices() as u64;
         }
         // Effects in order: each returns into the master and feeds the later ones it routes to.

@@ -59,6 +59,13 @@ impl Controls {
         }
     }
 
+    /// Moves every control on `n` values without using them.
+    fn advance(&mut self, n: usize) {
+        for s in &mut self.smoothers {
+            s.advance(n);
+        }
+    }
+
     /// The next `n` values of every control.
     fn fill(&mut self, n: usize) {
         for ((s, b), steady) in self
@@ -104,6 +111,8 @@ pub struct Instrument {
     preset: Vec<f32>,
     /// Its output after gain and pan, last block (its stem).
     pub(crate) out: [Block; 2],
+    /// Whether `out` holds only zeros (it was idle).
+    out_silent: bool,
     mono: bool,
     clock: u64,
     /// Voices stolen so far.
@@ -145,6 +154,7 @@ impl Instrument {
             key: 0,
             preset,
             out: [[0.0; BLOCK]; 2],
+            out_silent: true,
             mono: polyphony == 1,
             clock: 0,
             stolen: 0,
@@ -345,6 +355,26 @@ impl Instrument {
         }
     }
 
+    /// Whether it has nothing to render: no voice sounding, fading or about to start.
+    pub(crate) fn idle(&self) -> bool {
+        self.changes.iter().all(Option::is_none)
+            && !self.voices.iter().any(|v| v.active)
+            && !self.fading.iter().any(|v| v.active)
+    }
+
+    /// A block of `n` frames in which it is [`idle`](Self::idle): its output is silence (as
+    /// rendering would give) and its smoothers move on as if it had rendered, so skipping
+    /// changes no sample.
+    pub(crate) fn skip(&mut self, n: usize) {
+        self.controls.advance(n);
+        self.gain.advance(n);
+        self.pan.advance(n);
+        if !self.out_silent {
+            self.out = [[0.0; BLOCK]; 2];
+            self.out_silent = true;
+        }
+    }
+
     /// Whether its definition outputs two channels.
     pub fn stereo(&self) -> bool {
         self.program.stereo
@@ -353,6 +383,7 @@ impl Instrument {
     /// Renders `n` frames of this instrument (after gain) into `out` (overwritten): a mono
     /// definition into the left channel only, a stereo one into both.
     pub fn render(&mut self, n: usize, out: [&mut [f32]; 2]) {
+        self.out_silent = false;
         let [left, right] = out;
         let stereo = self.program.stereo;
         left[..n].fill(0.0);

@@ -111,6 +111,40 @@ fn two_renders_of_the_same_input_are_identical() {
 }
 
 #[test]
+fn an_idle_instrument_skipped_by_the_engine_keeps_its_automation_on_time() {
+    use khorus_synth::dsp::Shape;
+    // The control `level` ramps 0 → 1 over 9600 frames while nothing plays (the engine skips
+    // the instrument); a note at frame 4800 hears the ramp where it would be had every block
+    // been rendered, and so does the gain (param 0) ramping 1 → 0.5.
+    let def = r#"{"name":"level","controls":[{"name":"level","default":0,"min":0,"max":1}],
+        "nodes":[{"id":"out","type":"mul","inputs":[{"control":"level"},{"control":"gate"}]}],
+        "output":{"node":"out"}}"#;
+    let mut engine = graph_of(def, 1).build(RATE).unwrap();
+    engine.schedule_curve(9600, 0, 2, 1.0, Some(Shape::Linear));
+    engine.schedule_curve(9600, 0, 0, 0.5, Some(Shape::Linear));
+    engine.schedule(khorus_synth::render::note_at(
+        &note(0.1, 1.0, 60.0, 1.0),
+        0,
+        RATE,
+    ));
+    let mut left = vec![0.0; 9600];
+    let mut right = vec![0.0; 9600];
+    engine.render(&mut left, &mut right);
+    assert!(left[..4800].iter().all(|&x| x == 0.0), "silent before the note");
+    // Frame 4800 + k: level (4801 + k) / 9600, gain 1 - 0.5 (4801 + k) / 9600, hard left.
+    for k in [0usize, 1, 100, 4799] {
+        let x = (4801 + k) as f32 / 9600.0;
+        let want = x * (1.0 - 0.5 * x);
+        assert!(
+            (left[4800 + k] - want).abs() < 1e-4,
+            "frame {}: {} (want {want})",
+            4800 + k,
+            left[4800 + k]
+        );
+    }
+}
+
+#[test]
 fn automation_ramps_reach_each_breakpoint_exactly_along_their_shape() {
     use khorus_synth::dsp::Shape;
     // Output = the control `level` while the gate is held.

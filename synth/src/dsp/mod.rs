@@ -262,6 +262,16 @@ impl Smoother {
         self.ramp.is_none() && self.value == self.target
     }
 
+    /// Moves on `n` values without using them (a node that had nothing to render).
+    pub fn advance(&mut self, n: usize) {
+        for _ in 0..n {
+            if self.settled() {
+                return;
+            }
+            self.tick();
+        }
+    }
+
     /// Fills `out` with the next values; true when they are all the same (settled).
     pub fn fill(&mut self, out: &mut [f32]) -> bool {
         if self.settled() {
