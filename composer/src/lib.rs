@@ -7,6 +7,7 @@
 //! [`stage`] runs it all on the bus.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod combinators;
 pub mod controls;
 pub mod explain;

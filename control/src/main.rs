@@ -245,6 +245,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 fn main() -> ExitCode {
+    // Control starts the composer, synth and router from this binary, named by argv[0].
+    if let Some(code) = khorus::supervise::run_as_stage() {
+        return code;
+    }
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).
     let cli = Cli::parse();
     // `khorus up` is a supervisor in the foreground: what it does (starts, restarts) is the

@@ -111,8 +111,8 @@ impl Supervised {
         self.waker.clone()
     }
 
-    /// Starts `bin args…` with its output appended to `log`.
-    pub fn spawn(&mut self, bin: &Path, args: &[String], log: &Path) -> Result<()> {
+    /// Starts `program args…` with its output appended to `log`.
+    pub fn spawn(&mut self, program: &StageProgram, args: &[String], log: &Path) -> Result<()> {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
@@ -124,7 +124,8 @@ impl Supervised {
             .open(log)
             .with_context(|| format!("failed to open {}", log.display()))?;
         let err = out.try_clone().context("failed to share the log file")?;
-        let child = Command::new(bin)
+        let child = Command::new(&program.program)
+            .arg0(&program.arg0)
             .args(args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -132,7 +133,7 @@ impl Supervised {
             // Its own process group: a terminal's Ctrl-C (or a dying control) leaves it alone.
             .process_group(0)
             .spawn()
-            .with_context(|| format!("failed to start {}", bin.display()))?;
+            .with_context(|| format!("failed to start {}", program.arg0.display()))?;
         let pid = child.id();
         self.child = Some(child);
         self.watch(pid)?;
@@ -386,14 +387,66 @@ pub fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// The binary of `stage`: beside this executable (a build or an install), else on `PATH`.
-pub fn stage_binary(stage: StageKind) -> PathBuf {
+/// What to execute for a stage, and the name it runs under (`argv[0]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageProgram {
+    /// The file executed.
+    pub program: PathBuf,
+    /// Its `argv[0]`: `…/khorus-<stage>` either way, so `ps` and `pgrep -f` name the stage.
+    pub arg0: PathBuf,
+}
+
+/// The stages control runs from its own binary ([`run_as_stage`]): one file's code pages,
+/// shared by every process that maps it, count once between them in memory (PSS) instead of
+/// once per stage binary. The collector keeps its own binary: it is the one file that may
+/// carry capabilities (`setcap`), and control's must never.
+const SHARED: [StageKind; 3] = [StageKind::Composer, StageKind::Synth, StageKind::Router];
+
+/// How to start `stage`: the collector from its binary beside this executable (a build or an
+/// install; else on `PATH`), the others from this executable under the stage's name.
+pub fn stage_program(stage: StageKind) -> StageProgram {
     let name = format!("khorus-{}", stage.name());
-    std::env::current_exe()
-        .ok()
+    let exe = std::env::current_exe().ok();
+    let beside = exe
+        .as_ref()
         .and_then(|e| e.parent().map(|d| d.join(&name)))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
+        .unwrap_or_else(|| PathBuf::from(&name));
+    match exe {
+        Some(exe) if SHARED.contains(&stage) => StageProgram {
+            program: exe,
+            arg0: beside,
+        },
+        _ => {
+            let program = if beside.exists() {
+                beside
+            } else {
+                PathBuf::from(name)
+            };
+            StageProgram {
+                arg0: program.clone(),
+                program,
+            }
+        }
+    }
+}
+
+/// When this process was started as a stage ([`stage_program`]: `argv[0]` names it), runs
+/// that stage's command line and returns its exit code.
+pub fn run_as_stage() -> Option<std::process::ExitCode> {
+    let arg0 = std::env::args_os().next()?;
+    let name = Path::new(&arg0).file_name()?.to_str()?;
+    let main = match name {
+        "khorus-composer" => khorus_composer::cli::main,
+        "khorus-synth" => khorus_synth::cli::main,
+        "khorus-router" => khorus_router::cli::main,
+        _ => return None,
+    };
+    // The process's name (`comm`: top, pgrep) as the stage's own binary would have it.
+    if let Ok(comm) = std::ffi::CString::new(&name.as_bytes()[..name.len().min(15)]) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    }
+    Some(main())
 }
 
 /// The PipeWire socket this user's clients connect to.

@@ -311,11 +311,11 @@ impl Control {
         let without_pipewire = kind == StageKind::Router && !self.pipewire;
         let args = self.args(kind, without_pipewire);
         let log = state::log_path(&self.opts.bus, kind.name());
-        let bin = supervise::stage_binary(kind);
+        let program = supervise::stage_program(kind);
         let max = self.backoff_max();
         let s = &mut self.stages[i];
         s.without_pipewire = without_pipewire;
-        if let Err(e) = s.spawn(&bin, &args, &log) {
+        if let Err(e) = s.spawn(&program, &args, &log) {
             s.detail = vec![format!("{e:#}")];
             s.on_exit(&log, max);
             return;

@@ -5,6 +5,7 @@
 //! PipeWire thread runs the MIDI node ([`node`]) whose real-time callback is [`rt`]; an OSC
 //! listener forwards `/khorus/set|tempo|hush` as bus commands.
 
+pub mod cli;
 pub mod clock;
 mod counts;
 pub mod map;

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod builtin;
+pub mod cli;
 pub mod client;
 pub mod command;
 mod compile;
