@@ -137,7 +137,7 @@ const SLICE: usize = 2 * crate::codec::MAX_COMMAND_BYTES;
 
 /// Clients one command service takes at once (control, the router's OSC forwarder, CLI calls,
 /// tools).
-const MAX_CLIENTS: usize = 16;
+const MAX_CLIENTS: usize = 8;
 
 fn open_rr(node: &Node<ipc::Service>, stage: StageKind) -> Result<RrFactory, BusError> {
     let path = command_service(stage);

@@ -31,7 +31,7 @@ pub const DEFAULT_ROOT: &str = "/tmp/iceoryx2/";
 /// and tests; these are sized for five stages, a handful of taps and their restarts.
 pub(crate) const MAX_NODES: usize = 64;
 pub(crate) const MAX_PUBLISHERS: usize = 8;
-pub(crate) const MAX_SUBSCRIBERS: usize = 32;
+pub(crate) const MAX_SUBSCRIBERS: usize = 16;
 
 /// Which bus to join: a file-name prefix and a root directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
