@@ -4,15 +4,15 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
-use khorus_bus::BusConfig;
-use khorus_bus::commands::composer::ScoreParams;
 use crate::pattern::Context;
 use crate::score::Score;
 use crate::stage::{self, Options};
 use crate::time::Q;
 use crate::transport;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use khorus_bus::BusConfig;
+use khorus_bus::commands::composer::ScoreParams;
 
 const EXAMPLES: &str = "EXAMPLES:
   khorus-composer                           run on the bus (silent until a command or --score)

@@ -439,10 +439,9 @@ fn port_counts(
     }
 }
 
-/// What woke the stage.
+/// What woke the stage (besides its tick).
 #[derive(Debug, Clone, Copy)]
 enum Src {
-    Signals,
     Commands,
 }
 
@@ -466,64 +465,58 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
         composer.sched.transport().bpm()
     );
     stage.announce_ready();
-    wait::run(
-        &[(Src::Signals, signals.waker()), (Src::Commands, commands)],
-        Some(tick),
-        None,
-        |wake| {
-            let mut step = || -> Result<(), StageError> {
-                match wake {
-                    Wake::Ready(Src::Signals) => {
-                        let now = clock::now_ns();
-                        signals.drain(|f| composer.on_signals(&f, now))?;
-                    }
-                    Wake::Ready(Src::Commands) => {
-                        let now = clock::now_ns();
-                        let counts = port_counts(&notes, &curves, &signals, stage.commands());
-                        stage.server().serve(|cmd| match cmd {
-                            // Status needs the ports' counters, which only this loop has.
-                            ComposerCommand::Common(Common::Status) => {
-                                let s = composer.status(counts);
-                                Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
-                            }
-                            cmd => composer.handle(cmd, now),
-                        })?;
-                    }
-                    Wake::Tick => {
-                        let now = clock::now_ns();
-                        let batch = composer.tick(now)?;
-                        if opts.print {
-                            for n in &batch.notes {
-                                // A closed stdout is not a reason to stop making music.
-                                writeln!(out, "{}", n.line(now)).ok();
-                            }
+    // Signal frames are not a reason to wake: the tick reads the ones that came meanwhile
+    // (the subscriber holds 256), which is all a tick's queries see anyway.
+    wait::run(&[(Src::Commands, commands)], Some(tick), None, |wake| {
+        let mut step = || -> Result<(), StageError> {
+            match wake {
+                Wake::Ready(Src::Commands) => {
+                    let now = clock::now_ns();
+                    let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                    stage.server().serve(|cmd| match cmd {
+                        // Status needs the ports' counters, which only this loop has.
+                        ComposerCommand::Common(Common::Status) => {
+                            let s = composer.status(counts);
+                            Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
                         }
-                        notes.publish_all(batch.notes)?;
-                        curves.publish_all(batch.curves)?;
-                        // The transport, when it changed (tempo, start/stop) and once a second.
-                        let state = composer.transport_state(now);
-                        let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
-                        if changed || now.saturating_sub(last_transport_ns) >= 1_000_000_000 {
-                            transport.publish(state)?;
-                            last_transport = Some(state);
-                            last_transport_ns = now;
-                        }
-                        let counts = port_counts(&notes, &curves, &signals, stage.commands());
-                        stage.heartbeat(false, || composer.status(counts))?;
-                    }
+                        cmd => composer.handle(cmd, now),
+                    })?;
                 }
-                Ok(())
-            };
-            if let Err(e) = step() {
-                failure = Some(e);
-                return ControlFlow::Break(());
+                Wake::Tick => {
+                    let now = clock::now_ns();
+                    signals.drain(|f| composer.on_signals(&f, now))?;
+                    let batch = composer.tick(now)?;
+                    if opts.print {
+                        for n in &batch.notes {
+                            // A closed stdout is not a reason to stop making music.
+                            writeln!(out, "{}", n.line(now)).ok();
+                        }
+                    }
+                    notes.publish_all(batch.notes)?;
+                    curves.publish_all(batch.curves)?;
+                    // The transport, when it changed (tempo, start/stop) and once a second.
+                    let state = composer.transport_state(now);
+                    let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
+                    if changed || now.saturating_sub(last_transport_ns) >= 1_000_000_000 {
+                        transport.publish(state)?;
+                        last_transport = Some(state);
+                        last_transport_ns = now;
+                    }
+                    let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                    stage.heartbeat(false, || composer.status(counts))?;
+                }
             }
-            if composer.shutdown_requested() {
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        },
-    )?;
+            Ok(())
+        };
+        if let Err(e) = step() {
+            failure = Some(e);
+            return ControlFlow::Break(());
+        }
+        if composer.shutdown_requested() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::map::RouterConfig;
+use crate::stage::{self, Options};
 use anyhow::{Result, anyhow};
 use clap::Parser;
 use khorus_bus::{BusConfig, logging, settings};
-use crate::map::RouterConfig;
-use crate::stage::{self, Options};
 
 /// Routes khorus notes and signals to a PipeWire MIDI port and OSC targets.
 ///

@@ -22,6 +22,9 @@ pub(crate) struct OscStats {
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
     pub received: u64,
+    /// Signal frames read while nothing consumed them (no MIDI peer linked, no OSC signal
+    /// bundles): emptied once a second instead of waking the router 50 times.
+    pub unconsumed: u64,
     /// Samples missing from publishers' sequences, over every subscription.
     pub missed: u64,
     pub invalid: u64,
@@ -61,6 +64,7 @@ pub(crate) fn status(
 ) -> StageStatus {
     let mut s = StageStatus::new(StageKind::Router);
     s.set(Counter::Received, c.received)
+        .set(Counter::Unconsumed, c.unconsumed)
         .set(Counter::Missed, c.missed)
         .set(
             Counter::Dropped,

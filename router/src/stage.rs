@@ -309,17 +309,27 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let mut failure = None;
     let mut lost = false;
     let print = opts.print;
-    let exit = wait::run(
-        &[
+    // Signal frames (50 a second) wake the router only while something consumes what they
+    // become: a linked MIDI peer (the MIDI thread runs only then) or OSC signal bundles.
+    // Otherwise the once-a-second tick empties the subscription, and a peer linking later is
+    // noticed by then: its controllers start within a second.
+    let wants_signals = |now: u64| {
+        rt_stats.linked_at(now)
+            || (osc_out.active() && (signal_every.is_some() || metrics_every.is_some()))
+    };
+    let mut fast = wants_signals(khorus_bus::clock::now_ns());
+    let exit = loop {
+        let mut switch = false;
+        let mut sources = vec![
             (Src::Notes, notes.waker()),
-            (Src::Signals, signals.waker()),
             (Src::Curves, curves.waker()),
             (Src::Transport, transport.waker()),
-            (Src::Commands, commands),
-        ],
-        Some(Duration::from_secs(1)),
-        None,
-        |wake| {
+            (Src::Commands, commands.clone()),
+        ];
+        if fast {
+            sources.push((Src::Signals, signals.waker()));
+        }
+        let exit = wait::run(&sources, Some(Duration::from_secs(1)), None, |wake| {
             let now = khorus_bus::clock::now_ns();
             counts.missed =
                 notes.missed() + signals.missed() + curves.missed() + transport.missed();
@@ -404,6 +414,14 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                         .map(drop)
                 }
                 Wake::Tick => {
+                    // (Frames that came just as a consumer appeared are kept for it.)
+                    if !fast
+                        && !wants_signals(now)
+                        && let Err(e) = signals.drain(|_| counts.unconsumed += 1)
+                    {
+                        failure = Some(e.into());
+                        return ControlFlow::Break(());
+                    }
                     mapper.flush(now, &mut pending);
                     if ntp_at.elapsed() > Duration::from_secs(10) {
                         ntp = NtpClock::measure();
@@ -438,12 +456,20 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                 return ControlFlow::Break(());
             }
             if shutdown {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
+                return ControlFlow::Break(());
             }
-        },
-    );
+            if wants_signals(now) != fast {
+                switch = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if switch {
+            fast = !fast;
+            continue;
+        }
+        break exit;
+    };
 
     stop.store(true, Relaxed);
     if let Some(thread) = pw.filter(|_| !lost) {

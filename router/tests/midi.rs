@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use khorus_bus::Counter;
+use khorus_bus::command::{Common, CommonReply};
 use khorus_bus::commands::composer::{ComposerCommand, TransportAction};
 use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, clock};
 use nix::sys::signal::Signal;
@@ -82,6 +84,53 @@ fn notes_and_signal_ccs_reach_pw_mididump_on_their_channels_at_exact_frames() {
         .collect();
     assert!(got.contains(&(1, 20, 64)), "exec → CC 20: {got:?}");
     assert!(got.contains(&(1, 23, 127)), "csw → CC 23: {got:?}");
+}
+
+#[test]
+fn signal_frames_wake_the_router_only_while_a_midi_peer_is_linked() {
+    let Some(rig) = MidiRig::start_unlinked("rlazy", &[]) else {
+        return;
+    };
+    let node = Bus::open("test-signals", &rig.bus.config).unwrap();
+    let mut signals = node.publisher::<SignalFrame>().unwrap();
+    let mut status = node
+        .command_client::<khorus_bus::commands::Router>()
+        .unwrap();
+    let counters = |status: &mut khorus_bus::CommandClient<Common, CommonReply>| match status
+        .call(&Common::Status, Duration::from_secs(2))
+        .unwrap()
+    {
+        CommonReply::Status(s) => (
+            s.get(Counter::Unconsumed).unwrap_or(0),
+            s.get(Counter::Received).unwrap_or(0),
+        ),
+        other => panic!("status: {other:?}"),
+    };
+    khorus_tests::wait_for(Duration::from_secs(10), "the router on the bus", || {
+        status.call(&Common::Status, Duration::from_secs(1)).ok()
+    });
+    // Nothing linked: a burst of frames is emptied by the once-a-second tick, unread.
+    let mut frame = SignalFrame::default();
+    frame.level[SignalId::EXEC.index()] = 0.25;
+    frame.available = 1 << SignalId::EXEC.index();
+    for _ in 0..100 {
+        signals.publish(frame).unwrap();
+    }
+    let (_, received) = khorus_tests::wait_for(Duration::from_secs(5), "100 unconsumed", || {
+        let c = counters(&mut status);
+        (c.0 == 100).then_some(c)
+    });
+    assert_eq!(received, 0, "no frame was mapped while nothing consumed it");
+    // Linked: frames wake it again and become controllers (within a second of the link).
+    rig.link();
+    rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
+    frame.level[SignalId::EXEC.index()] = 0.5;
+    signals.publish(frame).unwrap();
+    let ccs = rig.wait_dumped(1, |d| {
+        d.text.starts_with("Controller") && !d.text.contains("All Notes Off")
+    });
+    assert_eq!(field(&ccs[0].text, "value"), Some(64), "{:?}", ccs[0]);
+    assert_eq!(counters(&mut status).0, 100);
 }
 
 #[test]

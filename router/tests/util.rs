@@ -58,23 +58,28 @@ pub struct MidiRig {
 
 impl MidiRig {
     pub fn start(tag: &str, args: &[&str]) -> Option<Self> {
-        let stack = PipeWireStack::start()?;
-        let bus = TestBus::new(tag);
-        let name = format!("khorus-router-{tag}");
-        let dump = Child::spawn(stack.command("pw-mididump"));
-        let router = Self::spawn_router(&stack, &bus, &name, args);
-        let rig = Self {
-            stack,
-            bus,
-            router,
-            dump,
-            name,
-        };
+        let rig = Self::start_unlinked(tag, args)?;
         rig.link();
         // The router sweeps its channels when its port first runs (and once more 200 ms later,
         // in case the peer was not running yet): proof the link carries data.
         rig.wait_dumped(4, is_sweep);
         Some(rig)
+    }
+
+    /// The router and the dump, not linked yet.
+    pub fn start_unlinked(tag: &str, args: &[&str]) -> Option<Self> {
+        let stack = PipeWireStack::start()?;
+        let bus = TestBus::new(tag);
+        let name = format!("khorus-router-{tag}");
+        let dump = Child::spawn(stack.command("pw-mididump"));
+        let router = Self::spawn_router(&stack, &bus, &name, args);
+        Some(Self {
+            stack,
+            bus,
+            router,
+            dump,
+            name,
+        })
     }
 
     pub fn spawn_router(stack: &PipeWireStack, bus: &TestBus, name: &str, args: &[&str]) -> Child {

@@ -5,16 +5,16 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use khorus_bus::commands::synth::{GraphEdit, SynthCommand};
-use khorus_bus::{BusConfig, NoteEvent, logging};
 use crate::client::{self, ClientError};
 use crate::command::FADE_MS;
 use crate::engine::RATE_HZ;
 use crate::graph::GraphSpec;
 use crate::node::NodeOptions;
 use crate::render;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use khorus_bus::commands::synth::{GraphEdit, SynthCommand};
+use khorus_bus::{BusConfig, NoteEvent, logging};
 
 /// Polyphonic synth for khorus: plays the notes on the bus as a PipeWire node.
 #[derive(Debug, Parser)]

@@ -130,7 +130,10 @@ fn an_idle_instrument_skipped_by_the_engine_keeps_its_automation_on_time() {
     let mut left = vec![0.0; 9600];
     let mut right = vec![0.0; 9600];
     engine.render(&mut left, &mut right);
-    assert!(left[..4800].iter().all(|&x| x == 0.0), "silent before the note");
+    assert!(
+        left[..4800].iter().all(|&x| x == 0.0),
+        "silent before the note"
+    );
     // Frame 4800 + k: level (4801 + k) / 9600, gain 1 - 0.5 (4801 + k) / 9600, hard left.
     for k in [0usize, 1, 100, 4799] {
         let x = (4801 + k) as f32 / 9600.0;

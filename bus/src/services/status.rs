@@ -125,11 +125,14 @@ pub enum Counter {
     SignalsStale = 27,
     /// Notes not written because no MIDI peer is linked (the router).
     Unlinked = 28,
+    /// Signal frames read without waking for them, because nothing consumed them (the router
+    /// with no MIDI peer linked and no OSC signal bundles).
+    Unconsumed = 29,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -159,6 +162,7 @@ impl Counter {
         Self::Hangs,
         Self::SignalsStale,
         Self::Unlinked,
+        Self::Unconsumed,
     ];
 
     /// The counter's snake_case name.
@@ -193,6 +197,7 @@ impl Counter {
             Self::Hangs => "hangs",
             Self::SignalsStale => "signals_stale",
             Self::Unlinked => "unlinked",
+            Self::Unconsumed => "unconsumed",
         }
     }
 }
