@@ -32,6 +32,10 @@ pub struct Qos {
     pub buffer: usize,
     /// Latest samples a newly connected subscriber receives.
     pub history: usize,
+    /// Publishers at once (a stage, a tool or two, and a restarted stage's stale port until
+    /// control cleans it up): every subscriber holds a connection slot, tens of kilobytes,
+    /// for each.
+    pub publishers: usize,
 }
 
 /// A hot-path payload: a fixed-size `#[repr(C)]` type with its own service.
@@ -52,12 +56,14 @@ pub trait Topic: Debug + Copy + ZeroCopySend + Send + 'static {
 
 /// Implements [`Topic`] for a payload with `seq` and `t_ns` fields: its service path and QoS.
 macro_rules! topic {
-    ($ty:ty, $service:literal, buffer: $buffer:expr, history: $history:expr) => {
+    ($ty:ty, $service:literal, buffer: $buffer:expr, history: $history:expr,
+        publishers: $publishers:expr) => {
         impl $crate::pubsub::Topic for $ty {
             const SERVICE: &'static str = $service;
             const QOS: $crate::pubsub::Qos = $crate::pubsub::Qos {
                 buffer: $buffer,
                 history: $history,
+                publishers: $publishers,
             };
             fn seq(&self) -> u64 {
                 self.seq
@@ -98,7 +104,7 @@ fn open_pubsub<T: Topic>(node: &Node<ipc::Service>) -> Result<PubSubFactory<T>, 
         .enable_safe_overflow(false)
         .subscriber_max_buffer_size(T::QOS.buffer)
         .history_size(T::QOS.history)
-        .max_publishers(MAX_PUBLISHERS)
+        .max_publishers(T::QOS.publishers.min(MAX_PUBLISHERS))
         .max_subscribers(MAX_SUBSCRIBERS)
         .max_nodes(MAX_NODES)
         .open_or_create()

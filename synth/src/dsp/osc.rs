@@ -33,10 +33,10 @@ const LEVELS: [usize; 22] = [
     1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 192, 256, 384,
 ];
 
-/// A level: per point, its value and the step to the next point scaled by the phase
-/// fraction's unit (2^-FRAC_BITS), so interpolating is one multiply-add on the raw fraction
-/// bits and both numbers come from one place in memory.
-type Table = Box<[[f32; 2]; TABLE]>;
+/// A level: its values at the table's points, and the first again at the end, so a point's
+/// successor is always the next entry (a level is 16 KiB; both waves' levels, 1.4 MiB, are
+/// built once per process).
+type Table = Box<[f32; TABLE + 1]>;
 
 struct Tables {
     saw: Vec<Table>,
@@ -67,10 +67,9 @@ fn build_levels(amp: impl Fn(usize) -> f64) -> Vec<Table> {
                 }
                 k += 1;
             }
-            let mut t = Box::new([[0.0f32; 2]; TABLE]);
-            for i in 0..TABLE {
-                let (a, b) = (sum[i] as f32, sum[(i + 1) % TABLE] as f32);
-                t[i] = [a, (b - a) * FRAC_UNIT];
+            let mut t = Box::new([0.0f32; TABLE + 1]);
+            for i in 0..=TABLE {
+                t[i] = sum[i % TABLE] as f32;
             }
             t
         })
@@ -101,13 +100,22 @@ const FRAC_BITS: u32 = 32 - TABLE.trailing_zeros();
 /// The value of one unit of the fraction bits.
 const FRAC_UNIT: f32 = 1.0 / (1u32 << FRAC_BITS) as f32;
 
+/// A point of a level and the step to the next one, scaled by the phase fraction's unit
+/// (2^-FRAC_BITS: an exact power of two), so interpolating is one multiply-add on the raw
+/// fraction bits.
+#[inline(always)]
+fn point(table: &[f32; TABLE + 1], index: u32) -> (f32, f32) {
+    let i = index as usize % TABLE;
+    let a = table[i];
+    (a, (table[i + 1] - a) * FRAC_UNIT)
+}
+
 /// Linear interpolation with a 32-bit fixed-point phase (a whole cycle is 2^32): integer
 /// index and fraction, no float-to-int conversion and no bounds checks in the block loop.
-/// Integer phase wraps exactly, so it does not drift either. (`a + (b − a)·f` with the
-/// fraction's scale moved into the stored step: exact powers of two, the same result.)
+/// Integer phase wraps exactly, so it does not drift either.
 #[inline(always)]
-fn lookup_fixed(table: &[[f32; 2]; TABLE], phase: u32) -> f32 {
-    let [a, d] = table[(phase >> FRAC_BITS) as usize];
+fn lookup_fixed(table: &[f32; TABLE + 1], phase: u32) -> f32 {
+    let (a, d) = point(table, phase >> FRAC_BITS);
     a + d * (phase & ((1 << FRAC_BITS) - 1)) as f32
 }
 
@@ -204,7 +212,7 @@ impl Osc {
         match self.wave {
             Wave::Saw | Wave::Triangle => {
                 let t = tables();
-                let table: &[[f32; 2]; TABLE] = if self.wave == Wave::Saw {
+                let table: &[f32; TABLE + 1] = if self.wave == Wave::Saw {
                     &t.saw[level]
                 } else {
                     &t.triangle[level]
@@ -233,7 +241,7 @@ impl Osc {
 /// vector (`p, p + inc, p + 2·inc, p + 3·inc`, all stepping by `4·inc`), the fractions and the
 /// interpolation as vector operations, only the table reads one by one. The arithmetic is
 /// `lookup_fixed`'s, so the samples are the same. Returns the phase after the last sample.
-fn run_along_time(table: &[[f32; 2]; TABLE], phase: u32, inc: u32, out: &mut [f32]) -> u32 {
+fn run_along_time(table: &[f32; TABLE + 1], phase: u32, inc: u32, out: &mut [f32]) -> u32 {
     let mut ph = u32x4::new(std::array::from_fn(|j| {
         phase.wrapping_add(inc.wrapping_mul(j as u32))
     }));
@@ -251,16 +259,21 @@ fn run_along_time(table: &[[f32; 2]; TABLE], phase: u32, inc: u32, out: &mut [f3
             f[2] as i32,
             f[3] as i32,
         ]));
-        // Two (value, step) pairs per vector (two 8-byte loads), then split into values and
-        // steps by a shuffle each.
-        let p0 = table[index[0] as usize % TABLE];
-        let p1 = table[index[1] as usize % TABLE];
-        let p2 = table[index[2] as usize % TABLE];
-        let p3 = table[index[3] as usize % TABLE];
-        let lo = [p0[0], p0[1], p1[0], p1[1]];
-        let hi = [p2[0], p2[1], p3[0], p3[1]];
-        let a = f32x4::new([lo[0], lo[2], hi[0], hi[2]]);
-        let d = f32x4::new([lo[1], lo[3], hi[1], hi[3]]);
+        // Each point and its successor read one by one, the steps as one vector.
+        let i = [
+            index[0] as usize % TABLE,
+            index[1] as usize % TABLE,
+            index[2] as usize % TABLE,
+            index[3] as usize % TABLE,
+        ];
+        let a = f32x4::new([table[i[0]], table[i[1]], table[i[2]], table[i[3]]]);
+        let b = f32x4::new([
+            table[i[0] + 1],
+            table[i[1] + 1],
+            table[i[2] + 1],
+            table[i[3] + 1],
+        ]);
+        let d = (b - a) * f32x4::splat(FRAC_UNIT);
         *chunk = (a + d * frac).to_array();
         ph += step;
     }
@@ -296,7 +309,7 @@ impl Osc {
         } else {
             &t.triangle
         };
-        let mut level: [&[[f32; 2]; TABLE]; LANES] = [&set[0]; LANES];
+        let mut level: [&[f32; TABLE + 1]; LANES] = [&set[0]; LANES];
         let mut phase = [0u32; LANES];
         let mut inc = [0u32; LANES];
         for (l, o) in oscs.iter_mut().enumerate() {
@@ -307,13 +320,13 @@ impl Osc {
         }
         for row in out.iter_mut() {
             let mut frac = [0.0f32; LANES];
-            let mut ad = [[0.0f32; 2]; LANES];
+            let mut ad = [(0.0f32, 0.0f32); LANES];
             for l in 0..LANES {
                 frac[l] = (phase[l] & ((1 << FRAC_BITS) - 1)) as f32;
-                ad[l] = level[l][(phase[l] >> FRAC_BITS) as usize % TABLE];
+                ad[l] = point(level[l], phase[l] >> FRAC_BITS);
             }
             for l in 0..LANES {
-                row[l] = ad[l][0] + ad[l][1] * frac[l];
+                row[l] = ad[l].0 + ad[l].1 * frac[l];
                 phase[l] = phase[l].wrapping_add(inc[l]);
             }
         }
@@ -450,7 +463,7 @@ mod tests {
                 let direct: f64 = (1..=harmonics)
                     .map(|k| -2.0 / std::f64::consts::PI / k as f64 * (TAU * k as f64 * x).sin())
                     .sum();
-                let got = t.saw[level][i][0] as f64;
+                let got = t.saw[level][i] as f64;
                 assert!(
                     (got - direct).abs() < 1e-6,
                     "level {level} point {i}: {got} vs {direct}"
