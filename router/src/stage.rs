@@ -419,7 +419,7 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
                         && !wants_signals(now)
                         && let Err(e) = signals.drain(|_| counts.unconsumed += 1)
                     {
-                        failure = Some(e.into());
+                        failure = Some(e);
                         return ControlFlow::Break(());
                     }
                     mapper.flush(now, &mut pending);
