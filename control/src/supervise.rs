@@ -491,13 +491,35 @@ mod tests {
         assert_eq!(backoff(60, max), max);
     }
 
+    fn sh() -> StageProgram {
+        StageProgram {
+            program: "/bin/sh".into(),
+            arg0: "/bin/sh".into(),
+        }
+    }
+
+    #[test]
+    fn the_composer_synth_and_router_run_from_this_binary_the_collector_from_its_own() {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap();
+        for kind in [StageKind::Composer, StageKind::Synth, StageKind::Router] {
+            let p = stage_program(kind);
+            assert_eq!(p.program, exe);
+            assert_eq!(p.arg0, dir.join(format!("khorus-{}", kind.name())));
+        }
+        let p = stage_program(StageKind::Collector);
+        assert_ne!(p.program, exe, "the collector's binary may carry capabilities");
+        assert_eq!(p.arg0, p.program);
+        assert!(p.program.ends_with("khorus-collector"));
+    }
+
     #[test]
     fn a_child_is_watched_reaped_and_reported() {
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("x.log");
         let mut s = Supervised::new(StageKind::Tool, true);
         s.spawn(
-            Path::new("/bin/sh"),
+            &sh(),
             &["-c".into(), "echo boom >&2; exit 3".into()],
             &log,
         )
@@ -506,7 +528,7 @@ mod tests {
         // wait_exit reaped it; a fresh stage records an exit through on_exit instead.
         let mut t = Supervised::new(StageKind::Tool, true);
         t.spawn(
-            Path::new("/bin/sh"),
+            &sh(),
             &["-c".into(), "echo boom >&2; exit 3".into()],
             &log,
         )
