@@ -197,9 +197,11 @@ pub fn run<K: Copy>(
             return Ok(Exit::Stopped);
         }
         match result {
-            WaitSetRunResult::TerminationRequest | WaitSetRunResult::Interrupt => {
-                return Ok(Exit::Terminated);
-            }
+            WaitSetRunResult::TerminationRequest => return Ok(Exit::Terminated),
+            // The wait was interrupted (EINTR): by SIGINT or SIGTERM, which the next wait
+            // reports as a termination request, or by anything else — a stop and continue
+            // (Ctrl-Z, `fg`), a debugger attaching — which is no reason to stop.
+            WaitSetRunResult::Interrupt => continue,
             WaitSetRunResult::StopRequest => return Ok(Exit::Stopped),
             WaitSetRunResult::AllEventsHandled => {}
         }

@@ -508,7 +508,10 @@ mod tests {
             assert_eq!(p.arg0, dir.join(format!("khorus-{}", kind.name())));
         }
         let p = stage_program(StageKind::Collector);
-        assert_ne!(p.program, exe, "the collector's binary may carry capabilities");
+        assert_ne!(
+            p.program, exe,
+            "the collector's binary may carry capabilities"
+        );
         assert_eq!(p.arg0, p.program);
         assert!(p.program.ends_with("khorus-collector"));
     }
@@ -518,21 +521,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("x.log");
         let mut s = Supervised::new(StageKind::Tool, true);
-        s.spawn(
-            &sh(),
-            &["-c".into(), "echo boom >&2; exit 3".into()],
-            &log,
-        )
-        .unwrap();
+        s.spawn(&sh(), &["-c".into(), "echo boom >&2; exit 3".into()], &log)
+            .unwrap();
         assert!(s.wait_exit(Duration::from_secs(10)) || !s.running());
         // wait_exit reaped it; a fresh stage records an exit through on_exit instead.
         let mut t = Supervised::new(StageKind::Tool, true);
-        t.spawn(
-            &sh(),
-            &["-c".into(), "echo boom >&2; exit 3".into()],
-            &log,
-        )
-        .unwrap();
+        t.spawn(&sh(), &["-c".into(), "echo boom >&2; exit 3".into()], &log)
+            .unwrap();
         let fd = t.pidfd.as_ref().unwrap().try_clone().unwrap();
         let mut pfd = libc::pollfd {
             fd: std::os::fd::AsRawFd::as_raw_fd(&fd),

@@ -161,6 +161,39 @@ fn a_waiting_subscriber_sleeps_until_an_event_wakes_it() {
 }
 
 #[test]
+fn a_stopped_and_continued_waiter_goes_on_waiting() {
+    // epoll_wait fails with EINTR after SIGSTOP and SIGCONT (signal(7)); a wait loop that took
+    // that for a termination request would end a stage on a Ctrl-Z and `fg`, or a debugger.
+    let bus = TestBus::new("stop");
+    let mut tap = tap(&bus, "notes", 1);
+    let state = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit(") ").next().and_then(|r| r.chars().next())
+    };
+    // Stopped while it sleeps in epoll_wait (not on its way there).
+    wait_for(T, "the tap in epoll_wait", || {
+        let wchan = std::fs::read_to_string(format!("/proc/{}/wchan", tap.pid()));
+        wchan.is_ok_and(|w| w.contains("epoll")).then_some(())
+    });
+    tap.signal(nix::sys::signal::Signal::SIGSTOP);
+    wait_for(T, "the tap stopped", || {
+        (state(tap.pid()) == Some('T')).then_some(())
+    });
+    tap.signal(nix::sys::signal::Signal::SIGCONT);
+    wait_for(T, "the tap running", || {
+        (state(tap.pid()) != Some('T')).then_some(())
+    });
+    inject(
+        &bus,
+        "notes",
+        r#"{"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#,
+    );
+    let (status, stdout, _) = tap.wait_exit(T);
+    assert!(status.success());
+    assert_eq!(stdout.len(), 1, "the tap waited for its note: {stdout:?}");
+}
+
+#[test]
 fn commands_round_trip_and_bad_requests_get_error_replies() {
     let bus = TestBus::new("cmd");
     let mut server = peer(&bus, &["serve"]);
