@@ -363,12 +363,17 @@ impl Svf {
 pub struct OnePole {
     rate: f32,
     y: f32,
+    a: super::Cached,
 }
 
 impl OnePole {
     /// At rest.
     pub fn new(rate: f32) -> Self {
-        Self { rate, y: 0.0 }
+        Self {
+            rate,
+            y: 0.0,
+            a: super::Cached::default(),
+        }
     }
 
     /// Clears the state.
@@ -379,7 +384,10 @@ impl OnePole {
     /// One sample.
     #[inline]
     pub fn tick(&mut self, x: f32, cutoff: f32) -> f32 {
-        let a = 1.0 - (-2.0 * PI * cutoff.clamp(1.0, self.rate * 0.49) / self.rate).exp();
+        let rate = self.rate;
+        let a = self.a.get(cutoff, |c| {
+            1.0 - (-2.0 * PI * c.clamp(1.0, rate * 0.49) / rate).exp()
+        });
         self.y += a * (x - self.y);
         self.y
     }

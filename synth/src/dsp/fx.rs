@@ -71,13 +71,25 @@ impl Delay {
     pub fn tick(&mut self, x: f32, time_s: f32, feedback: f32, damp_hz: f32) -> f32 {
         let n = self.buf.len();
         let d = ((time_s * self.rate) as usize).clamp(1, n - 1);
-        let read = (self.pos + n - d) % n;
-        let out = self.buf[read];
+        let out = self.buf[back(self.pos, d, n)];
         let fb = self.damp.tick(out, damp_hz) * feedback.clamp(0.0, 0.98);
         self.buf[self.pos] = x + fb;
-        self.pos = (self.pos + 1) % n;
+        self.pos = next(self.pos, n);
         out
     }
+}
+
+/// The position after `pos` in a ring of `n` (a compare, not a division: rings are read
+/// every sample).
+#[inline(always)]
+pub(crate) fn next(pos: usize, n: usize) -> usize {
+    if pos + 1 >= n { 0 } else { pos + 1 }
+}
+
+/// The position `d` (≤ `n`) before `pos` in a ring of `n`.
+#[inline(always)]
+pub(crate) fn back(pos: usize, d: usize, n: usize) -> usize {
+    if pos >= d { pos - d } else { pos + n - d }
 }
 
 /// Delay time of `beats` at `bpm` (tempo-synced delay).
@@ -98,7 +110,7 @@ impl Comb {
         let out = self.buf[self.pos];
         self.store = out * (1.0 - damp) + self.store * damp;
         self.buf[self.pos] = x + self.store * feedback;
-        self.pos = (self.pos + 1) % self.buf.len();
+        self.pos = next(self.pos, self.buf.len());
         out
     }
 }
@@ -115,7 +127,7 @@ impl Allpass {
         let b = self.buf[self.pos];
         let out = b - x;
         self.buf[self.pos] = x + b * 0.5;
-        self.pos = (self.pos + 1) % self.buf.len();
+        self.pos = next(self.pos, self.buf.len());
         out
     }
 }

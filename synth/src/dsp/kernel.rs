@@ -7,8 +7,8 @@
 
 use std::f32::consts::TAU;
 
-use super::fx::{DcBlock, Reverb};
-use super::{Out, Sig};
+use super::fx::{DcBlock, Reverb, back, next};
+use super::{Cached, Out, Sig};
 
 /// The most inputs a kernel reads.
 pub const ARGS: usize = 5;
@@ -85,19 +85,26 @@ impl Kernel for Lfo {
 pub struct OnePole {
     y: f32,
     rate: f32,
+    a: Cached,
 }
 
 impl Kernel for OnePole {
     fn new(rate: f32, _: f32) -> Self {
-        Self { y: 0.0, rate }
+        Self {
+            y: 0.0,
+            rate,
+            a: Cached::default(),
+        }
     }
     fn reset(&mut self) {
         self.y = 0.0;
     }
     #[inline]
     fn tick(&mut self, [x, cutoff, ..]: [f32; ARGS]) -> f32 {
-        let c = cutoff.clamp(1.0, self.rate * 0.49);
-        let a = 1.0 - (-TAU * c / self.rate).exp();
+        let rate = self.rate;
+        let a = self.a.get(cutoff, |c| {
+            1.0 - (-TAU * c.clamp(1.0, rate * 0.49) / rate).exp()
+        });
         self.y = flush(self.y + a * (x - self.y));
         self.y
     }
@@ -126,11 +133,16 @@ impl Kernel for DcBlocker {
 pub struct Smooth {
     y: Option<f32>,
     rate: f32,
+    k: Cached,
 }
 
 impl Kernel for Smooth {
     fn new(rate: f32, _: f32) -> Self {
-        Self { y: None, rate }
+        Self {
+            y: None,
+            rate,
+            k: Cached::default(),
+        }
     }
     fn reset(&mut self) {
         self.y = None;
@@ -139,7 +151,10 @@ impl Kernel for Smooth {
     fn tick(&mut self, [x, time, ..]: [f32; ARGS]) -> f32 {
         // Starts at its first input rather than gliding up from zero.
         let y = self.y.unwrap_or(x);
-        let k = (-1.0 / (time.max(0.0) * self.rate).max(1.0)).exp();
+        let rate = self.rate;
+        let k = self
+            .k
+            .get(time, |t| (-1.0 / (t.max(0.0) * rate).max(1.0)).exp());
         let y = flush(x + (y - x) * k);
         self.y = Some(y);
         y
@@ -186,6 +201,7 @@ pub struct Decay {
     level: f32,
     high: bool,
     rate: f32,
+    k: Cached,
 }
 
 impl Kernel for Decay {
@@ -194,6 +210,7 @@ impl Kernel for Decay {
             level: 0.0,
             high: false,
             rate,
+            k: Cached::default(),
         }
     }
     fn reset(&mut self) {
@@ -209,7 +226,10 @@ impl Kernel for Decay {
         self.high = high;
         let out = self.level;
         // 1000 = 60 dB: level × k^(time · rate) = level / 1000.
-        let k = (-(1000.0f32.ln()) / (time.max(0.0) * self.rate).max(1.0)).exp();
+        let rate = self.rate;
+        let k = self.k.get(time, |t| {
+            (-(1000.0f32.ln()) / (t.max(0.0) * rate).max(1.0)).exp()
+        });
         self.level = flush(self.level * k);
         out
     }
@@ -242,15 +262,15 @@ impl Line {
         let d = d.clamp(1.0, (n - 1) as f32);
         let whole = d as usize;
         let frac = d - whole as f32;
-        let a = self.buf[(self.pos + n - whole) % n];
-        let b = self.buf[(self.pos + n - (whole + 1).min(n - 1)) % n];
+        let a = self.buf[back(self.pos, whole, n)];
+        let b = self.buf[back(self.pos, (whole + 1).min(n - 1), n)];
         a + (b - a) * frac
     }
 
     #[inline]
     fn write(&mut self, x: f32) {
         self.buf[self.pos] = flush(x);
-        self.pos = (self.pos + 1) % self.buf.len();
+        self.pos = next(self.pos, self.buf.len());
     }
 }
 

@@ -163,6 +163,27 @@ struct Segment {
     len: u32,
 }
 
+/// A coefficient computed from one input (an `exp` of a cutoff or a time), recomputed only
+/// when the input changes: inputs are mostly steady, and a transcendental per sample is what
+/// a filter or envelope would otherwise spend its time on. The same numbers either way.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cached {
+    key: Option<u32>,
+    value: f32,
+}
+
+impl Cached {
+    /// `f(x)`, from the cache when `x` is the input it was last computed for.
+    #[inline(always)]
+    pub(crate) fn get(&mut self, x: f32, f: impl FnOnce(f32) -> f32) -> f32 {
+        if self.key != Some(x.to_bits()) {
+            self.key = Some(x.to_bits());
+            self.value = f(x);
+        }
+        self.value
+    }
+}
+
 /// A control value: one-pole smoothing toward plain sets (no zipper noise; ~63 % of a step in
 /// `time_s`), or an exact per-sample ramp to an automation breakpoint.
 #[derive(Debug, Clone, Copy)]
