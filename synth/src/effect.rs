@@ -407,9 +407,7 @@ impl Effect {
                 }
             }
             EffectKind::Reverb { reverb, room, damp } => {
-                for i in 0..n {
-                    (l[i], r[i]) = reverb.tick(l[i], r[i], *room, *damp);
-                }
+                reverb.process(&mut l[..n], &mut r[..n], *room, *damp);
             }
             EffectKind::Def(d) => d.process(&mut self.input, n),
         }

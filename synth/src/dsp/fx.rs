@@ -4,6 +4,8 @@
 
 use std::f32::consts::{FRAC_PI_2, SQRT_2};
 
+use wide::f32x8;
+
 use super::filter::OnePole;
 
 /// Equal-power pan: `pan` -1 (left) … 1 (right) → (left gain, right gain).
@@ -97,21 +99,56 @@ pub fn synced_delay_s(bpm: f32, beats: f32) -> f32 {
     60.0 / bpm.max(1.0) * beats
 }
 
+/// The eight damped combs of a channel, run side by side: each sample reads one point of
+/// every line, then the damping (a one-pole per comb, the recursion Freeverb spends its time
+/// on) runs as one vector across the eight.
 #[derive(Debug, Clone)]
-struct Comb {
-    buf: Vec<f32>,
-    pos: usize,
-    store: f32,
+struct Combs {
+    lines: [Vec<f32>; 8],
+    pos: [usize; 8],
+    store: f32x8,
 }
 
-impl Comb {
+impl Combs {
+    fn new(len: impl Fn(usize) -> usize) -> Self {
+        Self {
+            lines: std::array::from_fn(|c| vec![0.0; len(COMB_TUNING[c])]),
+            pos: [0; 8],
+            store: f32x8::ZERO,
+        }
+    }
+
+    fn reset(&mut self) {
+        for l in &mut self.lines {
+            l.fill(0.0);
+        }
+        self.pos = [0; 8];
+        self.store = f32x8::ZERO;
+    }
+
+    /// Adds the sum of the combs' outputs for each input sample of `x` to `acc`.
     #[inline]
-    fn tick(&mut self, x: f32, feedback: f32, damp: f32) -> f32 {
-        let out = self.buf[self.pos];
-        self.store = out * (1.0 - damp) + self.store * damp;
-        self.buf[self.pos] = x + self.store * feedback;
-        self.pos = next(self.pos, self.buf.len());
-        out
+    fn run(&mut self, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
+        let (keep, take, feedback) = (
+            f32x8::splat(damp),
+            f32x8::splat(1.0 - damp),
+            f32x8::splat(feedback),
+        );
+        for (&x, acc) in x.iter().zip(acc.iter_mut()) {
+            let mut out = [0.0f32; 8];
+            for ((o, line), &p) in out.iter_mut().zip(&self.lines).zip(&self.pos) {
+                *o = line[p];
+            }
+            let o = f32x8::new(out);
+            self.store = o * take + self.store * keep;
+            let w = (f32x8::splat(x) + self.store * feedback).to_array();
+            for ((line, p), w) in self.lines.iter_mut().zip(&mut self.pos).zip(w) {
+                line[*p] = w;
+                *p = next(*p, line.len());
+            }
+            *acc +=
+                ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
+        }
     }
 }
 
@@ -122,22 +159,32 @@ struct Allpass {
 }
 
 impl Allpass {
+    /// Runs over `x` in place. Its line is longer than a block, so within one nothing it
+    /// writes is read back: each run between wraps of the ring is a plain vector loop.
     #[inline]
-    fn tick(&mut self, x: f32) -> f32 {
-        let b = self.buf[self.pos];
-        let out = b - x;
-        self.buf[self.pos] = x + b * 0.5;
-        self.pos = next(self.pos, self.buf.len());
-        out
+    fn run(&mut self, x: &mut [f32]) {
+        let mut x = x;
+        while !x.is_empty() {
+            let n = x.len().min(self.buf.len() - self.pos);
+            let (now, rest) = x.split_at_mut(n);
+            for (x, b) in now.iter_mut().zip(&mut self.buf[self.pos..self.pos + n]) {
+                let old = *b;
+                *b = *x + old * 0.5;
+                *x = old - *x;
+            }
+            self.pos = (self.pos + n) % self.buf.len();
+            x = rest;
+        }
     }
 }
 
 /// Freeverb: 8 parallel damped combs into 4 series allpasses per channel, the right channel
-/// with slightly longer lines for width.
+/// with slightly longer lines for width. Lines are longer than a block ([`super::BLOCK`]),
+/// which [`Reverb::process`] relies on.
 #[derive(Debug, Clone)]
 pub struct Reverb {
-    combs: [Vec<Comb>; 2],
-    allpasses: [Vec<Allpass>; 2],
+    combs: [Combs; 2],
+    allpasses: [[Allpass; 4]; 2],
 }
 
 const COMB_TUNING: [usize; 8] = [1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617];
@@ -148,24 +195,15 @@ impl Reverb {
     /// Builds the lines for `rate` (tunings are for 44.1 kHz and scaled).
     pub fn new(rate: f32) -> Self {
         let scale = rate / 44_100.0;
-        let line = |n: usize| vec![0.0; ((n as f32 * scale) as usize).max(1)];
+        // At least a block and one more, whatever the rate.
+        let len = |n: usize| ((n as f32 * scale) as usize).max(super::BLOCK + 1);
         let chan = |spread: usize| {
             (
-                COMB_TUNING
-                    .iter()
-                    .map(|&n| Comb {
-                        buf: line(n + spread),
-                        pos: 0,
-                        store: 0.0,
-                    })
-                    .collect::<Vec<_>>(),
-                ALLPASS_TUNING
-                    .iter()
-                    .map(|&n| Allpass {
-                        buf: line(n + spread),
-                        pos: 0,
-                    })
-                    .collect::<Vec<_>>(),
+                Combs::new(|n| len(n + spread)),
+                ALLPASS_TUNING.map(|n| Allpass {
+                    buf: vec![0.0; len(n + spread)],
+                    pos: 0,
+                }),
             )
         };
         let (cl, al) = chan(0);
@@ -178,36 +216,41 @@ impl Reverb {
 
     /// Clears every line.
     pub fn reset(&mut self) {
-        for c in self.combs.iter_mut().flatten() {
-            c.buf.iter_mut().for_each(|s| *s = 0.0);
-            c.store = 0.0;
-            c.pos = 0;
+        for c in &mut self.combs {
+            c.reset();
         }
         for a in self.allpasses.iter_mut().flatten() {
-            a.buf.iter_mut().for_each(|s| *s = 0.0);
+            a.buf.fill(0.0);
             a.pos = 0;
         }
     }
 
-    /// One stereo sample of wet signal; `room` 0..1 (size), `damp` 0..1.
-    #[inline]
-    pub fn tick(&mut self, l: f32, r: f32, room: f32, damp: f32) -> (f32, f32) {
+    /// A block (at most [`super::BLOCK`] frames) in place: `l`, `r` in, the wet signal out;
+    /// `room` 0..1 (size), `damp` 0..1. Only the channels asked for are computed: `r` may be
+    /// empty (a mono reverb: the left channel of `l` fed as both inputs).
+    pub fn process(&mut self, l: &mut [f32], r: &mut [f32], room: f32, damp: f32) {
+        let n = l.len().min(super::BLOCK);
         let feedback = 0.7 + 0.28 * room.clamp(0.0, 1.0);
         let damp = damp.clamp(0.0, 1.0) * 0.4;
-        let input = (l + r) * 0.015;
-        let mut out = [0.0f32; 2];
-        for ((o, combs), allpasses) in out.iter_mut().zip(&mut self.combs).zip(&mut self.allpasses)
-        {
-            let mut acc = 0.0;
-            for c in combs {
-                acc += c.tick(input, feedback, damp);
+        let mut input = [0.0f32; super::BLOCK];
+        if r.is_empty() {
+            for (i, x) in input.iter_mut().zip(&l[..n]) {
+                *i = x * 0.015;
             }
-            for a in allpasses {
-                acc = a.tick(acc);
+        } else {
+            for ((i, a), b) in input.iter_mut().zip(&l[..n]).zip(&r[..n]) {
+                *i = (a + b) * 0.015;
             }
-            *o = acc;
         }
-        (out[0], out[1])
+        let channels = if r.is_empty() { 1 } else { 2 };
+        for (ch, out) in [l, r].into_iter().enumerate().take(channels) {
+            let out = &mut out[..n];
+            out.fill(0.0);
+            self.combs[ch].run(&input[..n], out, feedback, damp);
+            for a in &mut self.allpasses[ch] {
+                a.run(out);
+            }
+        }
     }
 }
 
@@ -282,23 +325,54 @@ mod tests {
         assert!(out[200] > 0.3 && out[200] < 0.6, "{}", out[200]);
     }
 
+    /// The reverb's stereo output for `input` fed to both channels, in blocks of `sizes`
+    /// (cycled).
+    fn reverb_out(input: &[f32], sizes: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let mut rv = Reverb::new(48_000.0);
+        let (mut l, mut r) = (input.to_vec(), input.to_vec());
+        let mut at = 0;
+        for &n in sizes.iter().cycle() {
+            if at >= input.len() {
+                break;
+            }
+            let end = (at + n).min(input.len());
+            rv.process(&mut l[at..end], &mut r[at..end], 0.5, 0.5);
+            at = end;
+        }
+        (l, r)
+    }
+
     #[test]
     fn reverb_tail_decays_and_reset_silences() {
+        let input: Vec<f32> = (0..96_000)
+            .map(|i| if i < 100 { 1.0 } else { 0.0 })
+            .collect();
+        let (l, r) = reverb_out(&input, &[64]);
+        let energy = |a: usize, b: usize| (a..b).map(|i| l[i] * l[i] + r[i] * r[i]).sum::<f32>();
+        assert!(energy(4800, 9600) > 0.0 && energy(91_200, 96_000) < energy(4800, 9600) * 0.1);
         let mut rv = Reverb::new(48_000.0);
-        let mut energy_early = 0.0;
-        let mut energy_late = 0.0;
-        for i in 0..96_000 {
-            let x = if i < 100 { 1.0 } else { 0.0 };
-            let (l, r) = rv.tick(x, x, 0.5, 0.5);
-            if (4800..9600).contains(&i) {
-                energy_early += l * l + r * r;
-            }
-            if i >= 91_200 {
-                energy_late += l * l + r * r;
-            }
-        }
-        assert!(energy_early > 0.0 && energy_late < energy_early * 0.1);
+        let (mut a, mut b) = ([1.0f32; 64], [1.0f32; 64]);
+        rv.process(&mut a, &mut b, 0.5, 0.5);
         rv.reset();
-        assert_eq!(rv.tick(0.0, 0.0, 0.5, 0.5), (0.0, 0.0));
+        let (mut a, mut b) = ([0.0f32; 64], [0.0f32; 64]);
+        rv.process(&mut a, &mut b, 0.5, 0.5);
+        assert!(a.iter().chain(&b).all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn reverb_blocks_of_any_size_give_the_same_samples_and_mono_is_the_left() {
+        let input: Vec<f32> = (0..20_000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let whole = reverb_out(&input, &[64]);
+        assert_eq!(reverb_out(&input, &[1]), whole);
+        assert_eq!(reverb_out(&input, &[17, 64, 3, 40]), whole);
+        // Mono: the left channel of the input fed as both halves.
+        let mut rv = Reverb::new(48_000.0);
+        let mut mono = input.iter().map(|x| x * 2.0).collect::<Vec<_>>();
+        for chunk in mono.chunks_mut(64) {
+            rv.process(chunk, &mut [], 0.5, 0.5);
+        }
+        assert_eq!(mono, whole.0);
     }
 }

@@ -433,8 +433,31 @@ impl Kernel for MonoReverb {
     }
     #[inline]
     fn tick(&mut self, [x, room, damp, ..]: [f32; ARGS]) -> f32 {
-        // Freeverb sums its two inputs: feed the channel as both.
-        self.0.tick(x * 0.5, x * 0.5, room, damp).0
+        // The left channel only, the input fed as both of Freeverb's.
+        let mut one = [x];
+        self.0.process(&mut one, &mut [], room, damp);
+        one[0]
+    }
+
+    /// A block at steady settings runs Freeverb block-wise (the same samples as `tick`).
+    fn process<O: Out + ?Sized>(&mut self, args: &[Sig<'_>; ARGS], out: &mut O) {
+        let n = out.frames();
+        let (Sig::Steady(room), Sig::Steady(damp), true) = (args[1], args[2], n <= super::BLOCK)
+        else {
+            for i in 0..out.frames() {
+                let x = std::array::from_fn(|k| args[k].at(i));
+                out.set(i, self.tick(x));
+            }
+            return;
+        };
+        let mut block = [0.0f32; super::BLOCK];
+        for (i, b) in block[..n].iter_mut().enumerate() {
+            *b = args[0].at(i);
+        }
+        self.0.process(&mut block[..n], &mut [], room, damp);
+        for (i, &y) in block[..n].iter().enumerate() {
+            out.set(i, y);
+        }
     }
 }
 
