@@ -33,7 +33,7 @@ pub enum EffectKind {
     /// Freeverb.
     Reverb {
         /// The reverb.
-        reverb: Reverb,
+        reverb: Box<Reverb>,
         /// Room size 0..1.
         room: f32,
         /// Damping 0..1.
@@ -119,7 +119,7 @@ impl Effect {
         Self::with(
             name,
             EffectKind::Reverb {
-                reverb: Reverb::new(rate),
+                reverb: Box::new(Reverb::new(rate)),
                 room,
                 damp,
             },

@@ -422,11 +422,11 @@ impl Kernel for Flanger {
 /// Freeverb on one channel (its left half; a stereo effect definition runs once per channel),
 /// `room` 0 … 1, `damp` 0 … 1; wet only.
 #[derive(Debug, Clone)]
-pub struct MonoReverb(Reverb);
+pub struct MonoReverb(Box<Reverb>);
 
 impl Kernel for MonoReverb {
     fn new(rate: f32, _: f32) -> Self {
-        Self(Reverb::new(rate))
+        Self(Box::new(Reverb::new(rate)))
     }
     fn reset(&mut self) {
         self.0.reset();
