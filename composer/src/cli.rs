@@ -29,7 +29,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     /// Lookahead: how far ahead notes are scheduled, ms (1..=10000). The scheduler ticks every
-    /// quarter of it (100 ms: 40 ticks a second, each note out at least 75 ms before it sounds,
+    /// half of it (100 ms: 20 ticks a second, each note out at least 50 ms before it sounds,
     /// more than two PipeWire quanta of 1024 frames; each tick costs, so shorter costs more CPU).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(LOOKAHEAD_MS), allow_negative_numbers = true)]
     lookahead_ms: u32,

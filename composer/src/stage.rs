@@ -456,8 +456,10 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     let mut last_transport: Option<TransportState> = None;
     let commands = stage.server().waker();
     let mut composer = Composer::new(opts, clock::now_ns())?;
-    // A quarter of the lookahead: every event is made at least ¾ lookahead before it sounds.
-    let tick = Duration::from_nanos((opts.lookahead_ns / 4).clamp(1_000_000, 250_000_000));
+    // Half the lookahead (20 ticks a second at the default 100 ms, TidalCycles' frame rate):
+    // every event is made at least half a lookahead — two PipeWire quanta of 1024 frames —
+    // before it sounds, and the composer wakes half as often as at a quarter.
+    let tick = Duration::from_nanos((opts.lookahead_ns / 2).clamp(1_000_000, 250_000_000));
     let mut last_transport_ns = 0u64;
     let mut failure: Option<StageError> = None;
     tracing::info!(
