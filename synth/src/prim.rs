@@ -247,6 +247,13 @@ macro_rules! kernels {
                 }
             }
 
+            /// Runs at `rate` Hz from now on, as if built there ([`Kernel::set_sample_rate`]).
+            pub fn set_sample_rate(&mut self, rate: f32, max_s: f32) {
+                match self {
+                    $(KernelState::$variant(k) => k.set_sample_rate(rate, max_s)),*
+                }
+            }
+
             /// One sample.
             pub fn tick(&mut self, x: [f32; ARGS]) -> f32 {
                 match self {

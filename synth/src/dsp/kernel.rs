@@ -22,6 +22,15 @@ pub trait Kernel: Sized {
     /// One sample, from one sample of each input (unused ones are 0).
     fn tick(&mut self, x: [f32; ARGS]) -> f32;
 
+    /// Runs at `rate` Hz from now on, as if built there (its lines re-allocated, its state
+    /// reset: fundsp's habit, which allows a reset on a rate change). Off the audio thread.
+    /// The synth itself never calls it — an engine runs at one rate, and a stream at another
+    /// rate is resampled by PipeWire — but a node that can be moved is what a host of nodes
+    /// (an offline render at another rate, a future live rate change) needs.
+    fn set_sample_rate(&mut self, rate: f32, max_s: f32) {
+        *self = Self::new(rate, max_s);
+    }
+
     /// A block: `tick` per sample, so the block and per-sample paths agree exactly.
     #[inline]
     fn process<O: Out + ?Sized>(&mut self, args: &[Sig<'_>; ARGS], out: &mut O) {
@@ -504,6 +513,22 @@ mod tests {
         (from..from + n)
             .map(|i| state.tick(drive(kind, i)))
             .collect()
+    }
+
+    #[test]
+    fn every_kernel_moved_to_another_rate_sounds_as_one_built_there() {
+        for &kind in KernelKind::ALL {
+            let mut moved = kind.build(RATE, 1.0);
+            run(&mut moved, kind, 0, 5_000);
+            moved.set_sample_rate(96_000.0, 1.0);
+            let mut built = kind.build(96_000.0, 1.0);
+            assert_eq!(
+                run(&mut moved, kind, 0, 20_000),
+                run(&mut built, kind, 0, 20_000),
+                "{}",
+                kind.name()
+            );
+        }
     }
 
     #[test]
