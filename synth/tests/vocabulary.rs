@@ -110,17 +110,7 @@ fn a_user_defined_echo_sounds_at_the_exact_frame_and_its_feedback_decays() {
     assert!(program.reads_input);
     let mut fx = EffectDef::new(program, RATE);
     // An impulse on the left only, blocks of 64 frames.
-    let mut out = [Vec::new(), Vec::new()];
-    for b in 0..600 {
-        let mut io = [[0.0f32; 64]; 2];
-        if b == 0 {
-            io[0][0] = 1.0;
-        }
-        fx.process(&mut io, 64);
-        out[0].extend_from_slice(&io[0]);
-        out[1].extend_from_slice(&io[1]);
-    }
-    let [l, r] = out;
+    let [l, r] = impulse_left(&mut fx, 600 * 64);
     assert!(r.iter().all(|&x| x == 0.0), "channels are independent");
     assert_eq!(l[0], 1.0, "the dry impulse");
     let peak = |from: usize, to: usize| {

@@ -138,7 +138,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn a_waiting_subscriber_sleeps_until_an_event_wakes_it() {
     let bus = TestBus::new("wake");
-    let mut tap = tap(&bus, "notes", 1);
+    let tap = tap(&bus, "notes", 1);
     // A subscriber that polled would burn CPU while nothing is published.
     let before = cpu_ticks(tap.pid());
     let window = Instant::now() + Duration::from_millis(500);
@@ -150,14 +150,19 @@ fn a_waiting_subscriber_sleeps_until_an_event_wakes_it() {
         idle <= 5,
         "tap used {idle} ticks of CPU while idle: it is polling"
     );
+    one_note_reaches(&bus, tap);
+}
+
+/// Injects one note; `tap` (waiting for one) prints it and exits.
+fn one_note_reaches(bus: &TestBus, mut tap: Child) {
     inject(
-        &bus,
+        bus,
         "notes",
         r#"{"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#,
     );
     let (status, stdout, _) = tap.wait_exit(T);
     assert!(status.success());
-    assert_eq!(stdout.len(), 1, "{stdout:?}");
+    assert_eq!(stdout.len(), 1, "the tap waited for its note: {stdout:?}");
 }
 
 #[test]
@@ -165,7 +170,7 @@ fn a_stopped_and_continued_waiter_goes_on_waiting() {
     // epoll_wait fails with EINTR after SIGSTOP and SIGCONT (signal(7)); a wait loop that took
     // that for a termination request would end a stage on a Ctrl-Z and `fg`, or a debugger.
     let bus = TestBus::new("stop");
-    let mut tap = tap(&bus, "notes", 1);
+    let tap = tap(&bus, "notes", 1);
     let state = |pid: u32| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         stat.rsplit(") ").next().and_then(|r| r.chars().next())
@@ -183,14 +188,7 @@ fn a_stopped_and_continued_waiter_goes_on_waiting() {
     wait_for(T, "the tap running", || {
         (state(tap.pid()) != Some('T')).then_some(())
     });
-    inject(
-        &bus,
-        "notes",
-        r#"{"dur_ns":1,"note":60,"velocity":0.5,"role":"bass"}"#,
-    );
-    let (status, stdout, _) = tap.wait_exit(T);
-    assert!(status.success());
-    assert_eq!(stdout.len(), 1, "the tap waited for its note: {stdout:?}");
+    one_note_reaches(&bus, tap);
 }
 
 #[test]
