@@ -135,7 +135,8 @@ int BPF_PROG(khorus_sched_switch, bool preempt, struct task_struct *prev)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(khorus_sched_process_exec, struct task_struct *p)
 {
-	if (current_passes())
+	/* p is current (the task that exec'd): one load instead of a helper call. */
+	if (passes(p->tgid))
 		add(KHORUS_EXEC, 1);
 	return 0;
 }
