@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * khorus kernel counters: per-CPU cumulative u64 counters that these programs only ever
- * increment. Userspace reads and sums them on its own tick and differences them into rates
+ * khorus kernel counters: per-CPU cumulative u64 counters (one array element per CPU, mapped
+ * by userspace) that these programs only ever increment. Userspace reads and sums them on its own tick and differences them into rates
  * with the real elapsed time, so no event is lost to a flush and no reading is stale.
  *
  * Hooks (all tp_btf: no tracefs needed, and no syscall tracepoint, which would put every
@@ -65,8 +65,12 @@ const volatile struct khorus_filter filter = {};
 struct khorus_counters layout = {};
 enum khorus_counter layout_slots = KHORUS_COUNTER_SLOTS;
 
+/* One element per possible CPU (userspace sets max_entries before loading), each 128 bytes —
+ * two cache lines of its own, so CPUs never write the same line — in memory userspace maps
+ * (BPF_F_MMAPABLE): reading every counter is a handful of loads, not a syscall per tick. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct khorus_counters);
@@ -95,7 +99,7 @@ struct {
 
 static __always_inline void add(enum khorus_counter slot, __u64 n)
 {
-	__u32 key = 0;
+	__u32 key = bpf_get_smp_processor_id();
 	struct khorus_counters *c = bpf_map_lookup_elem(&counters, &key);
 
 	if (c)

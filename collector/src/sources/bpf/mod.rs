@@ -1,5 +1,6 @@
 //! The BPF source: loads `bpf/counters.bpf.c`, attaches its tp_btf programs, and reads the
-//! per-CPU cumulative counters they increment. Pressure comes from PSI files as everywhere.
+//! per-CPU cumulative counters they increment — mapped into this process, so a tick reads
+//! memory, not the map through a syscall. Pressure comes from PSI files as everywhere.
 
 pub mod counters;
 pub mod empty;
@@ -7,7 +8,7 @@ pub mod stats;
 
 use std::fs::File;
 use std::mem::MaybeUninit;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use khorus_bus::signals::{SIGNAL_COUNT, SignalId};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
@@ -92,11 +93,71 @@ fn libbpf_log(level: libbpf_rs::PrintLevel, msg: String) {
 
 /// Loaded and attached BPF counters.
 pub struct BpfCounters {
-    skel: CountersSkel<'static>,
+    /// Owns the programs and maps (the links and the mapping need them alive).
+    _skel: CountersSkel<'static>,
     links: Vec<Link>,
     /// Names of the programs that attached.
     attached: Vec<String>,
+    /// The counters map, mapped into this process.
+    mapped: Mapped,
     psi: Psi,
+}
+
+/// The counters array (one [`khorus_counters`] per possible CPU) mapped read-only into this
+/// process: the programs' increments are plain memory here, read without a syscall.
+struct Mapped {
+    base: std::ptr::NonNull<u64>,
+    len: usize,
+    cpus: usize,
+}
+
+const SLOTS: usize = std::mem::size_of::<khorus_counters>() / 8;
+
+impl Mapped {
+    fn new(fd: std::os::fd::BorrowedFd<'_>, cpus: usize) -> std::io::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let len = (cpus * std::mem::size_of::<khorus_counters>()).div_ceil(page) * page;
+        // SAFETY: a fresh shared read-only mapping of the map's fd (an mmapable BPF array of
+        // `cpus` elements, page-aligned data); nothing else in this process aliases it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let base = std::ptr::NonNull::new(ptr.cast::<u64>())
+            .ok_or_else(|| std::io::Error::other("mmap returned null"))?;
+        Ok(Self { base, len, cpus })
+    }
+
+    /// The counters summed over every CPU.
+    fn totals(&self) -> khorus_counters {
+        let mut total = khorus_counters::default();
+        for cpu in 0..self.cpus {
+            for (slot, sum) in total.value.iter_mut().enumerate() {
+                // SAFETY: `cpu * SLOTS + slot` is inside the `cpus` elements mapped; the
+                // kernel writes these aligned u64s concurrently, hence volatile (an aligned
+                // 8-byte load is never torn on the platforms BPF runs on).
+                *sum += unsafe { self.base.add(cpu * SLOTS + slot).read_volatile() };
+            }
+        }
+        total
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
 }
 
 impl std::fmt::Debug for BpfCounters {
@@ -130,6 +191,18 @@ impl BpfCounters {
             rodata.filter.use_deny = !filter.tgid_deny.is_empty() as u8;
             rodata.filter.use_cgroup = filter.cgroup.is_some() as u8;
         }
+        // One counters element per possible CPU (the programs index it by CPU).
+        let cpus = libbpf_rs::num_possible_cpus().map_err(|source| BpfError::Libbpf {
+            action: "count the possible CPUs",
+            source,
+        })?;
+        open.maps
+            .counters
+            .set_max_entries(cpus as u32)
+            .map_err(|source| BpfError::Libbpf {
+                action: "size the counters map",
+                source,
+            })?;
         // Exactly one retransmit program loads: the one matching the kernel's tracepoint.
         let with_err = tracepoint_arity("tcp_retransmit_skb").is_some_and(|n| n >= 3);
         open.progs.khorus_tcp_retransmit_skb.set_autoload(!with_err);
@@ -140,6 +213,11 @@ impl BpfCounters {
             action: "load the BPF programs",
             source,
         })?;
+        let mapped =
+            Mapped::new(skel.maps.counters.as_fd(), cpus).map_err(|e| BpfError::Libbpf {
+                action: "map the counters",
+                source: libbpf_rs::Error::from(e),
+            })?;
         for (map, tgids) in [
             (&skel.maps.tgid_allow, &filter.tgid_allow),
             (&skel.maps.tgid_deny, &filter.tgid_deny),
@@ -201,9 +279,10 @@ impl BpfCounters {
             return Err(BpfError::NothingAttached(failures.join("; ")));
         }
         Ok(Self {
-            skel,
+            _skel: skel,
             links,
             attached,
+            mapped,
             psi: Psi::default(),
         })
     }
@@ -219,21 +298,9 @@ impl BpfCounters {
         stats::of_links(&self.links)
     }
 
-    /// The summed per-CPU counters.
-    pub fn totals(&self) -> Result<khorus_counters, libbpf_rs::Error> {
-        let per_cpu = self
-            .skel
-            .maps
-            .counters
-            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)?
-            .unwrap_or_default();
-        let mut total = khorus_counters::default();
-        for cpu in per_cpu {
-            for (slot, chunk) in total.value.iter_mut().zip(cpu.chunks_exact(8)) {
-                *slot += u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
-            }
-        }
-        Ok(total)
+    /// The per-CPU counters summed, read from the mapped array (no syscall).
+    pub fn totals(&self) -> khorus_counters {
+        self.mapped.totals()
     }
 }
 
@@ -256,17 +323,10 @@ impl Counters for BpfCounters {
 
     fn read(&mut self, read_errors: &mut u64) -> Reading {
         let mut r: Reading = [None; SIGNAL_COUNT];
-        match self.totals() {
-            Ok(total) => {
-                for (slot, id) in SLOT_SIGNALS {
-                    if self.attached.iter().any(|p| slots_of(p).contains(slot)) {
-                        r[id.index()] = Some(total.value[slot.0 as usize]);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::debug!("reading the BPF counters failed: {e}");
-                *read_errors += 1;
+        let total = self.totals();
+        for (slot, id) in SLOT_SIGNALS {
+            if self.attached.iter().any(|p| slots_of(p).contains(slot)) {
+                r[id.index()] = Some(total.value[slot.0 as usize]);
             }
         }
         self.psi.read_into(&mut r, read_errors);
