@@ -333,6 +333,8 @@ impl SynthDef {
                         args: std::array::from_fn(|k| op(args.get(k).unwrap_or(&zero))),
                         out,
                     },
+                    // Only `pan` gets here (the other channel primitives picked buffers
+                    // above): its two channels are its law's two gains.
                     Op::Chan { args, .. } => Step::Fun {
                         fun: [Fun::PanLeft, Fun::PanRight][c],
                         args: std::array::from_fn(|k| op(args.get(k).unwrap_or(&zero))),

@@ -34,10 +34,17 @@ pub trait Kernel: Sized {
     /// A block: `tick` per sample, so the block and per-sample paths agree exactly.
     #[inline]
     fn process<O: Out + ?Sized>(&mut self, args: &[Sig<'_>; ARGS], out: &mut O) {
-        for i in 0..out.frames() {
-            let x = std::array::from_fn(|k| args[k].at(i));
-            out.set(i, self.tick(x));
-        }
+        by_ticks(self, args, out);
+    }
+}
+
+/// A block as one `tick` per sample (the default block path, and a kernel's fallback when its
+/// own block path does not apply).
+#[inline]
+fn by_ticks<K: Kernel, O: Out + ?Sized>(k: &mut K, args: &[Sig<'_>; ARGS], out: &mut O) {
+    for i in 0..out.frames() {
+        let x = std::array::from_fn(|a| args[a].at(i));
+        out.set(i, k.tick(x));
     }
 }
 
@@ -453,11 +460,7 @@ impl Kernel for MonoReverb {
         let n = out.frames();
         let (Sig::Steady(room), Sig::Steady(damp), true) = (args[1], args[2], n <= super::BLOCK)
         else {
-            for i in 0..out.frames() {
-                let x = std::array::from_fn(|k| args[k].at(i));
-                out.set(i, self.tick(x));
-            }
-            return;
+            return by_ticks(self, args, out);
         };
         let mut block = [0.0f32; super::BLOCK];
         for (i, b) in block[..n].iter_mut().enumerate() {
