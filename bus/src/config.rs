@@ -146,6 +146,11 @@ impl BusConfig {
         ps.max_nodes = MAX_NODES;
         ps.max_publishers = MAX_PUBLISHERS;
         ps.max_subscribers = MAX_SUBSCRIBERS;
+        // An expired connection (its publisher gone, samples unread) is kept until read; every
+        // port reserves and touches ~3.6 KB per possible one up front, and iceoryx2's default
+        // of 128 cost ~460 KB per subscriber, client and server (a third of a stage's memory).
+        // No more publishers than a topic has can leave before the next drain.
+        ps.subscriber_expired_connection_buffer = MAX_PUBLISHERS;
         let ev = &mut config.defaults.event;
         ev.max_nodes = MAX_NODES;
         ev.max_notifiers = MAX_PUBLISHERS + MAX_SUBSCRIBERS;
@@ -154,6 +159,8 @@ impl BusConfig {
         rr.max_nodes = MAX_NODES;
         rr.max_clients = MAX_SUBSCRIBERS;
         rr.max_servers = 2;
+        rr.server_expired_connection_buffer = rr.max_clients;
+        rr.client_expired_connection_buffer = rr.max_servers;
         Ok(config)
     }
 }
