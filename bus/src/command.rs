@@ -15,6 +15,8 @@ use iceoryx2::port::listener::Listener;
 use iceoryx2::port::notifier::Notifier;
 use iceoryx2::port::server::Server;
 use iceoryx2::prelude::*;
+
+use crate::service::Ipc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -120,13 +122,8 @@ pub enum CommonReply {
     Ack,
 }
 
-type RrFactory = iceoryx2::service::port_factory::request_response::PortFactory<
-    ipc::Service,
-    [u8],
-    (),
-    [u8],
-    (),
->;
+type RrFactory =
+    iceoryx2::service::port_factory::request_response::PortFactory<Ipc, [u8], (), [u8], ()>;
 
 /// Room for one request or reply: twice the codec's limit, fixed. A request over the limit
 /// but within this still reaches the server and is refused with the reason; a larger one
@@ -139,7 +136,7 @@ const SLICE: usize = 2 * crate::codec::MAX_COMMAND_BYTES;
 /// tools).
 const MAX_CLIENTS: usize = 8;
 
-fn open_rr(node: &Node<ipc::Service>, stage: StageKind) -> Result<RrFactory, BusError> {
+fn open_rr(node: &Node<Ipc>, stage: StageKind) -> Result<RrFactory, BusError> {
     let path = command_service(stage);
     node.service_builder(&service_name(&path)?)
         .request_response::<[u8], [u8]>()
@@ -153,7 +150,7 @@ fn open_rr(node: &Node<ipc::Service>, stage: StageKind) -> Result<RrFactory, Bus
 }
 
 fn open_events(
-    node: &Node<ipc::Service>,
+    node: &Node<Ipc>,
     stage: StageKind,
 ) -> Result<(EventFactory, EventFactory), BusError> {
     let path = command_service(stage);
@@ -166,9 +163,9 @@ fn open_events(
 /// Answers one stage's commands.
 pub struct CommandServer<Req, Resp> {
     stage: StageKind,
-    port: Server<ipc::Service, [u8], (), [u8], ()>,
-    requests: Rc<Listener<ipc::Service>>,
-    replies: Notifier<ipc::Service>,
+    port: Server<Ipc, [u8], (), [u8], ()>,
+    requests: Rc<Listener<Ipc>>,
+    replies: Notifier<Ipc>,
     ok: u64,
     rejected: u64,
     _services: (RrFactory, EventFactory, EventFactory),
@@ -186,7 +183,7 @@ impl<Req, Resp> Debug for CommandServer<Req, Resp> {
 }
 
 impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
-    pub(crate) fn open(node: &Node<ipc::Service>, stage: StageKind) -> Result<Self, BusError> {
+    pub(crate) fn open(node: &Node<Ipc>, stage: StageKind) -> Result<Self, BusError> {
         let rr = open_rr(node, stage)?;
         let (req_ev, rep_ev) = open_events(node, stage)?;
         let port = rr
@@ -281,9 +278,9 @@ impl<Req, Resp> CommandServer<Req, Resp> {
 /// Sends commands to one stage and waits for its replies.
 pub struct CommandClient<Req, Resp> {
     stage: StageKind,
-    port: Client<ipc::Service, [u8], (), [u8], ()>,
-    requests: Notifier<ipc::Service>,
-    replies: Listener<ipc::Service>,
+    port: Client<Ipc, [u8], (), [u8], ()>,
+    requests: Notifier<Ipc>,
+    replies: Listener<Ipc>,
     _services: (RrFactory, EventFactory, EventFactory),
     _types: PhantomData<fn(Req) -> Resp>,
 }
@@ -297,7 +294,7 @@ impl<Req, Resp> Debug for CommandClient<Req, Resp> {
 }
 
 impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
-    pub(crate) fn open(node: &Node<ipc::Service>, stage: StageKind) -> Result<Self, BusError> {
+    pub(crate) fn open(node: &Node<Ipc>, stage: StageKind) -> Result<Self, BusError> {
         let rr = open_rr(node, stage)?;
         let (req_ev, rep_ev) = open_events(node, stage)?;
         let port = rr

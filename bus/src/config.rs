@@ -23,7 +23,7 @@ pub const ENV_PREFIX: &str = "KHORUS_BUS_PREFIX";
 pub const ENV_ROOT: &str = "KHORUS_BUS_ROOT";
 /// Prefix of the default bus.
 pub const DEFAULT_PREFIX: &str = "khorus_";
-/// Root directory of the default bus (iceoryx2's own default, so its tools find khorus).
+/// Root directory of the default bus (iceoryx2's own default).
 pub const DEFAULT_ROOT: &str = "/tmp/iceoryx2/";
 
 /// Upper bounds on the participants of every khorus service. iceoryx2's defaults (2

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod nodes;
 pub mod pubsub;
 pub mod runner;
+mod service;
 pub mod services;
 pub mod settings;
 pub mod signals;
@@ -40,12 +41,14 @@ pub use signals::{SIGNALS, SignalId, SignalInfo};
 
 use iceoryx2::prelude::*;
 
+use crate::service::Ipc;
+
 /// One process's handle on the bus: an iceoryx2 node opened with khorus's settings.
 ///
 /// Ports (publishers, subscribers, servers, clients) borrow nothing from it, but must not
 /// outlive it in spirit: drop them before the `Bus` so the node is released cleanly.
 pub struct Bus {
-    node: Node<ipc::Service>,
+    node: Node<Ipc>,
     config: BusConfig,
 }
 
@@ -70,7 +73,7 @@ impl Bus {
             .name(&node_name)
             .config(&config.iceoryx_config()?)
             .signal_handling_mode(SignalHandlingMode::HandleTerminationRequests)
-            .create::<ipc::Service>()
+            .create::<Ipc>()
             .map_err(|e| BusError::iceoryx("open the bus node", e))?;
         Ok(Self {
             node,

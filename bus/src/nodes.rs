@@ -7,6 +7,8 @@
 use iceoryx2::node::NodeView;
 use iceoryx2::prelude::*;
 
+use crate::service::Ipc;
+
 use crate::{BusConfig, BusError};
 
 /// One node on the bus.
@@ -45,7 +47,7 @@ pub fn list(config: &BusConfig) -> Result<Vec<NodeInfo>, BusError> {
     crate::config::quiet_iceoryx_logs();
     let iox = config.iceoryx_config()?;
     let mut out = Vec::new();
-    Node::<ipc::Service>::list(&iox, |state| {
+    Node::<Ipc>::list(&iox, |state| {
         let (details, liveness) = match &state {
             NodeState::Alive(view) => (view.details().clone(), NodeLiveness::Alive),
             NodeState::Dead(view) => (view.details().clone(), NodeLiveness::Dead),

@@ -21,6 +21,8 @@ use iceoryx2::port::publisher::Publisher as IoxPublisher;
 use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
 use iceoryx2::prelude::*;
 
+use crate::service::Ipc;
+
 use crate::BusError;
 use crate::config::{MAX_NODES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
 use crate::wait::Waker;
@@ -94,11 +96,10 @@ pub(crate) fn service_name(path: &str) -> Result<ServiceName, BusError> {
     })
 }
 
-type PubSubFactory<T> =
-    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, T, ()>;
-pub(crate) type EventFactory = iceoryx2::service::port_factory::event::PortFactory<ipc::Service>;
+type PubSubFactory<T> = iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, T, ()>;
+pub(crate) type EventFactory = iceoryx2::service::port_factory::event::PortFactory<Ipc>;
 
-fn open_pubsub<T: Topic>(node: &Node<ipc::Service>) -> Result<PubSubFactory<T>, BusError> {
+fn open_pubsub<T: Topic>(node: &Node<Ipc>) -> Result<PubSubFactory<T>, BusError> {
     node.service_builder(&service_name(T::SERVICE)?)
         .publish_subscribe::<T>()
         .enable_safe_overflow(false)
@@ -111,7 +112,7 @@ fn open_pubsub<T: Topic>(node: &Node<ipc::Service>) -> Result<PubSubFactory<T>, 
         .map_err(|e| BusError::iceoryx(&format!("open service {}", T::SERVICE), e))
 }
 
-pub(crate) fn open_event(node: &Node<ipc::Service>, path: &str) -> Result<EventFactory, BusError> {
+pub(crate) fn open_event(node: &Node<Ipc>, path: &str) -> Result<EventFactory, BusError> {
     node.service_builder(&service_name(path)?)
         .event()
         .max_notifiers(MAX_PUBLISHERS + MAX_SUBSCRIBERS)
@@ -123,8 +124,8 @@ pub(crate) fn open_event(node: &Node<ipc::Service>, path: &str) -> Result<EventF
 
 /// Publishes `T` and wakes its subscribers.
 pub struct Publisher<T: Topic> {
-    port: IoxPublisher<ipc::Service, T, ()>,
-    notifier: Notifier<ipc::Service>,
+    port: IoxPublisher<Ipc, T, ()>,
+    notifier: Notifier<Ipc>,
     next_seq: u64,
     published: u64,
     dropped: Arc<AtomicU64>,
@@ -143,7 +144,7 @@ impl<T: Topic> Debug for Publisher<T> {
 }
 
 impl<T: Topic> Publisher<T> {
-    pub(crate) fn open(node: &Node<ipc::Service>) -> Result<Self, BusError> {
+    pub(crate) fn open(node: &Node<Ipc>) -> Result<Self, BusError> {
         let service = open_pubsub::<T>(node)?;
         let wake = open_event(node, &wake_service(T::SERVICE))?;
         let dropped = Arc::new(AtomicU64::new(0));
@@ -230,8 +231,8 @@ impl<T: Topic> Publisher<T> {
 
 /// Receives `T`, sleeping in a [`wait::run`](crate::wait::run) until its publishers wake it.
 pub struct Subscriber<T: Topic> {
-    port: IoxSubscriber<ipc::Service, T, ()>,
-    listener: Rc<Listener<ipc::Service>>,
+    port: IoxSubscriber<Ipc, T, ()>,
+    listener: Rc<Listener<Ipc>>,
     /// Last sequence number seen per publisher id.
     last_seq: Vec<(u128, u64)>,
     received: u64,
@@ -251,7 +252,7 @@ impl<T: Topic> Debug for Subscriber<T> {
 }
 
 impl<T: Topic> Subscriber<T> {
-    pub(crate) fn open(node: &Node<ipc::Service>) -> Result<Self, BusError> {
+    pub(crate) fn open(node: &Node<Ipc>) -> Result<Self, BusError> {
         let service = open_pubsub::<T>(node)?;
         let wake = open_event(node, &wake_service(T::SERVICE))?;
         let port = service

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use iceoryx2::port::listener::Listener;
 use iceoryx2::prelude::*;
+
+use crate::service::Ipc;
 use iceoryx2::waitset::WaitSetRunResult;
 use iceoryx2_bb_posix::file_descriptor::{FileDescriptor, FileDescriptorBased};
 use iceoryx2_bb_posix::file_descriptor_set::SynchronousMultiplexing;
@@ -31,7 +33,7 @@ pub struct Waker(pub(crate) Source);
 
 #[derive(Clone)]
 pub(crate) enum Source {
-    Listener(Rc<Listener<ipc::Service>>),
+    Listener(Rc<Listener<Ipc>>),
     Fd(Rc<Fd>),
 }
 
@@ -120,7 +122,7 @@ pub fn run<K: Copy>(
     crate::config::quiet_iceoryx_logs();
     let waitset = WaitSetBuilder::new()
         .signal_handling_mode(SignalHandlingMode::HandleTerminationRequests)
-        .create::<ipc::Service>()
+        .create::<Ipc>()
         .map_err(|e| BusError::iceoryx("create a wait set", e))?;
     let mut guards = Vec::with_capacity(sources.len());
     for (_, source) in sources {
@@ -168,7 +170,7 @@ pub fn run<K: Copy>(
             None => None,
         };
         let mut stop = false;
-        let callback = |id: WaitSetAttachmentId<ipc::Service>| {
+        let callback = |id: WaitSetAttachmentId<Ipc>| {
             for (i, guard) in guards.iter().enumerate() {
                 if id.has_event_from(guard) {
                     let (key, source) = &sources[i];
