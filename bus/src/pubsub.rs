@@ -38,6 +38,9 @@ pub struct Qos {
     /// control cleans it up): every subscriber holds a connection slot, tens of kilobytes,
     /// for each.
     pub publishers: usize,
+    /// Subscribers at once. A publisher reserves `buffer` samples for each, and keeps a
+    /// counter per sample: size it to the stages and taps that read the topic.
+    pub subscribers: usize,
 }
 
 /// A hot-path payload: a fixed-size `#[repr(C)]` type with its own service.
@@ -59,13 +62,14 @@ pub trait Topic: Debug + Copy + ZeroCopySend + Send + 'static {
 /// Implements [`Topic`] for a payload with `seq` and `t_ns` fields: its service path and QoS.
 macro_rules! topic {
     ($ty:ty, $service:literal, buffer: $buffer:expr, history: $history:expr,
-        publishers: $publishers:expr) => {
+        publishers: $publishers:expr, subscribers: $subscribers:expr) => {
         impl $crate::pubsub::Topic for $ty {
             const SERVICE: &'static str = $service;
             const QOS: $crate::pubsub::Qos = $crate::pubsub::Qos {
                 buffer: $buffer,
                 history: $history,
                 publishers: $publishers,
+                subscribers: $subscribers,
             };
             fn seq(&self) -> u64 {
                 self.seq
@@ -106,7 +110,7 @@ fn open_pubsub<T: Topic>(node: &Node<Ipc>) -> Result<PubSubFactory<T>, BusError>
         .subscriber_max_buffer_size(T::QOS.buffer)
         .history_size(T::QOS.history)
         .max_publishers(T::QOS.publishers.min(MAX_PUBLISHERS))
-        .max_subscribers(MAX_SUBSCRIBERS)
+        .max_subscribers(T::QOS.subscribers.min(MAX_SUBSCRIBERS))
         .max_nodes(MAX_NODES)
         .open_or_create()
         .map_err(|e| BusError::iceoryx(&format!("open service {}", T::SERVICE), e))

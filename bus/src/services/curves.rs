@@ -62,7 +62,7 @@ impl CurvePoint {
 }
 
 // Control patterns emit several points per event; room for a dense second.
-topic!(CurvePoint, "khorus/curves", buffer: 4096, history: 0, publishers: 4);
+topic!(CurvePoint, "khorus/curves", buffer: 4096, history: 0, publishers: 4, subscribers: 8);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -169,7 +169,7 @@ impl IdTable {
 }
 
 // Changes only when the session's nodes do; the latest one is all that matters.
-topic!(IdTable, "khorus/ids", buffer: 2, history: 1, publishers: 4);
+topic!(IdTable, "khorus/ids", buffer: 2, history: 1, publishers: 4, subscribers: 16);
 
 #[cfg(test)]
 mod tests {

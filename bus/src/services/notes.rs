@@ -119,7 +119,7 @@ pub fn note_name(note: f32) -> String {
 }
 
 // Notes come in bursts one lookahead ahead; 1024 is several seconds of dense music.
-topic!(NoteEvent, "khorus/notes", buffer: 1024, history: 0, publishers: 4);
+topic!(NoteEvent, "khorus/notes", buffer: 1024, history: 0, publishers: 4, subscribers: 8);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

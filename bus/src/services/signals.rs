@@ -110,7 +110,7 @@ impl SignalFrame {
 
 // Frames come every 5–1000 ms; 256 covers a reader stalled for over a second at the
 // fastest tick. History 1 lets a late subscriber start from the latest frame.
-topic!(SignalFrame, "khorus/signals", buffer: 256, history: 1, publishers: 4);
+topic!(SignalFrame, "khorus/signals", buffer: 256, history: 1, publishers: 4, subscribers: 16);
 
 /// A signal's pair of numbers in JSON.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -268,7 +268,7 @@ impl StageStatus {
 
 // One report per stage per second or so; history lets `khorus status` see every stage's
 // latest report at once.
-topic!(StageStatus, "khorus/status", buffer: 64, history: 8, publishers: 8);
+topic!(StageStatus, "khorus/status", buffer: 64, history: 8, publishers: 8, subscribers: 16);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -91,7 +91,7 @@ impl TransportState {
 }
 
 // Rare; history 1 gives a late follower the current state at once.
-topic!(TransportState, "khorus/transport", buffer: 16, history: 1, publishers: 4);
+topic!(TransportState, "khorus/transport", buffer: 16, history: 1, publishers: 4, subscribers: 16);
 
 #[cfg(test)]
 mod tests {
