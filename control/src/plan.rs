@@ -61,7 +61,7 @@ impl Plan {
     /// The plan of `session`, checked with the synth's and the composer's own code.
     pub fn of(session: &Session) -> Result<Self, PlanError> {
         let graph = graph_of(session)?;
-        let checked = graph.build(CHECK_RATE).map(drop);
+        let checked = graph.check(CHECK_RATE);
         release_memory();
         checked.map_err(|e| perr("synth graph", e))?;
         let graph_json = serde_json::to_string(&graph).map_err(|e| perr("synth graph", e))?;

@@ -132,7 +132,18 @@ impl Engine {
     /// An engine playing `instruments` through `effects` (at most [`MAX_EFFECTS`]; routes
     /// between effects must go to a later one — [`crate::graph::GraphSpec`] checks both, and
     /// that `rate` is within [`RATE_HZ`]).
-    pub fn new(rate: f32, mut instruments: Vec<Instrument>, mut effects: Vec<Effect>) -> Self {
+    pub fn new(rate: f32, instruments: Vec<Instrument>, effects: Vec<Effect>) -> Self {
+        crate::dsp::osc::prepare_tables();
+        Self::unprepared(rate, instruments, effects)
+    }
+
+    /// [`Engine::new`] without the oscillator tables: for an engine that is checked and
+    /// dropped, never rendered.
+    pub(crate) fn unprepared(
+        rate: f32,
+        mut instruments: Vec<Instrument>,
+        mut effects: Vec<Effect>,
+    ) -> Self {
         effects.truncate(MAX_EFFECTS);
         for (i, e) in effects.iter_mut().enumerate() {
             e.routes.retain(|r| r.to > i);

@@ -303,6 +303,15 @@ pub enum GraphError {
     },
 }
 
+/// What an engine is built for.
+#[derive(Debug, Clone, Copy)]
+enum Use {
+    /// To be rendered: everything the audio thread reads is made now.
+    Render,
+    /// To be checked and dropped.
+    Check,
+}
+
 impl GraphSpec {
     /// Parses a graph file's JSON.
     pub fn from_json(json: &str) -> Result<Self, GraphError> {
@@ -396,13 +405,24 @@ impl GraphSpec {
     /// Builds an engine for this graph (the built-in patch when it has no instruments) at
     /// `rate` Hz, which must be within [`RATE_HZ`].
     pub fn build(&self, rate: f32) -> Result<Engine, GraphError> {
+        self.assemble(rate, Use::Render)
+    }
+
+    /// Whether [`GraphSpec::build`] would succeed, by the same code, without preparing what
+    /// only rendering needs (the oscillator tables): how control checks a graph before the
+    /// synth gets it.
+    pub fn check(&self, rate: f32) -> Result<(), GraphError> {
+        self.assemble(rate, Use::Check).map(drop)
+    }
+
+    fn assemble(&self, rate: f32, purpose: Use) -> Result<Engine, GraphError> {
         if !(rate >= *RATE_HZ.start() as f32 && rate <= *RATE_HZ.end() as f32) {
             return Err(GraphError::Rate(rate));
         }
         let mut engine = if self.instruments.is_empty() && self.effects.is_empty() {
-            Self::builtin_patch(DEFAULT_POLYPHONY).build_nodes(rate)?
+            Self::builtin_patch(DEFAULT_POLYPHONY).build_nodes(rate, purpose)?
         } else {
-            self.build_nodes(rate)?
+            self.build_nodes(rate, purpose)?
         };
         if !self.ids.is_empty() {
             engine.set_ids(self.node_ids(&engine)?);
@@ -443,7 +463,7 @@ impl GraphSpec {
         Ok(ids)
     }
 
-    fn build_nodes(&self, rate: f32) -> Result<Engine, GraphError> {
+    fn build_nodes(&self, rate: f32, purpose: Use) -> Result<Engine, GraphError> {
         let effects = self.build_effects(rate)?;
         let effect_index = |name: &str| effects.iter().position(|e| e.name == name);
         let mut instruments = Vec::new();
@@ -568,7 +588,10 @@ impl GraphSpec {
                         .into(),
             });
         }
-        Ok(Engine::new(rate, instruments, effects))
+        Ok(match purpose {
+            Use::Render => Engine::new(rate, instruments, effects),
+            Use::Check => Engine::unprepared(rate, instruments, effects),
+        })
     }
 
     /// The effect nodes (the default pair when the graph lists none), routes checked: names

@@ -76,10 +76,19 @@ fn build_levels(amp: impl Fn(usize) -> f64) -> Vec<Table> {
         .collect()
 }
 
-/// Built once, on first use (when an instrument is built, never on the audio thread).
+static TABLES: OnceLock<Tables> = OnceLock::new();
+
+/// Builds the wavetables now, once per process (0.7 MB). An engine that will render calls it
+/// when it is made ([`crate::Engine::new`]), so the audio thread only ever reads them; building
+/// a graph only to check it does not (control keeps no tables it never plays).
+pub fn prepare_tables() {
+    tables();
+}
+
+/// Built once, on first use ([`prepare_tables`]; a render without it, offline, builds them
+/// in its first block).
 fn tables() -> &'static Tables {
-    static T: OnceLock<Tables> = OnceLock::new();
-    T.get_or_init(|| Tables {
+    TABLES.get_or_init(|| Tables {
         // Rising saw 2t - 1 = -(2/π) Σ sin(2πkt)/k.
         saw: build_levels(|k| -2.0 / std::f64::consts::PI / k as f64),
         // Triangle: (8/π²) Σ over odd k of (-1)^((k-1)/2) sin(2πkt)/k².
@@ -136,7 +145,6 @@ pub struct Osc {
 impl Osc {
     /// A new oscillator at phase 0.
     pub fn new(wave: Wave, rate: f32) -> Self {
-        tables();
         Self {
             wave,
             phase: 0,
@@ -387,6 +395,38 @@ impl Noise {
 
 #[cfg(test)]
 mod tests {
+    /// Control checks every graph it is given: a check must not leave 0.7 MB of tables in a
+    /// process that never plays, and a build must leave them ready for the audio thread. The
+    /// tables are per process, so the test runs itself again in a fresh one.
+    #[test]
+    fn checking_a_graph_builds_no_tables_and_building_one_does() {
+        const NAME: &str =
+            "dsp::osc::tests::checking_a_graph_builds_no_tables_and_building_one_does";
+        if std::env::var_os("KHORUS_TABLES_CHILD").is_some() {
+            let graph = crate::graph::GraphSpec::default();
+            graph.check(48_000.0).unwrap();
+            assert!(TABLES.get().is_none(), "checking a graph built the tables");
+            graph.build(48_000.0).unwrap();
+            assert!(
+                TABLES.get().is_some(),
+                "building a graph did not build the tables"
+            );
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env("KHORUS_TABLES_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+
     use super::*;
 
     #[test]
