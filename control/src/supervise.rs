@@ -240,6 +240,19 @@ impl Supervised {
         );
     }
 
+    /// It exited because its PipeWire daemon went away ([`Supervised::on_exit`] first): not a
+    /// crash of its own, so it does not count towards a crash loop and is not restarted on a
+    /// back-off; it starts again when PipeWire is back.
+    pub fn lost_pipewire(&mut self) {
+        self.failures = 0;
+        self.next_start = None;
+        self.state = StageState::WaitingForPipewire;
+        self.detail.insert(
+            0,
+            "PipeWire went away: starting again when it is back".into(),
+        );
+    }
+
     /// Kills it (SIGKILL); its exit arrives on the pidfd like any other.
     pub fn kill(&self) {
         if let Some(pid) = self.pid {
@@ -514,6 +527,39 @@ mod tests {
         );
         assert_eq!(p.arg0, p.program);
         assert!(p.program.ends_with("khorus-collector"));
+    }
+
+    /// Exits of a stage whose PipeWire went away do not add up to a crash loop: without
+    /// this a restarted daemon found the synth on a back-off of up to `backoff_max_s`.
+    #[test]
+    fn an_exit_for_want_of_pipewire_is_not_a_crash() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("x.log");
+        let mut s = Supervised::new(StageKind::Tool, true);
+        let max = Duration::from_secs(30);
+        for _ in 0..LOOPING_AFTER {
+            s.spawn(&sh(), &["-c".into(), "exit 1".into()], &log)
+                .unwrap();
+            while s.running() {
+                s.wait_exit(Duration::from_secs(10));
+            }
+            s.on_exit(&log, max);
+        }
+        assert_eq!(s.state, StageState::CrashLooping);
+        assert!(s.next_start.is_some());
+        s.lost_pipewire();
+        assert_eq!(s.state, StageState::WaitingForPipewire);
+        assert_eq!(s.next_start, None, "no start until PipeWire is back");
+        // The next exit is a first failure again: restarted at once, not after a back-off.
+        s.spawn(&sh(), &["-c".into(), "exit 1".into()], &log)
+            .unwrap();
+        while s.running() {
+            s.wait_exit(Duration::from_secs(10));
+        }
+        let before = Instant::now();
+        s.on_exit(&log, max);
+        assert_eq!(s.state, StageState::Restarting);
+        assert!(s.next_start.unwrap() <= before + Duration::from_millis(1));
     }
 
     #[test]

@@ -404,6 +404,16 @@ impl Control {
         let log = state::log_path(&self.opts.bus, self.stages[i].kind.name());
         let max = self.backoff_max();
         self.stages[i].on_exit(&log, max);
+        if supervise::needs_pipewire(self.stages[i].kind) && !supervise::pipewire_running() {
+            // Restarts while the daemon is down (or not yet back) would only fail and push the
+            // next try out on the crash-loop back-off, past the moment PipeWire returns.
+            tracing::warn!(
+                "{} lost PipeWire; waiting for it",
+                self.stages[i].kind.name()
+            );
+            self.stages[i].lost_pipewire();
+            self.pipewire = false;
+        }
         // Its iceoryx2 node is dead now: remove what it left so the restart starts clean.
         bus.cleanup_dead_nodes();
     }
@@ -425,8 +435,12 @@ impl Control {
         let pipewire = supervise::pipewire_running();
         if pipewire && !self.pipewire {
             tracing::info!("PipeWire is back");
+        }
+        if pipewire {
+            // By state, not only on the change: another stage's start may have seen PipeWire
+            // back first (and set `self.pipewire`), and a waiting synth must not miss it.
             for s in &mut self.stages {
-                if s.state == StageState::WaitingForPipewire {
+                if s.state == StageState::WaitingForPipewire && s.next_start.is_none() {
                     s.next_start = Some(Instant::now());
                 }
                 if s.without_pipewire && s.running() {
