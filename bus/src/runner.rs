@@ -120,3 +120,60 @@ fn stack_mapping_start(addr: usize) -> Option<usize> {
         (lo <= addr && addr < hi).then_some(lo)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resident KB of the mapping that holds `addr`, from /proc/self/smaps.
+    fn resident_kb_around(addr: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ')
+                && let Some((lo, hi)) = range.split_once('-')
+                && let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                inside = lo <= addr && addr < hi;
+            } else if inside && let Some(kb) = line.strip_prefix("Rss:") {
+                return kb.trim().trim_end_matches(" kB").trim().parse().unwrap();
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    #[inline(never)]
+    fn use_stack(kb: usize) -> u8 {
+        let mut buf = [0u8; 64 * 1024];
+        std::hint::black_box(&mut buf).fill(1);
+        let below = if kb > 64 { use_stack(kb - 64) } else { 0 };
+        std::hint::black_box(buf[7]).wrapping_add(below)
+    }
+
+    /// What joining the bus touched below the running frame goes back; the frames above it
+    /// (this one's locals) are untouched and the thread goes on using its stack.
+    #[test]
+    fn the_stack_below_the_running_frame_is_given_back() {
+        std::thread::Builder::new()
+            .stack_size(4 << 20)
+            .spawn(|| {
+                let marker = 7u8;
+                let here = std::hint::black_box(&marker) as *const u8 as usize;
+                assert_eq!(use_stack(1024), 16, "sixteen 64 KB frames");
+                let before = resident_kb_around(here);
+                release_unused_stack();
+                let after = resident_kb_around(here);
+                assert!(before >= 1024, "the stack was not touched: {before} KB");
+                assert!(
+                    after + 900 <= before,
+                    "only {before} → {after} KB of stack given back"
+                );
+                assert_eq!(std::hint::black_box(marker), 7);
+                assert_eq!(use_stack(256), 4, "the stack is usable again");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}
