@@ -17,6 +17,7 @@
  *
  * Filters, for the hooks marked "filtered": the collector's own process (on by default), a
  * tgid deny list, a tgid allow list, and a cgroup subtree (the cgroup and its descendants).
+ * net_dev_queue and block_rq_issue skip the first (see current_passes_user_filters).
  */
 #include <stdbool.h>
 #include <linux/types.h>
@@ -126,6 +127,19 @@ static __always_inline bool current_passes(void)
 	return passes(bpf_get_current_pid_tgid() >> 32);
 }
 
+/* For hooks where the collector itself never acts — it sends no packets (its only sockets are
+ * unix ones, which queue on no device) and issues no block IO (it reads procfs, and any file it
+ * writes reaches the disk through writeback threads) — excluding it would exclude nothing: the
+ * check runs only when a user filter (allow, deny, cgroup) is set. The flags are read-only
+ * data, so in the default configuration the verifier drops the helper call with the branch
+ * (~20 ns of the ~30 these hooks cost above an empty program). */
+static __always_inline bool current_passes_user_filters(void)
+{
+	if (!filter.use_deny && !filter.use_allow && !filter.use_cgroup)
+		return true;
+	return current_passes();
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(khorus_sched_switch, bool preempt, struct task_struct *prev)
 {
@@ -148,7 +162,7 @@ int BPF_PROG(khorus_sched_process_exec, struct task_struct *p)
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(khorus_net_dev_queue, struct sk_buff *skb)
 {
-	if (current_passes()) {
+	if (current_passes_user_filters()) {
 		/* tp_btf arguments are typed kernel pointers: a direct load, no probe-read helper. */
 		add(KHORUS_TX_BYTES, skb->len);
 		add(KHORUS_TX_PACKETS, 1);
@@ -167,7 +181,7 @@ int BPF_PROG(khorus_netif_receive_skb, struct sk_buff *skb)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(khorus_block_rq_issue, struct request *rq)
 {
-	if (current_passes())
+	if (current_passes_user_filters())
 		add(KHORUS_IO_OPS, 1);
 	return 0;
 }

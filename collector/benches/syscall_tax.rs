@@ -5,8 +5,8 @@
 //!    hook is on the syscall path, so the ratio should be ~1.00; a syscall tracepoint would
 //!    cost every syscall on the machine.
 //! 2. Per-program cost from the kernel's own accounting (`BPF_ENABLE_STATS`, reverted by the
-//!    kernel when the guard's fd closes) under a mixed load: switches, execs, loopback TCP,
-//!    disk writes.
+//!    kernel when the guard's fd closes) under a mixed load: switches, execs, loopback TCP and
+//!    UDP, disk writes.
 //!
 //! Needs CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN for stats): run as root.
 
@@ -97,6 +97,17 @@ fn mixed_load() {
     s.write_all(&vec![0u8; 16 << 20]).unwrap();
     drop(s);
     sink.join().unwrap();
+    // Loopback TCP moves 64 KiB per packet (a few hundred events, measured cold and noisy):
+    // 5000 small UDP datagrams as well, so the network hooks run often enough to be measured
+    // warm like the others.
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 64];
+    for _ in 0..5000 {
+        tx.send(&[9u8; 64]).unwrap();
+        rx.recv(&mut buf).unwrap();
+    }
     // Disk writes: 16 × 1 MiB, then 2000 small synced writes, so the block hooks run often
     // enough to be measured warm like the others.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();

@@ -148,3 +148,59 @@ fn the_cgroup_filter_counts_only_its_subtree() {
         8 * N
     );
 }
+
+/// Sends `k` bytes over loopback TCP from this process (its reader a thread of it too).
+fn send_over_loopback(k: usize) {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0;
+        loop {
+            match s.read(&mut buf).unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&vec![0x5a; k]).unwrap();
+    drop(s);
+    assert_eq!(reader.join().unwrap(), k);
+}
+
+/// The network and block hooks skip the collector's own exclusion (it sends and issues
+/// nothing) but keep the user's filters: traffic a denied process sends is left out, while a
+/// collector without the filter, beside it, counts it.
+#[test]
+fn the_deny_list_leaves_out_the_traffic_its_processes_send() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        &format!("[collector.filter]\ntgid_deny = [{}]\n", std::process::id()),
+    );
+    let Some(mut denied) = start("bpf", &["--config", &cfg]) else {
+        return;
+    };
+    let mut all = start("bpf", &[]).unwrap();
+    denied.skip_pending();
+    all.skip_pending();
+    let k: usize = 8 << 20;
+    let t0 = clock::now_ns();
+    send_over_loopback(k);
+    let t1 = clock::now_ns();
+    let tx_all = count(&all.frames_until(t1), SignalId::TX, t0);
+    let tx_denied = count(&denied.frames_until(t1), SignalId::TX, t0);
+    assert!(
+        tx_all >= k as f64,
+        "unfiltered: tx {tx_all} bytes for {k} sent"
+    );
+    assert!(
+        tx_denied < k as f64 / 4.0,
+        "denied: tx {tx_denied} bytes counted of the {k} this process sent"
+    );
+}
