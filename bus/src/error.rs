@@ -42,9 +42,42 @@ pub enum BusError {
 
 impl BusError {
     pub(crate) fn iceoryx(action: &str, err: impl std::fmt::Debug) -> Self {
+        let mut detail = format!("{err:?}");
+        if detail.contains("CorruptedState") {
+            // What a running khorus from before the postcard service configs (or damaged
+            // files) looks like to this one: say what to do.
+            detail.push_str(
+                " — the bus holds services this khorus cannot read: a khorus of another version \
+                 still runs on it (stop it with the binary that started it, or end its \
+                 processes), or its files are damaged (set KHORUS_BUS_PREFIX to use another bus)",
+            );
+        }
         Self::Iceoryx {
             action: action.to_string(),
-            detail: format!("{err:?}"),
+            detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    enum Fake {
+        ServiceInCorruptedState,
+        DoesNotExist,
+    }
+
+    /// A bus written by another khorus version reads as corrupted to iceoryx2: the message
+    /// says so and what to do; other errors are left as they are.
+    #[test]
+    fn a_bus_this_khorus_cannot_read_is_explained() {
+        let e = BusError::iceoryx("open service khorus/notes", Fake::ServiceInCorruptedState);
+        let text = e.to_string();
+        assert!(text.starts_with("failed to open service khorus/notes: ServiceInCorruptedState"));
+        assert!(text.contains("another version"), "{text}");
+        let plain = BusError::iceoryx("open service khorus/notes", Fake::DoesNotExist).to_string();
+        assert_eq!(plain, "failed to open service khorus/notes: DoesNotExist");
     }
 }
