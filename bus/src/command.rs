@@ -15,14 +15,13 @@ use iceoryx2::port::listener::Listener;
 use iceoryx2::port::notifier::Notifier;
 use iceoryx2::port::server::Server;
 use iceoryx2::prelude::*;
-
-use crate::service::Ipc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::config::MAX_NODES;
 use crate::pubsub::{EventFactory, open_event, service_name};
+use crate::service::Ipc;
 use crate::services::command_service;
 use crate::wait::Waker;
 use crate::{BusError, StageKind, StageStatus};

@@ -8,7 +8,6 @@ use iceoryx2::node::NodeView;
 use iceoryx2::prelude::*;
 
 use crate::service::Ipc;
-
 use crate::{BusConfig, BusError};
 
 /// One node on the bus.

@@ -21,10 +21,9 @@ use iceoryx2::port::publisher::Publisher as IoxPublisher;
 use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
 use iceoryx2::prelude::*;
 
-use crate::service::Ipc;
-
 use crate::BusError;
 use crate::config::{MAX_NODES, MAX_PUBLISHERS, MAX_SUBSCRIBERS};
+use crate::service::Ipc;
 use crate::wait::Waker;
 
 /// Buffering of one pub-sub service.

@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 use iceoryx2::port::listener::Listener;
 use iceoryx2::prelude::*;
-
-use crate::service::Ipc;
 use iceoryx2::waitset::WaitSetRunResult;
 use iceoryx2_bb_posix::file_descriptor::{FileDescriptor, FileDescriptorBased};
 use iceoryx2_bb_posix::file_descriptor_set::SynchronousMultiplexing;
 
 use crate::BusError;
+use crate::service::Ipc;
 
 /// A handle on something to wait for: the event listener of a subscriber or command server,
 /// or a file descriptor that becomes readable (a pidfd when its process exits).
