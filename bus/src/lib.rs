@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 mod error;
 pub mod logging;
+pub mod memory;
 pub mod nodes;
 pub mod pubsub;
 pub mod runner;

@@ -62,7 +62,7 @@ impl Plan {
     pub fn of(session: &Session) -> Result<Self, PlanError> {
         let graph = graph_of(session)?;
         let checked = graph.check(CHECK_RATE);
-        release_memory();
+        khorus_bus::memory::release_freed_heap();
         checked.map_err(|e| perr("synth graph", e))?;
         let graph_json = serde_json::to_string(&graph).map_err(|e| perr("synth graph", e))?;
         let mut slots = BTreeMap::new();
@@ -223,16 +223,6 @@ impl Plan {
             }
         }
         out
-    }
-}
-
-/// Gives the check engine's memory (wavetables and voices: megabytes) back to the system:
-/// control runs all day, and the allocator would otherwise keep the freed heap.
-fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel; no pointer changes.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

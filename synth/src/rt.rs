@@ -164,7 +164,10 @@ impl Feeder {
             n += 1;
         }
         if n > 0 {
-            give_back_freed_memory();
+            // An engine's voices and lines are megabytes (2 MB stayed after the default
+            // session's first edits); the audio thread never allocates, so never waits on the
+            // allocator's locks this takes.
+            khorus_bus::memory::release_freed_heap();
         }
         self.in_flight = self.in_flight.saturating_sub(n);
         n
@@ -174,18 +177,6 @@ impl Feeder {
     pub fn swap_pending(&mut self) -> bool {
         self.collect_retired();
         self.in_flight > 0
-    }
-}
-
-/// Returns the heap pages freed with an engine to the system: an engine's voices and lines are
-/// megabytes, and without this they stay in the process after every edit (2 MB of the synth's
-/// memory after the default session's first edits). Off the audio thread, which never
-/// allocates and so never waits on the allocator's locks this takes.
-fn give_back_freed_memory() {
-    // SAFETY: malloc_trim only walks glibc's own heaps under their locks.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -395,6 +395,8 @@ impl Noise {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// Control checks every graph it is given: a check must not leave 0.7 MB of tables in a
     /// process that never plays, and a build must leave them ready for the audio thread. The
     /// tables are per process, so the test runs itself again in a fresh one.
@@ -426,8 +428,6 @@ mod tests {
         );
         assert!(stdout.contains("1 passed"), "{stdout}");
     }
-
-    use super::*;
 
     #[test]
     fn block_and_sample_paths_agree_and_reset_reproduces() {
