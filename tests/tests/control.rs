@@ -547,25 +547,36 @@ fn pipewire_may_come_and_go_under_a_running_control() {
     drone(&up);
     stack.start_daemons();
     up.wait_ready(&ALL);
-    let heard = |stack: &PipeWireStack, name: &str| {
+    let heard = |up: &mut Up, stack: &PipeWireStack, name: &str| {
         synth_on_the_sink(stack);
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join(name);
         let mut rec = stack.record_monitor(&wav);
-        pass(Duration::from_secs(2));
+        // A synth that has just (re)started sounds from the next onset: the drone's chord
+        // starts each cycle (2 s at 120 bpm), so a recording of two cycles hears it.
+        pass(Duration::from_secs(4));
         rec.signal(Signal::SIGINT);
         rec.wait_exit(Duration::from_secs(10));
         let rms = window_rms(&wav);
-        assert!(
-            rms.iter().cloned().fold(0.0, f32::max) > 0.01,
-            "{name}: silent"
-        );
+        let loudest = rms.iter().cloned().fold(0.0, f32::max);
+        if loudest <= 0.01 {
+            // What the synth and the graph looked like, for whoever reads a failure.
+            let synth = up
+                .status()
+                .into_iter()
+                .find(|r| r.stage == StageKind::Synth);
+            panic!(
+                "{name}: silent (loudest of {} windows: {loudest})\nsynth: {synth:?}\nlinks: {:#?}",
+                rms.len(),
+                stack.links()
+            );
+        }
     };
-    heard(&stack, "first.wav");
+    heard(&mut up, &stack, "first.wav");
     let synth = up.pid_of(StageKind::Synth);
     // The daemon restarts: the synth reconnects (a new process) and the music resumes.
     stack.stop();
     stack.start_daemons();
     wait_back(&mut up, StageKind::Synth, synth);
-    heard(&stack, "second.wav");
+    heard(&mut up, &stack, "second.wav");
 }
