@@ -2,10 +2,9 @@
 //! `application/control` (8-bit raw MIDI) whose real-time process callback writes the cycle's
 //! events at their frames. It never connects by itself: patch it with pw-link, Helvum or
 //! qpwgraph. PipeWire 0.3.65 runs the callback only while the port is linked (even with
-//! `node.always-process`); what waited meanwhile is skipped if already over (see [`crate::rt`]).
-//! The flag still makes the graph wake the unlinked node's thread every cycle (0.07 % of a
-//! core); without it, the e2e test that restarts PipeWire under a running control recorded
-//! silence after the restart in 2 of 7 runs (not understood), so it stays.
+//! `node.always-process`, which this node does not set: it only made the graph wake the
+//! unlinked node's thread every cycle, 47 times a second, for nothing); what waited meanwhile
+//! is skipped if already over (see [`crate::rt`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -60,7 +59,6 @@ pub fn run(
             *pw::keys::FORMAT_DSP => "8 bit raw midi",
             *pw::keys::NODE_NAME => name,
             *pw::keys::NODE_DESCRIPTION => "khorus router (MIDI out)",
-            *pw::keys::NODE_ALWAYS_PROCESS => "true",
             *pw::keys::APP_NAME => "khorus",
         },
     )
