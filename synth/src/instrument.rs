@@ -113,6 +113,9 @@ pub struct Instrument {
     pub(crate) out: [Block; 2],
     /// Whether `out` holds only zeros (it was idle).
     out_silent: bool,
+    /// Whether it was found idle and no note has started since: then it still is, and the
+    /// audio thread need not look at every voice again (cold memory, each block).
+    asleep: bool,
     mono: bool,
     clock: u64,
     /// Voices stolen so far.
@@ -155,6 +158,7 @@ impl Instrument {
             preset,
             out: [[0.0; BLOCK]; 2],
             out_silent: true,
+            asleep: false,
             mono: polyphony == 1,
             clock: 0,
             stolen: 0,
@@ -301,6 +305,7 @@ impl Instrument {
 
     fn start_note(&mut self, id: u64, freq: f32, vel: f32, at: usize) {
         self.clock += 1;
+        self.asleep = false;
         if self.mono && self.voices[0].active && self.voices[0].gate > 0.5 {
             // Legato: same envelope, new pitch.
             let v = &mut self.voices[0];
@@ -356,10 +361,15 @@ impl Instrument {
     }
 
     /// Whether it has nothing to render: no voice sounding, fading or about to start.
-    pub(crate) fn idle(&self) -> bool {
-        self.changes.iter().all(Option::is_none)
-            && !self.voices.iter().any(|v| v.active)
-            && !self.fading.iter().any(|v| v.active)
+    /// Only a note starting wakes it (a voice becomes active, a fade begins or a gate change
+    /// is queued only there), so once found idle it is not looked at again until then.
+    pub(crate) fn idle(&mut self) -> bool {
+        if !self.asleep {
+            self.asleep = self.changes.iter().all(Option::is_none)
+                && !self.voices.iter().any(|v| v.active)
+                && !self.fading.iter().any(|v| v.active);
+        }
+        self.asleep
     }
 
     /// A block of `n` frames in which it is [`idle`](Self::idle): its output is silence (as
@@ -618,5 +628,34 @@ mod tests {
             );
         }
         assert_eq!(together.active_voices(), 0, "all released and freed");
+    }
+
+    #[test]
+    fn an_idle_instrument_sleeps_until_a_note_starts() {
+        let mut inst = Instrument::new(program(), 4, 48_000.0);
+        let block = |inst: &mut Instrument| {
+            let (mut l, mut r) = ([0.0; BLOCK], [0.0; BLOCK]);
+            inst.render(BLOCK, [&mut l, &mut r]);
+            l.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+        };
+        assert!(inst.idle() && inst.asleep);
+        // A note wakes it, and it stays awake while the note and its release last.
+        inst.note_on(1, 60.0, 0.8, 5);
+        assert!(!inst.idle());
+        assert!(block(&mut inst) > 0.01);
+        inst.note_off(1, 0);
+        let mut blocks = 0;
+        while !inst.idle() {
+            block(&mut inst);
+            blocks += 1;
+            assert!(blocks < 1000, "the release ends");
+        }
+        assert!(blocks >= 10, "awake for the release: {blocks} blocks");
+        // A note-off for a note that ended changes nothing; a new note wakes it again.
+        inst.note_off(1, 0);
+        assert!(inst.idle());
+        inst.note_on(2, 64.0, 0.8, 0);
+        assert!(!inst.idle());
+        assert!(block(&mut inst) > 0.01, "the new note sounds");
     }
 }
