@@ -32,6 +32,12 @@ struct Cli {
     /// Sample rate, Hz (8000..=192000).
     #[arg(long, default_value_t = 48_000, value_parser = rate_hz(), allow_negative_numbers = true)]
     rate: u32,
+    /// The PipeWire quantum to ask for, frames (32..=8192; `node.latency`). The graph runs
+    /// at the smallest quantum any of its nodes asks for; a larger one wakes the synth less
+    /// often. Notes leave the composer at least half its lookahead (100 ms by default) before
+    /// they sound: a quantum longer than that makes them late.
+    #[arg(long, default_value_t = 2048, value_parser = quantum_frames(), allow_negative_numbers = true)]
+    quantum: u32,
     /// Graph file (JSON: instruments); default: the built-in patch.
     #[arg(long, value_name = "FILE")]
     graph: Option<PathBuf>,
@@ -120,6 +126,11 @@ enum Command {
 /// `--rate`: [`RATE_HZ`], checked by clap (exit 2, the range in the message).
 fn rate_hz() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(i64::from(*RATE_HZ.start())..=i64::from(*RATE_HZ.end()))
+}
+
+/// `--quantum`: up to the largest block the renderer is sized for.
+fn quantum_frames() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(32..=crate::stage::MAX_FRAMES as i64)
 }
 
 /// `--fade-ms`: [`FADE_MS`].
@@ -305,6 +316,7 @@ fn run(cli: Cli) -> Result<()> {
                 autoconnect: !cli.no_autoconnect,
                 rate: cli.rate,
                 stems: !cli.no_stems,
+                quantum: cli.quantum,
             };
             crate::stage::run(&BusConfig::from_env(), &options, start, engine)
         }
@@ -348,6 +360,19 @@ mod tests {
             let args = render(&["--seconds", "1", "--rate", rate]);
             assert!(Cli::try_parse_from(args).is_ok());
         }
+    }
+
+    #[test]
+    fn the_quantum_is_at_most_what_the_renderer_holds() {
+        for q in ["0", "31", "8193", "-1"] {
+            let (msg, code) = refused(&["khorus-synth", "--quantum", q]);
+            assert_eq!(code, 2, "{msg}");
+            assert!(msg.contains(&format!("{q} is not in 32..=8192")), "{msg}");
+        }
+        let cli = Cli::try_parse_from(["khorus-synth"]).unwrap();
+        assert_eq!(cli.quantum, 2048);
+        let cli = Cli::try_parse_from(["khorus-synth", "--quantum", "256"]).unwrap();
+        assert_eq!(cli.quantum, 256);
     }
 
     #[test]

@@ -34,6 +34,17 @@ pub struct NodeOptions {
     pub rate: u32,
     /// Offer every node's output as a stream of its own.
     pub stems: bool,
+    /// The PipeWire quantum asked for, frames (`node.latency`): the graph runs at the
+    /// smallest any of its nodes asks for. Notes leave the composer at least half its
+    /// lookahead before they sound, so a cycle longer than that would make them late.
+    pub quantum: u32,
+}
+
+impl NodeOptions {
+    /// `node.latency` as PipeWire reads it (`frames/rate`).
+    fn latency(&self) -> String {
+        format!("{}/{}", self.quantum, self.rate)
+    }
 }
 
 /// The stems to offer: (slot, node name).
@@ -98,7 +109,12 @@ pub fn run(
     let master = pw::stream::StreamRc::new(
         session.core.clone(),
         &options.name,
-        properties(&options.name, "khorus synth", &options.name),
+        properties(
+            &options.name,
+            "khorus synth",
+            &options.name,
+            &options.latency(),
+        ),
     )
     .map_err(stream_err("create the stream"))?;
     let rate = options.rate;
@@ -131,9 +147,10 @@ pub fn run(
     // The stem streams, by slot, made and dropped on the main loop as the graph changes.
     let running: Rc<RefCell<BTreeMap<usize, Stem>>> = Rc::default();
     let _stems = options.stems.then(|| {
-        let (core, name, running) = (
+        let (core, name, latency, running) = (
             session.core.clone(),
             options.name.clone(),
+            options.latency(),
             Rc::clone(&running),
         );
         let shared = Rc::clone(&shared);
@@ -153,7 +170,7 @@ pub fn run(
                 if running.contains_key(&slot) {
                     continue;
                 }
-                match Stem::start(&core, &name, &node, slot, &shared, &format) {
+                match Stem::start(&core, (&name, &latency), &node, slot, &shared, &format) {
                     Ok(stem) => {
                         running.insert(slot, stem);
                     }
@@ -258,7 +275,7 @@ struct Stem {
 impl Stem {
     fn start(
         core: &pw::core::CoreRc,
-        synth: &str,
+        (synth, latency): (&str, &str),
         node: &str,
         slot: usize,
         shared: &Shared,
@@ -268,7 +285,7 @@ impl Stem {
         let stream = pw::stream::StreamRc::new(
             core.clone(),
             &name,
-            properties(&name, &format!("khorus stem: {node}"), synth),
+            properties(&name, &format!("khorus stem: {node}"), synth, latency),
         )
         .map_err(stream_err("create a stem stream"))?;
         let listener = stream
@@ -306,7 +323,12 @@ impl Drop for Stem {
 }
 
 /// The properties of the master (`group` = its own name) or of a stem in its group.
-fn properties(name: &str, description: &str, group: &str) -> pw::properties::PropertiesBox {
+fn properties(
+    name: &str,
+    description: &str,
+    group: &str,
+    latency: &str,
+) -> pw::properties::PropertiesBox {
     pw::properties::properties! {
         *pw::keys::MEDIA_TYPE => "Audio",
         *pw::keys::MEDIA_CATEGORY => "Playback",
@@ -317,6 +339,7 @@ fn properties(name: &str, description: &str, group: &str) -> pw::properties::Pro
         *pw::keys::APP_NAME => "khorus",
         *pw::keys::AUDIO_CHANNELS => "2",
         "node.group" => group,
+        *pw::keys::NODE_LATENCY => latency,
     }
 }
 

@@ -24,7 +24,7 @@ use khorus_pw::NodeThread;
 /// How long the synth fades out when it stops, ms.
 const FADE_OUT_MS: u32 = 40;
 /// Largest PipeWire quantum the renderer is sized for.
-const MAX_FRAMES: usize = 8192;
+pub const MAX_FRAMES: usize = 8192;
 
 /// The bus ports' counters, for the status report.
 #[derive(Debug, Clone, Copy)]
