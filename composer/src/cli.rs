@@ -29,9 +29,10 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     /// Lookahead: how far ahead notes are scheduled, ms (1..=10000). The scheduler ticks every
-    /// half of it (100 ms: 20 ticks a second, each note out at least 50 ms before it sounds,
-    /// more than two PipeWire quanta of 1024 frames; each tick costs, so shorter costs more CPU).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(LOOKAHEAD_MS), allow_negative_numbers = true)]
+    /// half of it (200 ms: 10 ticks a second, each note out at least 100 ms before it sounds,
+    /// more than two PipeWire quanta of 2048 frames, the synth's; each tick costs, so shorter
+    /// costs more CPU).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(LOOKAHEAD_MS), allow_negative_numbers = true)]
     lookahead_ms: u32,
     /// Initial tempo, beats per minute (1..=999).
     #[arg(long, default_value_t = 120.0, value_parser = parse_bpm, allow_negative_numbers = true)]

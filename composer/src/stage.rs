@@ -456,9 +456,9 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     let mut last_transport: Option<TransportState> = None;
     let commands = stage.server().waker();
     let mut composer = Composer::new(opts, clock::now_ns())?;
-    // Half the lookahead (20 ticks a second at the default 100 ms, TidalCycles' frame rate):
-    // every event is made at least half a lookahead — two PipeWire quanta of 1024 frames —
-    // before it sounds, and the composer wakes half as often as at a quarter.
+    // Half the lookahead (10 ticks a second at the default 200 ms): every event is made at
+    // least half a lookahead — two of the synth's PipeWire quanta of 2048 frames — before it
+    // sounds, and the composer wakes half as often as at a quarter.
     let tick = Duration::from_nanos((opts.lookahead_ns / 2).clamp(1_000_000, 250_000_000));
     let mut last_transport_ns = 0u64;
     let mut failure: Option<StageError> = None;
