@@ -59,8 +59,8 @@ pub trait Source {
 pub trait Counters {
     /// Which source this is.
     fn kind(&self) -> SourceKind;
-    /// Reads every counter now.
-    fn read(&mut self, read_errors: &mut u64) -> Reading;
+    /// Reads every counter at `now_ns` (the tick's time).
+    fn read(&mut self, now_ns: u64, read_errors: &mut u64) -> Reading;
 }
 
 /// Turns successive cumulative readings into samples.
@@ -91,7 +91,7 @@ impl<C: Counters> Source for Differencer<C> {
     }
 
     fn tick(&mut self, now_ns: u64, read_errors: &mut u64) -> Result<Tick, SourceError> {
-        let reading = self.counters.read(read_errors);
+        let reading = self.counters.read(now_ns, read_errors);
         let Some((then, previous)) = self.previous.replace((now_ns, reading)) else {
             return Ok(Tick::Primed);
         };
@@ -115,7 +115,7 @@ mod tests {
         fn kind(&self) -> SourceKind {
             SourceKind::Procfs
         }
-        fn read(&mut self, _: &mut u64) -> Reading {
+        fn read(&mut self, _: u64, _: &mut u64) -> Reading {
             self.0.remove(0)
         }
     }

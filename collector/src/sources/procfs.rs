@@ -39,7 +39,7 @@ impl Counters for Procfs {
         SourceKind::Procfs
     }
 
-    fn read(&mut self, read_errors: &mut u64) -> Reading {
+    fn read(&mut self, now_ns: u64, read_errors: &mut u64) -> Reading {
         let mut r: Reading = [None; SIGNAL_COUNT];
         if let Some(stat) = read("/proc/stat", read_errors) {
             r[SignalId::CSW.index()] = stat_field(&stat, "ctxt");
@@ -66,7 +66,7 @@ impl Counters for Procfs {
         if let Some(t) = read("/proc/net/snmp", read_errors) {
             r[SignalId::RETX.index()] = snmp(&t, "Tcp:", "RetransSegs");
         }
-        self.psi.read_into(&mut r, read_errors);
+        self.psi.read_into(now_ns, &mut r, read_errors);
         r
     }
 }
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn reads_this_machine() {
         let mut errors = 0;
-        let r = Procfs::default().read(&mut errors);
+        let r = Procfs::default().read(0, &mut errors);
         assert_eq!(errors, 0);
         for id in [
             SignalId::CSW,

@@ -1,11 +1,17 @@
 //! Pressure stall information: `/proc/pressure/{memory,cpu,io}`.
 //!
 //! The `some … total=` field is the cumulative time (µs) in which at least one task stalled;
-//! its delta over a tick reacts at once, where `avg10` lags by seconds. A missing file (kernel
-//! without PSI, or a container hiding it) marks that signal unavailable; it is not an error.
+//! its delta over a window reacts at once, where `avg10` lags by seconds. A missing file
+//! (kernel without PSI, or a container hiding it) marks that signal unavailable; it is not an
+//! error.
 //!
-//! The files stay open and are read from offset 0 into a fixed buffer each tick: one `pread`
-//! per file, no path lookup, no open or close, no allocation (50 times a second, all day).
+//! The files are read every [`READ_INTERVAL_NS`], not every tick: reading one costs the
+//! kernel a formatted text (three `pread`s were a quarter of the collector's time at 50 ticks
+//! a second), and the pressure signals are smoothed over half a second and more anyway. In
+//! between, each reports a total that grows at the rate the last read measured, so every
+//! tick's difference is that pressure and nothing downstream knows the files were not read.
+//! The files stay open and are read from offset 0 into a fixed buffer: one `pread` per file,
+//! no path lookup, no open or close, no allocation.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -15,19 +21,35 @@ use khorus_bus::signals::SignalId;
 
 use super::Reading;
 
+/// How often the PSI files are read, ns (every tick when ticks are longer).
+pub const READ_INTERVAL_NS: u64 = 100_000_000;
+
 /// The PSI files and the signals they feed.
 #[derive(Debug)]
 pub struct Psi {
     files: Vec<PsiFile>,
     buf: [u8; 512],
+    /// When the files were last read, ns.
+    read_at: Option<u64>,
+    /// Reads so far (up to 2): the first two are a tick apart, so the first pressure is known
+    /// at the second tick (as `--once` prints it), not one interval later.
+    reads: u8,
+    /// When the totals were last reported, ns.
+    reported_at: u64,
 }
 
-/// One PSI file: its signal, its path, and the file once opened.
+/// One PSI file: its signal, its path, the file once opened, and what it reports.
 #[derive(Debug)]
 struct PsiFile {
     id: SignalId,
     path: PathBuf,
     file: Option<File>,
+    /// The total at the last read, µs, and when it was read (None: unavailable).
+    last: Option<(u64, u64)>,
+    /// Stall µs per ns between the last two reads.
+    rate: f64,
+    /// The total reported, µs: it grows at `rate` between reads.
+    reported: f64,
 }
 
 impl Default for Psi {
@@ -43,6 +65,9 @@ impl Psi {
             id,
             path: dir.join(name),
             file: None,
+            last: None,
+            rate: 0.0,
+            reported: 0.0,
         };
         Self {
             files: vec![
@@ -51,38 +76,75 @@ impl Psi {
                 file(SignalId::IO_PRESSURE, "io"),
             ],
             buf: [0; 512],
+            read_at: None,
+            reads: 0,
+            reported_at: 0,
         }
     }
 
-    /// Adds the `some` totals to `reading`; files that do not exist stay `None`, files that
-    /// exist but cannot be read or parsed count as read errors (and are opened again next
-    /// time).
-    pub fn read_into(&mut self, reading: &mut Reading, read_errors: &mut u64) {
+    /// Adds the `some` totals at `now_ns` to `reading`, reading the files if
+    /// [`READ_INTERVAL_NS`] has passed since they were last read. Files that do not exist stay
+    /// `None`; files that exist but cannot be read or parsed count as read errors, stay `None`
+    /// until read again, and are opened again then.
+    pub fn read_into(&mut self, now_ns: u64, reading: &mut Reading, read_errors: &mut u64) {
+        let due = self.reads < 2
+            || self
+                .read_at
+                .is_none_or(|t| now_ns.saturating_sub(t) >= READ_INTERVAL_NS);
+        let since = now_ns.saturating_sub(self.reported_at) as f64;
         for f in &mut self.files {
-            if f.file.is_none() {
-                match File::open(&f.path) {
-                    Ok(file) => f.file = Some(file),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(_) => {
-                        *read_errors += 1;
-                        continue;
+            if due {
+                match Self::read_total(f, &mut self.buf, read_errors) {
+                    Some(total) => {
+                        match f.last {
+                            Some((then, before)) if now_ns > then => {
+                                f.rate =
+                                    total.saturating_sub(before) as f64 / (now_ns - then) as f64;
+                            }
+                            Some(_) => {}
+                            // Available again (or for the first time): the real total.
+                            None => (f.rate, f.reported) = (0.0, total as f64),
+                        }
+                        f.last = Some((now_ns, total));
                     }
+                    None => f.last = None,
                 }
             }
-            let Some(file) = &f.file else { continue };
-            let total = file
-                .read_at(&mut self.buf, 0)
-                .ok()
-                .and_then(|n| std::str::from_utf8(&self.buf[..n]).ok())
-                .and_then(parse_some_total);
-            match total {
-                Some(total) => reading[f.id.index()] = Some(total),
-                None => {
+            if f.last.is_some() {
+                f.reported += f.rate * since;
+                reading[f.id.index()] = Some(f.reported as u64);
+            }
+        }
+        if due {
+            self.read_at = Some(now_ns);
+            self.reads = self.reads.saturating_add(1);
+        }
+        self.reported_at = now_ns;
+    }
+
+    /// Reads one file's total (opening it if needed).
+    fn read_total(f: &mut PsiFile, buf: &mut [u8], read_errors: &mut u64) -> Option<u64> {
+        if f.file.is_none() {
+            match File::open(&f.path) {
+                Ok(file) => f.file = Some(file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(_) => {
                     *read_errors += 1;
-                    f.file = None;
+                    return None;
                 }
             }
         }
+        let file = f.file.as_ref()?;
+        let total = file
+            .read_at(buf, 0)
+            .ok()
+            .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
+            .and_then(parse_some_total);
+        if total.is_none() {
+            *read_errors += 1;
+            f.file = None;
+        }
+        total
     }
 }
 
@@ -114,13 +176,74 @@ mod tests {
         let mut psi = Psi::at(dir.path());
         let mut reading = [None; khorus_bus::signals::SIGNAL_COUNT];
         let mut errors = 0;
-        psi.read_into(&mut reading, &mut errors);
+        psi.read_into(0, &mut reading, &mut errors);
         assert_eq!(reading[SignalId::CPU_PRESSURE.index()], Some(5));
         // The same open file, rewritten in place: the next read sees the new total.
         write(1234567);
-        psi.read_into(&mut reading, &mut errors);
+        psi.read_into(READ_INTERVAL_NS, &mut reading, &mut errors);
         assert_eq!(reading[SignalId::IO_PRESSURE.index()], Some(1234567));
         assert_eq!(errors, 0);
+    }
+
+    /// The per-tick differences of what `psi` reports for CPU pressure at `ticks` (ns), with
+    /// the file's total set by `total(t)` before each tick.
+    fn deltas(dir: &Path, ticks: &[u64], total: impl Fn(u64) -> u64) -> Vec<Option<u64>> {
+        let mut psi = Psi::at(dir);
+        let mut errors = 0;
+        let mut before = None;
+        let out = ticks
+            .iter()
+            .map(|&t| {
+                std::fs::write(dir.join("cpu"), format!("some total={}\n", total(t))).unwrap();
+                let mut reading = [None; khorus_bus::signals::SIGNAL_COUNT];
+                psi.read_into(t, &mut reading, &mut errors);
+                let now = reading[SignalId::CPU_PRESSURE.index()];
+                let d = before.zip(now).map(|(a, b): (u64, u64)| b - a);
+                before = now;
+                d
+            })
+            .collect();
+        assert_eq!(errors, 0);
+        out
+    }
+
+    #[test]
+    fn files_are_read_at_their_own_rate_and_each_tick_carries_the_last_pressure_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let ms = 1_000_000;
+        // 20 ms ticks; the stall grows 5 ms per 10 ms (50 %) until 100 ms, then 2 ms per 10 ms.
+        let total = |t: u64| {
+            let t = t / 10_000; // 10 µs units → µs of stall at 50 %: t * 5
+            if t <= 10_000 {
+                t * 5
+            } else {
+                50_000 + (t - 10_000) * 2
+            }
+        };
+        let ticks: Vec<u64> = (0..=15).map(|k| k * 20 * ms).collect();
+        let d = deltas(dir.path(), &ticks, total);
+        let near = |got: &[Option<u64>], want: u64| {
+            got.iter().all(|x| x.is_some_and(|x| x.abs_diff(want) <= 1))
+        };
+        assert_eq!(d[0], None);
+        // Read at 0 and 20 ms (the first pressure is known at once): 50 % of each 20 ms tick
+        // until the next read, at 120 ms…
+        assert!(near(&d[1..=5], 10_000), "{d:?}");
+        // …which measured 44 % over 20–120 ms (the change at 100 ms was not seen before it)…
+        assert!(near(&d[6..=10], 8_800), "{d:?}");
+        // …and the one at 220 ms, 20 %.
+        assert!(near(&d[11..], 4_000), "{d:?}");
+    }
+
+    #[test]
+    fn ticks_longer_than_the_interval_read_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = 1_000_000_000;
+        let d = deltas(dir.path(), &[0, s, 2 * s, 3 * s], |t| {
+            (t / s) * (t / s) * 1_000
+        });
+        // Totals 0, 1000, 4000, 9000 µs: each tick's own stall, measured at that tick.
+        assert_eq!(d, vec![None, Some(1_000), Some(3_000), Some(5_000)]);
     }
 
     #[test]
@@ -128,8 +251,8 @@ mod tests {
         let mut psi = Psi::default();
         let mut reading = [None; khorus_bus::signals::SIGNAL_COUNT];
         let mut errors = 0;
-        for _ in 0..3 {
-            psi.read_into(&mut reading, &mut errors);
+        for k in 0..3 {
+            psi.read_into(k * READ_INTERVAL_NS, &mut reading, &mut errors);
         }
         assert_eq!(errors, 0);
         if Path::new("/proc/pressure/cpu").exists() {
@@ -150,7 +273,7 @@ mod tests {
         let mut psi = Psi::at(Path::new("/nonexistent/pressure"));
         let mut reading = [None; khorus_bus::signals::SIGNAL_COUNT];
         let mut errors = 0;
-        psi.read_into(&mut reading, &mut errors);
+        psi.read_into(0, &mut reading, &mut errors);
         assert_eq!(errors, 0);
         assert!(reading.iter().all(Option::is_none));
     }

@@ -321,7 +321,7 @@ impl Counters for BpfCounters {
         SourceKind::Bpf
     }
 
-    fn read(&mut self, read_errors: &mut u64) -> Reading {
+    fn read(&mut self, now_ns: u64, read_errors: &mut u64) -> Reading {
         let mut r: Reading = [None; SIGNAL_COUNT];
         let total = self.totals();
         for (slot, id) in SLOT_SIGNALS {
@@ -329,7 +329,7 @@ impl Counters for BpfCounters {
                 r[id.index()] = Some(total.value[slot.0 as usize]);
             }
         }
-        self.psi.read_into(&mut r, read_errors);
+        self.psi.read_into(now_ns, &mut r, read_errors);
         r
     }
 }
