@@ -2,7 +2,7 @@
 //! same run: the callback that applies a graph edit (transplanting the kept nodes, starting
 //! the crossfade) against an ordinary callback; the callback with 16 stems against none; and
 //! the per-sample cost of every stateful primitive of the vocabulary next to the built-in
-//! delay effect's line.
+//! delay effect's line; the `tanh` step's vector `tanh` next to libm's.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use khorus_bus::{NoteEvent, StageKind, StageStatus};
 use khorus_synth::command::Controller;
 use khorus_synth::dsp::fx::Delay;
 use khorus_synth::dsp::kernel::ARGS;
-use khorus_synth::dsp::{BLOCK, Sig};
+use khorus_synth::dsp::{BLOCK, LANES, Lanes, Sig};
 use khorus_synth::graph::GraphSpec;
 use khorus_synth::prim::KernelKind;
 use khorus_synth::rt::{self, Clock, Incoming, Renderer, RtStats};
@@ -156,6 +156,48 @@ fn kernels(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `tanh` step over a lane block (64 samples × 8 voices, as a pack runs it): libm's
+/// `tanhf` per value against `wide`'s vector `tanh`, which the step uses.
+fn saturation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tanh_lane_block");
+    group.throughput(Throughput::Elements((BLOCK * LANES) as u64));
+    let input: Vec<Lanes> = (0..BLOCK)
+        .map(|i| std::array::from_fn(|l| ((i * LANES + l) as f32 * 0.37).sin() * 3.0))
+        .collect();
+    let mut out = vec![[0.0f32; LANES]; BLOCK];
+    fn run(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        input: &[Lanes],
+        out: &mut [Lanes],
+        f: impl Fn(f32) -> f32,
+    ) {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for (o, x) in out.iter_mut().zip(input) {
+                    for l in 0..LANES {
+                        o[l] = f(x[l] * 1.5);
+                    }
+                }
+                black_box(&*out);
+            })
+        });
+    }
+    run(&mut group, "libm", &input, &mut out, f32::tanh);
+    // What the synth's `tanh` step does.
+    group.bench_function("wide_f32x8", |b| {
+        b.iter(|| {
+            for (o, x) in out.iter_mut().zip(&input) {
+                *o = (wide::f32x8::from(*x) * wide::f32x8::splat(1.5))
+                    .tanh()
+                    .to_array();
+            }
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -164,5 +206,6 @@ fn main() {
     edits(&mut c);
     stems(&mut c);
     kernels(&mut c);
+    saturation(&mut c);
     c.final_summary();
 }
