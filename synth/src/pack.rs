@@ -863,7 +863,9 @@ mod tests {
             let libm = x.tanh() as f64;
             let err = (y as f64 - want).abs();
             assert!(
-                err <= (libm - want).abs().max(2.0 * f32::EPSILON as f64 * want.abs()),
+                err <= (libm - want)
+                    .abs()
+                    .max(2.0 * f32::EPSILON as f64 * want.abs()),
                 "tanh({x}) = {y}, want {want}"
             );
         }

@@ -126,28 +126,48 @@ impl Combs {
         self.store = f32x8::ZERO;
     }
 
-    /// Adds the sum of the combs' outputs for each input sample of `x` to `acc`.
+    /// Adds the sum of the combs' outputs for each input sample of `x` (at most a block) to
+    /// `acc`. Every line is longer than a block, so nothing written here is read back within
+    /// it: each line's stretch is read as one run into a sample-major scratch block first and
+    /// written back as one after, and the recursion in between touches no line — per sample,
+    /// not eight scattered loads and stores and their ring arithmetic.
     #[inline]
     fn run(&mut self, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
+        let n = x.len().min(acc.len()).min(super::BLOCK);
+        let mut taps = [[0.0f32; 8]; super::BLOCK];
+        for (c, line) in self.lines.iter().enumerate() {
+            let p = self.pos[c];
+            let first = n.min(line.len() - p);
+            for (t, &v) in taps[..first].iter_mut().zip(&line[p..p + first]) {
+                t[c] = v;
+            }
+            for (t, &v) in taps[first..n].iter_mut().zip(&line[..n - first]) {
+                t[c] = v;
+            }
+        }
         let (keep, take, feedback) = (
             f32x8::splat(damp),
             f32x8::splat(1.0 - damp),
             f32x8::splat(feedback),
         );
-        for (&x, acc) in x.iter().zip(acc.iter_mut()) {
-            let mut out = [0.0f32; 8];
-            for ((o, line), &p) in out.iter_mut().zip(&self.lines).zip(&self.pos) {
-                *o = line[p];
-            }
-            let o = f32x8::new(out);
+        let mut writes = [[0.0f32; 8]; super::BLOCK];
+        for (((&x, acc), out), w) in x.iter().zip(acc.iter_mut()).zip(&taps).zip(&mut writes) {
+            let o = f32x8::new(*out);
             self.store = o * take + self.store * keep;
-            let w = (f32x8::splat(x) + self.store * feedback).to_array();
-            for ((line, p), w) in self.lines.iter_mut().zip(&mut self.pos).zip(w) {
-                line[*p] = w;
-                *p = next(*p, line.len());
-            }
+            *w = (f32x8::splat(x) + self.store * feedback).to_array();
             *acc +=
                 ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
+        }
+        for (c, line) in self.lines.iter_mut().enumerate() {
+            let p = self.pos[c];
+            let first = n.min(line.len() - p);
+            for (v, w) in line[p..p + first].iter_mut().zip(&writes[..first]) {
+                *v = w[c];
+            }
+            for (v, w) in line[..n - first].iter_mut().zip(&writes[first..n]) {
+                *v = w[c];
+            }
+            self.pos[c] = (p + n) % line.len();
         }
     }
 }
@@ -327,6 +347,55 @@ mod tests {
 
     /// The reverb's stereo output for `input` fed to both channels, in blocks of `sizes`
     /// (cycled).
+    /// The combs sample by sample, as Freeverb writes them: the reference `Combs::run`'s block
+    /// form must match bit for bit.
+    fn combs_per_sample(c: &mut Combs, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
+        let (keep, take, feedback) = (
+            f32x8::splat(damp),
+            f32x8::splat(1.0 - damp),
+            f32x8::splat(feedback),
+        );
+        for (&x, acc) in x.iter().zip(acc.iter_mut()) {
+            let mut out = [0.0f32; 8];
+            for ((o, line), &p) in out.iter_mut().zip(&c.lines).zip(&c.pos) {
+                *o = line[p];
+            }
+            let o = f32x8::new(out);
+            c.store = o * take + c.store * keep;
+            let w = (f32x8::splat(x) + c.store * feedback).to_array();
+            for ((line, p), w) in c.lines.iter_mut().zip(&mut c.pos).zip(w) {
+                line[*p] = w;
+                *p = next(*p, line.len());
+            }
+            *acc +=
+                ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
+        }
+    }
+
+    #[test]
+    fn the_combs_block_form_is_the_per_sample_form_bit_for_bit() {
+        let len = |n: usize| n * 48 / 44 + 1;
+        let (mut block, mut sample) = (Combs::new(len), Combs::new(len));
+        let input: Vec<f32> = (0..30_000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let (mut a, mut b) = (vec![0.0f32; input.len()], vec![0.0f32; input.len()]);
+        // Blocks of varied sizes, so the runs wrap around every line at every offset.
+        let mut at = 0;
+        for &n in [64, 1, 63, 17, 40, 64, 5].iter().cycle() {
+            if at >= input.len() {
+                break;
+            }
+            let end = (at + n).min(input.len());
+            block.run(&input[at..end], &mut a[at..end], 0.84, 0.2);
+            combs_per_sample(&mut sample, &input[at..end], &mut b[at..end], 0.84, 0.2);
+            at = end;
+        }
+        assert!(a.iter().any(|&x| x.abs() > 0.1));
+        assert_eq!(a, b);
+        assert_eq!(block.pos, sample.pos);
+    }
+
     fn reverb_out(input: &[f32], sizes: &[usize]) -> (Vec<f32>, Vec<f32>) {
         let mut rv = Reverb::new(48_000.0);
         let (mut l, mut r) = (input.to_vec(), input.to_vec());
