@@ -137,6 +137,15 @@ fn kernels(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    // The same line a block at a time, as the built-in delay runs at a settled time.
+    let mut line = Delay::new(4.0, RATE);
+    group.bench_function("builtin_delay_block", |b| {
+        b.iter(|| {
+            out.copy_from_slice(&input);
+            line.process(&mut out, 0.25, 0.4, 4000.0);
+            black_box(&out);
+        })
+    });
     for &kind in KernelKind::ALL {
         let mut k = kind.build(RATE, 1.0);
         let args: [Sig<'_>; ARGS] = std::array::from_fn(|i| match kind.args().get(i) {

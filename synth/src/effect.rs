@@ -400,10 +400,18 @@ impl Effect {
                 damp_hz,
                 ..
             } => {
-                for i in 0..n {
-                    let t = time.tick();
-                    l[i] = lines[0].tick(l[i], t, *feedback, *damp_hz);
-                    r[i] = lines[1].tick(r[i], t * 1.05, *feedback, *damp_hz);
+                if time.settled() {
+                    // The usual case (the time glides only after a tempo change): each line
+                    // as a block.
+                    let t = time.value();
+                    lines[0].process(&mut l[..n], t, *feedback, *damp_hz);
+                    lines[1].process(&mut r[..n], t * 1.05, *feedback, *damp_hz);
+                } else {
+                    for i in 0..n {
+                        let t = time.tick();
+                        l[i] = lines[0].tick(l[i], t, *feedback, *damp_hz);
+                        r[i] = lines[1].tick(r[i], t * 1.05, *feedback, *damp_hz);
+                    }
                 }
             }
             EffectKind::Reverb { reverb, room, damp } => {

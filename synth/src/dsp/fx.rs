@@ -79,6 +79,39 @@ impl Delay {
         self.pos = next(self.pos, n);
         out
     }
+
+    /// A block at one delay time: the same samples as [`Delay::tick`] on each in turn. When
+    /// the delay is at least the block, nothing written in it is read back within it, so it
+    /// runs over the ring in stretches where neither the read nor the write position wraps
+    /// (no ring arithmetic per sample); a shorter delay runs sample by sample.
+    pub fn process(&mut self, x: &mut [f32], time_s: f32, feedback: f32, damp_hz: f32) {
+        let n = self.buf.len();
+        let d = ((time_s * self.rate) as usize).clamp(1, n - 1);
+        if d < x.len() {
+            for v in x.iter_mut() {
+                *v = self.tick(*v, time_s, feedback, damp_hz);
+            }
+            return;
+        }
+        let mut rest = x;
+        while !rest.is_empty() {
+            let read = back(self.pos, d, n);
+            let len = rest.len().min(n - self.pos).min(n - read);
+            let (now, later) = rest.split_at_mut(len);
+            for (i, v) in now.iter_mut().enumerate() {
+                let out = self.buf[read + i];
+                let fb = self.damp.tick(out, damp_hz) * feedback.clamp(0.0, 0.98);
+                self.buf[self.pos + i] = *v + fb;
+                *v = out;
+            }
+            self.pos = if self.pos + len >= n {
+                0
+            } else {
+                self.pos + len
+            };
+            rest = later;
+        }
+    }
 }
 
 /// The position after `pos` in a ring of `n` (a compare, not a division: rings are read
@@ -333,6 +366,35 @@ mod tests {
         let mut lim = Limiter::new(0.9, 0.05, 48_000.0);
         assert_eq!(lim.tick(0.3, -0.2), (0.3, -0.2));
         assert_eq!(lim.tick(f32::NAN, 0.1), (0.0, 0.1));
+    }
+
+    #[test]
+    fn a_delay_block_is_its_samples_one_by_one_bit_for_bit() {
+        let input: Vec<f32> = (0..20_000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        // A line of 1002 samples: blocks wrap the ring at every offset; a time of 30 samples
+        // is shorter than most blocks (the per-sample way), 0.3 s and 0.99 s are not.
+        for time in [0.03, 0.3, 0.99] {
+            let (mut block, mut one) = (Delay::new(1.0, 1000.0), Delay::new(1.0, 1000.0));
+            let mut a = input.clone();
+            let b: Vec<f32> = input
+                .iter()
+                .map(|&x| one.tick(x, time, 0.7, 300.0))
+                .collect();
+            let mut at = 0;
+            for &n in [64, 1, 63, 17, 40, 64, 5].iter().cycle() {
+                if at >= a.len() {
+                    break;
+                }
+                let end = (at + n).min(a.len());
+                block.process(&mut a[at..end], time, 0.7, 300.0);
+                at = end;
+            }
+            assert!(a.iter().any(|&x| x.abs() > 0.1));
+            assert_eq!(a, b, "time {time}");
+            assert_eq!(block.pos, one.pos);
+        }
     }
 
     #[test]
