@@ -122,6 +122,8 @@ pub fn run(
         .add_local_listener_with_user_data(Rc::clone(&shared))
         .process(move |stream, shared| {
             let start = Instant::now();
+            // PipeWire's data thread is ours, but set it each cycle: two instructions.
+            crate::dsp::flush_denormals();
             let Ok(mut cycle) = shared.try_borrow_mut() else {
                 return;
             };

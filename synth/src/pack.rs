@@ -128,9 +128,6 @@ struct Live {
     width: usize,
 }
 
-/// `f(dst, src)` element-wise over the lanes `0..width` of each row (all lanes at once as one
-/// flat run when the pack is full, which the compiler turns into vector operations).
-#[inline(always)]
 /// `tanh` of every value, in place, eight at a time: `wide`'s vector `tanh` costs a third of
 /// libm's `tanhf`, which is a call per value (`cargo bench -p khorus-synth --bench graph --
 /// tanh`).
@@ -147,7 +144,26 @@ fn tanh_in_place(xs: &mut [f32]) {
     }
 }
 
+/// `f(dst, src)` element-wise over the lanes `0..width` of each row. With more than one live
+/// lane, over every lane as one flat run, which the compiler turns into vector operations:
+/// a row of eight is two vector operations, cheaper than three lanes one by one (the lanes
+/// past `width` compute on stale values that nothing reads; the audio thread flushes
+/// denormals, so those cost nothing either). For cheap `f` only: an expensive one runs over
+/// the live lanes alone ([`each_live_lane`]).
+#[inline(always)]
 fn zip_lanes(dst: &mut [Lanes], src: &[Lanes], width: usize, f: impl Fn(&mut f32, f32)) {
+    if width > 1 {
+        for (d, &x) in dst.as_flattened_mut().iter_mut().zip(src.as_flattened()) {
+            f(d, x);
+        }
+    } else {
+        each_live_lane(dst, src, width, f);
+    }
+}
+
+/// `f(dst, src)` over the lanes `0..width` of each row, one by one.
+#[inline(always)]
+fn each_live_lane(dst: &mut [Lanes], src: &[Lanes], width: usize, f: impl Fn(&mut f32, f32)) {
     if width == LANES {
         for (d, &x) in dst.as_flattened_mut().iter_mut().zip(src.as_flattened()) {
             f(d, x);
@@ -664,7 +680,7 @@ impl Pack {
             Step::MidiToHz { input, out } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
                 let dst = &mut dst[..n];
-                zip_lanes(dst, io.rows(*input, n), width, |d, x| *d = midi_to_hz(x));
+                each_live_lane(dst, io.rows(*input, n), width, |d, x| *d = midi_to_hz(x));
             }
             // Functions run over every lane at once, like the element-wise steps.
             Step::Fun { fun, args, out } => {
