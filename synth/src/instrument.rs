@@ -530,13 +530,15 @@ impl EffectDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::SynthDef;
+    use crate::ir::{Step, SynthDef};
 
     fn program() -> Program {
-        // Saw and pulse (lanes and the per-lane path), a filter swept by the envelope (per
-        // lane) and one at a fixed setting (lanes), an envelope with an edge mid-block.
+        // Saw and pulse (lanes and the per-lane path; the saw at a detuned pitch, a steady
+        // step output), a filter swept by the envelope (per lane) and one at a fixed setting
+        // (lanes), an envelope with an edge mid-block.
         let def = r#"{"name":"t","nodes":[
-            {"id":"o","type":"osc","wave":"saw","freq":{"control":"freq"}},
+            {"id":"dt","type":"mul","inputs":[{"control":"freq"},1.006]},
+            {"id":"o","type":"osc","wave":"saw","freq":{"node":"dt"}},
             {"id":"p","type":"osc","wave":"pulse","freq":{"control":"freq"},"width":0.3},
             {"id":"e","type":"adsr","gate":{"control":"gate"},"attack":0.002,"decay":0.05,"sustain":0.5,"release":0.03},
             {"id":"c","type":"mul","inputs":[{"node":"e"},3000]},
@@ -657,5 +659,50 @@ mod tests {
         inst.note_on(2, 64.0, 0.8, 0);
         assert!(!inst.idle());
         assert!(block(&mut inst) > 0.01, "the new note sounds");
+    }
+
+    #[test]
+    fn stateless_steps_of_steady_inputs_are_steady_in_both_layouts() {
+        // A detuned oscillator (its pitch a product of steady inputs) into an envelope.
+        let def = r#"{"name":"t","nodes":[
+            {"id":"d","type":"mul","inputs":[{"control":"freq"},1.006]},
+            {"id":"o","type":"osc","wave":"saw","freq":{"node":"d"}},
+            {"id":"e","type":"adsr","gate":{"control":"gate"},"attack":0.01,"decay":0.1,"sustain":0.5,"release":0.1},
+            {"id":"m","type":"mul","inputs":[{"node":"o"},{"node":"e"}]}],
+            "output":{"node":"m"}}"#;
+        let program = serde_json::from_str::<SynthDef>(def)
+            .unwrap()
+            .compile()
+            .unwrap();
+        let find = |pick: fn(&Step) -> Option<usize>| program.steps.iter().find_map(pick).unwrap();
+        let d = find(|s| match s {
+            Step::Mul { inputs, out } if inputs.contains(&crate::ir::FREQ) => Some(*out),
+            _ => None,
+        });
+        let o = find(|s| match s {
+            Step::Osc { out, .. } => Some(*out),
+            _ => None,
+        });
+        let m = program.output[0];
+        let mut inst = Instrument::new(program.clone(), 4, 48_000.0);
+        let mut block = |inst: &mut Instrument| {
+            let (mut l, mut r) = ([0.0; BLOCK], [0.0; BLOCK]);
+            inst.render(BLOCK, [&mut l, &mut r]);
+        };
+        // One voice (the solo layout), then two (lanes).
+        inst.note_on(1, 60.0, 0.8, 0);
+        block(&mut inst);
+        assert!(
+            inst.packs[0].is_steady(d),
+            "solo: the pitch product is steady"
+        );
+        assert!(!inst.packs[0].is_steady(o) && !inst.packs[0].is_steady(m));
+        inst.note_on(2, 67.0, 0.8, 0);
+        block(&mut inst);
+        assert!(
+            inst.packs[0].is_steady(d),
+            "lanes: the pitch product is steady"
+        );
+        assert!(!inst.packs[0].is_steady(o) && !inst.packs[0].is_steady(m));
     }
 }

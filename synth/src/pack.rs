@@ -271,7 +271,9 @@ impl Pack {
             let v = &mut voices[l];
             self.inputs_solo(controls, controls_steady, v, edges[l], n);
             for (s, step) in program.steps.iter().enumerate() {
+                let steady = self.steady_output(step);
                 self.run_solo(s, step, v, n);
+                self.mark(step, steady);
             }
             let channels = channels(program);
             let src = program.output.map(|k| &self.bufs[k].as_flattened()[..n]);
@@ -288,7 +290,9 @@ impl Pack {
         }
         self.inputs(controls, controls_steady, voices, &edges, n);
         for (s, step) in program.steps.iter().enumerate() {
+            let steady = self.steady_output(step);
             self.run(s, step, voices, &lanes, n);
+            self.mark(step, steady);
         }
         self.mix(program, voices, &lanes, n, out);
     }
@@ -333,7 +337,9 @@ impl Pack {
             width: count,
         };
         for (s, step) in program.steps.iter().enumerate() {
+            let steady = self.steady_output(step);
             self.run(s, step, voices, &live, n);
+            self.mark(step, steady);
         }
         for (ch, out) in out.into_iter().enumerate() {
             // Stereo: channel `ch` of the one voice; mono: the output of voice `ch`.
@@ -521,6 +527,35 @@ impl Pack {
     }
 
     /// Runs step `s` for the live lanes.
+    /// Whether buffer `k` was steady in the last block.
+    #[cfg(test)]
+    pub(crate) fn is_steady(&self, k: usize) -> bool {
+        self.steady[k]
+    }
+
+    /// Whether `step`'s output will hold one value per lane for the whole block: a stateless
+    /// step of steady inputs. Steps downstream then take their steady paths — an oscillator
+    /// at a detuned pitch runs in lanes, a filter at a computed cutoff sets its coefficients
+    /// once a block.
+    fn steady_output(&self, step: &Step) -> bool {
+        let steady = |k: &Operand| self.steady[*k];
+        match step {
+            Step::Mul { inputs, .. } | Step::Add { inputs, .. } => inputs.iter().all(steady),
+            Step::Tanh { input, drive, .. } => steady(input) && steady(drive),
+            Step::MidiToHz { input, .. } => steady(input),
+            Step::Fun { args, .. } => args.iter().all(steady),
+            _ => false,
+        }
+    }
+
+    /// Records whether the buffer `step` wrote this block is steady (every step output is
+    /// marked each block, in either layout, so no mark outlives the block it was true for).
+    fn mark(&mut self, step: &Step, steady: bool) {
+        if let Some(out) = step.out() {
+            self.steady[out] = steady;
+        }
+    }
+
     fn run(&mut self, s: usize, step: &Step, voices: &mut [Voice], live: &Live, n: usize) {
         let width = live.width;
         // The live voices with their state of this step, by lane.
