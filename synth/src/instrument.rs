@@ -685,7 +685,7 @@ mod tests {
         });
         let m = program.output[0];
         let mut inst = Instrument::new(program.clone(), 4, 48_000.0);
-        let mut block = |inst: &mut Instrument| {
+        let block = |inst: &mut Instrument| {
             let (mut l, mut r) = ([0.0; BLOCK], [0.0; BLOCK]);
             inst.render(BLOCK, [&mut l, &mut r]);
         };
