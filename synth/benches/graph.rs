@@ -12,7 +12,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{NoteEvent, StageKind, StageStatus};
 use khorus_synth::command::Controller;
-use khorus_synth::dsp::fx::Delay;
+use khorus_synth::dsp::fx::{Delay, Reverb};
 use khorus_synth::dsp::kernel::ARGS;
 use khorus_synth::dsp::{BLOCK, LANES, Lanes, Sig};
 use khorus_synth::graph::GraphSpec;
@@ -135,6 +135,17 @@ fn kernels(c: &mut Criterion) {
                 *o = line.tick(x, 0.25, 0.4, 4000.0);
             }
             black_box(&out);
+        })
+    });
+    // The built-in reverb effect: both channels, a block.
+    let mut reverb = Reverb::new(RATE);
+    let (mut wet_l, mut wet_r) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    group.bench_function("builtin_reverb_stereo", |b| {
+        b.iter(|| {
+            wet_l.copy_from_slice(&input);
+            wet_r.copy_from_slice(&input);
+            reverb.process(&mut wet_l, &mut wet_r, 0.7, 0.5);
+            black_box((&wet_l, &wet_r));
         })
     });
     // The same line a block at a time, as the built-in delay runs at a settled time.
