@@ -382,6 +382,10 @@ impl Renderer {
         while let Ok(item) = self.rx.pop() {
             self.accept(item, clock);
         }
+        // An engine limits its own output: only two of them summed in a crossfade can pass
+        // the ceiling again, so only then does this limiter run (on a limited signal it would
+        // pass every sample as it is).
+        let crossfading = self.outgoing.is_some();
         let width = 2 * self.left.len();
         for (slot, written) in self.stems_written.iter_mut().enumerate() {
             if std::mem::take(written) {
@@ -445,10 +449,17 @@ impl Renderer {
         if self.outgoing.as_ref().is_some_and(|(_, p, l)| p >= l) {
             self.retire();
         }
-        for (i, (l, r)) in self.left[..n].iter().zip(&self.right[..n]).enumerate() {
-            let (l, r) = self.limiter.tick(*l, *r);
-            self.interleaved[2 * i] = l;
-            self.interleaved[2 * i + 1] = r;
+        let frames = self.left[..n].iter().zip(&self.right[..n]);
+        let out = self.interleaved[..2 * n].as_chunks_mut::<2>().0;
+        if crossfading {
+            for ((l, r), o) in frames.zip(out) {
+                let (l, r) = self.limiter.tick(*l, *r);
+                *o = [l, r];
+            }
+        } else {
+            for ((l, r), o) in frames.zip(out) {
+                *o = [*l, *r];
+            }
         }
         let mut s = add(self.base, self.engine.stats());
         if let Some((old, _, _)) = &self.outgoing {

@@ -221,6 +221,30 @@ fn a_graph_swap_during_sustained_notes_crossfades_without_clicks_at_constant_pow
     assert_eq!(handle(&mut c, load), Ok(SynthReply::Applied));
 }
 
+#[test]
+fn two_loud_graphs_crossfading_never_pass_the_ceiling() {
+    // Each graph alone is limited by its engine; their equal-power sum in a crossfade would
+    // reach √2 of the ceiling, which the renderer's own limiter takes back.
+    let ceiling = khorus_synth::engine::CEILING;
+    let (mut c, mut r, mut clock) = rig(&sine_graph("old", 3.0));
+    c.push(tone(0, 10.0, 200.0));
+    let mut left = play(&mut r, &mut clock, 24_000);
+    let before = left.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        before > ceiling * 0.99,
+        "the engine alone is at its ceiling: {before}"
+    );
+    let load = SynthCommand::LoadGraph {
+        json: sine_graph("new", 3.0),
+        fade_ms: 200,
+    };
+    assert_eq!(handle(&mut c, load), Ok(SynthReply::Applied));
+    c.push(tone(clock.buffer_start_ns, 10.0, 300.0));
+    left.extend(play(&mut r, &mut clock, 24_000));
+    let peak = left.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(peak <= ceiling + 1e-6, "{peak} over the ceiling {ceiling}");
+}
+
 /// Frames from the loudest sample of the dry click to the loudest of its first echo.
 fn echo_delay(renderer: &mut Renderer, c: &mut Controller, clock: &mut Clock) -> usize {
     // Let the delay time settle (it glides over ~50 ms), then one click.
