@@ -526,7 +526,6 @@ impl Pack {
         }
     }
 
-    /// Runs step `s` for the live lanes.
     /// Whether buffer `k` was steady in the last block.
     #[cfg(test)]
     pub(crate) fn is_steady(&self, k: usize) -> bool {
@@ -556,6 +555,7 @@ impl Pack {
         }
     }
 
+    /// Runs step `s` for the live lanes.
     fn run(&mut self, s: usize, step: &Step, voices: &mut [Voice], live: &Live, n: usize) {
         let width = live.width;
         // The live voices with their state of this step, by lane.
