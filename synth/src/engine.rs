@@ -503,8 +503,11 @@ impl Engine {
         &self.stems
     }
 
-    /// Renders the next `left.len()` frames (left and right must be the same length).
+    /// Renders the next `left.len()` frames (left and right must be the same length), on a
+    /// thread that flushes denormals ([`crate::dsp::flush_denormals`]: a register read once
+    /// it is set, so every call makes sure rather than trusting the caller's thread).
     pub fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
+        crate::dsp::flush_denormals();
         let total = left.len().min(right.len());
         let mut done = 0;
         while done < total {

@@ -122,8 +122,6 @@ pub fn run(
         .add_local_listener_with_user_data(Rc::clone(&shared))
         .process(move |stream, shared| {
             let start = Instant::now();
-            // PipeWire's data thread is ours, but set it each cycle: two instructions.
-            crate::dsp::flush_denormals();
             let Ok(mut cycle) = shared.try_borrow_mut() else {
                 return;
             };
@@ -172,7 +170,7 @@ pub fn run(
                 if running.contains_key(&slot) {
                     continue;
                 }
-                match Stem::start(&core, (&name, &latency), &node, slot, &shared, &format) {
+                match Stem::start(&core, &name, &latency, &node, slot, &shared, &format) {
                     Ok(stem) => {
                         running.insert(slot, stem);
                     }
@@ -277,7 +275,8 @@ struct Stem {
 impl Stem {
     fn start(
         core: &pw::core::CoreRc,
-        (synth, latency): (&str, &str),
+        synth: &str,
+        latency: &str,
         node: &str,
         slot: usize,
         shared: &Shared,

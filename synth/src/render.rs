@@ -47,7 +47,6 @@ pub fn render(
     origin_ns: u64,
     seconds: f32,
 ) -> (Vec<f32>, Vec<f32>) {
-    crate::dsp::flush_denormals();
     schedule_all(engine, notes, origin_ns);
     let frames = frames_in(seconds, engine.rate()) as usize;
     let mut left = vec![0.0; frames];
@@ -80,7 +79,6 @@ pub fn render_to_wav(
     path: &Path,
 ) -> Result<u64, WavError> {
     let total = wav_frames(seconds, engine.rate())?;
-    crate::dsp::flush_denormals();
     schedule_all(engine, notes, origin_ns);
     let mut w = FloatWavWriter::create(path, engine.rate() as u32, 2)?;
     let mut left = vec![0.0; RENDER_BLOCK];

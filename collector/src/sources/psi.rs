@@ -94,7 +94,7 @@ impl Psi {
         let since = now_ns.saturating_sub(self.reported_at) as f64;
         for f in &mut self.files {
             if due {
-                match Self::read_total(f, &mut self.buf, read_errors) {
+                match f.read_total(&mut self.buf, read_errors) {
                     Some(total) => {
                         match f.last {
                             Some((then, before)) if now_ns > then => {
@@ -121,12 +121,14 @@ impl Psi {
         }
         self.reported_at = now_ns;
     }
+}
 
+impl PsiFile {
     /// Reads one file's total (opening it if needed).
-    fn read_total(f: &mut PsiFile, buf: &mut [u8], read_errors: &mut u64) -> Option<u64> {
-        if f.file.is_none() {
-            match File::open(&f.path) {
-                Ok(file) => f.file = Some(file),
+    fn read_total(&mut self, buf: &mut [u8], read_errors: &mut u64) -> Option<u64> {
+        if self.file.is_none() {
+            match File::open(&self.path) {
+                Ok(file) => self.file = Some(file),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
                 Err(_) => {
                     *read_errors += 1;
@@ -134,7 +136,7 @@ impl Psi {
                 }
             }
         }
-        let file = f.file.as_ref()?;
+        let file = self.file.as_ref()?;
         let total = file
             .read_at(buf, 0)
             .ok()
@@ -142,7 +144,7 @@ impl Psi {
             .and_then(parse_some_total);
         if total.is_none() {
             *read_errors += 1;
-            f.file = None;
+            self.file = None;
         }
         total
     }

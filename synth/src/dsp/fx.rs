@@ -93,6 +93,7 @@ impl Delay {
             }
             return;
         }
+        let feedback = feedback.clamp(0.0, 0.98);
         let mut rest = x;
         while !rest.is_empty() {
             let read = back(self.pos, d, n);
@@ -100,15 +101,11 @@ impl Delay {
             let (now, later) = rest.split_at_mut(len);
             for (i, v) in now.iter_mut().enumerate() {
                 let out = self.buf[read + i];
-                let fb = self.damp.tick(out, damp_hz) * feedback.clamp(0.0, 0.98);
+                let fb = self.damp.tick(out, damp_hz) * feedback;
                 self.buf[self.pos + i] = *v + fb;
                 *v = out;
             }
-            self.pos = if self.pos + len >= n {
-                0
-            } else {
-                self.pos + len
-            };
+            self.pos = (self.pos + len) % n;
             rest = later;
         }
     }
@@ -125,6 +122,14 @@ pub(crate) fn next(pos: usize, n: usize) -> usize {
 #[inline(always)]
 pub(crate) fn back(pos: usize, d: usize, n: usize) -> usize {
     if pos >= d { pos - d } else { pos + n - d }
+}
+
+/// The stretches of a ring of `len` that `n` (at most `len`) samples from `pos` take: to the
+/// ring's end, then on from its start — each with the offset in the block it begins at.
+#[inline(always)]
+fn ring_runs(pos: usize, n: usize, len: usize) -> [(std::ops::Range<usize>, usize); 2] {
+    let first = n.min(len - pos);
+    [(pos..pos + first, 0), (0..n - first, first)]
 }
 
 /// Delay time of `beats` at `bpm` (tempo-synced delay).
@@ -169,13 +174,10 @@ impl Combs {
         let n = x.len().min(acc.len()).min(super::BLOCK);
         let mut taps = [[0.0f32; 8]; super::BLOCK];
         for (c, line) in self.lines.iter().enumerate() {
-            let p = self.pos[c];
-            let first = n.min(line.len() - p);
-            for (t, &v) in taps[..first].iter_mut().zip(&line[p..p + first]) {
-                t[c] = v;
-            }
-            for (t, &v) in taps[first..n].iter_mut().zip(&line[..n - first]) {
-                t[c] = v;
+            for (ring, at) in ring_runs(self.pos[c], n, line.len()) {
+                for (t, &v) in taps[at..].iter_mut().zip(&line[ring]) {
+                    t[c] = v;
+                }
             }
         }
         let (keep, take, feedback) = (
@@ -192,15 +194,12 @@ impl Combs {
                 ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
         }
         for (c, line) in self.lines.iter_mut().enumerate() {
-            let p = self.pos[c];
-            let first = n.min(line.len() - p);
-            for (v, w) in line[p..p + first].iter_mut().zip(&writes[..first]) {
-                *v = w[c];
+            for (ring, at) in ring_runs(self.pos[c], n, line.len()) {
+                for (v, w) in line[ring].iter_mut().zip(&writes[at..]) {
+                    *v = w[c];
+                }
             }
-            for (v, w) in line[..n - first].iter_mut().zip(&writes[first..n]) {
-                *v = w[c];
-            }
-            self.pos[c] = (p + n) % line.len();
+            self.pos[c] = (self.pos[c] + n) % line.len();
         }
     }
 }
@@ -407,8 +406,6 @@ mod tests {
         assert!(out[200] > 0.3 && out[200] < 0.6, "{}", out[200]);
     }
 
-    /// The reverb's stereo output for `input` fed to both channels, in blocks of `sizes`
-    /// (cycled).
     /// The combs sample by sample, as Freeverb writes them: the reference `Combs::run`'s block
     /// form must match bit for bit.
     fn combs_per_sample(c: &mut Combs, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
@@ -458,6 +455,8 @@ mod tests {
         assert_eq!(block.pos, sample.pos);
     }
 
+    /// The reverb's stereo output for `input` fed to both channels, in blocks of `sizes`
+    /// (cycled).
     fn reverb_out(input: &[f32], sizes: &[usize]) -> (Vec<f32>, Vec<f32>) {
         let mut rv = Reverb::new(48_000.0);
         let (mut l, mut r) = (input.to_vec(), input.to_vec());

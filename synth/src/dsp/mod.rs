@@ -11,7 +11,8 @@ pub mod osc;
 /// Makes this thread's float arithmetic treat values below the normal range as zero, in and
 /// out (x86-64: MXCSR's DAZ and FTZ; aarch64: FPCR.FZ). Sound never needs them, and on many
 /// processors an operation on one takes a hundred times as long — a decaying tail, or the
-/// stale values that idle lanes compute on. Called by every thread that renders.
+/// stale values that idle lanes compute on. [`crate::engine::Engine::render`] calls it, so
+/// every thread that renders (PipeWire's, an offline render's) does.
 #[inline]
 pub fn flush_denormals() {
     #[cfg(target_arch = "x86_64")]
@@ -20,16 +21,21 @@ pub fn flush_denormals() {
     unsafe {
         let mut csr: u32 = 0;
         std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags));
-        csr |= 0x8040;
-        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags));
+        // Written only when not set yet: reading the register is cheap, writing it is not.
+        if csr & 0x8040 != 0x8040 {
+            csr |= 0x8040;
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags));
+        }
     }
     #[cfg(target_arch = "aarch64")]
     // SAFETY: reads and writes this thread's FPCR only, setting FZ (bit 24).
     unsafe {
         let mut fpcr: u64;
         std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
-        fpcr |= 1 << 24;
-        std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags));
+        if fpcr & (1 << 24) == 0 {
+            fpcr |= 1 << 24;
+            std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags));
+        }
     }
 }
 

@@ -79,8 +79,8 @@ fn build_levels(amp: impl Fn(usize) -> f64) -> Vec<Table> {
 static TABLES: OnceLock<Tables> = OnceLock::new();
 
 /// Builds the wavetables now, once per process (0.7 MB). An engine that will render calls it
-/// when it is made ([`crate::engine::Engine::new`]), so the audio thread only ever reads them; building
-/// a graph only to check it does not (control keeps no tables it never plays).
+/// when it is made ([`crate::engine::Engine::new`]), so the audio thread only ever reads
+/// them; building a graph only to check it does not (control keeps no tables it never plays).
 pub fn prepare_tables() {
     tables();
 }
