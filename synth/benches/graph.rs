@@ -13,7 +13,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{NoteEvent, StageKind, StageStatus};
 use khorus_synth::command::Controller;
-use khorus_synth::dsp::fx::{Delay, Reverb};
+use khorus_synth::dsp::fx::{Delay, Limiter, Reverb};
 use khorus_synth::dsp::kernel::ARGS;
 use khorus_synth::dsp::{BLOCK, LANES, Lanes, Sig};
 use khorus_synth::graph::GraphSpec;
@@ -156,6 +156,27 @@ fn kernels(c: &mut Criterion) {
             out.copy_from_slice(&input);
             line.process(&mut out, 0.25, 0.4, 4000.0);
             black_box(&out);
+        })
+    });
+    // The master limiter on a stereo block below its ceiling (the usual case): per sample,
+    // and the block form the engine runs.
+    let mut limiter = Limiter::new(0.89, 0.08, RATE);
+    let (mut lim_l, mut lim_r) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    group.bench_function("limiter_tick", |b| {
+        b.iter(|| {
+            for ((l, r), &x) in lim_l.iter_mut().zip(&mut lim_r).zip(&input) {
+                (*l, *r) = limiter.tick(x * 0.5, x * -0.4);
+            }
+            black_box((&lim_l, &lim_r));
+        })
+    });
+    group.bench_function("limiter_block", |b| {
+        b.iter(|| {
+            for ((l, r), &x) in lim_l.iter_mut().zip(&mut lim_r).zip(&input) {
+                (*l, *r) = (x * 0.5, x * -0.4);
+            }
+            limiter.process(&mut lim_l, &mut lim_r);
+            black_box((&lim_l, &lim_r));
         })
     });
     for &kind in KernelKind::ALL {

@@ -635,9 +635,7 @@ impl Engine {
             let (done, later) = self.effects.split_at_mut(k + 1);
             done[k].render(k, left, right, later, self.glide);
         }
-        for i in 0..n {
-            (left[i], right[i]) = self.limiter.tick(left[i], right[i]);
-        }
+        self.limiter.process(left, right);
         self.stats.stolen = stolen;
         self.stats.active_voices = active;
         self.frame = end;

@@ -339,6 +339,31 @@ impl Limiter {
         };
         (l * gain, r * gain)
     }
+
+    /// A block in place, bit for bit [`tick`](Self::tick) at every sample. Below the ceiling
+    /// the follower's exact level changes nothing: while it is at or under the ceiling the
+    /// gain is 1 and stays 1 until a sample passes the ceiling, which sets the level to that
+    /// sample whatever it was. So a block whose samples are all finite and within the
+    /// ceiling, entered with the level within it, passes unchanged with no per-sample
+    /// recursion — the usual case, checked as one vector pass.
+    pub fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+        let ceiling = self.ceiling;
+        let mut within = self.env <= ceiling;
+        let mut peak = 0.0f32;
+        for (a, b) in l.iter().zip(r.iter()) {
+            let p = a.abs().max(b.abs());
+            // `<=` is false for NaN and infinities, so they take the per-sample way.
+            within &= (a.abs() <= ceiling) & (b.abs() <= ceiling);
+            peak = peak.max(p);
+        }
+        if within {
+            self.env = peak;
+            return;
+        }
+        for (a, b) in l.iter_mut().zip(r.iter_mut()) {
+            (*a, *b) = self.tick(*a, *b);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +390,46 @@ mod tests {
         let mut lim = Limiter::new(0.9, 0.05, 48_000.0);
         assert_eq!(lim.tick(0.3, -0.2), (0.3, -0.2));
         assert_eq!(lim.tick(f32::NAN, 0.1), (0.0, 0.1));
+    }
+
+    #[test]
+    fn a_limiter_block_is_its_samples_one_by_one_bit_for_bit() {
+        // Quiet stretches, loud bursts (the follower above the ceiling and releasing back
+        // under it mid-block), and a NaN: every output sample and the level that carries on.
+        let input: Vec<f32> = (0..48_000)
+            .map(|i| {
+                let loud = if (i / 3000) % 3 == 1 { 4.0 } else { 0.5 };
+                ((i as f32) * 0.031).sin() * loud
+            })
+            .collect();
+        let (mut block, mut one) = (
+            Limiter::new(0.89, 0.01, 48_000.0),
+            Limiter::new(0.89, 0.01, 48_000.0),
+        );
+        let mut fast_blocks = 0;
+        for (k, chunk) in input.chunks(64).enumerate() {
+            let mut l = chunk.to_vec();
+            let mut r: Vec<f32> = chunk.iter().map(|x| -0.7 * x).collect();
+            if k == 400 {
+                l[5] = f32::NAN;
+            }
+            let want: Vec<(f32, f32)> = l.iter().zip(&r).map(|(&a, &b)| one.tick(a, b)).collect();
+            if block.env <= 0.89 && l.iter().chain(&r).all(|x| x.abs() <= 0.89) {
+                fast_blocks += 1;
+            }
+            block.process(&mut l, &mut r);
+            for (i, (&a, &b)) in l.iter().zip(&r).enumerate() {
+                assert_eq!(
+                    (a.to_bits(), b.to_bits()),
+                    (want[i].0.to_bits(), want[i].1.to_bits()),
+                    "block {k} sample {i}"
+                );
+            }
+        }
+        assert!(
+            fast_blocks > 100,
+            "the quiet blocks took the block way: {fast_blocks}"
+        );
     }
 
     #[test]
