@@ -13,6 +13,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{NoteEvent, StageKind, StageStatus};
 use khorus_synth::command::Controller;
+use khorus_synth::dsp::env::{Adsr, Stage};
 use khorus_synth::dsp::fx::{Delay, Limiter, Reverb};
 use khorus_synth::dsp::kernel::ARGS;
 use khorus_synth::dsp::{BLOCK, LANES, Lanes, Sig};
@@ -231,6 +232,50 @@ fn saturation(c: &mut Criterion) {
     group.finish();
 }
 
+/// An envelope's decay over a block (the stage a held note spends longest in): the
+/// recursion as a level (`v = s + (v - s)·c`: subtract, multiply, add on the chain each
+/// sample) against the envelope, which moves its offset from the sustain level (a multiply).
+fn envelope(c: &mut Criterion) {
+    let mut group = c.benchmark_group("adsr_decay_block");
+    group.throughput(Throughput::Elements(BLOCK as u64));
+    let (attack, decay, sustain, release) = (0.0005, 30.0, 0.5, 0.1);
+    let coeff = (-4.6f32 / (decay * RATE)).exp();
+    let mut out = [0.0f32; BLOCK];
+    let mut level = 1.0f32;
+    group.bench_function("level_recursion", |b| {
+        b.iter(|| {
+            for o in out.iter_mut() {
+                level = sustain + (level - sustain) * coeff;
+                if (level - sustain).abs() < khorus_synth::dsp::env::SILENT {
+                    level = 1.0;
+                }
+                *o = level;
+            }
+            black_box(&out);
+        })
+    });
+    group.bench_function("adsr", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut e = Adsr::new(RATE);
+                while e.stage() != Stage::Decay {
+                    e.tick(1.0, attack, decay, sustain, release);
+                }
+                e
+            },
+            |e| {
+                e.process(
+                    [1.0, attack, decay, sustain, release].map(Sig::Steady),
+                    &mut out[..],
+                );
+                black_box(&out);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -240,5 +285,6 @@ fn main() {
     stems(&mut c);
     kernels(&mut c);
     saturation(&mut c);
+    envelope(&mut c);
     c.final_summary();
 }

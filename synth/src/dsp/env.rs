@@ -51,11 +51,20 @@ impl Cached {
 }
 
 /// An exponential ADSR.
+///
+/// A segment moves its distance to its target — `offset`, the level minus 1.3 in the
+/// attack, minus the sustain level in the decay, the level itself in the release — by one
+/// multiply a sample, and the level is the target plus that: the recursion a voice waits on
+/// is the multiply alone, not a subtract, multiply and add.
 #[derive(Debug, Clone, Copy)]
 pub struct Adsr {
     rate: f32,
     stage: Stage,
     value: f32,
+    /// The level's distance to the segment's target (see above).
+    offset: f32,
+    /// The sustain level `offset` is measured from in the decay.
+    target: f32,
     gate: bool,
     attack_c: Cached,
     decay_c: Cached,
@@ -78,6 +87,8 @@ impl Adsr {
             rate,
             stage: Stage::Idle,
             value: 0.0,
+            offset: 0.0,
+            target: 0.0,
             gate: false,
             attack_c: Cached::EMPTY,
             decay_c: Cached::EMPTY,
@@ -89,6 +100,8 @@ impl Adsr {
     pub fn reset(&mut self) {
         self.stage = Stage::Idle;
         self.value = 0.0;
+        self.offset = 0.0;
+        self.target = 0.0;
         self.gate = false;
     }
 
@@ -187,10 +200,10 @@ impl Adsr {
                         ((0.3f32 / 1.3).ln() / (t.max(0.0005) * rate)).exp()
                     });
                     while i < n {
-                        self.value = 1.3 + (self.value - 1.3) * c;
+                        self.offset *= c;
+                        self.value = 1.3 + self.offset;
                         if self.value >= 1.0 {
-                            self.value = 1.0;
-                            self.stage = Stage::Decay;
+                            self.decay_from_peak(sustain);
                             out.set(i, 1.0);
                             i += 1;
                             break;
@@ -201,9 +214,11 @@ impl Adsr {
                 }
                 Stage::Decay => {
                     let c = self.decay_c.get(decay, |t| coeff(t, rate));
+                    self.aim_decay(sustain);
                     while i < n {
-                        self.value = sustain + (self.value - sustain) * c;
-                        if (self.value - sustain).abs() < SILENT {
+                        self.offset *= c;
+                        self.value = sustain + self.offset;
+                        if self.offset.abs() < SILENT {
                             self.value = sustain;
                             self.stage = Stage::Sustain;
                             out.set(i, sustain);
@@ -217,7 +232,8 @@ impl Adsr {
                 Stage::Release => {
                     let c = self.release_c.get(release, |t| coeff(t, rate));
                     while i < n {
-                        self.value *= c;
+                        self.offset *= c;
+                        self.value = self.offset;
                         if self.value < SILENT {
                             self.value = 0.0;
                             self.stage = Stage::Idle;
@@ -239,8 +255,10 @@ impl Adsr {
         let on = gate > 0.5;
         if on && !self.gate {
             self.stage = Stage::Attack;
+            self.offset = self.value - 1.3;
         } else if !on && self.gate && self.stage != Stage::Idle {
             self.stage = Stage::Release;
+            self.offset = self.value;
         }
         self.gate = on;
         let sustain = sustain.clamp(0.0, 1.0);
@@ -253,17 +271,19 @@ impl Adsr {
                 let c = self.attack_c.get(attack, |t| {
                     ((0.3f32 / 1.3).ln() / (t.max(0.0005) * rate)).exp()
                 });
-                self.value = 1.3 + (self.value - 1.3) * c;
+                self.offset *= c;
+                self.value = 1.3 + self.offset;
                 if self.value >= 1.0 {
-                    self.value = 1.0;
-                    self.stage = Stage::Decay;
+                    self.decay_from_peak(sustain);
                 }
             }
             Stage::Decay => {
                 let rate = self.rate;
                 let c = self.decay_c.get(decay, |t| coeff(t, rate));
-                self.value = sustain + (self.value - sustain) * c;
-                if (self.value - sustain).abs() < SILENT {
+                self.aim_decay(sustain);
+                self.offset *= c;
+                self.value = sustain + self.offset;
+                if self.offset.abs() < SILENT {
                     self.value = sustain;
                     self.stage = Stage::Sustain;
                 }
@@ -272,7 +292,8 @@ impl Adsr {
             Stage::Release => {
                 let rate = self.rate;
                 let c = self.release_c.get(release, |t| coeff(t, rate));
-                self.value *= c;
+                self.offset *= c;
+                self.value = self.offset;
                 if self.value < SILENT {
                     self.value = 0.0;
                     self.stage = Stage::Idle;
@@ -280,6 +301,24 @@ impl Adsr {
             }
         }
         self.value
+    }
+
+    /// The attack reached 1: the decay starts from there toward `sustain`.
+    #[inline]
+    fn decay_from_peak(&mut self, sustain: f32) {
+        self.value = 1.0;
+        self.stage = Stage::Decay;
+        self.target = sustain;
+        self.offset = 1.0 - sustain;
+    }
+
+    /// Measures the decay's offset from `sustain`, if the sustain level moved.
+    #[inline]
+    fn aim_decay(&mut self, sustain: f32) {
+        if self.target != sustain {
+            self.target = sustain;
+            self.offset = self.value - sustain;
+        }
     }
 }
 
