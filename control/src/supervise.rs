@@ -293,9 +293,13 @@ impl Supervised {
     }
 
     /// Records a status report from its process.
-    pub fn on_status(&mut self, s: StageStatus) {
+    /// Takes a report read at `now_ns` (monotonic): its age comes from its own stamp, so a
+    /// report read a while after it came counts from when it was sent.
+    pub fn on_status(&mut self, s: StageStatus, now_ns: u64) {
         if Some(s.pid) == self.pid {
-            self.last_status = Some((s, Instant::now()));
+            let age = Duration::from_nanos(now_ns.saturating_sub(s.t_ns));
+            let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+            self.last_status = Some((s, at));
         }
     }
 

@@ -2,9 +2,10 @@
 //! left running), waits for each to answer, replays the session to any stage that (re)starts,
 //! applies batches from every surface, and publishes the id table and its own heartbeat.
 //!
-//! One thread, sleeping in the bus's wait set on: its command service, stage status reports,
+//! One thread, sleeping in the bus's wait set on: its command service,
 //! the transport, and one pidfd per stage (so an exit is seen at once, child or not). A 1 s
-//! tick checks for hung stages and for PipeWire coming back; nothing else wakes it.
+//! tick reads the stages' status reports, checks for hung stages and for PipeWire coming
+//! back; nothing else wakes it.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -52,7 +53,6 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Src {
     Commands,
-    Status,
     Transport,
     Exit(usize),
 }
@@ -149,9 +149,10 @@ pub fn run(opts: Options) -> Result<()> {
 
     let commands = stage.server().waker();
     loop {
+        // Stage reports are not a reason to wake (four a second): they are read on the 1 s
+        // tick, which checks for hangs, and before a command, which may show them.
         let mut sources = vec![
             (Src::Commands, commands.clone()),
-            (Src::Status, status_sub.waker()),
             (Src::Transport, transport_sub.waker()),
         ];
         for (i, s) in c.stages.iter().enumerate() {
@@ -163,14 +164,17 @@ pub fn run(opts: Options) -> Result<()> {
         let mut exited = Vec::new();
         let mut failure = None;
         let exit = wait::run(&sources, Some(Duration::from_secs(1)), deadline, |wake| {
+            let mut reports = || {
+                let now = khorus_bus::clock::now_ns();
+                status_sub.drain(|s| {
+                    if let Some(st) = c.stages.iter_mut().find(|x| x.kind == s.stage()) {
+                        st.on_status(s, now);
+                    }
+                })
+            };
             let result = match wake {
-                Wake::Ready(Src::Commands) => stage.server().serve(|cmd| c.handle(cmd)).map(drop),
-                Wake::Ready(Src::Status) => status_sub
-                    .drain(|s| {
-                        if let Some(st) = c.stages.iter_mut().find(|x| x.kind == s.stage()) {
-                            st.on_status(s);
-                        }
-                    })
+                Wake::Ready(Src::Commands) => reports()
+                    .and_then(|_| stage.server().serve(|cmd| c.handle(cmd)))
                     .map(drop),
                 Wake::Ready(Src::Transport) => {
                     transport_sub.drain(|t| c.transport = Some(t)).map(drop)
@@ -179,10 +183,10 @@ pub fn run(opts: Options) -> Result<()> {
                     exited.push(i);
                     return ControlFlow::Break(());
                 }
-                Wake::Tick => {
+                Wake::Tick => reports().and_then(|_| {
                     c.tick();
                     stage.heartbeat(false, || c.status()).map(drop)
-                }
+                }),
             };
             if let Err(e) = result {
                 failure = Some(e);
