@@ -596,4 +596,21 @@ mod tests {
         );
         assert!(t.detail.iter().any(|l| l == "boom"), "{:?}", t.detail);
     }
+
+    #[test]
+    fn a_report_read_late_counts_from_when_it_was_sent() {
+        let mut s = Supervised::new(StageKind::Tool, true);
+        s.pid = Some(std::process::id());
+        s.mark_ready();
+        let mut report = StageStatus::new(StageKind::Tool);
+        let sent = report.t_ns;
+        // Read 3 s after it was sent (control reads reports on its tick).
+        s.on_status(report, sent + 3_000_000_000);
+        assert!(s.hung(Duration::from_secs(2)), "3 s old counts as 3 s old");
+        assert!(!s.hung(Duration::from_secs(5)));
+        // A report from another process (a stale copy) is not this stage's.
+        report.pid += 1;
+        s.on_status(report, sent);
+        assert!(s.hung(Duration::from_secs(2)));
+    }
 }
