@@ -199,6 +199,11 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
             .notifier_builder()
             .create()
             .map_err(|e| BusError::iceoryx("create reply notifier", e))?;
+        // A server is here: a client whose request found none waits on this event, and now
+        // sends it again (see `CommandClient::call_raw`).
+        replies
+            .notify()
+            .map_err(|e| BusError::iceoryx("announce the server", e))?;
         Ok(Self {
             stage,
             port,
@@ -280,6 +285,7 @@ pub struct CommandClient<Req, Resp> {
     port: Client<Ipc, [u8], (), [u8], ()>,
     requests: Notifier<Ipc>,
     replies: Listener<Ipc>,
+    server_wait: Option<Duration>,
     _services: (RrFactory, EventFactory, EventFactory),
     _types: PhantomData<fn(Req) -> Resp>,
 }
@@ -315,9 +321,18 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
             port,
             requests,
             replies,
+            server_wait: None,
             _services: (rr, req_ev, rep_ev),
             _types: PhantomData,
         })
+    }
+
+    /// Waits at most `wait` for a server to appear when a request finds none (by default as
+    /// long as the call's own timeout): a tool asking a stage that is not running says so
+    /// after `wait`, while one asking a stage that is starting still gets its answer.
+    pub fn wait_for_server(mut self, wait: Duration) -> Self {
+        self.server_wait = Some(wait);
+        self
     }
 
     /// Whether a server serves this service now, so a caller can take another route rather
@@ -340,16 +355,41 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
 
     /// Sends raw bytes as a request (for tools and tests of the server's defences) and returns
     /// the decoded reply.
+    ///
+    /// A request that reaches no server (the stage is not running, or not yet serving: its
+    /// process is starting) would never be answered. It is sent again each time a server
+    /// announces itself, for as long as [`wait_for_server`](Self::wait_for_server) allows;
+    /// then the call fails with [`BusError::NoServer`] rather than waiting out its timeout.
     pub fn call_raw(&mut self, bytes: &[u8], timeout: Duration) -> Result<Reply<Resp>, BusError> {
-        let deadline = Instant::now() + timeout;
-        let sample = self
-            .port
-            .loan_slice_uninit(bytes.len())
-            .map_err(|e| BusError::iceoryx("loan a request", e))?;
-        let pending = sample
-            .write_from_slice(bytes)
-            .send()
-            .map_err(|e| BusError::iceoryx("send a request", e))?;
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let server_deadline = start + self.server_wait.unwrap_or(timeout).min(timeout);
+        let pending = loop {
+            let sample = self
+                .port
+                .loan_slice_uninit(bytes.len())
+                .map_err(|e| BusError::iceoryx("loan a request", e))?;
+            let pending = sample
+                .write_from_slice(bytes)
+                .send()
+                .map_err(|e| BusError::iceoryx("send a request", e))?;
+            if pending.number_of_server_connections() > 0 {
+                break pending;
+            }
+            drop(pending);
+            let left = server_deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(BusError::NoServer {
+                    stage: self.stage.name(),
+                    waited_ms: start.elapsed().as_millis() as u64,
+                });
+            }
+            // Servers announce themselves on the reply event (so do replies to other
+            // clients: then the request is simply sent again, and finds none again).
+            self.replies
+                .timed_wait(|_| {}, left)
+                .map_err(|e| BusError::iceoryx("wait for a server", e))?;
+        };
         self.requests
             .notify()
             .map_err(|e| BusError::iceoryx("notify the server", e))?;

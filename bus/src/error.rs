@@ -30,6 +30,15 @@ pub enum BusError {
         /// How long we waited.
         timeout_ms: u64,
     },
+    /// Nobody serves the stage's commands: it is not running (or did not start serving
+    /// within the time the caller allowed).
+    #[error("{stage} is not running (no one serves its commands; waited {waited_ms} ms)")]
+    NoServer {
+        /// The stage that was asked.
+        stage: &'static str,
+        /// How long we waited for a server.
+        waited_ms: u64,
+    },
     /// The server answered with an error.
     #[error("{stage} refused the command: {error}")]
     Refused {

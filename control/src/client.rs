@@ -9,6 +9,7 @@ use khorus_bus::commands::control::{
     Change, ControlCommand, ControlReply, NodeSpec, StageReport, Value,
 };
 use khorus_bus::commands::{self};
+use khorus_bus::nodes::NodeLiveness;
 use khorus_bus::{Bus, BusConfig, BusError, Counter};
 
 use crate::session::{ControlValue, Session};
@@ -46,12 +47,20 @@ impl ClientError {
 /// Sends `cmd` to control and returns its answer.
 pub fn call(bus: &BusConfig, cmd: &ControlCommand) -> Result<ControlReply, ClientError> {
     let bus = Bus::open(&tool_name(), bus).map_err(ClientError::Bus)?;
+    // With no control process on the bus, say so at once; one that is starting (its probe
+    // or its node is there, not yet serving) is waited for.
+    let starting = bus.nodes().is_ok_and(|nodes| {
+        nodes
+            .iter()
+            .any(|n| n.state == NodeLiveness::Alive && n.name.starts_with("control"))
+    });
     let mut client = bus
         .command_client::<commands::Control>()
-        .map_err(ClientError::Bus)?;
+        .map_err(ClientError::Bus)?
+        .wait_for_server(if starting { TIMEOUT } else { Duration::ZERO });
     client.call(cmd, TIMEOUT).map_err(|e| match e {
         BusError::Refused { error, .. } => ClientError::Refused(error.message),
-        BusError::Timeout { .. } => ClientError::NotRunning,
+        BusError::Timeout { .. } | BusError::NoServer { .. } => ClientError::NotRunning,
         e => ClientError::Bus(e),
     })
 }

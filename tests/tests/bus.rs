@@ -237,11 +237,36 @@ fn commands_round_trip_and_bad_requests_get_error_replies() {
     let (status, _, stderr) = server.wait_exit(T);
     assert!(status.success(), "{}", stderr.join("\n"));
 
-    // Nobody serves now: a call times out with a clear error instead of hanging.
-    let err = client
-        .call(&Common::Ping { nonce: 1 }, Duration::from_millis(200))
-        .unwrap_err();
-    assert!(matches!(err, BusError::Timeout { .. }), "{err}");
+    // Nobody serves now: a call says so once its wait for a server is over, not after its
+    // whole timeout.
+    let mut client = me
+        .command_client::<khorus_bus::commands::Tool>()
+        .unwrap()
+        .wait_for_server(Duration::from_millis(100));
+    let err = client.call(&Common::Ping { nonce: 1 }, T).unwrap_err();
+    assert!(matches!(err, BusError::NoServer { .. }), "{err}");
+}
+
+#[test]
+fn a_command_sent_before_its_server_starts_is_answered_once_it_does() {
+    let bus = TestBus::new("early");
+    let (calling, called) = std::sync::mpsc::channel();
+    let config = bus.config.clone();
+    let caller = std::thread::spawn(move || {
+        let me = Bus::open("early-client", &config).unwrap();
+        let mut client = me.command_client::<khorus_bus::commands::Tool>().unwrap();
+        calling.send(()).unwrap();
+        client.call(&Common::Ping { nonce: 7 }, T)
+    });
+    // The request goes out while nobody serves (a process takes far longer to start than
+    // the call to send); it used to wait out its timeout unanswered.
+    called.recv().unwrap();
+    let _server = peer(&bus, &["serve"]);
+    let reply = caller.join().unwrap().unwrap();
+    assert!(
+        matches!(reply, CommonReply::Pong { nonce: 7, .. }),
+        "{reply:?}"
+    );
 }
 
 #[test]
