@@ -108,7 +108,10 @@ impl BusConfig {
         in_shm + count_files(&self.root)
     }
 
-    /// Removes every file this bus owns. Only for buses nobody uses any more (test teardown).
+    /// Removes every file this bus owns: its files in `/dev/shm` and under its root, and the
+    /// directories that leaves empty. Only for buses nobody uses any more (`khorus down`, test
+    /// teardown). Files of other prefixes under the same root (the default root is shared by
+    /// every bus on the machine, and by anything else that uses iceoryx2) stay.
     pub fn remove_all_resources(&self) {
         if let Ok(dir) = std::fs::read_dir(self.shm_dir()) {
             for entry in dir.filter_map(Result::ok) {
@@ -122,7 +125,7 @@ impl BusConfig {
                 }
             }
         }
-        std::fs::remove_dir_all(&self.root).ok();
+        remove_prefixed(&self.root, &self.prefix);
     }
 
     /// The iceoryx2 configuration for this bus: prefix, root, and khorus's participant limits.
@@ -186,9 +189,67 @@ pub(crate) fn quiet_iceoryx_logs() {
     ONCE.call_once(|| set_log_level_from_env_or(LogLevel::Error));
 }
 
+/// Removes the files under `dir` whose names start with `prefix`, and every directory this
+/// leaves empty (`dir` too). Returns whether `dir` is gone. Best effort: what vanished
+/// meanwhile is already what we want.
+fn remove_prefixed(dir: &Path, prefix: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_prefixed(&path, prefix);
+        } else if entry.file_name().to_string_lossy().starts_with(prefix) {
+            std::fs::remove_file(&path).ok();
+        }
+    }
+    // Fails, and keeps it, while anything (another bus's file) is left inside.
+    std::fs::remove_dir(dir).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removing_a_bus_leaves_other_buses_under_the_same_root_alone() {
+        let root = std::env::temp_dir().join(format!("khorus-remove-{}", std::process::id()));
+        let files = [
+            "a_1.event",
+            "b_1.event",
+            "nodes/a_9.node_monitor",
+            "nodes/9/a_node.details",
+            "nodes/9/a_x.service_tag",
+            "nodes/8/b_node.details",
+            "services/a_s.service",
+            "services/b_s.service",
+        ];
+        for f in files {
+            let path = root.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"").unwrap();
+        }
+        let a = BusConfig {
+            prefix: "a_".into(),
+            root: root.clone(),
+        };
+        a.remove_all_resources();
+        let left = |f: &str| root.join(f).exists();
+        for f in files {
+            assert_eq!(left(f), f.contains("b_"), "{f}");
+        }
+        assert!(
+            !left("nodes/9"),
+            "a node directory of the removed bus is gone"
+        );
+        let b = BusConfig {
+            prefix: "b_".into(),
+            root: root.clone(),
+        };
+        b.remove_all_resources();
+        assert!(!root.exists(), "the last bus out removes the root");
+    }
 
     #[test]
     fn isolated_buses_never_share_a_prefix_or_root() {
