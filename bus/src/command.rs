@@ -386,9 +386,7 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
             }
             // Servers announce themselves on the reply event (so do replies to other
             // clients: then the request is simply sent again, and finds none again).
-            self.replies
-                .timed_wait(|_| {}, left)
-                .map_err(|e| BusError::iceoryx("wait for a server", e))?;
+            crate::wait::sleep_on(&self.replies, left, || "wait for a server".into())?;
         };
         self.requests
             .notify()
@@ -408,9 +406,7 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
                 });
             }
             // Sleeps until some server answers some client; we then look at our own reply.
-            self.replies
-                .timed_wait(|_| {}, left)
-                .map_err(|e| BusError::iceoryx("wait for a reply", e))?;
+            crate::wait::sleep_on(&self.replies, left, || "wait for a reply".into())?;
         }
     }
 }

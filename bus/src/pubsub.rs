@@ -306,9 +306,7 @@ impl<T: Topic> Subscriber<T> {
             if left.is_zero() {
                 return Ok(None);
             }
-            self.listener
-                .timed_wait(|_| {}, left)
-                .map_err(|e| BusError::iceoryx(&format!("wait on {}", T::SERVICE), e))?;
+            crate::wait::sleep_on(&self.listener, left, || format!("wait on {}", T::SERVICE))?;
         }
     }
 

@@ -85,6 +85,22 @@ impl Waker {
     }
 }
 
+/// Sleeps on one listener for at most `timeout`, for a caller that then looks again at what
+/// it waits for (a reply, a sample). A signal interrupting the sleep (a child exiting, a stop
+/// and continue) is a wake-up like any other, not an error.
+/// `action` names the wait in an error.
+pub(crate) fn sleep_on(
+    listener: &Listener<Ipc>,
+    timeout: Duration,
+    action: impl FnOnce() -> String,
+) -> Result<(), BusError> {
+    use iceoryx2::port::listener::ListenerWaitError;
+    match listener.timed_wait(|_| {}, timeout) {
+        Ok(_) | Err(ListenerWaitError::InterruptSignal) => Ok(()),
+        Err(e) => Err(BusError::iceoryx(&action(), e)),
+    }
+}
+
 /// Why [`run`] called back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake<K> {

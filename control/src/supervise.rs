@@ -292,9 +292,8 @@ impl Supervised {
         true
     }
 
-    /// Records a status report from its process.
-    /// Takes a report read at `now_ns` (monotonic): its age comes from its own stamp, so a
-    /// report read a while after it came counts from when it was sent.
+    /// Records a status report from its process, read at `now_ns` (monotonic). Its age comes
+    /// from its own stamp, so a report read a while after it came counts from when it was sent.
     pub fn on_status(&mut self, s: StageStatus, now_ns: u64) {
         if Some(s.pid) == self.pid {
             let age = Duration::from_nanos(now_ns.saturating_sub(s.t_ns));

@@ -2,10 +2,10 @@
 //! left running), waits for each to answer, replays the session to any stage that (re)starts,
 //! applies batches from every surface, and publishes the id table and its own heartbeat.
 //!
-//! One thread, sleeping in the bus's wait set on: its command service,
-//! the transport, and one pidfd per stage (so an exit is seen at once, child or not). A 1 s
-//! tick reads the stages' status reports, checks for hung stages and for PipeWire coming
-//! back; nothing else wakes it.
+//! One thread, sleeping in the bus's wait set on: its command service, the transport, and
+//! one pidfd per stage (so an exit is seen at once, child or not). A 1 s tick reads the
+//! stages' status reports, checks for hung stages and for PipeWire coming back; nothing else
+//! wakes it.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;

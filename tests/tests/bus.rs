@@ -340,3 +340,55 @@ fn isolated_buses_never_see_each_others_traffic() {
         None
     );
 }
+
+#[test]
+fn a_signal_in_the_middle_of_a_wait_is_not_an_error() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use std::os::unix::thread::JoinHandleExt;
+    extern "C" fn nothing(_: i32) {}
+    // A handler without SA_RESTART: a blocked wait returns EINTR, as it does in a process
+    // whose children exit or that is stopped and continued.
+    // SAFETY: the handler does nothing, which is async-signal-safe.
+    unsafe {
+        sigaction(
+            Signal::SIGUSR1,
+            &SigAction::new(
+                SigHandler::Handler(nothing),
+                SaFlags::empty(),
+                SigSet::empty(),
+            ),
+        )
+    }
+    .unwrap();
+    let bus = TestBus::new("eintr");
+    let me = Bus::open("eintr-pub", &bus.config).unwrap();
+    let mut notes = me.publisher::<NoteEvent>().unwrap();
+    let config = bus.config.clone();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let node = Bus::open("eintr-sub", &config).unwrap();
+        let mut sub = node.subscriber::<NoteEvent>().unwrap();
+        tid_tx.send(nix::unistd::gettid()).unwrap();
+        sub.receive_until(Instant::now() + T)
+    });
+    let tid = tid_rx.recv().unwrap();
+    // Asleep in the wait (a datagram socket's receive), then interrupted.
+    wait_for(T, "the waiter asleep in its wait", || {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan"))
+            .ok()
+            .filter(|w| w.contains("wait_for_more_packets"))
+    });
+    // SAFETY: the thread is alive (it is waiting for the note below).
+    let sent = unsafe { libc::pthread_kill(waiter.as_pthread_t(), libc::SIGUSR1) };
+    assert_eq!(sent, 0);
+    let note = NoteEvent {
+        t_ns: 42,
+        ..NoteEvent::default()
+    };
+    notes.publish(note).unwrap();
+    let got = waiter
+        .join()
+        .unwrap()
+        .expect("an interrupted wait is not an error");
+    assert_eq!(got.map(|n| n.t_ns), Some(42));
+}
