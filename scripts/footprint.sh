@@ -9,7 +9,8 @@
 #!   PipeWire session after khorus is down, and measures its process tree the same way, so
 #!   anchors are measured in the same run. Rounds alternate khorus and the comparison.
 #!
-#! Needs release binaries (cargo build --release --bins); run as root for BPF, as CI does.
+#! Builds the release binaries first (cargo build --release --workspace --bins); run as root
+#! for BPF, as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,10 @@ while (($#)); do
 done
 
 bin=target/release
-[ -x "$bin/khorus" ] || { echo "footprint: build first: cargo build --release --bins" >&2; exit 2; }
+# Always the binaries a user builds: `cargo test` (test.sh) leaves release binaries built with
+# the test crates' features unified, larger by a third of a MiB each.
+cargo build --release --workspace --bins --locked --quiet ||
+  { echo "footprint: the build failed" >&2; exit 1; }
 hz=$(getconf CLK_TCK)
 dir=$(mktemp -d /tmp/khorus-footprint.XXXXXX)
 stack_pid=""
