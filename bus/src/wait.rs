@@ -87,8 +87,7 @@ impl Waker {
 
 /// Sleeps on one listener for at most `timeout`, for a caller that then looks again at what
 /// it waits for (a reply, a sample). A signal interrupting the sleep (a child exiting, a stop
-/// and continue) is a wake-up like any other, not an error.
-/// `action` names the wait in an error.
+/// and continue) is a wake-up like any other, not an error; `action` names the wait in one.
 pub(crate) fn sleep_on(
     listener: &Listener<Ipc>,
     timeout: Duration,
