@@ -10,7 +10,7 @@ use khorus_bus::commands::control::{
 };
 use khorus_bus::commands::{self};
 use khorus_bus::nodes::NodeLiveness;
-use khorus_bus::{Bus, BusConfig, BusError, Counter};
+use khorus_bus::{Bus, BusConfig, BusError, Counter, StageKind};
 
 use crate::session::{ControlValue, Session};
 
@@ -50,9 +50,9 @@ pub fn call(bus: &BusConfig, cmd: &ControlCommand) -> Result<ControlReply, Clien
     // With no control process on the bus, say so at once; one that is starting (its probe
     // or its node is there, not yet serving) is waited for.
     let starting = bus.nodes().is_ok_and(|nodes| {
-        nodes
-            .iter()
-            .any(|n| n.state == NodeLiveness::Alive && n.name.starts_with("control"))
+        nodes.iter().any(|n| {
+            n.state == NodeLiveness::Alive && n.name.starts_with(StageKind::Control.name())
+        })
     });
     let mut client = bus
         .command_client::<commands::Control>()

@@ -372,11 +372,14 @@ fn a_signal_in_the_middle_of_a_wait_is_not_an_error() {
         sub.receive_until(Instant::now() + T)
     });
     let tid = tid_rx.recv().unwrap();
-    // Asleep in the wait (a datagram socket's receive), then interrupted.
+    // Asleep in the wait (state S: nothing else in `receive_until` sleeps), then interrupted.
     wait_for(T, "the waiter asleep in its wait", || {
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan"))
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
             .ok()
-            .filter(|w| w.contains("wait_for_more_packets"))
+            .filter(|st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('S'))
+            })
     });
     // SAFETY: the thread is alive (it is waiting for the note below).
     let sent = unsafe { libc::pthread_kill(waiter.as_pthread_t(), libc::SIGUSR1) };
