@@ -137,46 +137,54 @@ pub fn synced_delay_s(bpm: f32, beats: f32) -> f32 {
     60.0 / bpm.max(1.0) * beats
 }
 
-/// The eight damped combs of a channel, run side by side: each sample reads one point of
-/// every line, then the damping (a one-pole per comb, the recursion Freeverb spends its time
-/// on) runs as one vector across the eight.
+/// The eight damped combs of a channel, run side by side in one ring: row `i` holds what each
+/// comb wrote at position `i`, and comb `c` reads the row `delay[c]` behind the one written
+/// now. A comb with its own line of `delay[c]` samples reads the same values (what it wrote
+/// that many samples ago); here a sample's eight writes are one 32-byte row, not eight
+/// scattered stores and their ring arithmetic. The damping (a one-pole per comb, the recursion
+/// Freeverb spends its time on) runs as one vector across the eight.
 #[derive(Debug, Clone)]
 struct Combs {
-    lines: [Vec<f32>; 8],
-    pos: [usize; 8],
+    ring: Vec<[f32; 8]>,
+    /// The row the next sample writes.
+    pos: usize,
+    /// Each comb's delay, samples (its line length in Freeverb): more than a block, at most
+    /// the ring's length.
+    delay: [usize; 8],
     store: f32x8,
 }
 
 impl Combs {
     fn new(len: impl Fn(usize) -> usize) -> Self {
+        let delay = COMB_TUNING.map(len);
+        let rows = delay.iter().copied().max().unwrap_or(0);
         Self {
-            lines: std::array::from_fn(|c| vec![0.0; len(COMB_TUNING[c])]),
-            pos: [0; 8],
+            ring: vec![[0.0; 8]; rows],
+            pos: 0,
+            delay,
             store: f32x8::ZERO,
         }
     }
 
     fn reset(&mut self) {
-        for l in &mut self.lines {
-            l.fill(0.0);
-        }
-        self.pos = [0; 8];
+        self.ring.fill([0.0; 8]);
+        self.pos = 0;
         self.store = f32x8::ZERO;
     }
 
     /// Adds the sum of the combs' outputs for each input sample of `x` (at most a block) to
-    /// `acc`. Every line is longer than a block, so nothing written here is read back within
-    /// it: each line's stretch is read as one run into a sample-major scratch block first and
-    /// written back as one after, and the recursion in between touches no line — per sample,
-    /// not eight scattered loads and stores and their ring arithmetic.
+    /// `acc`. Every delay is longer than a block, so nothing written here is read back within
+    /// it: each comb's stretch is gathered into a sample-major scratch block first, and the
+    /// recursion then writes whole rows.
     #[inline]
     fn run(&mut self, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
         let n = x.len().min(acc.len()).min(super::BLOCK);
+        let rows = self.ring.len();
         let mut taps = [[0.0f32; 8]; super::BLOCK];
-        for (c, line) in self.lines.iter().enumerate() {
-            for (ring, at) in ring_runs(self.pos[c], n, line.len()) {
-                for (t, &v) in taps[at..].iter_mut().zip(&line[ring]) {
-                    t[c] = v;
+        for (c, &d) in self.delay.iter().enumerate() {
+            for (ring, at) in ring_runs(back(self.pos, d, rows), n, rows) {
+                for (t, row) in taps[at..].iter_mut().zip(&self.ring[ring]) {
+                    t[c] = row[c];
                 }
             }
         }
@@ -185,22 +193,17 @@ impl Combs {
             f32x8::splat(1.0 - damp),
             f32x8::splat(feedback),
         );
-        let mut writes = [[0.0f32; 8]; super::BLOCK];
-        for (((&x, acc), out), w) in x.iter().zip(acc.iter_mut()).zip(&taps).zip(&mut writes) {
+        let [(first, _), (second, _)] = ring_runs(self.pos, n, rows);
+        let (head, tail) = self.ring.split_at_mut(first.start);
+        let writes = tail[..first.len()].iter_mut().chain(&mut head[second]);
+        for (((&x, acc), out), w) in x.iter().zip(acc.iter_mut()).zip(&taps).zip(writes) {
             let o = f32x8::new(*out);
             self.store = o * take + self.store * keep;
             *w = (f32x8::splat(x) + self.store * feedback).to_array();
             *acc +=
                 ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
         }
-        for (c, line) in self.lines.iter_mut().enumerate() {
-            for (ring, at) in ring_runs(self.pos[c], n, line.len()) {
-                for (v, w) in line[ring].iter_mut().zip(&writes[at..]) {
-                    *v = w[c];
-                }
-            }
-            self.pos[c] = (self.pos[c] + n) % line.len();
-        }
+        self.pos = (self.pos + n) % rows;
     }
 }
 
@@ -471,35 +474,51 @@ mod tests {
         assert!(out[200] > 0.3 && out[200] < 0.6, "{}", out[200]);
     }
 
-    /// The combs sample by sample, as Freeverb writes them: the reference `Combs::run`'s block
-    /// form must match bit for bit.
-    fn combs_per_sample(c: &mut Combs, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
-        let (keep, take, feedback) = (
-            f32x8::splat(damp),
-            f32x8::splat(1.0 - damp),
-            f32x8::splat(feedback),
-        );
-        for (&x, acc) in x.iter().zip(acc.iter_mut()) {
-            let mut out = [0.0f32; 8];
-            for ((o, line), &p) in out.iter_mut().zip(&c.lines).zip(&c.pos) {
-                *o = line[p];
+    /// The combs sample by sample as Freeverb writes them, each with its own line: the reference
+    /// `Combs::run`'s shared ring must match bit for bit.
+    struct LineCombs {
+        lines: [Vec<f32>; 8],
+        pos: [usize; 8],
+        store: f32x8,
+    }
+
+    impl LineCombs {
+        fn new(len: impl Fn(usize) -> usize) -> Self {
+            Self {
+                lines: std::array::from_fn(|c| vec![0.0; len(COMB_TUNING[c])]),
+                pos: [0; 8],
+                store: f32x8::ZERO,
             }
-            let o = f32x8::new(out);
-            c.store = o * take + c.store * keep;
-            let w = (f32x8::splat(x) + c.store * feedback).to_array();
-            for ((line, p), w) in c.lines.iter_mut().zip(&mut c.pos).zip(w) {
-                line[*p] = w;
-                *p = next(*p, line.len());
+        }
+
+        fn run(&mut self, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
+            let (keep, take, feedback) = (
+                f32x8::splat(damp),
+                f32x8::splat(1.0 - damp),
+                f32x8::splat(feedback),
+            );
+            for (&x, acc) in x.iter().zip(acc.iter_mut()) {
+                let mut out = [0.0f32; 8];
+                for ((o, line), &p) in out.iter_mut().zip(&self.lines).zip(&self.pos) {
+                    *o = line[p];
+                }
+                let o = f32x8::new(out);
+                self.store = o * take + self.store * keep;
+                let w = (f32x8::splat(x) + self.store * feedback).to_array();
+                for ((line, p), w) in self.lines.iter_mut().zip(&mut self.pos).zip(w) {
+                    line[*p] = w;
+                    *p = next(*p, line.len());
+                }
+                *acc += ((out[0] + out[1]) + (out[2] + out[3]))
+                    + ((out[4] + out[5]) + (out[6] + out[7]));
             }
-            *acc +=
-                ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
         }
     }
 
     #[test]
-    fn the_combs_block_form_is_the_per_sample_form_bit_for_bit() {
+    fn the_combs_shared_ring_is_freeverbs_separate_lines_bit_for_bit() {
         let len = |n: usize| n * 48 / 44 + 1;
-        let (mut block, mut sample) = (Combs::new(len), Combs::new(len));
+        let (mut block, mut sample) = (Combs::new(len), LineCombs::new(len));
         let input: Vec<f32> = (0..30_000)
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
             .collect();
@@ -512,12 +531,11 @@ mod tests {
             }
             let end = (at + n).min(input.len());
             block.run(&input[at..end], &mut a[at..end], 0.84, 0.2);
-            combs_per_sample(&mut sample, &input[at..end], &mut b[at..end], 0.84, 0.2);
+            sample.run(&input[at..end], &mut b[at..end], 0.84, 0.2);
             at = end;
         }
         assert!(a.iter().any(|&x| x.abs() > 0.1));
         assert_eq!(a, b);
-        assert_eq!(block.pos, sample.pos);
     }
 
     /// The reverb's stereo output for `input` fed to both channels, in blocks of `sizes`
