@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use wide::{f32x4, i32x4, u32x4};
 
-use super::{LANES, Lanes, Out, Sig};
+use super::{BLOCK, LANES, Lanes, Out, Sig};
 
 /// Oscillator waveform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -258,9 +258,15 @@ impl Osc {
                 if let Some(xs) = out.contiguous() {
                     phase = run_along_time(table, phase, inc, xs);
                 } else {
-                    for i in 0..n {
-                        out.set(i, table.lookup(phase));
-                        phase = phase.wrapping_add(inc);
+                    // A voice's column of a lane block (a pack with few voices runs their
+                    // oscillators one by one): along time into a block, then into the column.
+                    let mut scratch = [0.0f32; BLOCK];
+                    for at in (0..n).step_by(BLOCK) {
+                        let xs = &mut scratch[..(n - at).min(BLOCK)];
+                        phase = run_along_time(table, phase, inc, xs);
+                        for (i, &v) in xs.iter().enumerate() {
+                            out.set(at + i, v);
+                        }
                     }
                 }
             }
