@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #! What khorus costs to leave running: starts `khorus up` (the default session: the ambient
 #! kernel score through the built-in instruments) on a private headless PipeWire with a null
-#! sink, waits, then measures each process's CPU (% of one core, from /proc/PID/stat) and
-#! memory (PSS, from /proc/PID/smaps_rollup) over a window, per process and in total.
+#! sink, waits, then measures each process's CPU (% of one core, from /proc/PID/stat),
+#! memory (PSS, from /proc/PID/smaps_rollup) and wake-ups (voluntary context switches of all
+#! its threads, a second) over a window, per process and in total.
 #!
 #! usage: scripts/footprint.sh [--window S] [--warmup S] [--rounds N] [--compare 'COMMAND']
 #!   --compare runs COMMAND (e.g. another daemon playing into the same null sink) in the same
@@ -51,6 +52,9 @@ for _ in $(seq 300); do [ -S "$XDG_RUNTIME_DIR/pipewire-0" ] && break; sleep 0.1
 
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 pss() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+# Wake-ups: voluntary context switches of all the process's threads (each costs ~30-50 µs on
+# a VM before any work; BENCHMARKS.md, session 11).
+wakes() { cat "/proc/$1/task/"*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 tree() { # a process and its descendants
   local p=$1; echo "$p"
   for c in $(cat "/proc/$p/task/"*/children 2>/dev/null); do tree "$c"; done
@@ -58,26 +62,29 @@ tree() { # a process and its descendants
 
 # measure NAME=PID … : CPU and PSS over the window, one table row each and a total.
 measure() {
-  local -a names pids before
+  local -a names pids before woke
   for np in "$@"; do names+=("${np%%=*}"); pids+=("${np#*=}"); done
-  for p in "${pids[@]}"; do before+=("$(ticks "$p")"); done
+  for p in "${pids[@]}"; do before+=("$(ticks "$p")"); woke+=("$(wakes "$p")"); done
   local t0; t0=$(date +%s.%N)
   sleep "$window"
   local t1; t1=$(date +%s.%N)
-  local total_cpu=0 total_pss=0
-  printf '| %-12s | %8s | %9s |\n' process "CPU %" "PSS MiB"
-  printf '|---|---:|---:|\n'
+  local total_cpu=0 total_pss=0 total_wakes=0
+  printf '| %-12s | %8s | %9s | %9s |\n' process "CPU %" "PSS MiB" "wakes/s"
+  printf '|---|---:|---:|---:|\n'
   for i in "${!pids[@]}"; do
-    local p=${pids[$i]} after cpu mem
+    local p=${pids[$i]} after cpu mem rate
     after=$(ticks "$p")
+    rate=$(awk -v a="$(wakes "$p")" -v b="${woke[$i]}" -v t0="$t0" -v t1="$t1" \
+      'BEGIN { printf "%.1f", (a - b) / (t1 - t0) }')
     cpu=$(awk -v a="$after" -v b="${before[$i]}" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
       'BEGIN { printf "%.2f", (a - b) / hz / (t1 - t0) * 100 }')
     mem=$(awk -v k="$(pss "$p")" 'BEGIN { printf "%.1f", k / 1024 }')
     total_cpu=$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.2f", a + b }')
     total_pss=$(awk -v a="$total_pss" -v b="$mem" 'BEGIN { printf "%.1f", a + b }')
-    printf '| %-12s | %8s | %9s |\n' "${names[$i]}" "$cpu" "$mem"
+    total_wakes=$(awk -v a="$total_wakes" -v b="$rate" 'BEGIN { printf "%.1f", a + b }')
+    printf '| %-12s | %8s | %9s | %9s |\n' "${names[$i]}" "$cpu" "$mem" "$rate"
   done
-  printf '| %-12s | %8s | %9s |\n' total "$total_cpu" "$total_pss"
+  printf '| %-12s | %8s | %9s | %9s |\n' total "$total_cpu" "$total_pss" "$total_wakes"
 }
 
 khorus_round() {
