@@ -56,7 +56,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         graph: Option<PathBuf>,
         /// Notes as JSON lines (`khorus tap notes --json`); times relative to the first note
-        /// with --rebase, else absolute ns from 0.
+        /// with --rebase, else absolute ns from 0. A note finds its instrument by the node id
+        /// control gave it: render with the graph of `khorus-synth graph` to hear the
+        /// instruments that played it (the built-in patch numbers its nodes 1, 2, … in order).
         #[arg(long, value_name = "FILE")]
         notes: PathBuf,
         /// Length, s (more than 0, at most 86400; a WAV file holds at most 4 GiB, about 3 h at
@@ -112,6 +114,9 @@ enum Command {
         #[arg(allow_negative_numbers = true)]
         level: f32,
     },
+    /// Print the running synth's graph as JSON, with the node ids control gave it — what
+    /// `render --graph` needs to replay a `khorus tap notes --json` with the same instruments.
+    Graph,
     /// Replace the running synth's graph: the nodes both graphs share play on, the rest
     /// crossfade.
     Load {
@@ -155,8 +160,8 @@ const EXAMPLES: &str = "EXAMPLES:
   khorus-synth                                  play the bus's notes on the default sink
   khorus-synth --no-autoconnect --name stems    then: pw-link stems:output_FL …
   pw-link khorus-synth.bass:output_FL SINK:playback_FL    one node's stem (every node has one)
-  khorus tap notes --json > n.jsonl
-  khorus-synth render --notes n.jsonl --rebase --seconds 10 --out take.wav
+  khorus tap notes --json > n.jsonl; khorus-synth graph > g.json
+  khorus-synth render --graph g.json --notes n.jsonl --rebase --seconds 10 --out take.wav
   khorus-synth set bass cutoff 1200             change a running synth (exit 2 if refused)
   khorus-synth set lead pan -0.5
   khorus-synth load live.json --fade-ms 500     a new graph: shared nodes play on, the rest crossfade
@@ -178,6 +183,9 @@ pub fn main() -> ExitCode {
     }
     if let Some(cmd) = client_command(&cli.command) {
         return send(cmd);
+    }
+    if let Some(Command::Graph) = cli.command {
+        return print_graph();
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -248,6 +256,28 @@ fn send(cmd: Result<SynthCommand, ClientError>) -> ExitCode {
     }
 }
 
+/// Prints the running synth's graph: 0 printed, 1 when no synth answers or it plays the graph
+/// it started with (nothing to print that its own `--graph` does not already say).
+fn print_graph() -> ExitCode {
+    match client::describe(&BusConfig::from_env(), client::TIMEOUT) {
+        Ok(Some(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "khorus-synth: the synth plays the graph it started with (its --graph file, or \
+                 the built-in patch when it had none); nothing was loaded since"
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("khorus-synth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn load_graph(path: Option<&PathBuf>) -> Result<GraphSpec> {
     match path {
         None => Ok(GraphSpec::default()),
@@ -306,7 +336,8 @@ fn run(cli: Cli) -> Result<()> {
             | Command::Load { .. }
             | Command::Put { .. }
             | Command::Remove { .. }
-            | Command::Route { .. },
+            | Command::Route { .. }
+            | Command::Graph,
         )
         | None => {
             let start = load_graph(cli.graph.as_ref())?;

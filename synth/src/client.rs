@@ -1,5 +1,5 @@
 //! The command-line client: sends one command to a running synth over the bus and returns its
-//! answer, for `khorus-synth set`, `load`, `put`, `remove` and `route`.
+//! answer, for `khorus-synth set`, `load`, `put`, `remove`, `route` and `graph`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -70,14 +70,33 @@ pub fn edit_command(edit: GraphEdit, fade_ms: u32) -> SynthCommand {
 
 /// Sends `cmd` to the synth on the bus `config` names and waits up to `timeout` for `Applied`.
 pub fn send(config: &BusConfig, cmd: &SynthCommand, timeout: Duration) -> Result<(), ClientError> {
+    match call(config, cmd, timeout)? {
+        SynthReply::Applied => Ok(()),
+        other => Err(ClientError::Unexpected(other)),
+    }
+}
+
+/// The graph the running synth plays, as JSON with the node ids control gave it (`None`: it
+/// plays the graph it started with — its `--graph` file or the built-in patch — and nothing
+/// was loaded since).
+pub fn describe(config: &BusConfig, timeout: Duration) -> Result<Option<String>, ClientError> {
+    match call(config, &SynthCommand::Describe, timeout)? {
+        SynthReply::Graph { json } => Ok(json),
+        other => Err(ClientError::Unexpected(other)),
+    }
+}
+
+fn call(
+    config: &BusConfig,
+    cmd: &SynthCommand,
+    timeout: Duration,
+) -> Result<SynthReply, ClientError> {
     let bus = Bus::open("synth-client", config).map_err(ClientError::Bus)?;
     let mut client = bus
         .command_client::<khorus_bus::commands::Synth>()
         .map_err(ClientError::Bus)?;
-    match client.call(cmd, timeout) {
-        Ok(SynthReply::Applied) => Ok(()),
-        Ok(other) => Err(ClientError::Unexpected(other)),
-        Err(BusError::Refused { error, .. }) => Err(ClientError::Refused(error.message)),
-        Err(e) => Err(ClientError::Bus(e)),
-    }
+    client.call(cmd, timeout).map_err(|e| match e {
+        BusError::Refused { error, .. } => ClientError::Refused(error.message),
+        e => ClientError::Bus(e),
+    })
 }

@@ -474,6 +474,46 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     );
     assert_eq!(up.session(), before);
 
+    // `khorus-synth graph` prints what the synth plays, with control's node ids, and a tap
+    // rendered offline with it finds its instruments by those ids.
+    let out = up.command("khorus-synth").arg("graph").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["ids"]["bass"]["id"], bass);
+    assert_eq!(printed["ids"]["lead"]["id"], lead);
+    let dir = tempfile::tempdir().unwrap();
+    let (g_json, n_json, wav) = (
+        dir.path().join("g.json"),
+        dir.path().join("n.jsonl"),
+        dir.path().join("take.wav"),
+    );
+    std::fs::write(&g_json, &out.stdout).unwrap();
+    std::fs::write(
+        &n_json,
+        format!(r#"{{"t_ns":0,"dur_ns":500000000,"node":{bass},"note":45,"velocity":0.8,"role":"bass"}}"#),
+    )
+    .unwrap();
+    let paths = [&g_json, &n_json, &wav].map(|p| p.to_str().unwrap().to_owned());
+    let rendered = up
+        .command("khorus-synth")
+        .args(["render", "--graph", &paths[0], "--notes", &paths[1]])
+        .args(["--seconds", "1", "--out", &paths[2]])
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    assert!(
+        window_rms(&wav).iter().any(|&r| r > 0.01),
+        "the rendered note is silent"
+    );
+
     // A restarted synth comes back with what the CLI set.
     let g = graph();
     let pid = up.pid_of(StageKind::Synth);
