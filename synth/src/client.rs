@@ -27,7 +27,8 @@ pub enum ClientError {
     /// The bus failed or the synth did not answer.
     #[error(transparent)]
     Bus(BusError),
-    /// The synth answered something other than `Applied`.
+    /// The synth answered something the command does not expect (`Applied`, or the graph
+    /// for `graph`).
     #[error("unexpected reply {0:?}")]
     Unexpected(SynthReply),
 }
@@ -86,6 +87,7 @@ pub fn describe(config: &BusConfig, timeout: Duration) -> Result<Option<String>,
     }
 }
 
+/// Sends `cmd` and waits up to `timeout` for the synth's answer; a refusal is its message.
 fn call(
     config: &BusConfig,
     cmd: &SynthCommand,
