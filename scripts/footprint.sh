@@ -60,7 +60,7 @@ tree() { # a process and its descendants
   for c in $(cat "/proc/$p/task/"*/children 2>/dev/null); do tree "$c"; done
 }
 
-# measure NAME=PID … : CPU and PSS over the window, one table row each and a total.
+# measure NAME=PID … : CPU, PSS and wake-ups over the window, one table row each and a total.
 measure() {
   local -a names pids before woke
   for np in "$@"; do names+=("${np%%=*}"); pids+=("${np#*=}"); done

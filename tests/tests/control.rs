@@ -474,8 +474,8 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     );
     assert_eq!(up.session(), before);
 
-    // `khorus-synth graph` prints what the synth plays, with control's node ids, and a tap
-    // rendered offline with it finds its instruments by those ids.
+    // `khorus-synth graph` prints what the synth plays, with control's node ids, and
+    // `render --graph` takes it as it is (resolving those ids is `synth::ids`' own test).
     let out = up.command("khorus-synth").arg("graph").output().unwrap();
     assert!(
         out.status.success(),
