@@ -193,4 +193,29 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn the_largest_hand_over_of_notes_fits_a_command() {
+        use crate::commands::composer::{ComposerReply, SOUNDING_MAX};
+        use crate::commands::synth::SynthCommand;
+        // Every field at its widest encoding.
+        let note = crate::NoteEvent {
+            seq: u64::MAX,
+            t_ns: u64::MAX,
+            dur_ns: u64::MAX,
+            node: u32::MAX,
+            note: 127.0,
+            velocity: 1.0,
+            channel: 16,
+            role: crate::Role::Percussion as u8,
+            _pad: [0; 2],
+        };
+        let notes = vec![note; SOUNDING_MAX];
+        let reply: Reply<ComposerReply> = Ok(ComposerReply::Notes(notes.clone()));
+        let bytes = encode(&reply).expect("a full reply fits");
+        assert_eq!(decode::<Reply<ComposerReply>>(&bytes).unwrap(), reply);
+        let resume = SynthCommand::Resume { notes };
+        let bytes = encode(&resume).expect("a full resume fits");
+        assert_eq!(decode::<SynthCommand>(&bytes).unwrap(), resume);
+    }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{
-    ComposerCommand, ComposerReply, ScoreParams, ScoreRoutes, TempoChange, TransportAction,
-    TransportInfo,
+    ComposerCommand, ComposerReply, SOUNDING_MAX, ScoreParams, ScoreRoutes, TempoChange,
+    TransportAction, TransportInfo,
 };
 use khorus_bus::wait::{self, Wake};
 use khorus_bus::{
@@ -82,6 +82,14 @@ pub struct Composer {
     routes: ScoreRoutes,
     /// When signal frames last arrived.
     watch: SignalWatch,
+    /// The notes made that have not ended (at most [`SOUNDING_MAX`]), in time order: what a
+    /// synth that starts now missed ([`ComposerCommand::Sounding`]).
+    sounding: Vec<NoteEvent>,
+}
+
+/// When a note ends (its release begins), ns.
+fn note_end(n: &NoteEvent) -> u64 {
+    n.t_ns.saturating_add(n.dur_ns)
 }
 
 fn refuse(e: impl ToString) -> ReplyError {
@@ -108,6 +116,7 @@ impl Composer {
             hushes: 0,
             routes: ScoreRoutes::default(),
             watch: SignalWatch::new(now_ns),
+            sounding: Vec::new(),
         };
         if let Some((score, params)) = &opts.score {
             c.select_score(score.name(), params)
@@ -141,6 +150,7 @@ impl Composer {
         }
         let mut batch = self.sched.advance(now_ns, &self.signals)?;
         self.route(&mut batch);
+        self.remember(&batch.notes, now_ns);
         self.stats.ticks += 1;
         self.stats.late += batch.late;
         self.stats.errors += batch.errors.len() as u64;
@@ -148,6 +158,31 @@ impl Composer {
             tracing::warn!("slot {slot} skipped: {e}");
         }
         Ok(batch)
+    }
+
+    /// Keeps the notes just made with those that have not ended by `now_ns`; past
+    /// [`SOUNDING_MAX`], those that end last (the longest a restarted synth would be silent
+    /// for). No allocation once the list has grown to its usual size.
+    fn remember(&mut self, made: &[NoteEvent], now_ns: u64) {
+        self.sounding.retain(|n| note_end(n) > now_ns);
+        self.sounding
+            .extend(made.iter().filter(|n| note_end(n) > now_ns));
+        if self.sounding.len() > SOUNDING_MAX {
+            self.sounding
+                .sort_unstable_by_key(|n| std::cmp::Reverse(note_end(n)));
+            self.sounding.truncate(SOUNDING_MAX);
+            self.sounding.sort_unstable_by_key(|n| n.t_ns);
+        }
+    }
+
+    /// The notes made that have not ended by `now_ns`, in time order (the answer to
+    /// [`ComposerCommand::Sounding`]).
+    pub fn sounding(&self, now_ns: u64) -> Vec<NoteEvent> {
+        self.sounding
+            .iter()
+            .filter(|n| note_end(n) > now_ns)
+            .copied()
+            .collect()
     }
 
     /// Gives the score's notes and curves (made for node 0) their nodes.
@@ -350,6 +385,7 @@ impl Composer {
             }
             ComposerCommand::SelectScore { name, params } => self.select_score(&name, &params),
             ComposerCommand::Follow(info) => self.follow(&info, now_ns),
+            ComposerCommand::Sounding => Ok(ComposerReply::Notes(self.sounding(now_ns))),
         }
     }
 
@@ -546,5 +582,66 @@ mod tests {
         c.tick(8_000_000_000).unwrap();
         let s = c.status(PortCounts::default());
         assert_eq!(s.get(Counter::SignalsStale), Some(0));
+    }
+
+    #[test]
+    fn sounding_notes_are_those_made_that_have_not_ended() {
+        let opts = Options {
+            lookahead_ns: 200_000_000,
+            bpm: Q::int(60),
+            beats_per_cycle: 4,
+            score: None,
+            print: false,
+        };
+        // One note a cycle (4 s), held for the whole cycle.
+        let mut c = Composer::new(&opts, 0).unwrap();
+        let spec = khorus_bus::commands::composer::SlotSpec {
+            source: khorus_bus::commands::composer::Source::Mini("c3".into()),
+            transforms: vec![],
+            controls: vec![],
+            target: khorus_bus::commands::composer::Target::Notes {
+                role: khorus_bus::Role::Chords,
+                node: 7,
+                channel: None,
+            },
+            quantum: None,
+        };
+        c.handle(
+            ComposerCommand::SetSlot {
+                slot: "drone".into(),
+                spec,
+            },
+            0,
+        )
+        .unwrap();
+        let mut made = Vec::new();
+        for k in 0..=60 {
+            made.extend(c.tick(k * 100_000_000).unwrap().notes);
+        }
+        // 6 s in: the note of cycle 1 (4.2 s .. 8.2 s) sounds; cycle 0's has ended.
+        let Ok(ComposerReply::Notes(now)) = c.handle(ComposerCommand::Sounding, 6_000_000_000)
+        else {
+            panic!("no notes reply");
+        };
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(now[0], *made.last().unwrap());
+        assert_eq!((now[0].node, now[0].t_ns), (7, 4_200_000_000));
+        assert!(c.sounding(8_200_000_000).is_empty());
+        // Past the cap, those that end last are kept, in time order.
+        let note = |t_ns: u64, dur_ns: u64| NoteEvent {
+            t_ns,
+            dur_ns,
+            ..NoteEvent::default()
+        };
+        let many: Vec<NoteEvent> = (0..SOUNDING_MAX as u64 + 10)
+            .map(|i| note(10_000_000_000 + i, 1_000_000_000 + 1_000 * (i % 7)))
+            .collect();
+        c.remember(&many, 9_000_000_000);
+        let kept = c.sounding(9_000_000_000);
+        assert_eq!(kept.len(), SOUNDING_MAX);
+        assert!(kept.windows(2).all(|w| w[0].t_ns <= w[1].t_ns));
+        let shortest = kept.iter().map(note_end).min().unwrap();
+        let dropped = many.iter().filter(|n| note_end(n) < shortest).count();
+        assert!(dropped >= 10, "the notes ending first went");
     }
 }

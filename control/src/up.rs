@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands;
-use khorus_bus::commands::composer::{ComposerCommand, TransportInfo};
+use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportInfo};
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, StageState};
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::services::ids::{IdTable, NodeEntry};
@@ -361,7 +361,9 @@ impl Control {
     fn replay(&mut self, i: usize) {
         let kind = self.stages[i].kind;
         let result = match kind {
-            StageKind::Synth => self.send_synth(&[self.plan.synth_replay()]),
+            StageKind::Synth => self
+                .send_synth(&[self.plan.synth_replay()])
+                .and_then(|()| self.hand_over()),
             StageKind::Composer => {
                 let mut cmds = self.plan.composer_replay();
                 if let Some(t) = &self.transport {
@@ -375,6 +377,29 @@ impl Control {
             self.forward_failed += 1;
             tracing::error!("replaying the session to the {} failed: {e}", kind.name());
         }
+    }
+
+    /// Hands a synth that just started the notes the composer made that have not ended, so
+    /// what was sounding when a synth died (a drone, a long chord) sounds again at once
+    /// rather than at its next onset. Nothing to do while the composer is not running.
+    fn hand_over(&mut self) -> Result<(), String> {
+        if !self.ready(StageKind::Composer) {
+            return Ok(());
+        }
+        let notes = match self
+            .clients
+            .composer
+            .call(&ComposerCommand::Sounding, STAGE_TIMEOUT)
+        {
+            Ok(ComposerReply::Notes(notes)) => notes,
+            Ok(other) => return Err(format!("composer: unexpected answer {other:?}")),
+            Err(e) => return Err(format!("composer: {e}")),
+        };
+        if notes.is_empty() {
+            return Ok(());
+        }
+        tracing::info!("handing {} sounding notes to the synth", notes.len());
+        self.send_synth(&[SynthCommand::Resume { notes }])
     }
 
     fn ready(&self, kind: StageKind) -> bool {

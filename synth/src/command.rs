@@ -6,10 +6,12 @@
 //! together with the [`Renderer`] it feeds.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use khorus_bus::commands::composer::SOUNDING_MAX;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-use khorus_bus::{Reply, ReplyError, StageStatus, TransportState};
+use khorus_bus::{NoteEvent, Reply, ReplyError, StageStatus, TransportState};
 
 use crate::edit::{Carry, Outline};
 use crate::engine::Engine;
@@ -39,6 +41,18 @@ const SWAP_MARGIN: Duration = Duration::from_millis(250);
 /// Shortest and longest graph crossfade, ms.
 pub const FADE_MS: std::ops::RangeInclusive<u32> = 1..=2000;
 
+/// Notes from the bus remembered so that a hand-over skips them: far more than come between a
+/// synth subscribing and control handing it the composer's sounding notes.
+const RECENT: usize = 1024;
+
+/// What tells two deliveries of one note apart from two notes: its time, length, node and
+/// pitch.
+type NoteKey = (u64, u64, u32, u32);
+
+fn key(n: &NoteEvent) -> NoteKey {
+    (n.t_ns, n.dur_ns, n.node, n.note.to_bits())
+}
+
 /// The bus thread's side of the synth: the rings to the audio thread and the names of the
 /// graph it plays.
 #[derive(Debug)]
@@ -60,6 +74,11 @@ pub struct Controller {
     /// When the last swap was handed over and how long its crossfade runs.
     last_swap: Option<(Instant, Duration)>,
     shutdown: bool,
+    /// The last [`RECENT`] notes that came on the bus (a ring; `recent_next` is the slot the
+    /// next one takes).
+    recent: Box<[NoteKey]>,
+    recent_next: usize,
+    stats: Arc<RtStats>,
 }
 
 impl Controller {
@@ -72,7 +91,7 @@ impl Controller {
         let table = ParamTable::of(&engine);
         let outline = engine.outline();
         let rate = engine.rate();
-        let (feeder, renderer) = rt::link(engine, stats, max_frames);
+        let (feeder, renderer) = rt::link(engine, Arc::clone(&stats), max_frames);
         let controller = Self {
             feeder,
             table,
@@ -85,13 +104,44 @@ impl Controller {
             start: GraphSpec::default(),
             last_swap: None,
             shutdown: false,
+            recent: vec![(0, 0, 0, 0); RECENT].into_boxed_slice(),
+            recent_next: 0,
+            stats,
         };
         (controller, renderer)
     }
 
     /// Queues a note or curve point for the audio thread (a full ring drops and counts it).
     pub fn push(&mut self, item: Incoming) {
+        if let Incoming::Note(n) = &item {
+            self.recent[self.recent_next] = key(n);
+            self.recent_next = (self.recent_next + 1) % RECENT;
+        }
         self.feeder.push(item);
+    }
+
+    /// Takes over notes published before this synth listened ([`SynthCommand::Resume`]),
+    /// skipping those that came on the bus; returns how many were queued.
+    fn resume(&mut self, notes: &[NoteEvent]) -> Result<u64, ReplyError> {
+        if notes.len() > SOUNDING_MAX {
+            return Err(ReplyError::invalid(format!(
+                "notes: {} notes, at most {SOUNDING_MAX}",
+                notes.len()
+            )));
+        }
+        let mut queued = 0;
+        for n in notes {
+            // A note already received (zero keys are empty slots: no note has length 0 and
+            // time 0 at once from a composer, and one that did would only be skipped).
+            if self.recent.contains(&key(n)) {
+                continue;
+            }
+            if self.feeder.push(Incoming::Resume(*n)) {
+                queued += 1;
+            }
+        }
+        self.stats.resumed.fetch_add(queued, Relaxed);
+        Ok(queued)
     }
 
     /// Follows the composer's transport: tempo-synced effects take its tempo.
@@ -244,6 +294,11 @@ impl Controller {
                     .edited(&edit)
                     .map_err(|e| ReplyError::invalid(e.to_string()))?;
                 self.load(spec, fade_ms)
+            }
+            SynthCommand::Resume { notes } => {
+                let queued = self.resume(&notes)?;
+                tracing::info!("took over {queued} of {} sounding notes", notes.len());
+                Ok(SynthReply::Applied)
             }
         }
     }

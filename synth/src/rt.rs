@@ -48,6 +48,10 @@ pub enum Incoming {
         /// Beats per minute.
         bpm: f32,
     },
+    /// A note taken over from before this synth was listening
+    /// ([`khorus_bus::commands::synth::SynthCommand::Resume`]): sounds from its time, or from
+    /// the next block if that has passed, to its own end; never counted late.
+    Resume(NoteEvent),
     /// Switch to the engine waiting in the engine ring, crossfading over `fade_frames`.
     Swap {
         /// Crossfade length, frames (at least 1).
@@ -82,6 +86,8 @@ pub struct RtStats {
     pub xruns: AtomicU64,
     /// Graph swaps started.
     pub swaps: AtomicU64,
+    /// Notes taken over from the composer when the synth started (counted by the bus thread).
+    pub resumed: AtomicU64,
 }
 
 /// Where the buffer being filled sits on the monotonic clock.
@@ -336,6 +342,20 @@ impl Renderer {
                     role: ev.role(),
                 };
                 self.engine.schedule(note);
+            }
+            Incoming::Resume(ev) => {
+                let from = self.frame_of(ev.t_ns, clock).max(self.engine.frame());
+                let end = self.frame_of(ev.t_ns.saturating_add(ev.dur_ns), clock);
+                if end > from {
+                    self.engine.schedule(Note {
+                        frame: from,
+                        dur_frames: end - from,
+                        node: ev.node,
+                        note: ev.note,
+                        velocity: ev.velocity,
+                        role: ev.role(),
+                    });
+                }
             }
             Incoming::Curve(c) => {
                 let frame = self.frame_of(c.t_ns, clock);

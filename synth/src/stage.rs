@@ -50,6 +50,7 @@ fn status(stats: &RtStats, ports: Ports) -> StageStatus {
         .set(Counter::Unrouted, stats.unrouted.load(Relaxed))
         .set(Counter::Dropped, ring_dropped + stats.dropped.load(Relaxed))
         .set(Counter::Late, stats.late.load(Relaxed))
+        .set(Counter::Resumed, stats.resumed.load(Relaxed))
         .set(Counter::ActiveVoices, stats.active_voices.load(Relaxed))
         .set(Counter::CallbackAvgNs, stats.avg_ns.load(Relaxed))
         .set(Counter::CallbackMaxNs, stats.max_ns.load(Relaxed))

@@ -296,3 +296,50 @@ fn the_delay_follows_the_transport_tempo_and_a_new_graph_keeps_it() {
         "new graph at 60 bpm: echo after {d} frames"
     );
 }
+
+#[test]
+fn a_hand_over_sounds_from_now_to_each_notes_end_and_skips_what_came_on_the_bus() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = Arc::new(RtStats::default());
+    let engine = GraphSpec::from_json(&sine_graph("drone", 0.5))
+        .unwrap()
+        .build(RATE)
+        .unwrap();
+    let (mut c, mut r) = Controller::new(engine, Arc::clone(&stats), 8192);
+    let mut clock = Clock { buffer_start_ns: 0 };
+    // The synth starts listening half a second in.
+    assert!(rms(&play(&mut r, &mut clock, 24_000)) < 1e-6);
+    // A note that began at 0.1 s (before it listened) and ends at 1.5 s; one at 0.7 s that
+    // also came on the bus.
+    let began = note(0.1, 1.4, midi(440.0), 1.0);
+    let ahead = note(0.7, 0.2, midi(660.0), 1.0);
+    c.push(Incoming::Note(ahead));
+    let too_many = SynthCommand::Resume {
+        notes: vec![began; khorus_bus::commands::composer::SOUNDING_MAX + 1],
+    };
+    assert!(refusal(handle(&mut c, too_many)).contains("at most 256"));
+    assert_eq!(
+        stats.resumed.load(Relaxed),
+        0,
+        "a refused hand-over takes nothing"
+    );
+    let resume = SynthCommand::Resume {
+        notes: vec![began, ahead],
+    };
+    assert_eq!(handle(&mut c, resume), Ok(SynthReply::Applied));
+    assert_eq!(
+        stats.resumed.load(Relaxed),
+        1,
+        "the bus's note is not taken twice"
+    );
+    // It sounds from the next callback, not late…
+    let first = play(&mut r, &mut clock, CALLBACK);
+    assert!(rms(&first[CALLBACK / 2..]) > 0.1, "{}", rms(&first));
+    let rest = play(&mut r, &mut clock, 60_000 - CALLBACK);
+    assert_eq!(stats.late.load(Relaxed), 0);
+    // …and ends at its own end (1.5 s; 10 ms of release): silent after 1.52 s.
+    let end = (1.52 * RATE) as usize - 24_000 - CALLBACK;
+    assert!(rms(&rest[..end - 2_000]) > 0.1);
+    assert!(rms(&rest[end..]) < 1e-4, "{}", rms(&rest[end..]));
+    assert_eq!(stats.notes.load(Relaxed), 2, "two notes, none doubled");
+}

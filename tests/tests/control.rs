@@ -297,6 +297,94 @@ fn kills_leave_no_gap_but_the_synths_and_a_new_control_adopts_the_stages() {
 }
 
 #[test]
+fn a_restarted_synth_plays_what_was_sounding_without_waiting_for_the_next_onset() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "resume", None);
+    up.wait_ready(&ALL);
+    // One chord a cycle, held for the whole cycle: at 15 bpm a cycle is 16 s.
+    up.ok(&["score", "none"]);
+    up.ok(&["tempo", "15"]);
+    let pad = up.node_id("pad");
+    let bus = Bus::open("t-resume", &up.bus.config).unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    up.ok(&["play", "pad", "[c3,e3,g3]"]);
+    synth_on_the_sink(&stack);
+    let onset = wait_for(Duration::from_secs(40), "a pad chord", || {
+        let mut t = None;
+        notes
+            .drain(|n| {
+                if n.node == pad {
+                    t = Some(n.t_ns)
+                }
+            })
+            .unwrap();
+        t
+    });
+    let next_onset = onset + 16_000_000_000;
+    wait_for(Duration::from_secs(5), "the chord to sound", || {
+        (khorus_bus::clock::now_ns() > onset + 500_000_000).then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("resume.wav");
+    let mut rec = stack.record_monitor(&wav);
+    pass(Duration::from_secs(1));
+    let pid = up.pid_of(StageKind::Synth);
+    kill9(pid);
+    wait_back(&mut up, StageKind::Synth, pid);
+    synth_on_the_sink(&stack);
+    pass(Duration::from_secs(2));
+    rec.signal(Signal::SIGINT);
+    rec.wait_exit(Duration::from_secs(10));
+    // The chord's next onset has not come: what sounds after the gap is the hand-over.
+    assert!(
+        khorus_bus::clock::now_ns() + 1_000_000_000 < next_onset,
+        "the restart took too long to tell: {} ms left before the next chord",
+        (next_onset as i64 - khorus_bus::clock::now_ns() as i64) / 1_000_000
+    );
+    let mut onsets = Vec::new();
+    notes
+        .drain(|n| {
+            if n.node == pad && n.t_ns > onset {
+                onsets.push(n.t_ns)
+            }
+        })
+        .unwrap();
+    assert!(
+        onsets.iter().all(|&t| t >= next_onset),
+        "a chord started meanwhile: {onsets:?}"
+    );
+    let rms = window_rms(&wav);
+    assert_eq!(
+        gaps(&rms),
+        1,
+        "one gap when the synth dies, then the chord again"
+    );
+    assert!(
+        rms[rms.len().saturating_sub(50)..]
+            .iter()
+            .all(|&x| x > 1e-3),
+        "the chord sounds again to the end of the recording"
+    );
+    // The chord's three notes, taken over (reported with the synth's next heartbeat).
+    wait_for(
+        Duration::from_secs(5),
+        "resumed=3 in the synth's status",
+        || {
+            let synth = up
+                .status()
+                .into_iter()
+                .find(|r| r.stage == StageKind::Synth)?;
+            synth
+                .counters
+                .contains(&(khorus_bus::Counter::Resumed, 3))
+                .then_some(())
+        },
+    );
+}
+
+#[test]
 fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     let Some(stack) = PipeWireStack::start() else {
         return;

@@ -48,7 +48,16 @@ pub enum ComposerCommand {
         /// Its parameters (unset ones keep their defaults).
         params: ScoreParams,
     },
+    /// Asks for the notes it published that have not ended yet (sounding now, or still ahead),
+    /// at most [`SOUNDING_MAX`]: what a synth that has just (re)started missed, so that control
+    /// can hand them over ([`crate::commands::synth::SynthCommand::Resume`]) and a drone does
+    /// not wait a whole cycle to sound again.
+    Sounding,
 }
+
+/// The most notes a [`ComposerCommand::Sounding`] reply carries (those that end last): 256
+/// notes encode in about 10 KiB, inside a command's limit.
+pub const SOUNDING_MAX: usize = 256;
 
 /// What a slot plays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -320,6 +329,8 @@ pub enum ComposerReply {
     },
     /// The transport state.
     Transport(TransportInfo),
+    /// The notes asked for by [`ComposerCommand::Sounding`], in the order they were made.
+    Notes(Vec<crate::NoteEvent>),
 }
 
 /// Where the transport is; enough for a follower to compute any cycle's time.

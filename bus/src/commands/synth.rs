@@ -45,6 +45,16 @@ pub enum SynthCommand {
     /// Asks for the graph the synth plays, as JSON, with every `Set` since it was loaded
     /// applied (what control compares with its session).
     Describe,
+    /// Takes over notes published before this synth was listening (control sends what the
+    /// composer's [`Sounding`](crate::commands::composer::ComposerCommand::Sounding) answers
+    /// when a synth starts): a note whose time has passed sounds from the next block to its
+    /// own end, one still ahead at its time; a note that already came on the bus is skipped.
+    /// Counted in status as `resumed`, not as late.
+    Resume {
+        /// The notes, as published (at most
+        /// [`SOUNDING_MAX`](crate::commands::composer::SOUNDING_MAX)).
+        notes: Vec<crate::NoteEvent>,
+    },
 }
 
 /// One node-by-node change of the synth's graph.

@@ -128,11 +128,14 @@ pub enum Counter {
     /// Signal frames read without waking for them, because nothing consumed them (the router
     /// with no MIDI peer linked and no OSC signal bundles).
     Unconsumed = 29,
+    /// Notes a (re)started synth took over from the composer: they had started, or were
+    /// published, before it was listening (see `SynthCommand::Resume`).
+    Resumed = 30,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -163,6 +166,7 @@ impl Counter {
         Self::SignalsStale,
         Self::Unlinked,
         Self::Unconsumed,
+        Self::Resumed,
     ];
 
     /// The counter's snake_case name.
@@ -198,6 +202,7 @@ impl Counter {
             Self::SignalsStale => "signals_stale",
             Self::Unlinked => "unlinked",
             Self::Unconsumed => "unconsumed",
+            Self::Resumed => "resumed",
         }
     }
 }
