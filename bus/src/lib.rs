@@ -116,6 +116,20 @@ impl Bus {
         nodes::list(&self.config)
     }
 
+    /// Whether a process of `stage` is on the bus (its node alive, serving yet or not), or
+    /// one of the nodes named in `also` (a process that becomes the stage, such as control's
+    /// probe). A tool asks this before a command so that it can fail at once when the stage
+    /// is not running ([`CommandClient::wait_for_server`] of zero) and still wait for one
+    /// that is starting.
+    pub fn stage_present(&self, stage: StageKind, also: &[&str]) -> bool {
+        self.nodes().is_ok_and(|nodes| {
+            nodes.iter().any(|n| {
+                n.state == nodes::NodeLiveness::Alive
+                    && (n.name == stage.name() || also.contains(&n.name.as_str()))
+            })
+        })
+    }
+
     /// Finds nodes whose process died without closing them and removes what they left behind
     /// (shared memory, service registrations). Returns how many were cleaned and how many could
     /// not be.

@@ -9,7 +9,6 @@ use khorus_bus::commands::control::{
     Change, ControlCommand, ControlReply, NodeSpec, StageReport, Value,
 };
 use khorus_bus::commands::{self};
-use khorus_bus::nodes::NodeLiveness;
 use khorus_bus::{Bus, BusConfig, BusError, Counter, StageKind};
 
 use crate::session::{ControlValue, Session};
@@ -49,11 +48,7 @@ pub fn call(bus: &BusConfig, cmd: &ControlCommand) -> Result<ControlReply, Clien
     let bus = Bus::open(&tool_name(), bus).map_err(ClientError::Bus)?;
     // With no control process on the bus, say so at once; one that is starting (its probe
     // or its node is there, not yet serving) is waited for.
-    let starting = bus.nodes().is_ok_and(|nodes| {
-        nodes.iter().any(|n| {
-            n.state == NodeLiveness::Alive && n.name.starts_with(StageKind::Control.name())
-        })
-    });
+    let starting = bus.stage_present(StageKind::Control, &["control-probe"]);
     let mut client = bus
         .command_client::<commands::Control>()
         .map_err(ClientError::Bus)?

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use khorus_bus::commands::synth::{GraphEdit, SynthCommand, SynthReply};
-use khorus_bus::{Bus, BusConfig, BusError};
+use khorus_bus::{Bus, BusConfig, BusError, StageKind};
 
 /// How long the client waits for an answer (a graph is built before the synth answers).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,9 +94,12 @@ fn call(
     timeout: Duration,
 ) -> Result<SynthReply, ClientError> {
     let bus = Bus::open("synth-client", config).map_err(ClientError::Bus)?;
+    // With no synth on the bus, say so at once; one that is starting is waited for.
+    let starting = bus.stage_present(StageKind::Synth, &[]);
     let mut client = bus
         .command_client::<khorus_bus::commands::Synth>()
-        .map_err(ClientError::Bus)?;
+        .map_err(ClientError::Bus)?
+        .wait_for_server(if starting { timeout } else { Duration::ZERO });
     client.call(cmd, timeout).map_err(|e| match e {
         BusError::Refused { error, .. } => ClientError::Refused(error.message),
         e => ClientError::Bus(e),

@@ -270,6 +270,35 @@ fn a_command_sent_before_its_server_starts_is_answered_once_it_does() {
 }
 
 #[test]
+fn a_tool_asking_a_stage_that_is_not_on_the_bus_says_so_without_waiting() {
+    let bus = TestBus::new("absent");
+    // No synth process at all: the client does not wait for one to appear (it used to wait
+    // out its whole 10 s timeout).
+    let mut cmd = Command::new(bin("khorus-synth"));
+    cmd.envs(bus.config.env()).arg("graph");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("synth is not running"), "{stderr}");
+    let waited: u64 = stderr
+        .split("waited ")
+        .nth(1)
+        .and_then(|s| s.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {stderr:?}"));
+    assert!(
+        waited < 1_000,
+        "waited {waited} ms for a synth that is not there"
+    );
+    // A process of the stage on the bus (starting, not serving yet) is waited for.
+    let me = Bus::open("absent-probe", &bus.config).unwrap();
+    assert!(!me.stage_present(khorus_bus::StageKind::Synth, &[]));
+    assert!(me.stage_present(khorus_bus::StageKind::Synth, &["absent-probe"]));
+    let _synth_node = Bus::open("synth", &bus.config).unwrap();
+    assert!(me.stage_present(khorus_bus::StageKind::Synth, &[]));
+}
+
+#[test]
 fn sigkilled_publishers_are_detected_and_cleaned_without_leaks() {
     let bus = TestBus::new("kill");
     let survivor = Bus::open("survivor", &bus.config).unwrap();
