@@ -579,7 +579,11 @@ mod tests {
         let sweep: Vec<f32> = (0..9_600)
             .map(|i| {
                 let t = i as f32 / 48_000.0;
-                let env = if t < 0.004 { t / 0.004 } else { (-(t - 0.004) / 0.04).exp() };
+                let env = if t < 0.004 {
+                    t / 0.004
+                } else {
+                    (-(t - 0.004) / 0.04).exp()
+                };
                 600.0 + 1_200.0 * env
             })
             .collect();

@@ -340,7 +340,8 @@ impl Osc {
     /// at its own steady frequency: lane `l`'s oscillator writes `out[i][l]`. The phase and
     /// fraction arithmetic runs across the lanes at once; only the table reads are per lane.
     /// The arithmetic is `tick`'s, so each oscillator's output is exactly what it gives alone.
-    /// Lanes without an oscillator read a table at phase 0 and are left alone.
+    /// Lanes without an oscillator are left alone (those below the last one read a table at
+    /// phase 0 into theirs).
     pub fn process_lanes(
         wave: Wave,
         oscs: &mut [Option<&mut Osc>; LANES],
@@ -363,15 +364,12 @@ impl Osc {
                 (level[l], phase[l], inc[l]) = (&set[lv], o.phase, step);
             }
         }
+        // Lanes past the last oscillator are not computed (a pack of five voices runs five).
+        let width = oscs.iter().rposition(Option::is_some).map_or(0, |l| l + 1);
         for row in out.iter_mut() {
-            let mut frac = [0.0f32; LANES];
-            let mut ad = [(0.0f32, 0.0f32); LANES];
-            for l in 0..LANES {
-                frac[l] = level[l].frac(phase[l]) as f32;
-                ad[l] = level[l].point(phase[l]);
-            }
-            for l in 0..LANES {
-                row[l] = ad[l].0 + ad[l].1 * frac[l];
+            for l in 0..width {
+                let (a, d) = level[l].point(phase[l]);
+                row[l] = a + d * level[l].frac(phase[l]) as f32;
                 phase[l] = phase[l].wrapping_add(inc[l]);
             }
         }
