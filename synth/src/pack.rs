@@ -6,7 +6,6 @@
 use wide::{f32x4, f32x8};
 
 use crate::dsp::filter::Svf;
-use crate::dsp::osc::{self, Osc};
 use crate::dsp::{BLOCK, Block, Column, LANES, LaneBlock, Lanes, Out, Sig, midi_to_hz, sanitize};
 use crate::ir::{BPM, FIRST_CONTROL, FREQ, GATE, INPUT, INPUT_RIGHT, Operand, Program, Step, VEL};
 use crate::schema::DEFAULT_BPM;
@@ -88,10 +87,6 @@ impl<'a> Io<'a> {
         }
     }
 }
-
-/// Live voices from which a pack runs its oscillators side by side (the lane kernel reads
-/// tables for all [`LANES`] lanes: with fewer voices, running them one by one costs less).
-const OSC_LANES_FROM: usize = 5;
 
 /// `dst = op(op(in0, in1), in2)…` over the solo layout, `identity` with no operands; the first
 /// two operands in one pass (the usual case is two).
@@ -566,23 +561,12 @@ impl Pack {
             .map(move |(l, v)| (l, &mut v.states[s]));
         match step {
             Step::Osc {
-                wave,
-                freq,
-                width,
-                out,
+                freq, width, out, ..
             } => {
                 let (dst, io) = Io::split(&mut self.bufs, &self.steady, *out);
-                if osc::runs_in_lanes(*wave) && io.steady(*freq) && live.count >= OSC_LANES_FROM {
-                    // The usual case: every voice's oscillator at its note's pitch.
-                    let mut oscs: [Option<&mut Osc>; LANES] = Default::default();
-                    for (l, state) in lanes {
-                        if let State::Osc(o) = state {
-                            oscs[l] = Some(o);
-                        }
-                    }
-                    Osc::process_lanes(*wave, &mut oscs, &io.rows(*freq, 1)[0], &mut dst[..n]);
-                    return;
-                }
+                // Voice by voice, each along time into its column: four samples a vector
+                // step, which costs less than the eight lanes' table reads side by side did
+                // at any pack size (BENCHMARKS.md, session 12).
                 for (l, state) in lanes {
                     if let State::Osc(o) = state {
                         let (f, w) = (io.sig(*freq, n, l), io.sig(*width, n, l));

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use wide::{f32x4, i32x4, u32x4};
 
-use super::{BLOCK, LANES, Lanes, Out, Sig};
+use super::{BLOCK, Out, Sig};
 
 /// Oscillator waveform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -330,57 +330,6 @@ fn run_along_time(table: &Level, phase: u32, inc: u32, out: &mut [f32]) -> u32 {
     phase
 }
 
-/// Whether [`Osc::process_lanes`] runs this waveform.
-pub fn runs_in_lanes(wave: Wave) -> bool {
-    matches!(wave, Wave::Saw | Wave::Triangle)
-}
-
-impl Osc {
-    /// Runs up to [`LANES`] saw or triangle oscillators side by side over a lane block, each
-    /// at its own steady frequency: lane `l`'s oscillator writes `out[i][l]`. The phase and
-    /// fraction arithmetic runs across the lanes at once; only the table reads are per lane.
-    /// The arithmetic is `tick`'s, so each oscillator's output is exactly what it gives alone.
-    /// Lanes without an oscillator are left alone (those below the last one read a table at
-    /// phase 0 into theirs).
-    pub fn process_lanes(
-        wave: Wave,
-        oscs: &mut [Option<&mut Osc>; LANES],
-        freq: &Lanes,
-        out: &mut [Lanes],
-    ) {
-        debug_assert!(runs_in_lanes(wave));
-        let t = tables();
-        let set = if wave == Wave::Saw {
-            &t.saw
-        } else {
-            &t.triangle
-        };
-        let mut level: [&Level; LANES] = [&set[0]; LANES];
-        let mut phase = [0u32; LANES];
-        let mut inc = [0u32; LANES];
-        for (l, o) in oscs.iter_mut().enumerate() {
-            if let Some(o) = o {
-                let (lv, step) = o.pitch(freq[l]);
-                (level[l], phase[l], inc[l]) = (&set[lv], o.phase, step);
-            }
-        }
-        // Lanes past the last oscillator are not computed (a pack of five voices runs five).
-        let width = oscs.iter().rposition(Option::is_some).map_or(0, |l| l + 1);
-        for row in out.iter_mut() {
-            for l in 0..width {
-                let (a, d) = level[l].point(phase[l]);
-                row[l] = a + d * level[l].frac(phase[l]) as f32;
-                phase[l] = phase[l].wrapping_add(inc[l]);
-            }
-        }
-        for (l, o) in oscs.iter_mut().enumerate() {
-            if let Some(o) = o {
-                o.phase = phase[l];
-            }
-        }
-    }
-}
-
 /// White or pink noise from a 32-bit xorshift (deterministic from its seed).
 #[derive(Debug, Clone, Copy)]
 pub struct Noise {
@@ -480,37 +429,6 @@ mod tests {
             a.process(Sig::Steady(331.0), Sig::Steady(0.3), &mut again[..]);
             assert_eq!(block, again, "{wave:?}: steady path, reset reproduces");
         }
-    }
-
-    #[test]
-    fn lanes_compute_exactly_what_each_oscillator_computes_alone() {
-        use crate::dsp::{BLOCK, LANES, Lanes};
-        for wave in [Wave::Saw, Wave::Triangle] {
-            assert!(runs_in_lanes(wave));
-            let freq: Lanes = std::array::from_fn(|l| 27.5 * (1 << l) as f32 + 3.0);
-            let mut lanes: Vec<Osc> = (0..LANES).map(|_| Osc::new(wave, 48_000.0)).collect();
-            let mut alone = lanes.clone();
-            let mut out = vec![[0.0; LANES]; BLOCK];
-            for block in 0..3 {
-                let mut oscs: [Option<&mut Osc>; LANES] = Default::default();
-                for (l, o) in lanes.iter_mut().enumerate() {
-                    if block != 1 || l % 2 == 0 {
-                        oscs[l] = Some(o);
-                    }
-                }
-                Osc::process_lanes(wave, &mut oscs, &freq, &mut out);
-                for l in 0..LANES {
-                    if block == 1 && l % 2 == 1 {
-                        continue;
-                    }
-                    for (i, row) in out.iter().enumerate() {
-                        let want = alone[l].tick(freq[l], 0.5);
-                        assert_eq!(row[l], want, "{wave:?} block {block} lane {l} sample {i}");
-                    }
-                }
-            }
-        }
-        assert!(!runs_in_lanes(Wave::Sine) && !runs_in_lanes(Wave::Pulse));
     }
 
     #[test]
