@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! What khorus costs to leave running: starts `khorus up` (the default session: the ambient
 #! kernel score through the built-in instruments) on a private headless PipeWire with a null
-#! sink, waits, then measures each process's CPU (% of one core, from /proc/PID/stat),
+#! sink, waits, then measures each process's CPU (% of one core, from its threads' schedstat),
 #! memory (PSS, from /proc/PID/smaps_rollup) and wake-ups (voluntary context switches of all
 #! its threads, a second) over a window, per process and in total.
 #!
@@ -31,7 +31,6 @@ bin=target/release
 # the test crates' features unified, larger by a third of a MiB each.
 cargo build --release --workspace --bins --locked --quiet ||
   { echo "footprint: the build failed" >&2; exit 1; }
-hz=$(getconf CLK_TCK)
 dir=$(mktemp -d /tmp/khorus-footprint.XXXXXX)
 stack_pid=""
 cleanup() {
@@ -50,7 +49,10 @@ export KHORUS_BUS_PREFIX="fp$$_"
 unset PIPEWIRE_REMOTE
 for _ in $(seq 300); do [ -S "$XDG_RUNTIME_DIR/pipewire-0" ] && break; sleep 0.1; done
 
-ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU time of all the process's threads, ns (scheduler accounting, /proc/PID/task/*/schedstat:
+# exact to the nanosecond, where /proc/PID/stat counts 10 ms ticks — 0.03 % of a core over a
+# 30 s window, the size of the differences being measured).
+cpu_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s + 0 }'; }
 pss() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 # Wake-ups: voluntary context switches of all the process's threads (each costs ~30-50 µs on
 # a VM before any work; BENCHMARKS.md, session 11).
@@ -64,7 +66,7 @@ tree() { # a process and its descendants
 measure() {
   local -a names pids before woke
   for np in "$@"; do names+=("${np%%=*}"); pids+=("${np#*=}"); done
-  for p in "${pids[@]}"; do before+=("$(ticks "$p")"); woke+=("$(wakes "$p")"); done
+  for p in "${pids[@]}"; do before+=("$(cpu_ns "$p")"); woke+=("$(wakes "$p")"); done
   local t0; t0=$(date +%s.%N)
   sleep "$window"
   local t1; t1=$(date +%s.%N)
@@ -73,13 +75,13 @@ measure() {
   printf '|---|---:|---:|---:|\n'
   for i in "${!pids[@]}"; do
     local p=${pids[$i]} after cpu mem rate
-    after=$(ticks "$p")
+    after=$(cpu_ns "$p")
     rate=$(awk -v a="$(wakes "$p")" -v b="${woke[$i]}" -v t0="$t0" -v t1="$t1" \
       'BEGIN { printf "%.1f", (a - b) / (t1 - t0) }')
-    cpu=$(awk -v a="$after" -v b="${before[$i]}" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
-      'BEGIN { printf "%.2f", (a - b) / hz / (t1 - t0) * 100 }')
+    cpu=$(awk -v a="$after" -v b="${before[$i]}" -v t0="$t0" -v t1="$t1" \
+      'BEGIN { printf "%.3f", (a - b) / 1e9 / (t1 - t0) * 100 }')
     mem=$(awk -v k="$(pss "$p")" 'BEGIN { printf "%.1f", k / 1024 }')
-    total_cpu=$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.2f", a + b }')
+    total_cpu=$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.3f", a + b }')
     total_pss=$(awk -v a="$total_pss" -v b="$mem" 'BEGIN { printf "%.1f", a + b }')
     total_wakes=$(awk -v a="$total_wakes" -v b="$rate" 'BEGIN { printf "%.1f", a + b }')
     printf '| %-12s | %8s | %9s | %9s |\n' "${names[$i]}" "$cpu" "$mem" "$rate"

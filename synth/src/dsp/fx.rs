@@ -4,7 +4,7 @@
 
 use std::f32::consts::{FRAC_PI_2, SQRT_2};
 
-use wide::f32x8;
+use wide::{f32x4, f32x8};
 
 use super::filter::OnePole;
 
@@ -200,8 +200,11 @@ impl Combs {
             let o = f32x8::new(*out);
             self.store = o * take + self.store * keep;
             *w = (f32x8::splat(x) + self.store * feedback).to_array();
-            *acc +=
-                ((out[0] + out[1]) + (out[2] + out[3])) + ((out[4] + out[5]) + (out[6] + out[7]));
+            // ((o0 + o1) + (o2 + o3)) + ((o4 + o5) + (o6 + o7)): the pairs as one vector add.
+            let pairs = (f32x4::new([out[0], out[2], out[4], out[6]])
+                + f32x4::new([out[1], out[3], out[5], out[7]]))
+            .to_array();
+            *acc += (pairs[0] + pairs[1]) + (pairs[2] + pairs[3]);
         }
         self.pos = (self.pos + n) % rows;
     }
