@@ -142,6 +142,12 @@ pub fn run(
                     .drain(|t| controller.follow_transport(&t))
                     .map(drop),
                 Wake::Ready(Src::Commands) => {
+                    // Notes that came before the command first: a hand-over (`Resume`) skips
+                    // those it finds already received.
+                    if let Err(e) = notes.drain(|n| controller.push(Incoming::Note(n))) {
+                        failure = Some(e.into());
+                        return ControlFlow::Break(());
+                    }
                     let counts = stage.commands();
                     let report = status(&stats, ports(&notes, &curves, &controller, counts));
                     let served = stage

@@ -216,6 +216,7 @@ impl Svf {
     pub fn set_sample_rate(&mut self, rate: f32) {
         self.rate = rate;
         self.key = (f32::NAN, f32::NAN);
+        self.hold = 0;
     }
 
     #[inline]
