@@ -35,6 +35,10 @@ use crate::supervise::{self, Supervised};
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one command to a stage may take.
 const STAGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a synth's hand-over waits for the composer's sounding notes (it answers between
+/// ticks that take ~0.1 ms): a composer that does not answer within this is hung or far
+/// behind, and the synth plays on from the next onsets rather than keep control waiting.
+const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a stage may take to exit when asked, before it is killed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -389,7 +393,7 @@ impl Control {
         let notes = match self
             .clients
             .composer
-            .call(&ComposerCommand::Sounding, STAGE_TIMEOUT)
+            .call(&ComposerCommand::Sounding, HAND_OVER_TIMEOUT)
         {
             Ok(ComposerReply::Notes(notes)) => notes,
             Ok(other) => return Err(format!("composer: unexpected answer {other:?}")),
