@@ -6,8 +6,9 @@ use khorus_bus::SignalSource;
 use khorus_bus::signals::{SIGNAL_COUNT, SignalId};
 use serde::{Deserialize, Serialize};
 
-/// Raw deltas of every signal over one interval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Raw deltas of every signal over one interval. A plain value (no allocation): sources make
+/// one every tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sample {
     /// Monotonic time at the end of the interval, ns.
     pub t_ns: u64,
@@ -18,7 +19,17 @@ pub struct Sample {
     /// Bit `i`: signal `i` was measured.
     pub available: u32,
     /// Raw delta per signal, in its raw unit (see [`raw_unit`]), indexed by [`SignalId`].
-    pub deltas: Vec<u64>,
+    /// Written to a trace as a sequence with its length (a trace of an older, shorter signal
+    /// table reads back padded; [`crate::trace::TraceReader`]).
+    #[serde(serialize_with = "as_sequence")]
+    pub deltas: [u64; SIGNAL_COUNT],
+}
+
+fn as_sequence<S: serde::Serializer>(
+    deltas: &[u64; SIGNAL_COUNT],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(deltas)
 }
 
 /// Serialisable mirror of [`SignalSource`] (the bus type is `#[repr(u8)]` wire format).
@@ -53,7 +64,7 @@ impl Sample {
             dt_ns,
             source,
             available: 0,
-            deltas: vec![0; SIGNAL_COUNT],
+            deltas: [0; SIGNAL_COUNT],
         }
     }
 

@@ -282,24 +282,41 @@ impl TraceReader {
     /// The next sample, `None` at the end.
     pub fn next_sample(&mut self) -> Result<Option<Sample>, TraceError> {
         let start = self.offset;
-        let Some(mut sample) = self.record::<Sample>()? else {
+        let Some(r) = self.record::<Recorded>()? else {
             return Ok(None);
         };
-        if sample.deltas.len() != self.header.signals.len() {
+        if r.deltas.len() != self.header.signals.len() || r.deltas.len() > SIGNAL_COUNT {
             return Err(TraceError::Corrupt {
                 offset: start,
                 detail: format!(
                     "{} deltas for {} signals",
-                    sample.deltas.len(),
+                    r.deltas.len(),
                     self.header.signals.len()
                 ),
             });
         }
         // Traces from an older (shorter) table: the newer signals are simply unavailable.
-        sample.deltas.resize(SIGNAL_COUNT, 0);
-        sample.available &= (1u64 << self.header.signals.len()).wrapping_sub(1) as u32;
-        Ok(Some(sample))
+        let mut deltas = [0; SIGNAL_COUNT];
+        deltas[..r.deltas.len()].copy_from_slice(&r.deltas);
+        Ok(Some(Sample {
+            t_ns: r.t_ns,
+            dt_ns: r.dt_ns,
+            source: r.source,
+            available: r.available & (1u64 << r.deltas.len()).wrapping_sub(1) as u32,
+            deltas,
+        }))
     }
+}
+
+/// A [`Sample`] as a trace holds it: its fields in order, the deltas as long as the trace's
+/// signal table.
+#[derive(serde::Deserialize)]
+struct Recorded {
+    t_ns: u64,
+    dt_ns: u64,
+    source: SourceKind,
+    available: u32,
+    deltas: Vec<u64>,
 }
 
 #[cfg(test)]
@@ -317,6 +334,33 @@ mod tests {
                 s
             })
             .collect()
+    }
+
+    #[test]
+    fn a_sample_is_recorded_with_its_deltas_as_a_sequence_as_before() {
+        // The layout traces had when the deltas were a `Vec`: older traces read, newer ones
+        // are read by older builds.
+        #[derive(serde::Serialize)]
+        struct WithVec {
+            t_ns: u64,
+            dt_ns: u64,
+            source: SourceKind,
+            available: u32,
+            deltas: Vec<u64>,
+        }
+        for s in samples(3) {
+            let old = WithVec {
+                t_ns: s.t_ns,
+                dt_ns: s.dt_ns,
+                source: s.source,
+                available: s.available,
+                deltas: s.deltas.to_vec(),
+            };
+            assert_eq!(
+                bincode::serde::encode_to_vec(&s, codec()).unwrap(),
+                bincode::serde::encode_to_vec(&old, codec()).unwrap()
+            );
+        }
     }
 
     fn encoded(n: u64) -> Vec<u8> {
