@@ -141,22 +141,20 @@ pub fn run(
                 Wake::Ready(Src::Transport) => transport
                     .drain(|t| controller.follow_transport(&t))
                     .map(drop),
-                Wake::Ready(Src::Commands) => {
-                    // Notes that came before the command first: a hand-over (`Resume`) skips
-                    // those it finds already received.
-                    if let Err(e) = notes.drain(|n| controller.push(Incoming::Note(n))) {
-                        failure = Some(e.into());
-                        return ControlFlow::Break(());
-                    }
-                    let counts = stage.commands();
-                    let report = status(&stats, ports(&notes, &curves, &controller, counts));
-                    let served = stage
-                        .server()
-                        .serve(|cmd| controller.handle(cmd, || report))
-                        .map(drop);
-                    offer_stems(&mut controller);
-                    served
-                }
+                // Notes that came before the command first: a hand-over (`Resume`) skips those
+                // it finds already received.
+                Wake::Ready(Src::Commands) => notes
+                    .drain(|n| controller.push(Incoming::Note(n)))
+                    .and_then(|_| {
+                        let counts = stage.commands();
+                        let report = status(&stats, ports(&notes, &curves, &controller, counts));
+                        let served = stage
+                            .server()
+                            .serve(|cmd| controller.handle(cmd, || report))
+                            .map(drop);
+                        offer_stems(&mut controller);
+                        served
+                    }),
                 Wake::Tick => {
                     controller.collect_retired();
                     let counts = stage.commands();

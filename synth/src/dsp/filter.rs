@@ -219,8 +219,11 @@ impl Svf {
         self.hold = 0;
     }
 
+    /// Reads the setting now (which restarts a moving setting's hold: the next moving block
+    /// reads again at its first sample).
     #[inline]
     fn coefficients(&mut self, cutoff: f32, resonance: f32) {
+        self.hold = 0;
         if self.key != (cutoff, resonance) {
             self.key = (cutoff, resonance);
             self.c = Coeffs::new(cutoff, resonance, self.rate);
@@ -262,8 +265,6 @@ impl Svf {
             }
             return;
         };
-        // A setting that stops moving is read now; one that moves again, at its first sample.
-        self.hold = 0;
         self.coefficients(cut, res);
         let c = self.c;
         let (mut ic1, mut ic2) = (self.ic1, self.ic2);
@@ -290,7 +291,6 @@ impl Svf {
     /// block form, `Chunk`): for a filter running alone, where nothing overlaps the latency of
     /// its per-sample recurrence. The same filter as `tick` up to rounding (not bit for bit).
     pub fn process_span(&mut self, x: &[f32], cutoff: f32, resonance: f32, out: &mut [f32]) {
-        self.hold = 0;
         self.coefficients(cutoff, resonance);
         if self.chunk_key != self.key {
             self.chunk_key = self.key;
@@ -344,7 +344,6 @@ impl Svf {
         let mut c = [Coeffs::default(); LANES];
         for (l, f) in filters.iter_mut().enumerate() {
             if let Some(f) = f {
-                f.hold = 0;
                 f.coefficients(cutoff[l], resonance[l]);
                 (ic1[l], ic2[l], c[l]) = (f.ic1, f.ic2, f.c);
             }

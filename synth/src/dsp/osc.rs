@@ -258,8 +258,8 @@ impl Osc {
                 if let Some(xs) = out.contiguous() {
                     phase = run_along_time(table, phase, inc, xs);
                 } else {
-                    // A voice's column of a lane block (a pack with few voices runs their
-                    // oscillators one by one): along time into a block, then into the column.
+                    // A voice's column of a lane block (a pack runs its oscillators voice by
+                    // voice): along time into a block, then into the column.
                     let mut scratch = [0.0f32; BLOCK];
                     for at in (0..n).step_by(BLOCK) {
                         let xs = &mut scratch[..(n - at).min(BLOCK)];
