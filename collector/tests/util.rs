@@ -144,10 +144,36 @@ pub fn count(frames: &[SignalFrame], id: SignalId, t0_ns: u64) -> f64 {
 }
 
 /// Runs `work`, returning the frames covering it (from just before to just after).
-pub fn measure(run: &mut Running, work: impl FnOnce()) -> (Vec<SignalFrame>, u64) {
+///
+/// The frames are taken while `work` runs on its own thread: the subscriber holds 256
+/// frames (5 s at 50 Hz), and work that outlasts that (a slow disk under 64 MiB of direct
+/// writes) would otherwise lose its first frames to the queue's overflow. Asserts that
+/// none were missed, so a count that falls short names the cause.
+pub fn measure(run: &mut Running, work: impl FnOnce() + Send) -> (Vec<SignalFrame>, u64) {
     run.skip_pending();
+    let missed = run.frames.missed();
     let t0 = clock::now_ns();
-    work();
+    let mut frames = Vec::new();
+    std::thread::scope(|s| {
+        let worker = s.spawn(work);
+        let deadline = Instant::now() + 10 * T;
+        while !worker.is_finished() {
+            assert!(Instant::now() < deadline, "the work did not finish");
+            let poll = Instant::now() + Duration::from_millis(100);
+            if let Some(f) = run.frames.receive_until(poll).unwrap() {
+                frames.push(f);
+            }
+        }
+        if let Err(panic) = worker.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
     let t1 = clock::now_ns();
-    (run.frames_until(t1), t0)
+    frames.extend(run.frames_until(t1));
+    assert_eq!(
+        run.frames.missed(),
+        missed,
+        "frames were lost while the work ran"
+    );
+    (frames, t0)
 }
