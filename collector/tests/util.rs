@@ -108,7 +108,12 @@ impl Running {
     }
 
     /// Frames until one ends at or after `t_end_ns` (monotonic).
+    ///
+    /// Asserts none was lost on the way: the subscriber holds 256 frames (5 s at 50 Hz), so
+    /// a test that reads later than that undercounts, and should say so rather than fail on
+    /// its count.
     pub fn frames_until(&mut self, t_end_ns: u64) -> Vec<SignalFrame> {
+        let missed = self.frames.missed();
         let mut out = Vec::new();
         let deadline = Instant::now() + T;
         loop {
@@ -119,6 +124,11 @@ impl Running {
                 .expect("frames keep coming");
             out.push(f);
             if f.t_ns >= t_end_ns {
+                assert_eq!(
+                    self.frames.missed(),
+                    missed,
+                    "frames were lost before the test read them"
+                );
                 return out;
             }
         }
