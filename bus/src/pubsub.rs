@@ -132,6 +132,8 @@ pub struct Publisher<T: Topic> {
     next_seq: u64,
     published: u64,
     dropped: Arc<AtomicU64>,
+    /// Listeners the last wake reached: readers waiting for each sample as it comes.
+    listeners: usize,
     _service: PubSubFactory<T>,
     _wake: EventFactory,
 }
@@ -171,6 +173,7 @@ impl<T: Topic> Publisher<T> {
             next_seq: 1,
             published: 0,
             dropped,
+            listeners: 0,
             _service: service,
             _wake: wake,
         })
@@ -214,11 +217,20 @@ impl<T: Topic> Publisher<T> {
         Ok(seq)
     }
 
-    fn wake(&self) -> Result<(), BusError> {
-        self.notifier
+    fn wake(&mut self) -> Result<(), BusError> {
+        self.listeners = self
+            .notifier
             .notify()
-            .map(|_| ())
-            .map_err(|e| BusError::iceoryx(&format!("notify on {}", T::SERVICE), e))
+            .map_err(|e| BusError::iceoryx(&format!("notify on {}", T::SERVICE), e))?;
+        Ok(())
+    }
+
+    /// How many subscribers the last publish woke: those waiting for each sample as it comes
+    /// (holding a [`Subscriber::waker`], or in [`Subscriber::receive_until`]). A subscriber
+    /// that reads at its own pace is not among them, so a publisher can tell whether anyone
+    /// needs its samples sooner than their own pace (the collector ticks faster only then).
+    pub fn listeners(&self) -> usize {
+        self.listeners
     }
 
     /// Samples published so far.
@@ -235,13 +247,16 @@ impl<T: Topic> Publisher<T> {
 /// Receives `T`, sleeping in a [`wait::run`](crate::wait::run) until its publishers wake it.
 pub struct Subscriber<T: Topic> {
     port: IoxSubscriber<Ipc, T, ()>,
-    listener: Rc<Listener<Ipc>>,
+    /// Made when someone first waits for samples as they come, dropped by
+    /// [`read_at_own_pace`](Self::read_at_own_pace): a listener is what tells publishers that
+    /// someone is waiting ([`Publisher::listeners`]).
+    listener: Option<Rc<Listener<Ipc>>>,
     /// Last sequence number seen per publisher id.
     last_seq: Vec<(u128, u64)>,
     received: u64,
     missed: u64,
     _service: PubSubFactory<T>,
-    _wake: EventFactory,
+    wake: EventFactory,
 }
 
 impl<T: Topic> Debug for Subscriber<T> {
@@ -263,18 +278,14 @@ impl<T: Topic> Subscriber<T> {
             .buffer_size(T::QOS.buffer)
             .create()
             .map_err(|e| BusError::iceoryx(&format!("create subscriber on {}", T::SERVICE), e))?;
-        let listener = wake
-            .listener_builder()
-            .create()
-            .map_err(|e| BusError::iceoryx(&format!("create listener on {}", T::SERVICE), e))?;
         Ok(Self {
             port,
-            listener: Rc::new(listener),
+            listener: None,
             last_seq: Vec::new(),
             received: 0,
             missed: 0,
             _service: service,
-            _wake: wake,
+            wake,
         })
     }
 
@@ -306,7 +317,8 @@ impl<T: Topic> Subscriber<T> {
             if left.is_zero() {
                 return Ok(None);
             }
-            crate::wait::sleep_on(&self.listener, left, || format!("wait on {}", T::SERVICE))?;
+            let listener = self.listener()?;
+            crate::wait::sleep_on(&listener, left, || format!("wait on {}", T::SERVICE))?;
         }
     }
 
@@ -340,9 +352,29 @@ impl<T: Topic> Subscriber<T> {
         }
     }
 
-    /// A handle to wait on this subscriber with [`wait::run`](crate::wait::run).
-    pub fn waker(&self) -> Waker {
-        Waker(crate::wait::Source::Listener(Rc::clone(&self.listener)))
+    /// A handle to wait on this subscriber with [`wait::run`](crate::wait::run). From now on
+    /// the publishers count this subscriber among those waiting for each sample.
+    pub fn waker(&mut self) -> Result<Waker, BusError> {
+        Ok(Waker(crate::wait::Source::Listener(self.listener()?)))
+    }
+
+    /// Stops waiting for samples as they come (after [`waker`](Self::waker) or
+    /// [`receive_until`](Self::receive_until)): the subscriber keeps receiving, and is read at
+    /// its reader's own pace. The wait ends with the last [`Waker`] given out.
+    pub fn read_at_own_pace(&mut self) {
+        self.listener = None;
+    }
+
+    fn listener(&mut self) -> Result<Rc<Listener<Ipc>>, BusError> {
+        if let Some(l) = &self.listener {
+            return Ok(Rc::clone(l));
+        }
+        let listener = self
+            .wake
+            .listener_builder()
+            .create()
+            .map_err(|e| BusError::iceoryx(&format!("create listener on {}", T::SERVICE), e))?;
+        Ok(Rc::clone(self.listener.insert(Rc::new(listener))))
     }
 
     /// Samples received so far.

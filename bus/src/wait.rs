@@ -1,9 +1,11 @@
 //! The event-driven wait every stage sleeps in.
 //!
 //! [`run`] attaches the listeners of the given sources (subscribers, command servers, and file
-//! descriptors such as a child's pidfd) and an optional periodic tick to an iceoryx2 `WaitSet`,
-//! and calls back when one of them fires, naming the source by the key the caller gave it — a
-//! typed key, so adding a source never reroutes the others. Event notifications are drained
+//! descriptors such as a child's pidfd) to an iceoryx2 `WaitSet`, sleeps until one of them
+//! fires or an optional periodic tick is due, and calls back, naming the source by the key the
+//! caller gave it — a typed key, so adding a source never reroutes the others. Ticks fall on
+//! the monotonic clock's grid ([`Period`]), the same in every process: stages whose periods
+//! divide one another wake together, and a stage can tick just after another's samples. Event notifications are drained
 //! before the callback runs, and the callback is expected to drain its subscriber fully, so a
 //! wake-up never leaves work behind and the loop never spins. SIGINT and SIGTERM end the loop.
 
@@ -120,16 +122,62 @@ pub enum Exit {
     Terminated,
 }
 
-/// Sleeps until a source fires or the tick elapses, calls `on_wake` with the source's key,
+/// A periodic tick on the grid of the shared monotonic clock ([`crate::clock`]): due at every
+/// multiple of its period plus its phase, in every process alike. Two stages ticking at 20 ms
+/// and 100 ms wake together every 100 ms (one wake-up of an idle CPU, not two), and one
+/// ticking at a phase of a few milliseconds reads what another published on the grid just
+/// before. A tick that could not run on time is not made up: the next is on the grid again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    every_ns: u64,
+    phase_ns: u64,
+}
+
+impl Period {
+    /// Every `every` (at least 1 ms), on the grid's multiples.
+    pub fn every(every: Duration) -> Self {
+        let every_ns = (every.as_nanos() as u64).max(1_000_000);
+        Self {
+            every_ns,
+            phase_ns: 0,
+        }
+    }
+
+    /// The same period, `phase` after the grid's multiples (taken modulo the period).
+    pub fn after(self, phase: Duration) -> Self {
+        Self {
+            phase_ns: phase.as_nanos() as u64 % self.every_ns,
+            ..self
+        }
+    }
+
+    /// The period.
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.every_ns)
+    }
+
+    /// The first tick strictly after `now_ns` (monotonic ns).
+    pub fn next_after(&self, now_ns: u64) -> u64 {
+        let since = now_ns.saturating_sub(self.phase_ns);
+        let base = if now_ns < self.phase_ns {
+            0
+        } else {
+            since - since % self.every_ns + self.every_ns
+        };
+        base + self.phase_ns
+    }
+}
+
+/// Sleeps until a source fires or the tick is due, calls `on_wake` with the source's key,
 /// and repeats until the callback breaks, the deadline passes or the process is asked to
-/// terminate.
+/// terminate. There must be a source or a tick.
 ///
 /// Every subscriber and command server gets one `Wake::Ready` right away, so samples that
 /// arrived before the wait began are not stranded; a file descriptor wakes only when it is
-/// readable.
+/// readable. The first tick is the grid's next after the call.
 pub fn run<K: Copy>(
     sources: &[(K, Waker)],
-    tick: Option<Duration>,
+    tick: Option<Period>,
     deadline: Option<Instant>,
     mut on_wake: impl FnMut(Wake<K>) -> ControlFlow<()>,
 ) -> Result<Exit, BusError> {
@@ -147,15 +195,7 @@ pub fn run<K: Copy>(
         .map_err(|e| BusError::iceoryx("attach a source to the wait set", e))?;
         guards.push(guard);
     }
-    let tick_guard = match tick {
-        Some(period) => Some(
-            waitset
-                .attach_interval(period)
-                .map_err(|e| BusError::iceoryx("attach a tick to the wait set", e))?,
-        ),
-        None => None,
-    };
-    if guards.is_empty() && tick_guard.is_none() {
+    if guards.is_empty() && tick.is_none() {
         return Err(BusError::Iceoryx {
             action: "wait".into(),
             detail: "nothing to wait on (no sources and no tick)".into(),
@@ -172,8 +212,19 @@ pub fn run<K: Copy>(
         }
     }
 
+    let mut next_tick = tick.map(|p| p.next_after(crate::clock::now_ns()));
     loop {
-        let timeout = match deadline {
+        let now_ns = crate::clock::now_ns();
+        if let (Some(period), Some(due)) = (tick, next_tick)
+            && now_ns >= due
+        {
+            next_tick = Some(period.next_after(now_ns));
+            if on_wake(Wake::Tick).is_break() {
+                return Ok(Exit::Stopped);
+            }
+            continue;
+        }
+        let to_deadline = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -182,6 +233,13 @@ pub fn run<K: Copy>(
                 Some(left)
             }
             None => None,
+        };
+        // (iceoryx2 rounds a timeout up to the next millisecond: a tick comes at most that
+        // late, never early, so the loop never spins waiting for it.)
+        let to_tick = next_tick.map(|due| Duration::from_nanos(due - now_ns));
+        let timeout = match (to_deadline, to_tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         let mut stop = false;
         let callback = |id: WaitSetAttachmentId<Ipc>| {
@@ -195,20 +253,24 @@ pub fn run<K: Copy>(
                     }
                 }
             }
-            if let Some(guard) = &tick_guard
-                && id.has_event_from(guard)
-                && on_wake(Wake::Tick).is_break()
-            {
-                stop = true;
-                return CallbackProgression::Stop;
-            }
             CallbackProgression::Continue
         };
-        let result = match timeout {
-            Some(t) => waitset.wait_and_process_once_with_timeout(callback, t),
-            None => waitset.wait_and_process_once(callback),
-        }
-        .map_err(|e| BusError::iceoryx("wait", e))?;
+        let result = if guards.is_empty() {
+            // Only a tick (a wait set needs something attached): sleep to it, as the wait set
+            // would, and end on SIGINT/SIGTERM as it would.
+            std::thread::sleep(timeout.unwrap_or_default());
+            if iceoryx2_bb_posix::signal::SignalHandler::termination_requested() {
+                WaitSetRunResult::TerminationRequest
+            } else {
+                WaitSetRunResult::AllEventsHandled
+            }
+        } else {
+            match timeout {
+                Some(t) => waitset.wait_and_process_once_with_timeout(callback, t),
+                None => waitset.wait_and_process_once(callback),
+            }
+            .map_err(|e| BusError::iceoryx("wait", e))?
+        };
         if stop {
             return Ok(Exit::Stopped);
         }
@@ -221,5 +283,52 @@ pub fn run<K: Copy>(
             WaitSetRunResult::StopRequest => return Ok(Exit::Stopped),
             WaitSetRunResult::AllEventsHandled => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_period_ticks_on_the_grid_strictly_after_now() {
+        let p = Period::every(Duration::from_millis(20));
+        assert_eq!(p.next_after(0), 20 * MS);
+        assert_eq!(p.next_after(19 * MS), 20 * MS);
+        assert_eq!(p.next_after(20 * MS), 40 * MS, "strictly after");
+        assert_eq!(p.next_after(1_000 * MS + 1), 1_020 * MS);
+        let q = p.after(Duration::from_millis(3));
+        assert_eq!(q.next_after(0), 3 * MS);
+        assert_eq!(q.next_after(3 * MS), 23 * MS);
+        assert_eq!(q.next_after(22 * MS), 23 * MS);
+        assert_eq!(q.next_after(23 * MS + 1), 43 * MS);
+    }
+
+    #[test]
+    fn periods_that_divide_each_other_tick_together() {
+        let fast = Period::every(Duration::from_millis(20));
+        let slow = Period::every(Duration::from_millis(100));
+        let mut t = 7 * MS;
+        for _ in 0..10 {
+            let s = slow.next_after(t);
+            let mut f = fast.next_after(t);
+            while f < s {
+                f = fast.next_after(f);
+            }
+            assert_eq!(f, s, "every slow tick is also a fast one");
+            t = s;
+        }
+    }
+
+    #[test]
+    fn a_phase_is_taken_modulo_the_period_and_the_period_is_at_least_a_millisecond() {
+        let p = Period::every(Duration::from_millis(10)).after(Duration::from_millis(23));
+        assert_eq!(p.next_after(0), 3 * MS);
+        assert_eq!(
+            Period::every(Duration::ZERO).duration(),
+            Duration::from_millis(1)
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use khorus_bus::wait::{self, Exit, Wake};
+use khorus_bus::wait::{self, Exit, Period, Wake};
 use khorus_bus::{Bus, BusConfig, NoteEvent, SignalFrame, Topic};
 
 /// A bus of this test's own, removed afterwards.
@@ -80,8 +80,8 @@ fn the_wait_loop_wakes_per_source_and_on_ticks() {
     let mut seen_frames = 0;
     let mut ticks = 0;
     let exit = wait::run(
-        &[(0, notes.waker()), (1, frames.waker())],
-        Some(Duration::from_millis(5)),
+        &[(0, notes.waker().unwrap()), (1, frames.waker().unwrap())],
+        Some(Period::every(Duration::from_millis(5))),
         Some(Instant::now() + Duration::from_secs(20)),
         |wake| {
             match wake {
@@ -109,13 +109,89 @@ fn the_wait_loop_wakes_per_source_and_on_ticks() {
 }
 
 #[test]
+fn ticks_fall_on_the_clock_grid_at_their_phase() {
+    let iso = Isolated::new();
+    let bus = Bus::open("g", &iso.0).unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    let (every, phase) = (200_000_000u64, 7_000_000u64);
+    let period = Period::every(Duration::from_nanos(every)).after(Duration::from_nanos(phase));
+    let mut at = Vec::new();
+    wait::run(
+        &[((), notes.waker().unwrap())],
+        Some(period),
+        Some(Instant::now() + Duration::from_secs(20)),
+        |wake| {
+            if wake == Wake::Tick {
+                at.push(khorus_bus::clock::now_ns());
+            }
+            if at.len() == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(at.len(), 3);
+    for pair in at.windows(2) {
+        assert!(
+            (pair[0] - phase) / every < (pair[1] - phase) / every,
+            "two ticks in one period"
+        );
+    }
+    for t in at {
+        // After its grid point (never before), and not by as much as half a period.
+        let late = (t - phase) % every;
+        assert!(late < every / 2, "a tick {late} ns past its grid point");
+    }
+}
+
+#[test]
+fn a_publisher_counts_the_subscribers_waiting_for_each_sample() {
+    let iso = Isolated::new();
+    let bus = Bus::open("l", &iso.0).unwrap();
+    let mut publisher = bus.publisher::<SignalFrame>().unwrap();
+    let mut at_own_pace = bus.subscriber::<SignalFrame>().unwrap();
+    let mut waiting = bus.subscriber::<SignalFrame>().unwrap();
+    publisher.publish(SignalFrame::default()).unwrap();
+    assert_eq!(
+        publisher.listeners(),
+        0,
+        "nobody waits: both read at their pace"
+    );
+    let waker = waiting.waker().unwrap();
+    publisher.publish(SignalFrame::default()).unwrap();
+    assert_eq!(publisher.listeners(), 1);
+    // Waiting once with `receive_until` (for a sample not there yet) counts too, until the
+    // reader says it stopped.
+    assert_eq!(at_own_pace.drain(|_| {}).unwrap(), 2);
+    let soon = Instant::now() + Duration::from_millis(1);
+    assert!(at_own_pace.receive_until(soon).unwrap().is_none());
+    publisher.publish(SignalFrame::default()).unwrap();
+    assert_eq!(publisher.listeners(), 2);
+    at_own_pace.read_at_own_pace();
+    publisher.publish(SignalFrame::default()).unwrap();
+    assert_eq!(publisher.listeners(), 1);
+    // The wait ends with the last waker given out.
+    waiting.read_at_own_pace();
+    publisher.publish(SignalFrame::default()).unwrap();
+    assert_eq!(publisher.listeners(), 1, "a waker is still out");
+    drop(waker);
+    publisher.publish(SignalFrame::default()).unwrap();
+    assert_eq!(publisher.listeners(), 0);
+    // Every sample reached both, whatever their pace.
+    assert_eq!(waiting.drain(|_| {}).unwrap(), 6);
+    assert_eq!(at_own_pace.drain(|_| {}).unwrap(), 4);
+}
+
+#[test]
 fn the_wait_loop_returns_at_its_deadline() {
     let iso = Isolated::new();
     let bus = Bus::open("d", &iso.0).unwrap();
-    let notes = bus.subscriber::<NoteEvent>().unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
     let mut wakes = 0;
     let exit = wait::run(
-        &[((), notes.waker())],
+        &[((), notes.waker().unwrap())],
         None,
         Some(Instant::now() + Duration::from_millis(50)),
         |_| {

@@ -77,8 +77,12 @@ impl Default for FilterConfig {
 pub struct CollectorConfig {
     /// Source to read.
     pub source: SourceChoice,
-    /// Tick length, ms (5 ..= 1000).
+    /// Tick length, ms (5 ..= 1000), while someone waits for each frame as it comes (the
+    /// router with a MIDI peer or OSC target, `khorus tap signals`).
     pub tick_ms: u64,
+    /// Tick length, ms (5 ..= 1000; never shorter than `tick_ms`), while every reader takes
+    /// frames at its own pace (the composer, 10 times a second).
+    pub idle_tick_ms: u64,
     /// Seed of the synthetic source.
     pub seed: u64,
     /// BPF filters.
@@ -92,6 +96,7 @@ impl Default for CollectorConfig {
         Self {
             source: SourceChoice::Auto,
             tick_ms: 20,
+            idle_tick_ms: 100,
             seed: 1,
             filter: FilterConfig::default(),
             signals: BTreeMap::new(),
@@ -101,6 +106,14 @@ impl Default for CollectorConfig {
 
 /// Tick lengths the collector runs at, ms.
 pub const TICK_MS: std::ops::RangeInclusive<u64> = 5..=1000;
+
+impl CollectorConfig {
+    /// The idle tick as run: never shorter than the tick (a user who slows `tick_ms` alone
+    /// slows both).
+    pub fn idle_tick_ms(&self) -> u64 {
+        self.idle_tick_ms.max(self.tick_ms)
+    }
+}
 
 /// A configuration problem, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,16 +128,16 @@ pub struct ConfigError {
 impl CollectorConfig {
     /// Checks ranges and names; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !TICK_MS.contains(&self.tick_ms) {
-            return Err(ConfigError {
-                key: "tick_ms".into(),
-                message: format!(
-                    "{} is outside {}..={}",
-                    self.tick_ms,
-                    TICK_MS.start(),
-                    TICK_MS.end()
-                ),
-            });
+        for (key, ms) in [
+            ("tick_ms", self.tick_ms),
+            ("idle_tick_ms", self.idle_tick_ms),
+        ] {
+            if !TICK_MS.contains(&ms) {
+                return Err(ConfigError {
+                    key: key.into(),
+                    message: format!("{ms} is outside {}..={}", TICK_MS.start(), TICK_MS.end()),
+                });
+            }
         }
         for (name, o) in &self.signals {
             if SignalId::from_name(name).is_none() {
@@ -216,7 +229,19 @@ mod tests {
         .unwrap();
         let c: CollectorConfig = khorus_bus::settings::parse_section(&text, "collector").unwrap();
         c.validate().unwrap();
-        assert_eq!(c.tick_ms, 20);
+        let d = CollectorConfig::default();
+        assert_eq!((c.tick_ms, c.idle_tick_ms), (d.tick_ms, d.idle_tick_ms));
+    }
+
+    #[test]
+    fn the_idle_tick_is_never_shorter_than_the_tick() {
+        let parse = |text: &str| -> CollectorConfig {
+            khorus_bus::settings::parse_section(text, "collector").unwrap()
+        };
+        assert_eq!(CollectorConfig::default().idle_tick_ms(), 100);
+        assert_eq!(parse("[collector]\ntick_ms = 250\n").idle_tick_ms(), 250);
+        let c = parse("[collector]\nidle_tick_ms = 5000\n");
+        assert_eq!(c.validate().unwrap_err().key, "idle_tick_ms");
     }
 
     #[test]

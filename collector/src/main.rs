@@ -23,9 +23,15 @@ struct Cli {
     /// With --replay: as fast as possible, not in real time.
     #[arg(long, requires = "replay")]
     fast: bool,
-    /// Tick length in milliseconds (5..=1000).
+    /// Tick length in milliseconds (5..=1000) while something waits for every frame (a
+    /// router with a MIDI peer or OSC target, `khorus tap signals`); always, when recording or
+    /// printing.
     #[arg(long, value_parser = tick_ms(), allow_negative_numbers = true)]
     tick_ms: Option<u32>,
+    /// Tick length in milliseconds (5..=1000, never shorter than --tick-ms) while every reader
+    /// takes frames at its own pace (the composer).
+    #[arg(long, value_parser = tick_ms(), allow_negative_numbers = true)]
+    idle_tick_ms: Option<u32>,
     /// Seed of the synthetic source (0..=18446744073709551615).
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
@@ -64,7 +70,7 @@ BPF needs CAP_BPF and CAP_PERFMON, dropped right after attaching; grant them onc
   sudo setcap cap_bpf,cap_perfmon+ep $(command -v khorus-collector)
 Without them the collector falls back to procfs and says why.";
 
-/// `--tick-ms`: [`TICK_MS`].
+/// `--tick-ms`, `--idle-tick-ms`: [`TICK_MS`].
 fn tick_ms() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(*TICK_MS.start() as i64..=*TICK_MS.end() as i64)
 }
@@ -100,6 +106,9 @@ fn options(cli: &Cli) -> Result<Options> {
     }
     if let Some(t) = cli.tick_ms {
         config.tick_ms = t.into();
+    }
+    if let Some(t) = cli.idle_tick_ms {
+        config.idle_tick_ms = t.into();
     }
     if let Some(s) = cli.seed {
         config.seed = s;

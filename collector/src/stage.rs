@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use khorus_bus::wait::{self, Wake};
+use khorus_bus::wait::{self, Period, Wake};
 use khorus_bus::{
     BusConfig, Counter, Publisher, SignalFrame, StageKind, StageRunner, StageStatus, clock,
 };
@@ -68,6 +68,8 @@ pub struct Summary {
     pub dropped: u64,
     /// Samples recorded.
     pub recorded: u64,
+    /// The tick now, ms (a gauge): fast while someone waits for every frame, idle otherwise.
+    pub tick_ms: u64,
 }
 
 /// Opens the configured source; with `auto`, falls back to procfs and says why.
@@ -130,10 +132,14 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
     // Everything privileged is done: BPF is attached and its maps are open.
     privileges::drop_all().context("failed to drop privileges")?;
 
-    let tick = match (&options.replay, options.fast) {
-        (Some(_), true) => Duration::ZERO,
-        _ => Duration::from_millis(options.config.tick_ms),
-    };
+    let as_fast_as_it_reads = options.replay.is_some() && options.fast;
+    let fast = Period::every(Duration::from_millis(options.config.tick_ms));
+    let idle = Period::every(Duration::from_millis(options.config.idle_tick_ms()));
+    // A replay follows its trace's clock, the synthetic source's time is its count of ticks,
+    // a recording keeps every tick, and a printing collector has a reader on stdout: only a
+    // quiet collector of live counters slows down when nobody waits.
+    let live = matches!(source.kind(), SourceKind::Bpf | SourceKind::Procfs);
+    let adapts = live && options.record.is_none() && options.output == Output::Quiet;
     let mut stage = StageRunner::<khorus_bus::commands::Collector>::open(bus_config)
         .context("failed to join the bus")?;
     let frames = stage.bus().publisher::<SignalFrame>()?;
@@ -157,48 +163,24 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         options,
     };
     stage.announce_ready();
-    if tick.is_zero() {
-        // A replay as fast as it reads: no clock to wait for.
+    if as_fast_as_it_reads {
+        // No clock to wait for.
         while ticker.step(out, &mut stage)?.is_continue() {}
     } else {
-        // One wait set for the whole run: the tick is its interval, commands wake it between
-        // ticks. (Building a wait set per tick cost syscalls 50 times a second.)
-        let mut shutdown = false;
-        let mut failure = None;
-        let mut last = Instant::now();
-        let commands = stage.server().waker();
-        wait::run(&[((), commands)], Some(tick), None, |wake| match wake {
-            Wake::Ready(()) => {
-                let report = heartbeat(&ticker.summary, ticker.source.as_ref(), stage.commands());
-                if let Err(e) = stage
-                    .server()
-                    .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
-                {
-                    tracing::warn!("command service: {e}");
+        // Ticks start fast; after each frame, the readers it woke say which tick comes next —
+        // one that starts to wait is served at the fast tick from the next idle tick on.
+        let mut period = fast;
+        while let Some(next) =
+            ticker.run_at(period, out, &mut stage, |published, waiting| {
+                match (adapts, published, waiting) {
+                    (false, _, _) | (true, 0, _) => period,
+                    (true, _, 0) => idle,
+                    (true, _, _) => fast,
                 }
-                if shutdown {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            }
-            Wake::Tick => {
-                let now = Instant::now();
-                if now.duration_since(last) > tick + tick / 2 {
-                    ticker.summary.late_ticks += 1;
-                }
-                last = now;
-                match ticker.step(out, &mut stage) {
-                    Ok(flow) => flow,
-                    Err(e) => {
-                        failure = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
+            })?
+        {
+            tracing::debug!("ticking every {:?}", next.duration());
+            period = next;
         }
     }
     let Ticker {
@@ -228,6 +210,68 @@ struct Ticker<'a> {
 }
 
 impl Ticker<'_> {
+    /// Ticks every `period` (commands wake it between ticks: one wait set while the period
+    /// stays, since building one per tick cost syscalls 50 times a second) until the run is
+    /// over (`None`) or `wanted(frames published, readers the last one woke)` names another
+    /// period (`Some`).
+    fn run_at(
+        &mut self,
+        period: Period,
+        out: &mut impl Write,
+        stage: &mut StageRunner<khorus_bus::commands::Collector>,
+        wanted: impl Fn(u64, usize) -> Period,
+    ) -> Result<Option<Period>> {
+        self.summary.tick_ms = period.duration().as_millis() as u64;
+        let late = period.duration() + period.duration() / 2;
+        let mut shutdown = false;
+        let mut failure = None;
+        let mut switch = None;
+        let mut last = Instant::now();
+        let commands = stage.server().waker();
+        wait::run(&[((), commands)], Some(period), None, |wake| match wake {
+            Wake::Ready(()) => {
+                let report = heartbeat(&self.summary, self.source.as_ref(), stage.commands());
+                if let Err(e) = stage
+                    .server()
+                    .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
+                {
+                    tracing::warn!("command service: {e}");
+                }
+                if shutdown {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            Wake::Tick => {
+                let now = Instant::now();
+                if now.duration_since(last) > late {
+                    self.summary.late_ticks += 1;
+                }
+                last = now;
+                match self.step(out, stage) {
+                    Ok(ControlFlow::Continue(())) => {
+                        let next = wanted(self.frames.published(), self.frames.listeners());
+                        if next == period {
+                            return ControlFlow::Continue(());
+                        }
+                        switch = Some(next);
+                        ControlFlow::Break(())
+                    }
+                    Ok(ControlFlow::Break(())) => ControlFlow::Break(()),
+                    Err(e) => {
+                        failure = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(switch),
+        }
+    }
+
     /// Reads the source, publishes a frame (and once a second the heartbeat); `Break` when the
     /// run is over (end of a replay, the frame limit, stdout closed).
     fn step(
@@ -283,6 +327,7 @@ fn heartbeat(s: &Summary, source: &dyn Source, (ok, rejected): (u64, u64)) -> St
     let mut st = StageStatus::new(StageKind::Collector);
     st.set(Counter::Ticks, s.ticks)
         .set(Counter::LateTicks, s.late_ticks)
+        .set(Counter::TickMs, s.tick_ms)
         .set(Counter::ReadErrors, s.read_errors)
         .set(Counter::Published, s.published)
         .set(Counter::Dropped, s.dropped)

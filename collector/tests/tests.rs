@@ -9,3 +9,4 @@ mod filters;
 mod privileges;
 mod replay;
 mod status;
+mod tick;

@@ -13,7 +13,7 @@ use khorus_bus::commands::composer::{
     ComposerCommand, ComposerReply, SOUNDING_MAX, ScoreParams, ScoreRoutes, TempoChange,
     TransportAction, TransportInfo,
 };
-use khorus_bus::wait::{self, Wake};
+use khorus_bus::wait::{self, Period, Wake};
 use khorus_bus::{
     BusConfig, BusError, Common, Counter, CurvePoint, NoteEvent, Publisher, Reply, ReplyError,
     SignalFrame, StageKind, StageRunner, StageStatus, Subscriber, TransportState, clock,
@@ -26,6 +26,11 @@ use crate::signal::Signals;
 use crate::time::{Q, TimeError};
 use crate::transport::{Transport, cps_from_bpm};
 use crate::watch::{self, SignalWatch};
+
+/// How long after the clock grid's multiples the composer ticks: the collector publishes
+/// its frames on the grid and takes well under a millisecond to, so a tick this much later
+/// reads a frame a few milliseconds old, where an unaligned tick read one up to a period old.
+const AFTER_THE_FRAMES: Duration = Duration::from_millis(3);
 
 /// How the stage runs.
 #[derive(Debug, Clone)]
@@ -495,7 +500,12 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     // Half the lookahead (10 ticks a second at the default 200 ms): every event is made at
     // least half a lookahead — two of the synth's PipeWire quanta of 2048 frames — before it
     // sounds, and the composer wakes half as often as at a quarter.
-    let tick = Duration::from_nanos((opts.lookahead_ns / 2).clamp(1_000_000, 250_000_000));
+    // On the clock's grid, just after the collector's frames (which fall on the grid of its
+    // period, 20 or 100 ms): each tick reads a frame made a few milliseconds before.
+    let tick = Period::every(Duration::from_nanos(
+        (opts.lookahead_ns / 2).clamp(1_000_000, 250_000_000),
+    ))
+    .after(AFTER_THE_FRAMES);
     let mut last_transport_ns = 0u64;
     let mut failure: Option<StageError> = None;
     tracing::info!(

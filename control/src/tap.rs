@@ -63,7 +63,10 @@ fn tap<T: Topic + serde::Serialize>(
     let deadline = options.duration.map(|d| Instant::now() + d);
     let mut printed = 0u64;
     let mut failure = None;
-    let exit = wait::run(&[((), sub.waker())], None, deadline, |_| {
+    let waker = sub
+        .waker()
+        .with_context(|| format!("failed to listen on {}", T::SERVICE))?;
+    let exit = wait::run(&[((), waker)], None, deadline, |_| {
         loop {
             match sub.receive() {
                 Ok(Some(v)) => {

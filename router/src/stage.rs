@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange};
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, Value};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-use khorus_bus::wait::{self, Wake};
+use khorus_bus::wait::{self, Period, Wake};
 use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageRunner, TransportState};
 
 use crate::counts::{Counts, OscStats, final_sweep, push_to_midi, status};
@@ -321,15 +321,19 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let exit = loop {
         let mut switch = false;
         let mut sources = vec![
-            (Src::Notes, notes.waker()),
-            (Src::Curves, curves.waker()),
-            (Src::Transport, transport.waker()),
+            (Src::Notes, notes.waker()?),
+            (Src::Curves, curves.waker()?),
+            (Src::Transport, transport.waker()?),
             (Src::Commands, commands.clone()),
         ];
         if fast {
-            sources.push((Src::Signals, signals.waker()));
+            sources.push((Src::Signals, signals.waker()?));
+        } else {
+            // Nobody waiting for frames as they come lets the collector tick at its idle rate.
+            signals.read_at_own_pace();
         }
-        let exit = wait::run(&sources, Some(Duration::from_secs(1)), None, |wake| {
+        let every_second = Period::every(Duration::from_secs(1));
+        let exit = wait::run(&sources, Some(every_second), None, |wake| {
             let now = khorus_bus::clock::now_ns();
             counts.missed =
                 notes.missed() + signals.missed() + curves.missed() + transport.missed();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use khorus_bus::commands;
-use khorus_bus::wait::{self, Exit, Wake};
+use khorus_bus::wait::{self, Exit, Period, Wake};
 use khorus_bus::{
     BusConfig, Counter, CurvePoint, NoteEvent, StageKind, StageRunner, StageStatus, Subscriber,
     TransportState,
@@ -121,14 +121,15 @@ pub fn run(
     stage.announce_ready();
     let mut failure: Option<anyhow::Error> = None;
     let mut lost = false;
+    let sources = [
+        (Src::Notes, notes.waker()?),
+        (Src::Curves, curves.waker()?),
+        (Src::Transport, transport.waker()?),
+        (Src::Commands, commands),
+    ];
     let exit = wait::run(
-        &[
-            (Src::Notes, notes.waker()),
-            (Src::Curves, curves.waker()),
-            (Src::Transport, transport.waker()),
-            (Src::Commands, commands),
-        ],
-        Some(Duration::from_secs(1)),
+        &sources,
+        Some(Period::every(Duration::from_secs(1))),
         None,
         |wake| {
             let result = match wake {

@@ -131,11 +131,14 @@ pub enum Counter {
     /// Notes a (re)started synth took over from the composer: they had started, or were
     /// published, before it was listening (see `SynthCommand::Resume`).
     Resumed = 30,
+    /// Gauge: the collector's tick now, ms — its `tick_ms` while something waits for every
+    /// frame as it comes, its `idle_tick_ms` while every reader takes them at its own pace.
+    TickMs = 31,
 }
 
 impl Counter {
     /// Every counter in wire order.
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 32] = [
         Self::Published,
         Self::Dropped,
         Self::Received,
@@ -167,6 +170,7 @@ impl Counter {
         Self::Unlinked,
         Self::Unconsumed,
         Self::Resumed,
+        Self::TickMs,
     ];
 
     /// The counter's snake_case name.
@@ -203,6 +207,7 @@ impl Counter {
             Self::Unlinked => "unlinked",
             Self::Unconsumed => "unconsumed",
             Self::Resumed => "resumed",
+            Self::TickMs => "tick_ms",
         }
     }
 }

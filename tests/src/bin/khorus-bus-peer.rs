@@ -143,7 +143,7 @@ fn publish(config: &BusConfig, period: Duration) -> Result<()> {
     let mut frame = SignalFrame::default();
     let mut announced = false;
     let mut err = None;
-    wait::run::<()>(&[], Some(period), None, |_| {
+    wait::run::<()>(&[], Some(wait::Period::every(period)), None, |_| {
         frame.t_ns = clock::now_ns();
         frame.set(SignalId::CSW, frame.seq as f32, 0.5);
         if let Err(e) = publisher.publish(frame) {
