@@ -121,6 +121,12 @@ fn signal_frames_wake_the_router_only_while_a_midi_peer_is_linked() {
         (c.0 == 100).then_some(c)
     });
     assert_eq!(received, 0, "no frame was mapped while nothing consumed it");
+    // ...and it does not wait for them: the collector reading this ticks at its idle rate.
+    assert_eq!(
+        signals.listeners(),
+        0,
+        "the unlinked router waits for frames"
+    );
     // Linked: frames wake it again and become controllers (within a second of the link).
     rig.link();
     rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
@@ -131,6 +137,12 @@ fn signal_frames_wake_the_router_only_while_a_midi_peer_is_linked() {
     });
     assert_eq!(field(&ccs[0].text, "value"), Some(64), "{:?}", ccs[0]);
     assert_eq!(counters(&mut status).0, 100);
+    signals.publish(frame).unwrap();
+    assert_eq!(
+        signals.listeners(),
+        1,
+        "the linked router waits for each frame"
+    );
 }
 
 #[test]
