@@ -92,6 +92,11 @@ impl Scheduler {
         self.horizon
     }
 
+    /// Nothing to make: the transport is stopped or no slot plays anything now or later.
+    pub fn idle(&self) -> bool {
+        !self.transport.running() || self.slots.is_empty()
+    }
+
     /// Names of the slots that play something now or later.
     pub fn active_slots(&self) -> Vec<&str> {
         self.slots

@@ -32,6 +32,12 @@ use crate::watch::{self, SignalWatch};
 /// reads a frame a few milliseconds old, where an unaligned tick read one up to a period old.
 const AFTER_THE_FRAMES: Duration = Duration::from_millis(3);
 
+/// The tick while the composer has nothing to make (hushed, or its transport stopped): often
+/// enough for the once-a-second transport and status, and no more. A command wakes it at
+/// once, and a command that gives it something to make brings back the tick of half the
+/// lookahead.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
 /// How the stage runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -90,6 +96,8 @@ pub struct Composer {
     /// The notes made that have not ended (at most [`SOUNDING_MAX`]), in time order: what a
     /// synth that starts now missed ([`ComposerCommand::Sounding`]).
     sounding: Vec<NoteEvent>,
+    /// The stage's tick now, ms (a gauge in the status; set by [`run`]).
+    tick_ms: u64,
 }
 
 /// When a note ends (its release begins), ns.
@@ -116,6 +124,7 @@ impl Composer {
             sched: Scheduler::new(transport, opts.lookahead_ns),
             signals: Signals::default(),
             score: None,
+            tick_ms: 0,
             stats: Stats::default(),
             shutdown: false,
             hushes: 0,
@@ -163,6 +172,22 @@ impl Composer {
             tracing::warn!("slot {slot} skipped: {e}");
         }
         Ok(batch)
+    }
+
+    /// Nothing to make: hushed, or the transport stopped (the stage then ticks slowly).
+    pub fn idle(&self) -> bool {
+        self.sched.idle()
+    }
+
+    /// While idle, moves the scheduler's horizon to one lookahead past `now_ns`, as a tick
+    /// would have (nothing is made: there is nothing to make). A command that starts a
+    /// pattern then places it from the next boundary after that, never in the past.
+    pub fn catch_up(&mut self, now_ns: u64) -> Result<(), TimeError> {
+        if self.sched.idle() {
+            let batch = self.sched.advance(now_ns, &self.signals)?;
+            debug_assert!(batch.notes.is_empty() && batch.curves.is_empty());
+        }
+        Ok(())
     }
 
     /// Keeps the notes just made with those that have not ended by `now_ns`; past
@@ -414,7 +439,8 @@ impl Composer {
             .set(Counter::ReadErrors, self.stats.errors)
             .set(Counter::CommandsOk, ok)
             .set(Counter::CommandsRejected, rejected)
-            .set(Counter::SignalsStale, self.watch.age_s());
+            .set(Counter::SignalsStale, self.watch.age_s())
+            .set(Counter::TickMs, self.tick_ms);
         s
     }
 }
@@ -502,10 +528,11 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     // sounds, and the composer wakes half as often as at a quarter.
     // On the clock's grid, just after the collector's frames (which fall on the grid of its
     // period, 20 or 100 ms): each tick reads a frame made a few milliseconds before.
-    let tick = Period::every(Duration::from_nanos(
+    let busy = Period::every(Duration::from_nanos(
         (opts.lookahead_ns / 2).clamp(1_000_000, 250_000_000),
     ))
     .after(AFTER_THE_FRAMES);
+    let idle = Period::every(IDLE_TICK).after(AFTER_THE_FRAMES);
     let mut last_transport_ns = 0u64;
     let mut failure: Option<StageError> = None;
     tracing::info!(
@@ -513,58 +540,88 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
         composer.sched.transport().bpm()
     );
     stage.announce_ready();
-    // Signal frames are not a reason to wake: the tick reads the ones that came meanwhile
-    // (the subscriber holds 256), which is all a tick's queries see anyway.
-    wait::run(&[(Src::Commands, commands)], Some(tick), None, |wake| {
-        let mut step = || -> Result<(), StageError> {
-            match wake {
-                Wake::Ready(Src::Commands) => {
-                    let now = clock::now_ns();
-                    let counts = port_counts(&notes, &curves, &signals, stage.commands());
-                    stage.server().serve(|cmd| match cmd {
-                        // Status needs the ports' counters, which only this loop has.
-                        ComposerCommand::Common(Common::Status) => {
-                            let s = composer.status(counts);
-                            Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
+    // The transport, when it changed (tempo, start/stop, a hush: at once, from the command
+    // that changed it) and once a second (from the tick).
+    let mut publish_transport = |composer: &Composer, now: u64, heartbeat: bool| {
+        let state = composer.transport_state(now);
+        let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
+        let due = heartbeat && now.saturating_sub(last_transport_ns) >= 1_000_000_000;
+        if changed || due {
+            transport.publish(state)?;
+            last_transport = Some(state);
+            last_transport_ns = now;
+        }
+        Ok::<(), StageError>(())
+    };
+    loop {
+        let was_idle = composer.idle();
+        let tick = if was_idle { idle } else { busy };
+        composer.tick_ms = tick.duration().as_millis() as u64;
+        let mut switch = false;
+        // Signal frames are not a reason to wake: the tick reads the ones that came meanwhile
+        // (the subscriber holds 256), which is all a tick's queries see anyway.
+        wait::run(
+            &[(Src::Commands, commands.clone())],
+            Some(tick),
+            None,
+            |wake| {
+                let mut step = || -> Result<(), StageError> {
+                    match wake {
+                        Wake::Ready(Src::Commands) => {
+                            let now = clock::now_ns();
+                            composer.catch_up(now)?;
+                            let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                            stage.server().serve(|cmd| match cmd {
+                                // Status needs the ports' counters, which only this loop has.
+                                ComposerCommand::Common(Common::Status) => {
+                                    let s = composer.status(counts);
+                                    Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
+                                }
+                                cmd => composer.handle(cmd, now),
+                            })?;
+                            publish_transport(&composer, now, false)?;
                         }
-                        cmd => composer.handle(cmd, now),
-                    })?;
-                }
-                Wake::Tick => {
-                    let now = clock::now_ns();
-                    signals.drain(|f| composer.on_signals(&f, now))?;
-                    let batch = composer.tick(now)?;
-                    if opts.print {
-                        for n in &batch.notes {
-                            // A closed stdout is not a reason to stop making music.
-                            writeln!(out, "{}", n.line(now)).ok();
+                        Wake::Tick => {
+                            let now = clock::now_ns();
+                            signals.drain(|f| composer.on_signals(&f, now))?;
+                            let batch = composer.tick(now)?;
+                            if opts.print {
+                                for n in &batch.notes {
+                                    // A closed stdout is not a reason to stop making music.
+                                    writeln!(out, "{}", n.line(now)).ok();
+                                }
+                            }
+                            notes.publish_all(batch.notes)?;
+                            curves.publish_all(batch.curves)?;
+                            publish_transport(&composer, now, true)?;
+                            let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                            stage.heartbeat(false, || composer.status(counts))?;
                         }
                     }
-                    notes.publish_all(batch.notes)?;
-                    curves.publish_all(batch.curves)?;
-                    // The transport, when it changed (tempo, start/stop) and once a second.
-                    let state = composer.transport_state(now);
-                    let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
-                    if changed || now.saturating_sub(last_transport_ns) >= 1_000_000_000 {
-                        transport.publish(state)?;
-                        last_transport = Some(state);
-                        last_transport_ns = now;
-                    }
-                    let counts = port_counts(&notes, &curves, &signals, stage.commands());
-                    stage.heartbeat(false, || composer.status(counts))?;
+                    Ok(())
+                };
+                if let Err(e) = step() {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
                 }
-            }
-            Ok(())
-        };
-        if let Err(e) = step() {
-            failure = Some(e);
-            return ControlFlow::Break(());
+                if composer.shutdown_requested() {
+                    return ControlFlow::Break(());
+                }
+                if composer.idle() != was_idle {
+                    switch = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            },
+        )?;
+        if !switch || failure.is_some() {
+            break;
         }
-        if composer.shutdown_requested() {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    })?;
+        tracing::debug!(
+            "ticking every {:?}",
+            if was_idle { busy } else { idle }.duration()
+        );
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
@@ -592,6 +649,65 @@ mod tests {
         c.tick(8_000_000_000).unwrap();
         let s = c.status(PortCounts::default());
         assert_eq!(s.get(Counter::SignalsStale), Some(0));
+    }
+
+    fn drone() -> ComposerCommand {
+        ComposerCommand::SetSlot {
+            slot: "drone".into(),
+            spec: khorus_bus::commands::composer::SlotSpec {
+                source: khorus_bus::commands::composer::Source::Mini("c3 e3".into()),
+                transforms: vec![],
+                controls: vec![],
+                target: khorus_bus::commands::composer::Target::Notes {
+                    role: khorus_bus::Role::Chords,
+                    node: 7,
+                    channel: None,
+                },
+                quantum: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_composer_with_nothing_to_make_is_idle_and_a_pattern_after_a_long_idle_is_not_late() {
+        let opts = Options {
+            lookahead_ns: 200_000_000,
+            bpm: Q::int(120),
+            beats_per_cycle: 4,
+            score: None,
+            print: false,
+        };
+        let mut c = Composer::new(&opts, 0).unwrap();
+        assert!(c.idle(), "no slot");
+        c.tick(100_000_000).unwrap();
+        // Idle for a minute with no tick (the idle tick is a second; this is the worst case),
+        // then a pattern: its first notes are ahead of now, not in the past.
+        let now = 60_000_000_000;
+        c.catch_up(now).unwrap();
+        c.handle(drone(), now).unwrap();
+        assert!(!c.idle());
+        let batch = c.tick(now + 100_000_000).unwrap();
+        assert_eq!(batch.late, 0);
+        let mut notes = batch.notes;
+        for k in 2..=30 {
+            notes.extend(c.tick(now + k * 100_000_000).unwrap().notes);
+        }
+        assert!(!notes.is_empty(), "the pattern plays");
+        assert!(notes.iter().all(|n| n.t_ns > now), "{notes:?}");
+        // Stopped: idle; started again: not.
+        c.handle(ComposerCommand::Transport(TransportAction::Stop), now)
+            .unwrap();
+        assert!(c.idle());
+        c.handle(ComposerCommand::Transport(TransportAction::Start), now)
+            .unwrap();
+        assert!(!c.idle());
+        // Hushed: idle once the hush is in force (from the next cycle).
+        c.handle(ComposerCommand::Hush { slot: None }, now).unwrap();
+        assert!(!c.idle(), "the hush waits for the cycle's end");
+        for k in 31..=60 {
+            c.tick(now + k * 100_000_000).unwrap();
+        }
+        assert!(c.idle());
     }
 
     #[test]

@@ -131,8 +131,10 @@ pub enum Counter {
     /// Notes a (re)started synth took over from the composer: they had started, or were
     /// published, before it was listening (see `SynthCommand::Resume`).
     Resumed = 30,
-    /// Gauge: the collector's tick now, ms — its `tick_ms` while something waits for every
-    /// frame as it comes, its `idle_tick_ms` while every reader takes them at its own pace.
+    /// Gauge: the stage's tick now, ms. The collector's `tick_ms` while something waits for
+    /// every frame as it comes, its `idle_tick_ms` while every reader takes them at its own
+    /// pace; the composer's half lookahead while it makes something, 1000 while it is hushed
+    /// or stopped.
     TickMs = 31,
 }
 
