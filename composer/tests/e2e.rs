@@ -218,3 +218,84 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
         .unwrap();
     next_matching(&|s| s.running == 0);
 }
+
+#[test]
+fn a_composer_with_nothing_to_make_ticks_once_a_second_and_a_command_wakes_it() {
+    use khorus_bus::command::CommonReply;
+    use khorus_bus::{Common, TransportState};
+
+    let bus = TestBus::new("idle");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-composer"));
+    cmd.envs(bus.config.env()).args(["--bpm", "240"]);
+    let child = Child::spawn(cmd);
+    child.wait_line(true, Duration::from_secs(20), |l| {
+        l.contains("composer: ready")
+    });
+    let me = Bus::open("idle-e2e", &bus.config).unwrap();
+    let mut notes = me.subscriber::<NoteEvent>().unwrap();
+    let mut transport = me.subscriber::<TransportState>().unwrap();
+    let mut client = me
+        .command_client::<khorus_bus::commands::Composer>()
+        .unwrap();
+    let mut status = || match client
+        .call(&ComposerCommand::Common(Common::Status), T)
+        .unwrap()
+    {
+        ComposerReply::Common(CommonReply::Status(s)) => *s,
+        other => panic!("{other:?}"),
+    };
+    // No slot: nothing to make, a tick a second.
+    assert_eq!(status().get(Counter::TickMs), Some(1000));
+
+    // A pattern: the command wakes it, its notes come, none late, ten ticks a second.
+    // (A second client: the first is the status closure's.)
+    let mut commands = me
+        .command_client::<khorus_bus::commands::Composer>()
+        .unwrap();
+    let play = ComposerCommand::SetSlot {
+        slot: "lead".into(),
+        spec: SlotSpec {
+            source: Source::Mini("c5*4".into()),
+            transforms: vec![],
+            controls: vec![],
+            target: Target::Notes {
+                node: 7,
+                role: Role::Melody,
+                channel: None,
+            },
+            quantum: None,
+        },
+    };
+    let sent = khorus_bus::clock::now_ns();
+    commands.call(&play, T).unwrap();
+    let first = notes_until(&mut notes, 4, |n| n.note == 72.0);
+    assert!(first.iter().all(|n| n.t_ns > sent), "{first:?}");
+    let s = status();
+    assert_eq!(s.get(Counter::Late), Some(0));
+    assert_eq!(s.get(Counter::TickMs), Some(100));
+
+    // A hush: published at once (the hush count moves), and once it is in force (the next
+    // cycle, 1 s at 240 bpm) the composer is idle again.
+    let hushes = transport
+        .receive_until(Instant::now() + T)
+        .unwrap()
+        .unwrap()
+        .hushes;
+    transport.drain(|_| {}).unwrap();
+    commands
+        .call(&ComposerCommand::Hush { slot: None }, T)
+        .unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        let t = transport
+            .receive_until(deadline)
+            .unwrap()
+            .expect("the hush on the transport");
+        if t.hushes != hushes {
+            break;
+        }
+    }
+    khorus_tests::wait_for(Duration::from_secs(10), "the composer idle", || {
+        (status().get(Counter::TickMs) == Some(1000)).then_some(())
+    });
+}
