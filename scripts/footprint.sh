@@ -5,7 +5,10 @@
 #! memory (PSS, from /proc/PID/smaps_rollup) and wake-ups (voluntary context switches of all
 #! its threads, a second) over a window, per process and in total.
 #!
-#! usage: scripts/footprint.sh [--window S] [--warmup S] [--rounds N] [--compare 'COMMAND']
+#! usage: scripts/footprint.sh [--window S] [--warmup S] [--rounds N] [--then 'ARGS']
+#!                              [--compare 'COMMAND']
+#!   --then runs `khorus ARGS` once khorus is up, before the warm-up: `--then hush` measures a
+#!   khorus left running hushed, `--then 'score arp'` another score.
 #!   --compare runs COMMAND (e.g. another daemon playing into the same null sink) in the same
 #!   PipeWire session after khorus is down, and measures its process tree the same way, so
 #!   anchors are measured in the same run. Rounds alternate khorus and the comparison.
@@ -15,13 +18,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-window=60 warmup=10 rounds=1 compare=""
+window=60 warmup=10 rounds=1 compare="" then=""
 while (($#)); do
   case $1 in
     --window) window=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --compare) compare=$2; shift 2 ;;
+    --then) then=$2; shift 2 ;;
     *) echo "footprint: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -102,12 +106,18 @@ sys.exit(0 if len(r) == 4 and all(s["state"] == "ready" for s in r) else 1)'; th
     sleep 0.1
   done
   [ -n "$ready" ] || { echo "footprint: khorus did not come up:" >&2; cat "$dir/up.log" >&2; exit 1; }
+  local session="default session"
+  if [ -n "$then" ]; then
+    # shellcheck disable=SC2086 # ARGS are words, as typed after `khorus`
+    "$bin/khorus" $then >/dev/null || { echo "footprint: khorus $then failed" >&2; exit 1; }
+    session="default session, then khorus $then"
+  fi
   sleep "$warmup"
   local -a args=("control=$(pgrep -f "^$bin/khorus up" | head -1)")
   for s in collector composer synth router; do
     args+=("$s=$(pgrep -f "^$(pwd)/$bin/khorus-$s|^$bin/khorus-$s" | head -1)")
   done
-  echo "khorus (default session), ${window}s after ${warmup}s:"
+  echo "khorus ($session), ${window}s after ${warmup}s:"
   measure "${args[@]}"
   "$bin/khorus" down >/dev/null
 }
