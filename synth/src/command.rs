@@ -145,12 +145,14 @@ impl Controller {
     }
 
     /// Follows the composer's transport: tempo-synced effects take its tempo.
-    pub fn follow_transport(&mut self, t: &TransportState) {
+    pub fn follow_transport(&mut self, t: &TransportState) -> bool {
         let bpm = t.bpm() as f32;
         if bpm.is_finite() && bpm > 0.0 && self.bpm != Some(bpm) {
             self.bpm = Some(bpm);
             self.feeder.push(Incoming::Tempo { bpm });
+            return true;
         }
+        false
     }
 
     /// Events dropped because the ring to the audio thread was full.

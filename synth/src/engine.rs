@@ -503,6 +503,14 @@ impl Engine {
         &self.stems
     }
 
+    /// Whether it makes nothing but silence until an event arrives: no event queued, every
+    /// instrument idle and every effect's tail died away (as of the last block rendered).
+    pub fn asleep(&self) -> bool {
+        self.queue.is_empty()
+            && self.instruments.iter().all(Instrument::asleep)
+            && self.effects.iter().all(Effect::asleep)
+    }
+
     /// Renders the next `left.len()` frames (left and right must be the same length), on a
     /// thread that flushes denormals ([`crate::dsp::flush_denormals`]: a register read once
     /// it is set, so every call makes sure rather than trusting the caller's thread).

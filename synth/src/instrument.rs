@@ -372,6 +372,12 @@ impl Instrument {
         self.asleep
     }
 
+    /// Whether it was found [`idle`](Self::idle) at its last block (and has not been woken
+    /// since).
+    pub(crate) fn asleep(&self) -> bool {
+        self.asleep
+    }
+
     /// A block of `n` frames in which it is [`idle`](Self::idle): its output is silence (as
     /// rendering would give) and its smoothers move on as if it had rendered, so skipping
     /// changes no sample.

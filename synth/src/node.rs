@@ -4,7 +4,8 @@
 //! engine for the cycle; the others copy their part. Each process callback fills exactly the
 //! frames PipeWire asks for. The rest of the synth talks to this thread only through
 //! lock-free rings (events and new graphs in, retired graphs out; see [`crate::rt`]) and
-//! PipeWire channels (`Terminate`, the stem list).
+//! PipeWire channels (`Terminate`; [`ToNode`]: the stem list, and whether the master stream
+//! runs — the bus thread pauses it while nothing sounds).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -50,6 +51,16 @@ impl NodeOptions {
 /// The stems to offer: (slot, node name).
 pub type StemList = Vec<(usize, String)>;
 
+/// What the bus thread tells the PipeWire thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToNode {
+    /// The stems to offer now.
+    Stems(StemList),
+    /// Run the master stream (`true`), or pause it (`false`): a paused stream is not
+    /// scheduled, so silence costs no callbacks; it runs again from the next cycle.
+    Active(bool),
+}
+
 /// The renderer and the cycle it last rendered, shared by the streams' process callbacks.
 struct Cycle {
     renderer: Renderer,
@@ -86,11 +97,11 @@ impl Cycle {
 type Shared = Rc<AtomicRefCell<Cycle>>;
 
 /// Runs the node until [`Control::Terminate`], reporting on `ready` once the master stream is
-/// connected; stems come and go as `stems` says.
+/// connected; stems come and go, and the master pauses and runs, as `to_node` says.
 pub fn run(
     options: &NodeOptions,
     renderer: Renderer,
-    stems: pw::channel::Receiver<StemList>,
+    to_node: pw::channel::Receiver<ToNode>,
     control: pw::channel::Receiver<Control>,
     ready: &Ready,
 ) -> Result<(), NodeError> {
@@ -146,7 +157,7 @@ pub fn run(
 
     // The stem streams, by slot, made and dropped on the main loop as the graph changes.
     let running: Rc<RefCell<BTreeMap<usize, Stem>>> = Rc::default();
-    let _stems = options.stems.then(|| {
+    let _to_node = {
         let (core, name, latency, running) = (
             session.core.clone(),
             options.name.clone(),
@@ -156,7 +167,19 @@ pub fn run(
         let shared = Rc::clone(&shared);
         let format = format.clone();
         let switches = Arc::clone(&switches);
-        stems.attach(session.mainloop.loop_(), move |list: StemList| {
+        let (master, offer_stems) = (master.clone(), options.stems);
+        to_node.attach(session.mainloop.loop_(), move |message: ToNode| {
+            let list = match message {
+                ToNode::Active(on) => {
+                    if let Err(e) = master.set_active(on) {
+                        let what = if on { "run" } else { "pause" };
+                        tracing::warn!("could not {what} the stream: {e}");
+                    }
+                    return;
+                }
+                ToNode::Stems(_) if !offer_stems => return,
+                ToNode::Stems(list) => list,
+            };
             let mut running = running.borrow_mut();
             running.retain(|slot, stem| {
                 let keep = list.contains(&(*slot, stem.node.clone()));
@@ -178,7 +201,7 @@ pub fn run(
                 }
             }
         })
-    });
+    };
     // A stem stream runs only while something is linked to it: idle, it is not scheduled and
     // costs nothing (ten unlinked stems in the group cost 0.3 % of a core).
     let registry = session

@@ -14,7 +14,7 @@
 
 use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 
@@ -88,6 +88,9 @@ pub struct RtStats {
     pub swaps: AtomicU64,
     /// Notes taken over from the composer when the synth started (counted by the bus thread).
     pub resumed: AtomicU64,
+    /// After the last callback, nothing sounds and nothing is queued or fading: silence
+    /// until the bus thread sends something (which may then pause the stream).
+    pub asleep: AtomicBool,
 }
 
 /// Where the buffer being filled sits on the monotonic clock.
@@ -492,6 +495,10 @@ impl Renderer {
         self.stats.stolen.store(s.stolen, Relaxed);
         self.stats.active_voices.store(s.active_voices, Relaxed);
         self.stats.notes.store(s.notes, Relaxed);
+        self.stats.asleep.store(
+            self.outgoing.is_none() && self.rx.is_empty() && self.engine.asleep(),
+            Relaxed,
+        );
         &self.interleaved[..2 * n]
     }
 

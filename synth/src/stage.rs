@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use khorus_bus::commands;
+use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::wait::{self, Exit, Period, Wake};
 use khorus_bus::{
-    BusConfig, Counter, CurvePoint, NoteEvent, StageKind, StageRunner, StageStatus, Subscriber,
-    TransportState,
+    BusConfig, Common, Counter, CurvePoint, NoteEvent, StageKind, StageRunner, StageStatus,
+    Subscriber, TransportState,
 };
 
 use crate::command::Controller;
@@ -36,7 +37,7 @@ struct Ports {
     server_rejected: u64,
 }
 
-fn status(stats: &RtStats, ports: Ports) -> StageStatus {
+fn status(stats: &RtStats, ports: Ports, paused: bool) -> StageStatus {
     let Ports {
         received,
         missed,
@@ -57,6 +58,15 @@ fn status(stats: &RtStats, ports: Ports) -> StageStatus {
         .set(Counter::CallbackBudgetNs, stats.budget_ns.load(Relaxed))
         .set(Counter::Xruns, stats.xruns.load(Relaxed))
         .set(Counter::Ticks, stats.callbacks.load(Relaxed))
+        // The PipeWire cycle, ms; 0 while the stream is paused.
+        .set(
+            Counter::TickMs,
+            if paused {
+                0
+            } else {
+                stats.budget_ns.load(Relaxed) / 1_000_000
+            },
+        )
         .set(Counter::CommandsOk, server_ok)
         .set(Counter::CommandsRejected, server_rejected);
     s
@@ -74,6 +84,43 @@ fn ports(
         ring_dropped: controller.dropped(),
         server_ok,
         server_rejected,
+    }
+}
+
+/// Pauses the master stream once the engine has been asleep (nothing sounding, queued or
+/// fading) at two status ticks in a row with nothing sent to it in between, and runs it
+/// again as soon as anything is: a hushed synth costs no callbacks. A note arrives at least
+/// half the composer's lookahead (100 ms) before it sounds; a stream runs again from the next
+/// cycle (43 ms at 2048 frames).
+#[derive(Debug, Default)]
+struct Pause {
+    paused: bool,
+    quiet_ticks: u8,
+}
+
+impl Pause {
+    /// Something was (or may have been) sent to the engine.
+    fn busy(&mut self, to_node: &pipewire::channel::Sender<node::ToNode>) {
+        self.quiet_ticks = 0;
+        if self.paused {
+            self.paused = false;
+            tracing::debug!("running the stream again");
+            // Only fails once the PipeWire thread has ended, which the loop notices.
+            to_node.send(node::ToNode::Active(true)).ok();
+        }
+    }
+
+    /// The status tick: `asleep` as the last callback left the engine.
+    fn tick(&mut self, asleep: bool, to_node: &pipewire::channel::Sender<node::ToNode>) {
+        if self.paused {
+            return;
+        }
+        self.quiet_ticks = if asleep { self.quiet_ticks + 1 } else { 0 };
+        if self.quiet_ticks >= 2 {
+            self.paused = true;
+            tracing::debug!("nothing sounds: pausing the stream");
+            to_node.send(node::ToNode::Active(false)).ok();
+        }
     }
 }
 
@@ -98,18 +145,19 @@ pub fn run(
     let (mut controller, renderer) = Controller::new(engine, Arc::clone(&stats), MAX_FRAMES);
     controller.started_from(start);
     let node_options = options.clone();
-    let (stems, stems_rx) = pipewire::channel::channel::<node::StemList>();
+    let (to_node, to_node_rx) = pipewire::channel::channel::<node::ToNode>();
     let pw = NodeThread::spawn(move |control, ready| {
-        node::run(&node_options, renderer, stems_rx, control, ready)
+        node::run(&node_options, renderer, to_node_rx, control, ready)
     })?;
-    let offer_stems = move |controller: &mut Controller| {
+    let offer_stems = |controller: &mut Controller| {
         if let Some(list) = controller.take_stems_changed() {
             tracing::debug!("stems: {list:?}");
             // Only fails once the PipeWire thread has ended, which the loop notices.
-            stems.send(list).ok();
+            to_node.send(node::ToNode::Stems(list)).ok();
         }
     };
     offer_stems(&mut controller);
+    let mut pause = Pause::default();
     tracing::info!("PipeWire node {:?} is up", options.name);
 
     let mut stage =
@@ -132,6 +180,10 @@ pub fn run(
         Some(Period::every(Duration::from_secs(1))),
         None,
         |wake| {
+            // Notes and curves sound: the stream runs (from the next cycle, well before them).
+            if matches!(wake, Wake::Ready(Src::Notes | Src::Curves)) {
+                pause.busy(&to_node);
+            }
             let result = match wake {
                 Wake::Ready(Src::Notes) => notes
                     .drain(|n| controller.push(Incoming::Note(n)))
@@ -140,28 +192,49 @@ pub fn run(
                     .drain(|c| controller.push(Incoming::Curve(c)))
                     .map(drop),
                 Wake::Ready(Src::Transport) => transport
-                    .drain(|t| controller.follow_transport(&t))
+                    .drain(|t| {
+                        // A new tempo (not the once-a-second report) is for the audio thread.
+                        if controller.follow_transport(&t) {
+                            pause.busy(&to_node);
+                        }
+                    })
                     .map(drop),
                 // Notes that came before the command first: a hand-over (`Resume`) skips those
                 // it finds already received.
                 Wake::Ready(Src::Commands) => notes
                     .drain(|n| controller.push(Incoming::Note(n)))
-                    .and_then(|_| {
+                    .and_then(|drained| {
+                        if drained > 0 {
+                            pause.busy(&to_node);
+                        }
                         let counts = stage.commands();
-                        let report = status(&stats, ports(&notes, &curves, &controller, counts));
+                        let ports = ports(&notes, &curves, &controller, counts);
+                        let report = status(&stats, ports, pause.paused);
                         let served = stage
                             .server()
-                            .serve(|cmd| controller.handle(cmd, || report))
+                            .serve(|cmd| {
+                                // Every command but a question may reach the audio thread,
+                                // and some wait for it (a graph swap): run it first.
+                                if !matches!(
+                                    cmd,
+                                    SynthCommand::Common(Common::Status | Common::Ping { .. })
+                                ) {
+                                    pause.busy(&to_node);
+                                }
+                                controller.handle(cmd, || report)
+                            })
                             .map(drop);
                         offer_stems(&mut controller);
                         served
                     }),
                 Wake::Tick => {
                     controller.collect_retired();
+                    pause.tick(stats.asleep.load(Relaxed), &to_node);
                     let counts = stage.commands();
                     stage
                         .heartbeat(true, || {
-                            status(&stats, ports(&notes, &curves, &controller, counts))
+                            let ports = ports(&notes, &curves, &controller, counts);
+                            status(&stats, ports, pause.paused)
                         })
                         .map(drop)
                 }
@@ -182,7 +255,7 @@ pub fn run(
             }
         },
     );
-    if !lost {
+    if !lost && !pause.paused {
         // Fade out rather than stop mid-waveform; the audio thread hands the old graph back
         // when the fade is done (bounded: a graph that stopped running never will).
         controller.fade_out(FADE_OUT_MS);

@@ -155,6 +155,69 @@ fn sixteenth_notes_at_120_bpm_are_6000_samples_apart() {
 }
 
 #[test]
+fn a_synth_with_nothing_to_play_pauses_its_stream_and_plays_the_next_notes_on_time() {
+    use khorus_bus::{Counter, StageKind, StageStatus};
+    let def = r#"{"name":"tick","nodes":[
+        {"id":"env","type":"adsr","gate":{"control":"gate"},"attack":0.0005,"decay":0.01,"sustain":0,"release":0.005}],
+        "output":{"node":"env"}}"#;
+    let Some(rig) = rig(def, "khorus-synth-pause") else {
+        return;
+    };
+    // Its heartbeats, not a status command: a command would wake it.
+    let me = Bus::open("pause-status", &rig.bus.config).unwrap();
+    let mut heartbeats = me.subscriber::<StageStatus>().unwrap();
+    let mut next_report = || loop {
+        let s = heartbeats
+            .receive_until(std::time::Instant::now() + Duration::from_secs(10))
+            .unwrap()
+            .expect("a heartbeat");
+        if s.stage() == StageKind::Synth {
+            return s;
+        }
+    };
+    // Nothing to play: after two quiet seconds the stream pauses, and no callback runs.
+    let paused = wait_for(Duration::from_secs(20), "the stream paused", || {
+        let s = next_report();
+        (s.get(Counter::TickMs) == Some(0)).then_some(s)
+    });
+    let later = next_report();
+    assert_eq!(
+        later.get(Counter::Ticks),
+        paused.get(Counter::Ticks),
+        "callbacks while paused"
+    );
+
+    // Notes wake it: every onset on time, 6000 samples apart from the first.
+    let start = clock::now_ns() + 300_000_000;
+    let step = 125_000_000;
+    let notes = (0..16)
+        .map(|k| note(start + k * step, 20_000_000, 60.0))
+        .collect();
+    let _playing = rig.play(notes);
+    let end = start + 17 * step;
+    let after = wait_for(Duration::from_secs(10), "a report after the notes", || {
+        let s = next_report();
+        (s.t_ns > end).then_some(s)
+    });
+    assert_eq!(
+        after.get(Counter::Late),
+        Some(0),
+        "a note came after its time"
+    );
+    assert!(after.get(Counter::Ticks) > paused.get(Counter::Ticks));
+    let left = rig.recording(end + 200_000_000);
+    let onsets: Vec<usize> = (1..left.len())
+        .filter(|&i| left[i - 1] <= 1e-6 && left[i] > 1e-6)
+        .collect();
+    assert_eq!(onsets.len(), 16, "onsets at {onsets:?}");
+    let iois: Vec<i64> = onsets.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
+    assert!(
+        iois.iter().all(|&d| (d - 6000).abs() <= 1),
+        "inter-onset intervals {iois:?}"
+    );
+}
+
+#[test]
 fn without_pipewire_the_error_says_so() {
     let bus = TestBus::new("nopw");
     let dir = tempfile::tempdir().unwrap();

@@ -176,3 +176,58 @@ fn an_effect_nobody_feeds_sleeps_once_its_tail_is_gone_and_wakes_for_the_next_so
     assert!(engine.effects().iter().all(|e| !e.asleep()));
     assert!(window_rms(&left, 4_800 + 2_400) > 1e-3);
 }
+
+#[test]
+fn an_engine_is_asleep_only_once_its_notes_and_every_tail_are_done() {
+    use khorus_synth::dsp::BLOCK;
+    use khorus_synth::engine::Note;
+    let json = graph(
+        r#"[{"name":"verb","type":"reverb","room":0.9,"damp":0.2,"return":1}]"#,
+        r#"{"verb":1}"#,
+    );
+    let mut engine = GraphSpec::from_json(&json).unwrap().build(RATE).unwrap();
+    let (mut l, mut r) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+    let mut frame = 0u64;
+    let mut run_until_asleep = |engine: &mut khorus_synth::engine::Engine, frame: &mut u64| {
+        let mut loud_after = 0;
+        for _ in 0..(60.0 * RATE) as usize / BLOCK {
+            engine.render(&mut l, &mut r);
+            *frame += BLOCK as u64;
+            if engine.asleep() {
+                return (*frame, loud_after);
+            }
+            if l.iter().chain(&r).any(|&x| x != 0.0) {
+                loud_after = *frame;
+            }
+        }
+        panic!("never asleep");
+    };
+    // Fresh: asleep once the reverb has been quiet for its tail.
+    run_until_asleep(&mut engine, &mut frame);
+    // A click: awake from the moment it is queued until the reverb's tail has died.
+    let at = frame + 4_800;
+    engine.schedule(Note {
+        frame: at,
+        dur_frames: 480,
+        node: 1,
+        note: 69.0,
+        velocity: 1.0,
+        role: khorus_bus::Role::Melody,
+    });
+    assert!(!engine.asleep(), "a queued note wakes it");
+    let (slept_at, last_sound) = run_until_asleep(&mut engine, &mut frame);
+    assert!(
+        last_sound > at + RATE as u64,
+        "the reverb rang for more than a second (until frame {last_sound})"
+    );
+    assert!(
+        slept_at > last_sound,
+        "asleep at {slept_at}, sound until {last_sound}"
+    );
+    // Asleep: silence, exactly.
+    for _ in 0..100 {
+        engine.render(&mut l, &mut r);
+        assert!(l.iter().chain(&r).all(|&x| x == 0.0));
+        assert!(engine.asleep());
+    }
+}
