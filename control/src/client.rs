@@ -249,7 +249,8 @@ fn duration(s: u64) -> String {
     }
 }
 
-/// Counters worth a glance, by name; the source gauge as its name.
+/// Counters worth a glance, by name; the source gauge as its name, a tick of 0 (the synth's
+/// stream, paused while nothing sounds) as `paused`.
 fn counters(list: &[(Counter, u64)]) -> String {
     list.iter()
         .filter(|(c, v)| {
@@ -261,6 +262,7 @@ fn counters(list: &[(Counter, u64)]) -> String {
                         | Counter::Xruns
                         | Counter::Missed
                         | Counter::Source
+                        | Counter::TickMs
                 )
         })
         .filter(|(c, _)| !matches!(c, Counter::Restarts | Counter::Hangs))
@@ -269,6 +271,7 @@ fn counters(list: &[(Counter, u64)]) -> String {
                 "source={}",
                 khorus_bus::SignalSource::from_u8(*v as u8).name()
             ),
+            Counter::TickMs if *v == 0 => "paused".to_string(),
             _ => format!("{}={v}", c.name()),
         })
         .collect::<Vec<_>>()
@@ -278,6 +281,19 @@ fn counters(list: &[(Counter, u64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paused_synth_reads_paused_and_a_tick_shows_its_length() {
+        assert_eq!(counters(&[(Counter::TickMs, 0)]), "paused");
+        assert_eq!(
+            counters(&[
+                (Counter::Ticks, 5),
+                (Counter::TickMs, 100),
+                (Counter::Resumed, 0)
+            ]),
+            "ticks=5 tick_ms=100"
+        );
+    }
 
     #[test]
     fn the_default_session_is_rebuilt_by_its_changes() {
