@@ -94,7 +94,9 @@ measure() {
 }
 
 khorus_round() {
+  # (Not a process group leader, so setsid runs khorus in this very process: $! is control.)
   setsid "$bin/khorus" up >"$dir/up.log" 2>&1 &
+  local control=$!
   local ready=""
   for _ in $(seq 300); do
     if "$bin/khorus" status --json 2>/dev/null | python3 2>/dev/null -c '
@@ -113,9 +115,13 @@ sys.exit(0 if len(r) == 4 and all(s["state"] == "ready" for s in r) else 1)'; th
     session="default session, then khorus $then"
   fi
   sleep "$warmup"
-  local -a args=("control=$(pgrep -f "^$bin/khorus up" | head -1)")
+  # This khorus's processes only: its control, and the stages it started (another khorus on
+  # another bus, run from the same build, is not measured).
+  [ "$(cat "/proc/$control/comm" 2>/dev/null)" = khorus ] ||
+    { echo "footprint: pid $control is not khorus up" >&2; exit 1; }
+  local -a args=("control=$control")
   for s in collector composer synth router; do
-    args+=("$s=$(pgrep -f "^$(pwd)/$bin/khorus-$s|^$bin/khorus-$s" | head -1)")
+    args+=("$s=$(pgrep -P "$control" -f "khorus-$s" | head -1)")
   done
   echo "khorus ($session), ${window}s after ${warmup}s:"
   measure "${args[@]}"

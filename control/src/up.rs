@@ -167,51 +167,47 @@ pub fn run(opts: Options) -> Result<()> {
         let deadline = c.stages.iter().filter_map(|s| s.next_start).min();
         let mut exited = Vec::new();
         let mut failure = None;
-        let exit = wait::run(
-            &sources,
-            Some(Period::every(Duration::from_secs(1))),
-            deadline,
-            |wake| {
-                let mut reports = || {
-                    let now = khorus_bus::clock::now_ns();
-                    status_sub.drain(|s| {
-                        if let Some(st) = c.stages.iter_mut().find(|x| x.kind == s.stage()) {
-                            st.on_status(s, now);
-                        }
-                    })
-                };
-                let result = match wake {
-                    Wake::Ready(Src::Commands) => reports()
-                        .and_then(|_| stage.server().serve(|cmd| c.handle(cmd)))
-                        .map(drop),
-                    Wake::Ready(Src::Transport) => {
-                        transport_sub.drain(|t| c.transport = Some(t)).map(drop)
+        let every_second = Some(Period::every(Duration::from_secs(1)));
+        let exit = wait::run(&sources, every_second, deadline, |wake| {
+            let mut reports = || {
+                let now = khorus_bus::clock::now_ns();
+                status_sub.drain(|s| {
+                    if let Some(st) = c.stages.iter_mut().find(|x| x.kind == s.stage()) {
+                        st.on_status(s, now);
                     }
-                    Wake::Ready(Src::Exit(i)) => {
-                        exited.push(i);
-                        return ControlFlow::Break(());
-                    }
-                    Wake::Tick => reports().and_then(|_| {
-                        c.tick();
-                        stage.heartbeat(false, || c.status()).map(drop)
-                    }),
-                };
-                if let Err(e) = result {
-                    failure = Some(e);
+                })
+            };
+            let result = match wake {
+                Wake::Ready(Src::Commands) => reports()
+                    .and_then(|_| stage.server().serve(|cmd| c.handle(cmd)))
+                    .map(drop),
+                Wake::Ready(Src::Transport) => {
+                    transport_sub.drain(|t| c.transport = Some(t)).map(drop)
+                }
+                Wake::Ready(Src::Exit(i)) => {
+                    exited.push(i);
                     return ControlFlow::Break(());
                 }
-                if c.down
-                    || c.leave
-                    || c.stages
-                        .iter()
-                        .any(|s| s.next_start.is_some_and(|t| t <= Instant::now()))
-                {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            },
-        );
+                Wake::Tick => reports().and_then(|_| {
+                    c.tick();
+                    stage.heartbeat(false, || c.status()).map(drop)
+                }),
+            };
+            if let Err(e) = result {
+                failure = Some(e);
+                return ControlFlow::Break(());
+            }
+            if c.down
+                || c.leave
+                || c.stages
+                    .iter()
+                    .any(|s| s.next_start.is_some_and(|t| t <= Instant::now()))
+            {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
         if let Some(e) = failure {
             return Err(e.into());
         }
