@@ -5,9 +5,10 @@
 //! fires or an optional periodic tick is due, and calls back, naming the source by the key the
 //! caller gave it — a typed key, so adding a source never reroutes the others. Ticks fall on
 //! the monotonic clock's grid ([`Period`]), the same in every process: stages whose periods
-//! divide one another wake together, and a stage can tick just after another's samples. Event notifications are drained
-//! before the callback runs, and the callback is expected to drain its subscriber fully, so a
-//! wake-up never leaves work behind and the loop never spins. SIGINT and SIGTERM end the loop.
+//! divide one another wake together, and a stage can tick just after another's samples. Event
+//! notifications are drained before the callback runs, and the callback is expected to drain
+//! its subscriber fully, so a wake-up never leaves work behind and the loop never spins.
+//! SIGINT and SIGTERM end the loop.
 
 use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, OwnedFd};
