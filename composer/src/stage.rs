@@ -651,11 +651,12 @@ mod tests {
         assert_eq!(s.get(Counter::SignalsStale), Some(0));
     }
 
-    fn drone() -> ComposerCommand {
+    /// `mini` as the notes of slot "drone" on node 7.
+    fn drone(mini: &str) -> ComposerCommand {
         ComposerCommand::SetSlot {
             slot: "drone".into(),
             spec: khorus_bus::commands::composer::SlotSpec {
-                source: khorus_bus::commands::composer::Source::Mini("c3 e3".into()),
+                source: khorus_bus::commands::composer::Source::Mini(mini.into()),
                 transforms: vec![],
                 controls: vec![],
                 target: khorus_bus::commands::composer::Target::Notes {
@@ -684,7 +685,7 @@ mod tests {
         // then a pattern: its first notes are ahead of now, not in the past.
         let now = 60_000_000_000;
         c.catch_up(now).unwrap();
-        c.handle(drone(), now).unwrap();
+        c.handle(drone("c3 e3"), now).unwrap();
         assert!(!c.idle());
         let batch = c.tick(now + 100_000_000).unwrap();
         assert_eq!(batch.late, 0);
@@ -721,25 +722,7 @@ mod tests {
         };
         // One note a cycle (4 s), held for the whole cycle.
         let mut c = Composer::new(&opts, 0).unwrap();
-        let spec = khorus_bus::commands::composer::SlotSpec {
-            source: khorus_bus::commands::composer::Source::Mini("c3".into()),
-            transforms: vec![],
-            controls: vec![],
-            target: khorus_bus::commands::composer::Target::Notes {
-                role: khorus_bus::Role::Chords,
-                node: 7,
-                channel: None,
-            },
-            quantum: None,
-        };
-        c.handle(
-            ComposerCommand::SetSlot {
-                slot: "drone".into(),
-                spec,
-            },
-            0,
-        )
-        .unwrap();
+        c.handle(drone("c3"), 0).unwrap();
         let mut made = Vec::new();
         for k in 0..=60 {
             made.extend(c.tick(k * 100_000_000).unwrap().notes);

@@ -50,16 +50,21 @@ fn notes_until(
     got
 }
 
-#[test]
-fn composer_plays_signal_driven_slots_and_refuses_bad_patterns() {
-    let bus = TestBus::new("composer");
+/// The real composer with `args` on a bus of its own, once it says it is ready.
+fn start(tag: &str, args: &[&str]) -> (TestBus, Child) {
+    let bus = TestBus::new(tag);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-composer"));
-    cmd.envs(bus.config.env())
-        .args(["--bpm", "240", "--lookahead-ms", "40"]);
+    cmd.envs(bus.config.env()).args(args);
     let child = Child::spawn(cmd);
     child.wait_line(true, Duration::from_secs(20), |l| {
         l.contains("composer: ready")
     });
+    (bus, child)
+}
+
+#[test]
+fn composer_plays_signal_driven_slots_and_refuses_bad_patterns() {
+    let (bus, child) = start("composer", &["--bpm", "240", "--lookahead-ms", "40"]);
 
     let me = Bus::open("composer-e2e", &bus.config).unwrap();
     let mut notes = me.subscriber::<NoteEvent>().unwrap();
@@ -170,13 +175,7 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
     use khorus_bus::TransportState;
     use khorus_bus::commands::composer::{TempoChange, TransportAction};
 
-    let bus = TestBus::new("transport");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-composer"));
-    cmd.envs(bus.config.env()).args(["--bpm", "120"]);
-    let child = Child::spawn(cmd);
-    child.wait_line(true, Duration::from_secs(20), |l| {
-        l.contains("composer: ready")
-    });
+    let (bus, _child) = start("transport", &["--bpm", "120"]);
     let me = Bus::open("transport-e2e", &bus.config).unwrap();
     let mut transport = me.subscriber::<TransportState>().unwrap();
     let mut client = me
@@ -224,13 +223,7 @@ fn a_composer_with_nothing_to_make_ticks_once_a_second_and_a_command_wakes_it() 
     use khorus_bus::command::CommonReply;
     use khorus_bus::{Common, TransportState};
 
-    let bus = TestBus::new("idle");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_khorus-composer"));
-    cmd.envs(bus.config.env()).args(["--bpm", "240"]);
-    let child = Child::spawn(cmd);
-    child.wait_line(true, Duration::from_secs(20), |l| {
-        l.contains("composer: ready")
-    });
+    let (bus, _child) = start("idle", &["--bpm", "240"]);
     let me = Bus::open("idle-e2e", &bus.config).unwrap();
     let mut notes = me.subscriber::<NoteEvent>().unwrap();
     let mut transport = me.subscriber::<TransportState>().unwrap();

@@ -127,6 +127,19 @@ fn the_node_plays_a4_at_the_right_pitch_and_level() {
     assert!((rms - 0.25).abs() < 0.02, "rms {rms}");
 }
 
+/// Sixteen onsets (silence, then sound) in `left`, 6000 ± 1 samples apart: 16ths at 120 bpm.
+fn assert_sixteenths(left: &[f32]) {
+    let onsets: Vec<usize> = (1..left.len())
+        .filter(|&i| left[i - 1] <= 1e-6 && left[i] > 1e-6)
+        .collect();
+    assert_eq!(onsets.len(), 16, "onsets at {onsets:?}");
+    let iois: Vec<i64> = onsets.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
+    assert!(
+        iois.iter().all(|&d| (d - 6000).abs() <= 1),
+        "inter-onset intervals {iois:?}"
+    );
+}
+
 #[test]
 fn sixteenth_notes_at_120_bpm_are_6000_samples_apart() {
     // Output = the envelope: silent between notes, positive from the first frame of each.
@@ -143,15 +156,7 @@ fn sixteenth_notes_at_120_bpm_are_6000_samples_apart() {
         .collect();
     let _playing = rig.play(notes);
     let left = rig.recording(start + 17 * step + 200_000_000);
-    let onsets: Vec<usize> = (1..left.len())
-        .filter(|&i| left[i - 1] <= 1e-6 && left[i] > 1e-6)
-        .collect();
-    assert_eq!(onsets.len(), 16, "onsets at {onsets:?}");
-    let iois: Vec<i64> = onsets.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
-    assert!(
-        iois.iter().all(|&d| (d - 6000).abs() <= 1),
-        "inter-onset intervals {iois:?}"
-    );
+    assert_sixteenths(&left);
 }
 
 #[test]
@@ -206,15 +211,7 @@ fn a_synth_with_nothing_to_play_pauses_its_stream_and_plays_the_next_notes_on_ti
     );
     assert!(after.get(Counter::Ticks) > paused.get(Counter::Ticks));
     let left = rig.recording(end + 200_000_000);
-    let onsets: Vec<usize> = (1..left.len())
-        .filter(|&i| left[i - 1] <= 1e-6 && left[i] > 1e-6)
-        .collect();
-    assert_eq!(onsets.len(), 16, "onsets at {onsets:?}");
-    let iois: Vec<i64> = onsets.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
-    assert!(
-        iois.iter().all(|&d| (d - 6000).abs() <= 1),
-        "inter-onset intervals {iois:?}"
-    );
+    assert_sixteenths(&left);
 }
 
 #[test]
