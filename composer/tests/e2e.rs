@@ -15,12 +15,14 @@ use khorus_tests::{Child, TestBus};
 
 const T: Duration = Duration::from_secs(5);
 
+/// `src` as the melody of slot "lead" on node 7, gated by `gate` (no gate if empty).
 fn slot(src: &str, gate: &str) -> ComposerCommand {
+    let gates = (!gate.is_empty()).then(|| Transform::Gate(gate.into()));
     ComposerCommand::SetSlot {
         slot: "lead".into(),
         spec: SlotSpec {
             source: Source::Mini(src.into()),
-            transforms: vec![Transform::Gate(gate.into())],
+            transforms: gates.into_iter().collect(),
             controls: vec![],
             target: Target::Notes {
                 node: 7,
@@ -245,22 +247,8 @@ fn a_composer_with_nothing_to_make_ticks_once_a_second_and_a_command_wakes_it() 
     let mut commands = me
         .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
-    let play = ComposerCommand::SetSlot {
-        slot: "lead".into(),
-        spec: SlotSpec {
-            source: Source::Mini("c5*4".into()),
-            transforms: vec![],
-            controls: vec![],
-            target: Target::Notes {
-                node: 7,
-                role: Role::Melody,
-                channel: None,
-            },
-            quantum: None,
-        },
-    };
     let sent = khorus_bus::clock::now_ns();
-    commands.call(&play, T).unwrap();
+    commands.call(&slot("c5*4", ""), T).unwrap();
     let first = notes_until(&mut notes, 4, |n| n.note == 72.0);
     assert!(first.iter().all(|n| n.t_ns > sent), "{first:?}");
     let s = status();
