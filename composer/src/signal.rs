@@ -167,7 +167,12 @@ impl Expr {
                 }
             }
             Expr::Call(f, args) => {
-                let v: Vec<Q> = args.iter().map(|a| a.eval(s)).collect::<Result<_, _>>()?;
+                // At most three arguments (the parser checks each function's arity): on the
+                // stack, as this runs for every event a signal shapes, every tick.
+                let mut v = [Q::ZERO; 3];
+                for (slot, a) in v.iter_mut().zip(args) {
+                    *slot = a.eval(s)?;
+                }
                 match f {
                     Func::Min => v[0].min(v[1]),
                     Func::Max => v[0].max(v[1]),
