@@ -503,10 +503,13 @@ impl Engine {
         &self.stems
     }
 
-    /// Whether it makes nothing but silence until an event arrives: no event queued, every
+    /// Whether it makes nothing but silence until a note arrives: no note queued, every
     /// instrument idle and every effect's tail died away (as of the last block rendered).
+    /// Automation queued alone (a control following a signal) makes no sound.
     pub fn asleep(&self) -> bool {
-        self.queue.is_empty()
+        self.queue
+            .iter()
+            .all(|e| matches!(e.action, Action::Set { .. } | Action::Ramp { .. }))
             && self.instruments.iter().all(Instrument::asleep)
             && self.effects.iter().all(Effect::asleep)
     }

@@ -92,21 +92,50 @@ fn ports(
 /// again as soon as anything is: a hushed synth costs no callbacks. A note arrives at least
 /// half the composer's lookahead (100 ms) before it sounds; a stream runs again from the next
 /// cycle (43 ms at 2048 frames).
+///
+/// Curve points alone (a control following a signal, which a hush leaves running) make no
+/// sound: while paused, the latest point of each control is held here and handed to the
+/// engine when the stream runs again, before whatever woke it.
 #[derive(Debug, Default)]
 struct Pause {
     paused: bool,
     quiet_ticks: u8,
+    /// While paused: the latest curve point of each (node, parameter).
+    held: Vec<CurvePoint>,
 }
 
 impl Pause {
-    /// Something was (or may have been) sent to the engine.
-    fn busy(&mut self, to_node: &pipewire::channel::Sender<node::ToNode>) {
+    /// Something that may sound was (or is about to be) sent to the engine.
+    fn busy(
+        &mut self,
+        to_node: &pipewire::channel::Sender<node::ToNode>,
+        controller: &mut Controller,
+    ) {
         self.quiet_ticks = 0;
         if self.paused {
             self.paused = false;
             tracing::debug!("running the stream again");
             // Only fails once the PipeWire thread has ended, which the loop notices.
             to_node.send(node::ToNode::Active(true)).ok();
+            for c in self.held.drain(..) {
+                controller.push(Incoming::Curve(c));
+            }
+        }
+    }
+
+    /// A curve point: held while paused (the latest per control), else sent on.
+    fn curve(&mut self, c: CurvePoint, controller: &mut Controller) {
+        if !self.paused {
+            controller.push(Incoming::Curve(c));
+            return;
+        }
+        match self
+            .held
+            .iter_mut()
+            .find(|h| (h.node, h.param) == (c.node, c.param))
+        {
+            Some(h) => *h = c,
+            None => self.held.push(c),
         }
     }
 
@@ -180,22 +209,22 @@ pub fn run(
         Some(Period::every(Duration::from_secs(1))),
         None,
         |wake| {
-            // Notes and curves sound: the stream runs (from the next cycle, well before them).
-            if matches!(wake, Wake::Ready(Src::Notes | Src::Curves)) {
-                pause.busy(&to_node);
+            // Notes sound: the stream runs (from the next cycle, well before them).
+            if matches!(wake, Wake::Ready(Src::Notes)) {
+                pause.busy(&to_node, &mut controller);
             }
             let result = match wake {
                 Wake::Ready(Src::Notes) => notes
                     .drain(|n| controller.push(Incoming::Note(n)))
                     .map(drop),
-                Wake::Ready(Src::Curves) => curves
-                    .drain(|c| controller.push(Incoming::Curve(c)))
-                    .map(drop),
+                Wake::Ready(Src::Curves) => {
+                    curves.drain(|c| pause.curve(c, &mut controller)).map(drop)
+                }
                 Wake::Ready(Src::Transport) => transport
                     .drain(|t| {
                         // A new tempo (not the once-a-second report) is for the audio thread.
                         if controller.follow_transport(&t) {
-                            pause.busy(&to_node);
+                            pause.busy(&to_node, &mut controller);
                         }
                     })
                     .map(drop),
@@ -205,7 +234,7 @@ pub fn run(
                     .drain(|n| controller.push(Incoming::Note(n)))
                     .and_then(|drained| {
                         if drained > 0 {
-                            pause.busy(&to_node);
+                            pause.busy(&to_node, &mut controller);
                         }
                         let counts = stage.commands();
                         let ports = ports(&notes, &curves, &controller, counts);
@@ -219,7 +248,7 @@ pub fn run(
                                     cmd,
                                     SynthCommand::Common(Common::Status | Common::Ping { .. })
                                 ) {
-                                    pause.busy(&to_node);
+                                    pause.busy(&to_node, &mut controller);
                                 }
                                 controller.handle(cmd, || report)
                             })

@@ -192,6 +192,31 @@ fn a_synth_with_nothing_to_play_pauses_its_stream_and_plays_the_next_notes_on_ti
         "callbacks while paused"
     );
 
+    // A control that keeps moving (as one following a signal does through a hush) makes no
+    // sound: the stream stays paused, and the control's last value is there for the notes.
+    let mut curves = me.publisher::<khorus_bus::CurvePoint>().unwrap();
+    let sent = clock::now_ns();
+    for k in 0..10 {
+        curves
+            .publish(khorus_bus::CurvePoint {
+                t_ns: sent + k * 20_000_000,
+                node: 1,
+                param: 0, // gain
+                value: 0.5,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let after_curves = wait_for(Duration::from_secs(10), "a report after the curves", || {
+        let s = next_report();
+        (s.t_ns > sent + 200_000_000).then_some(s)
+    });
+    assert_eq!(
+        after_curves.get(Counter::TickMs),
+        Some(0),
+        "curves woke the stream"
+    );
+
     // Notes wake it: every onset on time, 6000 samples apart from the first.
     let start = clock::now_ns() + 300_000_000;
     let step = 125_000_000;
@@ -212,6 +237,12 @@ fn a_synth_with_nothing_to_play_pauses_its_stream_and_plays_the_next_notes_on_ti
     assert!(after.get(Counter::Ticks) > paused.get(Counter::Ticks));
     let left = rig.recording(end + 200_000_000);
     assert_sixteenths(&left);
+    // The held gain of 0.5 (equal-power centre: × 0.707) on an envelope peaking at 1.
+    let peak = left.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        (0.30..0.40).contains(&peak),
+        "peak {peak}, not at a gain of 0.5"
+    );
 }
 
 #[test]
