@@ -123,20 +123,27 @@ impl Pause {
         }
     }
 
-    /// A curve point: held while paused (the latest per control), else sent on.
-    fn curve(&mut self, c: CurvePoint, controller: &mut Controller) {
-        if !self.paused {
-            controller.push(Incoming::Curve(c));
-            return;
+    /// A curve point: held while paused (the latest per control, for at most [`HELD_MAX`]
+    /// controls: more runs the stream again), else sent on.
+    fn curve(
+        &mut self,
+        c: CurvePoint,
+        to_node: &pipewire::channel::Sender<node::ToNode>,
+        controller: &mut Controller,
+    ) {
+        if self.paused {
+            let same = |h: &&mut CurvePoint| (h.node, h.param) == (c.node, c.param);
+            if let Some(h) = self.held.iter_mut().find(same) {
+                *h = c;
+                return;
+            }
+            if self.held.len() < HELD_MAX {
+                self.held.push(c);
+                return;
+            }
+            self.busy(to_node, controller);
         }
-        match self
-            .held
-            .iter_mut()
-            .find(|h| (h.node, h.param) == (c.node, c.param))
-        {
-            Some(h) => *h = c,
-            None => self.held.push(c),
-        }
+        controller.push(Incoming::Curve(c));
     }
 
     /// The status tick: `asleep` as the last callback left the engine.
@@ -152,6 +159,9 @@ impl Pause {
         }
     }
 }
+
+/// Controls whose latest point a paused synth holds (each a curve point of 32 bytes).
+const HELD_MAX: usize = 256;
 
 /// What woke the bus thread.
 #[derive(Debug, Clone, Copy)]
@@ -217,9 +227,9 @@ pub fn run(
                 Wake::Ready(Src::Notes) => notes
                     .drain(|n| controller.push(Incoming::Note(n)))
                     .map(drop),
-                Wake::Ready(Src::Curves) => {
-                    curves.drain(|c| pause.curve(c, &mut controller)).map(drop)
-                }
+                Wake::Ready(Src::Curves) => curves
+                    .drain(|c| pause.curve(c, &to_node, &mut controller))
+                    .map(drop),
                 Wake::Ready(Src::Transport) => transport
                     .drain(|t| {
                         // A new tempo (not the once-a-second report) is for the audio thread.
@@ -303,5 +313,45 @@ pub fn run(
     }
     match exit? {
         Exit::Terminated | Exit::Stopped | Exit::Deadline => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paused_synth_holds_the_latest_point_of_each_control_and_a_flood_runs_it() {
+        let engine = GraphSpec::builtin_patch(4).build(48_000.0).unwrap();
+        let stats = Arc::new(RtStats::default());
+        let (mut controller, _renderer) = Controller::new(engine, stats, 256);
+        let (to_node, _rx) = pipewire::channel::channel::<node::ToNode>();
+        let point = |node: u32, param: u32, value: f32| CurvePoint {
+            node,
+            param,
+            value,
+            ..Default::default()
+        };
+        let mut pause = Pause {
+            paused: true,
+            ..Default::default()
+        };
+        pause.curve(point(3, 2, 100.0), &to_node, &mut controller);
+        pause.curve(point(3, 2, 200.0), &to_node, &mut controller);
+        assert_eq!(pause.held, vec![point(3, 2, 200.0)], "the latest, once");
+        for k in 1..HELD_MAX as u32 {
+            pause.curve(point(1000 + k, 0, 1.0), &to_node, &mut controller);
+        }
+        assert!(pause.paused);
+        assert_eq!(pause.held.len(), HELD_MAX);
+        // One control more than it holds: the stream runs, and every point goes on.
+        pause.curve(point(5000, 0, 1.0), &to_node, &mut controller);
+        assert!(!pause.paused);
+        assert!(pause.held.is_empty());
+        // A note runs a paused stream too, and hands the held points over first.
+        pause.paused = true;
+        pause.curve(point(3, 2, 300.0), &to_node, &mut controller);
+        pause.busy(&to_node, &mut controller);
+        assert!(!pause.paused && pause.held.is_empty());
     }
 }
