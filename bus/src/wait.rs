@@ -10,6 +10,7 @@
 //! its subscriber fully, so a wake-up never leaves work behind and the loop never spins.
 //! SIGINT and SIGTERM end the loop.
 
+use std::cell::Cell;
 use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
@@ -180,6 +181,17 @@ pub fn run<K: Copy>(
     sources: &[(K, Waker)],
     tick: Option<Period>,
     deadline: Option<Instant>,
+    on_wake: impl FnMut(Wake<K>) -> ControlFlow<()>,
+) -> Result<Exit, BusError> {
+    run_changing(sources, &Cell::new(tick), deadline, on_wake)
+}
+
+/// [`run`] with a tick the callback may change (a stage that ticks faster while someone needs
+/// it): a new period takes effect from its grid's next tick after the wake-up that set it.
+pub fn run_changing<K: Copy>(
+    sources: &[(K, Waker)],
+    tick: &Cell<Option<Period>>,
+    deadline: Option<Instant>,
     mut on_wake: impl FnMut(Wake<K>) -> ControlFlow<()>,
 ) -> Result<Exit, BusError> {
     crate::config::quiet_iceoryx_logs();
@@ -196,7 +208,7 @@ pub fn run<K: Copy>(
         .map_err(|e| BusError::iceoryx("attach a source to the wait set", e))?;
         guards.push(guard);
     }
-    if guards.is_empty() && tick.is_none() {
+    if guards.is_empty() && tick.get().is_none() {
         return Err(BusError::Iceoryx {
             action: "wait".into(),
             detail: "nothing to wait on (no sources and no tick)".into(),
@@ -213,10 +225,15 @@ pub fn run<K: Copy>(
         }
     }
 
-    let mut next_tick = tick.map(|p| p.next_after(crate::clock::now_ns()));
+    let mut period = tick.get();
+    let mut next_tick = period.map(|p| p.next_after(crate::clock::now_ns()));
     loop {
         let now_ns = crate::clock::now_ns();
-        if let (Some(period), Some(due)) = (tick, next_tick)
+        if tick.get() != period {
+            period = tick.get();
+            next_tick = period.map(|p| p.next_after(now_ns));
+        }
+        if let (Some(period), Some(due)) = (period, next_tick)
             && now_ns >= due
         {
             next_tick = Some(period.next_after(now_ns));

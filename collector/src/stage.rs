@@ -1,6 +1,7 @@
 //! The collector stage: opens a source, gives up privileges, and on every tick turns a sample
 //! into a [`SignalFrame`] on the bus (and optionally into a trace, a table or JSON lines).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -167,20 +168,60 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
         // No clock to wait for.
         while ticker.step(out, &mut stage)?.is_continue() {}
     } else {
-        // Ticks start fast; after each frame, the readers it woke say which tick comes next —
-        // one that starts to wait is served at the fast tick from the next idle tick on.
-        let mut period = fast;
-        while let Some(next) =
-            ticker.run_at(period, out, &mut stage, |published, waiting| {
-                match (adapts, published, waiting) {
-                    (false, _, _) | (true, 0, _) => period,
-                    (true, _, 0) => idle,
-                    (true, _, _) => fast,
+        // One wait set for the whole run: commands wake it between ticks. (Building a wait
+        // set per tick cost syscalls 50 times a second.) Ticks start fast; after each frame,
+        // the readers it woke say which tick comes next — one that starts to wait is served
+        // at the fast tick from the next idle tick on.
+        let period = Cell::new(Some(fast));
+        ticker.summary.tick_ms = fast.duration().as_millis() as u64;
+        let mut shutdown = false;
+        let mut failure = None;
+        let mut last = Instant::now();
+        let commands = stage.server().waker();
+        wait::run_changing(&[((), commands)], &period, None, |wake| match wake {
+            Wake::Ready(()) => {
+                let report = heartbeat(&ticker.summary, ticker.source.as_ref(), stage.commands());
+                if let Err(e) = stage
+                    .server()
+                    .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
+                {
+                    tracing::warn!("command service: {e}");
                 }
-            })?
-        {
-            tracing::debug!("ticking every {:?}", next.duration());
-            period = next;
+                if shutdown {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            Wake::Tick => {
+                let now = Instant::now();
+                let every = period.get().map_or(Duration::ZERO, |p| p.duration());
+                if now.duration_since(last) > every + every / 2 {
+                    ticker.summary.late_ticks += 1;
+                }
+                last = now;
+                let flow = match ticker.step(out, &mut stage) {
+                    Ok(flow) => flow,
+                    Err(e) => {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                };
+                let next = match (adapts, ticker.frames.listeners()) {
+                    (false, _) => fast,
+                    (true, 0) => idle,
+                    (true, _) => fast,
+                };
+                if ticker.frames.published() > 0 && period.get() != Some(next) {
+                    tracing::debug!("ticking every {:?}", next.duration());
+                    period.set(Some(next));
+                    ticker.summary.tick_ms = next.duration().as_millis() as u64;
+                }
+                flow
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
         }
     }
     let Ticker {
@@ -210,68 +251,6 @@ struct Ticker<'a> {
 }
 
 impl Ticker<'_> {
-    /// Ticks every `period` (commands wake it between ticks: one wait set while the period
-    /// stays, since building one per tick cost syscalls 50 times a second) until the run is
-    /// over (`None`) or `wanted(frames published, readers the last one woke)` names another
-    /// period (`Some`).
-    fn run_at(
-        &mut self,
-        period: Period,
-        out: &mut impl Write,
-        stage: &mut StageRunner<khorus_bus::commands::Collector>,
-        wanted: impl Fn(u64, usize) -> Period,
-    ) -> Result<Option<Period>> {
-        self.summary.tick_ms = period.duration().as_millis() as u64;
-        let late = period.duration() + period.duration() / 2;
-        let mut shutdown = false;
-        let mut failure = None;
-        let mut switch = None;
-        let mut last = Instant::now();
-        let commands = stage.server().waker();
-        wait::run(&[((), commands)], Some(period), None, |wake| match wake {
-            Wake::Ready(()) => {
-                let report = heartbeat(&self.summary, self.source.as_ref(), stage.commands());
-                if let Err(e) = stage
-                    .server()
-                    .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
-                {
-                    tracing::warn!("command service: {e}");
-                }
-                if shutdown {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            }
-            Wake::Tick => {
-                let now = Instant::now();
-                if now.duration_since(last) > late {
-                    self.summary.late_ticks += 1;
-                }
-                last = now;
-                match self.step(out, stage) {
-                    Ok(ControlFlow::Continue(())) => {
-                        let next = wanted(self.frames.published(), self.frames.listeners());
-                        if next == period {
-                            return ControlFlow::Continue(());
-                        }
-                        switch = Some(next);
-                        ControlFlow::Break(())
-                    }
-                    Ok(ControlFlow::Break(())) => ControlFlow::Break(()),
-                    Err(e) => {
-                        failure = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
-            }
-        })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(switch),
-        }
-    }
-
     /// Reads the source, publishes a frame (and once a second the heartbeat); `Break` when the
     /// run is over (end of a replay, the frame limit, stdout closed).
     fn step(

@@ -553,75 +553,62 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
         }
         Ok::<(), StageError>(())
     };
-    loop {
-        let was_idle = composer.idle();
-        let tick = if was_idle { idle } else { busy };
-        composer.tick_ms = tick.duration().as_millis() as u64;
-        let mut switch = false;
-        // Signal frames are not a reason to wake: the tick reads the ones that came meanwhile
-        // (the subscriber holds 256), which is all a tick's queries see anyway.
-        wait::run(
-            &[(Src::Commands, commands.clone())],
-            Some(tick),
-            None,
-            |wake| {
-                let mut step = || -> Result<(), StageError> {
-                    match wake {
-                        Wake::Ready(Src::Commands) => {
-                            let now = clock::now_ns();
-                            composer.catch_up(now)?;
-                            let counts = port_counts(&notes, &curves, &signals, stage.commands());
-                            stage.server().serve(|cmd| match cmd {
-                                // Status needs the ports' counters, which only this loop has.
-                                ComposerCommand::Common(Common::Status) => {
-                                    let s = composer.status(counts);
-                                    Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
-                                }
-                                cmd => composer.handle(cmd, now),
-                            })?;
-                            publish_transport(&composer, now, false)?;
+    let period_for = |composer: &Composer| if composer.idle() { idle } else { busy };
+    let tick = std::cell::Cell::new(Some(period_for(&composer)));
+    composer.tick_ms = period_for(&composer).duration().as_millis() as u64;
+    // Signal frames are not a reason to wake: the tick reads the ones that came meanwhile
+    // (the subscriber holds 256), which is all a tick's queries see anyway.
+    wait::run_changing(&[(Src::Commands, commands)], &tick, None, |wake| {
+        let mut step = || -> Result<(), StageError> {
+            match wake {
+                Wake::Ready(Src::Commands) => {
+                    let now = clock::now_ns();
+                    composer.catch_up(now)?;
+                    let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                    stage.server().serve(|cmd| match cmd {
+                        // Status needs the ports' counters, which only this loop has.
+                        ComposerCommand::Common(Common::Status) => {
+                            let s = composer.status(counts);
+                            Ok(ComposerReply::Common(CommonReply::Status(Box::new(s))))
                         }
-                        Wake::Tick => {
-                            let now = clock::now_ns();
-                            signals.drain(|f| composer.on_signals(&f, now))?;
-                            let batch = composer.tick(now)?;
-                            if opts.print {
-                                for n in &batch.notes {
-                                    // A closed stdout is not a reason to stop making music.
-                                    writeln!(out, "{}", n.line(now)).ok();
-                                }
-                            }
-                            notes.publish_all(batch.notes)?;
-                            curves.publish_all(batch.curves)?;
-                            publish_transport(&composer, now, true)?;
-                            let counts = port_counts(&notes, &curves, &signals, stage.commands());
-                            stage.heartbeat(false, || composer.status(counts))?;
+                        cmd => composer.handle(cmd, now),
+                    })?;
+                    publish_transport(&composer, now, false)?;
+                }
+                Wake::Tick => {
+                    let now = clock::now_ns();
+                    signals.drain(|f| composer.on_signals(&f, now))?;
+                    let batch = composer.tick(now)?;
+                    if opts.print {
+                        for n in &batch.notes {
+                            // A closed stdout is not a reason to stop making music.
+                            writeln!(out, "{}", n.line(now)).ok();
                         }
                     }
-                    Ok(())
-                };
-                if let Err(e) = step() {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
+                    notes.publish_all(batch.notes)?;
+                    curves.publish_all(batch.curves)?;
+                    publish_transport(&composer, now, true)?;
+                    let counts = port_counts(&notes, &curves, &signals, stage.commands());
+                    stage.heartbeat(false, || composer.status(counts))?;
                 }
-                if composer.shutdown_requested() {
-                    return ControlFlow::Break(());
-                }
-                if composer.idle() != was_idle {
-                    switch = true;
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            },
-        )?;
-        if !switch || failure.is_some() {
-            break;
+            }
+            Ok(())
+        };
+        if let Err(e) = step() {
+            failure = Some(e);
+            return ControlFlow::Break(());
         }
-        tracing::debug!(
-            "ticking every {:?}",
-            if was_idle { busy } else { idle }.duration()
-        );
-    }
+        if composer.shutdown_requested() {
+            return ControlFlow::Break(());
+        }
+        let period = period_for(&composer);
+        if tick.get() != Some(period) {
+            tracing::debug!("ticking every {:?}", period.duration());
+            tick.set(Some(period));
+        }
+        composer.tick_ms = period.duration().as_millis() as u64;
+        ControlFlow::Continue(())
+    })?;
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
