@@ -22,8 +22,9 @@ pub(crate) struct OscStats {
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
     pub received: u64,
-    /// Signal frames read while nothing consumed them (no MIDI peer linked, no OSC signal
-    /// bundles): emptied once a second instead of waking the router 50 times.
+    /// Samples read while nothing consumed them, emptied once a second instead of waking the
+    /// router for each: signal frames with no MIDI peer linked and no OSC signal bundles;
+    /// notes and curve points with no MIDI peer linked, no OSC target and no `--print`.
     pub unconsumed: u64,
     /// Samples missing from publishers' sequences, over every subscription.
     pub missed: u64,

@@ -6,8 +6,11 @@
 //! unlinked node's thread every cycle, 47 times a second, for nothing); what waited meanwhile
 //! is skipped if already over (see [`crate::rt`]).
 
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use khorus_pw::{Control, NodeError, Ready, Session, cycle_start_ns, format_pod, stream_err};
 use pipewire as pw;
@@ -40,13 +43,62 @@ impl Position {
     }
 }
 
+/// Whether a peer is linked to the node, as its stream's state says (PipeWire runs the stream
+/// while its port is linked, pauses it otherwise), and an eventfd that becomes readable at
+/// each change: the bus thread waits on it, so it learns of a link at once, not at its next
+/// tick.
+#[derive(Debug)]
+pub struct LinkWatch {
+    streaming: AtomicBool,
+    event: File,
+}
+
+impl LinkWatch {
+    pub fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; it returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            streaming: AtomicBool::new(false),
+            // SAFETY: `fd` was just created and is owned by nothing else.
+            event: File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
+        })
+    }
+
+    /// A peer is linked (the stream runs).
+    pub fn linked(&self) -> bool {
+        self.streaming.load(Ordering::Acquire)
+    }
+
+    /// A descriptor that is readable while a change is unread (for a wait set).
+    pub fn readable(&self) -> std::io::Result<OwnedFd> {
+        self.event.try_clone().map(OwnedFd::from)
+    }
+
+    /// Marks the changes so far as read.
+    pub fn clear(&self) {
+        // Nothing to read (EAGAIN) is fine: the flag, not the count, is what matters.
+        (&self.event).read_exact(&mut [0; 8]).ok();
+    }
+
+    fn set(&self, streaming: bool) {
+        if self.streaming.swap(streaming, Ordering::AcqRel) != streaming {
+            // Fails only when the counter would overflow: it is readable then anyway.
+            (&self.event).write_all(&1u64.to_ne_bytes()).ok();
+        }
+    }
+}
+
 /// Runs the node until [`Control::Terminate`], reporting on `ready` once the stream is
-/// connected.
+/// connected and on `link` whenever a peer links or unlinks.
 pub fn run(
     name: &str,
     scheduler: Scheduler,
     control: pw::channel::Receiver<Control>,
     ready: &Ready,
+    link: Arc<LinkWatch>,
 ) -> Result<(), NodeError> {
     let session = Session::connect()?;
     let stream = pw::stream::StreamBox::new(
@@ -68,6 +120,9 @@ pub fn run(
     let io_position = Arc::clone(&position);
     let _listener = stream
         .add_local_listener_with_user_data(scheduler)
+        .state_changed(move |_stream, _data, _old, new| {
+            link.set(matches!(new, pw::stream::StreamState::Streaming));
+        })
         .io_changed(move |_stream, _data, id, area, size| {
             if id == spa::sys::SPA_IO_Position {
                 let ok = !area.is_null()

@@ -7,19 +7,22 @@ use std::net::{SocketAddr, UdpSocket};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TempoChange};
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply, Value};
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
-use khorus_bus::wait::{self, Period, Wake};
-use khorus_bus::{Bus, BusConfig, CurvePoint, NoteEvent, SignalFrame, StageRunner, TransportState};
+use khorus_bus::wait::{self, Period, Wake, Waker};
+use khorus_bus::{
+    Bus, BusConfig, BusError, CurvePoint, NoteEvent, SignalFrame, StageRunner, TransportState,
+};
 
-use crate::counts::{Counts, OscStats, final_sweep, push_to_midi, status};
-use crate::map::{Mapper, RouterConfig, parse_target};
-use crate::node;
-use crate::osc::{self, NtpClock, OscCommand};
+use crate::counts::{OscStats, final_sweep, status};
+use crate::feed::Feed;
+use crate::map::RouterConfig;
+use crate::node::{self, LinkWatch};
+use crate::osc::{self, OscCommand};
 use crate::rt::{Incoming, RtStats, Scheduler, Tempo};
 use khorus_pw::NodeThread;
 
@@ -52,51 +55,6 @@ pub fn tempo_of(t: &TransportState) -> Option<Tempo> {
         ns_per_beat: 1e9 / (cps * bpc),
         running: t.running != 0,
     })
-}
-
-/// Sends datagrams to every OSC target, counting what went and what failed.
-struct OscOut {
-    socket: Option<UdpSocket>,
-    targets: Vec<SocketAddr>,
-    stats: Arc<OscStats>,
-}
-
-impl OscOut {
-    fn new(targets: &[String], stats: Arc<OscStats>) -> Result<Self> {
-        let targets = targets
-            .iter()
-            .map(|t| parse_target(t).map_err(|e| anyhow!("--osc {e}")))
-            .collect::<Result<Vec<_>>>()?;
-        let socket = if targets.is_empty() {
-            None
-        } else {
-            let any: SocketAddr = if targets.iter().all(SocketAddr::is_ipv6) {
-                "[::]:0".parse()?
-            } else {
-                "0.0.0.0:0".parse()?
-            };
-            Some(UdpSocket::bind(any).context("failed to open the OSC socket")?)
-        };
-        Ok(Self {
-            socket,
-            targets,
-            stats,
-        })
-    }
-
-    fn send(&self, bytes: &[u8]) {
-        let Some(socket) = &self.socket else { return };
-        for t in &self.targets {
-            match socket.send_to(bytes, t) {
-                Ok(_) => self.stats.out.fetch_add(1, Relaxed),
-                Err(_) => self.stats.out_failed.fetch_add(1, Relaxed),
-            };
-        }
-    }
-
-    fn active(&self) -> bool {
-        !self.targets.is_empty()
-    }
 }
 
 /// Sends decoded OSC control to control (`khorus up`), which owns the session, as a batch;
@@ -235,6 +193,7 @@ enum Src {
     Curves,
     Transport,
     Commands,
+    Link,
 }
 
 /// Runs the router until SIGINT/SIGTERM or a Shutdown command; sweeps all-notes-off before
@@ -244,8 +203,8 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     cfg.validate().map_err(|e| anyhow!(e))?;
     let rt_stats = Arc::new(RtStats::default());
     let osc_stats = Arc::new(OscStats::default());
-    let mut mapper = Mapper::new(cfg);
-    let osc_out = OscOut::new(&cfg.osc, Arc::clone(&osc_stats))?;
+    let mut feed = Feed::new(cfg, opts.print, Arc::clone(&osc_stats))?;
+    let link = Arc::new(LinkWatch::new().context("failed to make the link event")?);
 
     // The MIDI node, fed by two rings: the bus thread's and the OSC listener's.
     let (mut midi_tx, mut osc_midi_tx, mut pw) = (None, None, None);
@@ -259,9 +218,10 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
             cfg.midi_clock,
             Arc::clone(&rt_stats),
         );
-        let name = cfg.name.clone();
-        let thread =
-            NodeThread::spawn(move |control, ready| node::run(&name, scheduler, control, ready))?;
+        let (name, link) = (cfg.name.clone(), Arc::clone(&link));
+        let thread = NodeThread::spawn(move |control, ready| {
+            node::run(&name, scheduler, control, ready, link)
+        })?;
         tracing::info!("PipeWire MIDI node {:?} is up", cfg.name);
         midi_tx = Some(tx);
         osc_midi_tx = Some(otx);
@@ -294,162 +254,97 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
     let mut curves = bus.subscriber::<CurvePoint>()?;
     let mut transport = bus.subscriber::<TransportState>()?;
     let commands = stage.server().waker();
+    let link_changed = Waker::fd(link.readable().context("failed to watch the MIDI link")?);
     stage.announce_ready();
 
-    let mut ntp = NtpClock::measure();
-    let mut ntp_at = Instant::now();
-    let signal_every = period(cfg.osc_signal_hz);
-    let metrics_every = period(cfg.osc_metrics_hz);
-    let (mut last_signal, mut last_metrics) = (None::<Instant>, None::<Instant>);
-    let mut counts = Counts::default();
-    let mut pending = Vec::new();
-    let mut was_running = None;
-    let mut hushes = None;
     let mut shutdown = false;
     let mut failure = None;
     let mut lost = false;
-    let print = opts.print;
-    // Signal frames (50 a second) wake the router only while something consumes what they
-    // become: a linked MIDI peer (the MIDI thread runs only then) or OSC signal bundles.
-    // Otherwise the once-a-second tick empties the subscription, and a peer linking later is
-    // noticed by then: its controllers start within a second.
-    let wants_signals = |now: u64| {
-        rt_stats.linked_at(now)
-            || (osc_out.active() && (signal_every.is_some() || metrics_every.is_some()))
-    };
-    let mut fast = wants_signals(khorus_bus::clock::now_ns());
+    // A subscription wakes the router only while something consumes what its samples become
+    // (`Feed::wants`); otherwise the once-a-second tick empties it, and the collector (nobody
+    // waiting for frames) ticks at its idle rate. A peer linking wakes the router at once
+    // (`LinkWatch`); the MIDI thread's cycles are the fallback, noticed within a second.
+    let wants = |feed: &Feed, now: u64| feed.wants(link.linked() || rt_stats.linked_at(now));
+    let mut fast = wants(&feed, khorus_bus::clock::now_ns());
     let exit = loop {
-        let mut switch = false;
         let mut sources = vec![
-            (Src::Notes, notes.waker()?),
-            (Src::Curves, curves.waker()?),
             (Src::Transport, transport.waker()?),
             (Src::Commands, commands.clone()),
+            (Src::Link, link_changed.clone()),
         ];
-        if fast {
+        if fast.notes {
+            sources.push((Src::Notes, notes.waker()?));
+            sources.push((Src::Curves, curves.waker()?));
+        } else {
+            notes.read_at_own_pace();
+            curves.read_at_own_pace();
+        }
+        if fast.signals {
             sources.push((Src::Signals, signals.waker()?));
         } else {
-            // Nobody waiting for frames as they come lets the collector tick at its idle rate.
             signals.read_at_own_pace();
         }
+        // A consumer appeared: what came since the last tick is its (the listeners made above
+        // wake the router for anything published from now on).
+        let now = khorus_bus::clock::now_ns();
+        if fast.notes {
+            feed.notes(&mut notes, now)?;
+            feed.curves(&mut curves, now)?;
+        }
+        if fast.signals {
+            feed.signals(&mut signals, now)?;
+        }
+        feed.hand_over(midi_tx.as_mut(), &rt_stats, now);
+        let mut switch = false;
         let every_second = Period::every(Duration::from_secs(1));
         let exit = wait::run(&sources, Some(every_second), None, |wake| {
             let now = khorus_bus::clock::now_ns();
-            counts.missed =
+            feed.counts.missed =
                 notes.missed() + signals.missed() + curves.missed() + transport.missed();
             let result = match wake {
-                Wake::Ready(Src::Notes) => notes
-                    .drain(|n| {
-                        counts.received += 1;
-                        let Some(m) = mapper.note(&n) else {
-                            counts.invalid += 1;
-                            return;
-                        };
-                        if print {
-                            // The note as every tool prints it, then the MIDI it becomes.
-                            println!(
-                                "{} -> midi ch={} note={} vel={}",
-                                n.line(now),
-                                m.channel + 1,
-                                m.note,
-                                m.velocity
-                            );
-                        }
-                        if osc_out.active() {
-                            osc_out.send(&osc::note_bundle(
-                                m,
-                                n.velocity.clamp(0.0, 1.0),
-                                n.dur_ns as f32 / 1e9,
-                                ntp.ntp(n.t_ns),
-                            ));
-                        }
-                        pending.push(m.at(n.t_ns, n.dur_ns));
-                    })
-                    .map(drop),
-                Wake::Ready(Src::Signals) => signals
-                    .drain(|f| {
-                        counts.received += 1;
-                        mapper.signals(&f, now, &mut pending);
-                        let due = |last: Option<Instant>, every: Option<Duration>| {
-                            every.is_some_and(|e| last.is_none_or(|l| l.elapsed() >= e))
-                        };
-                        if osc_out.active() && due(last_signal, signal_every) {
-                            last_signal = Some(Instant::now());
-                            osc_out.send(&osc::signal_bundle(&f));
-                        }
-                        if osc_out.active() && due(last_metrics, metrics_every) {
-                            last_metrics = Some(Instant::now());
-                            osc_out.send(&osc::metrics_bundle(&f));
-                        }
-                    })
-                    .map(drop),
-                Wake::Ready(Src::Curves) => curves
-                    .drain(|c| {
-                        counts.received += 1;
-                        mapper.curve(&c, now, &mut pending);
-                    })
-                    .map(drop),
-                Wake::Ready(Src::Transport) => transport
-                    .drain(|t| {
-                        counts.received += 1;
-                        match tempo_of(&t) {
-                            Some(tempo) => {
-                                pending.push(Incoming::Transport(tempo));
-                                // The transport stopped, or the composer was hushed (by anyone):
-                                // nothing may keep sounding.
-                                let stopped = was_running == Some(true) && !tempo.running;
-                                let hushed = hushes.is_some_and(|h| h != t.hushes);
-                                if stopped || hushed {
-                                    pending.push(Incoming::AllNotesOff { clear: true });
-                                }
-                                was_running = Some(tempo.running);
-                                hushes = Some(t.hushes);
-                            }
-                            None => counts.invalid += 1,
-                        }
-                    })
-                    .map(drop),
+                Wake::Ready(Src::Notes) => feed.notes(&mut notes, now),
+                Wake::Ready(Src::Signals) => feed.signals(&mut signals, now),
+                Wake::Ready(Src::Curves) => feed.curves(&mut curves, now),
+                Wake::Ready(Src::Transport) => feed.transport(&mut transport),
+                Wake::Ready(Src::Link) => {
+                    link.clear();
+                    Ok(())
+                }
                 Wake::Ready(Src::Commands) => {
                     let (ok, rejected) = stage.commands();
-                    let report = status(&rt_stats, &osc_stats, &counts, ok, rejected);
+                    let report = status(&rt_stats, &osc_stats, &feed.counts, ok, rejected);
                     stage
                         .server()
                         .serve(|cmd| Ok(cmd.answer(|| report, &mut shutdown)))
                         .map(drop)
                 }
                 Wake::Tick => {
-                    // (Frames that came just as a consumer appeared are kept for it.)
-                    if !fast
-                        && !wants_signals(now)
-                        && let Err(e) = signals.drain(|_| counts.unconsumed += 1)
-                    {
+                    // (What came just as a consumer appeared is kept for it.)
+                    let now_wanted = wants(&feed, now);
+                    let mut empty = || -> Result<(), BusError> {
+                        if !fast.signals && !now_wanted.signals {
+                            feed.unconsumed(&mut signals)?;
+                        }
+                        if !fast.notes && !now_wanted.notes {
+                            feed.unconsumed(&mut notes)?;
+                            feed.unconsumed(&mut curves)?;
+                        }
+                        Ok(())
+                    };
+                    if let Err(e) = empty() {
                         failure = Some(e);
                         return ControlFlow::Break(());
                     }
-                    mapper.flush(now, &mut pending);
-                    if ntp_at.elapsed() > Duration::from_secs(10) {
-                        ntp = NtpClock::measure();
-                        ntp_at = Instant::now();
-                    }
+                    feed.tick(now);
                     let (ok, rejected) = stage.commands();
                     stage
                         .heartbeat(true, || {
-                            status(&rt_stats, &osc_stats, &counts, ok, rejected)
+                            status(&rt_stats, &osc_stats, &feed.counts, ok, rejected)
                         })
                         .map(drop)
                 }
             };
-            if mapper.has_waiting() {
-                mapper.flush(now, &mut pending);
-            }
-            for item in pending.drain(..) {
-                if print && let Incoming::Cc { channel, cc, value } = item {
-                    println!("cc ch={} cc={cc} value={value}", channel + 1);
-                }
-                if let Some(tx) = midi_tx.as_mut() {
-                    push_to_midi(tx, item, &rt_stats, now, &mut counts);
-                }
-            }
+            feed.hand_over(midi_tx.as_mut(), &rt_stats, now);
             if let Err(e) = result {
                 failure = Some(e);
                 return ControlFlow::Break(());
@@ -462,14 +357,15 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
             if shutdown {
                 return ControlFlow::Break(());
             }
-            if wants_signals(now) != fast {
+            let now_wanted = wants(&feed, now);
+            if now_wanted != fast {
+                fast = now_wanted;
                 switch = true;
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         });
         if switch {
-            fast = !fast;
             continue;
         }
         break exit;
@@ -498,8 +394,4 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
         anyhow::bail!("the PipeWire thread ended without being asked to");
     }
     Ok(())
-}
-
-fn period(hz: f64) -> Option<Duration> {
-    (hz > 0.0).then(|| Duration::from_secs_f64(1.0 / hz))
 }

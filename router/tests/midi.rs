@@ -5,7 +5,7 @@ use std::time::Duration;
 use khorus_bus::Counter;
 use khorus_bus::command::{Common, CommonReply};
 use khorus_bus::commands::composer::{ComposerCommand, TransportAction};
-use khorus_bus::{Bus, NoteEvent, Role, SignalFrame, SignalId, clock};
+use khorus_bus::{Bus, CurvePoint, NoteEvent, Role, SignalFrame, SignalId, clock};
 use nix::sys::signal::Signal;
 
 use crate::util::{MidiRig, RATE, channel, field, free_udp_port, note, note_name};
@@ -87,12 +87,14 @@ fn notes_and_signal_ccs_reach_pw_mididump_on_their_channels_at_exact_frames() {
 }
 
 #[test]
-fn signal_frames_wake_the_router_only_while_a_midi_peer_is_linked() {
+fn frames_notes_and_curves_wake_the_router_only_while_a_midi_peer_is_linked() {
     let Some(rig) = MidiRig::start_unlinked("rlazy", &[]) else {
         return;
     };
     let node = Bus::open("test-signals", &rig.bus.config).unwrap();
     let mut signals = node.publisher::<SignalFrame>().unwrap();
+    let mut notes = node.publisher::<NoteEvent>().unwrap();
+    let mut curves = node.publisher::<CurvePoint>().unwrap();
     let mut status = node
         .command_client::<khorus_bus::commands::Router>()
         .unwrap();
@@ -116,19 +118,64 @@ fn signal_frames_wake_the_router_only_while_a_midi_peer_is_linked() {
     for _ in 0..100 {
         signals.publish(frame).unwrap();
     }
-    let (_, received) = khorus_tests::wait_for(Duration::from_secs(5), "100 unconsumed", || {
+    // Notes and curve points too (no OSC target, no --print: nothing turns them into anything).
+    for i in 0..20 {
+        let t = clock::now_ns() + 300_000_000;
+        notes
+            .publish(note(t + i * 1_000_000, 50, 60.0, 0.8, Role::Bass))
+            .unwrap();
+    }
+    for _ in 0..30 {
+        curves.publish(CurvePoint::default()).unwrap();
+    }
+    let (_, received) = khorus_tests::wait_for(Duration::from_secs(5), "150 unconsumed", || {
         let c = counters(&mut status);
-        (c.0 == 100).then_some(c)
+        (c.0 == 150).then_some(c)
     });
-    assert_eq!(received, 0, "no frame was mapped while nothing consumed it");
-    // ...and it does not wait for them: the collector reading this ticks at its idle rate.
+    assert_eq!(received, 0, "nothing was mapped while nothing consumed it");
+    // ...and it does not wait for them: the collector reading this ticks at its idle rate, and
+    // a composer's notes do not wake it.
     assert_eq!(
         signals.listeners(),
         0,
         "the unlinked router waits for frames"
     );
-    // Linked: frames wake it again and become controllers (within a second of the link).
+    assert_eq!(notes.listeners(), 0, "the unlinked router waits for notes");
+    assert_eq!(
+        curves.listeners(),
+        0,
+        "the unlinked router waits for curves"
+    );
+    // Linked: everything wakes it again at once. A note published just after the link plays
+    // on time (the router hears of the link from the stream, not at its next tick).
     rig.link();
+    let t = clock::now_ns() + 250_000_000;
+    notes.publish(note(t, 50, 62.0, 0.8, Role::Bass)).unwrap();
+    let on = rig.wait_dumped(1, |d| d.text.starts_with("Note On"));
+    assert!(
+        on[0].text.contains(&format!("note {:>4}", note_name(62))),
+        "{:?}",
+        on[0]
+    );
+    // From then on it waits for each note.
+    notes
+        .publish(note(
+            clock::now_ns() + 250_000_000,
+            50,
+            64.0,
+            0.8,
+            Role::Bass,
+        ))
+        .unwrap();
+    assert_eq!(notes.listeners(), 1, "the linked router waits for notes");
+    rig.wait_dumped(2, |d| d.text.starts_with("Note On"));
+    match status
+        .call(&Common::Status, Duration::from_secs(2))
+        .unwrap()
+    {
+        CommonReply::Status(s) => assert_eq!(s.get(Counter::Late), Some(0), "{s:?}"),
+        other => panic!("status: {other:?}"),
+    }
     rig.wait_dumped(4, |d| d.text.contains("All Notes Off"));
     frame.level[SignalId::EXEC.index()] = 0.5;
     signals.publish(frame).unwrap();
@@ -136,7 +183,7 @@ fn signal_frames_wake_the_router_only_while_a_midi_peer_is_linked() {
         d.text.starts_with("Controller") && !d.text.contains("All Notes Off")
     });
     assert_eq!(field(&ccs[0].text, "value"), Some(64), "{:?}", ccs[0]);
-    assert_eq!(counters(&mut status).0, 100);
+    assert_eq!(counters(&mut status).0, 150);
     signals.publish(frame).unwrap();
     assert_eq!(
         signals.listeners(),

@@ -125,8 +125,9 @@ pub enum Counter {
     SignalsStale = 27,
     /// Notes not written because no MIDI peer is linked (the router).
     Unlinked = 28,
-    /// Signal frames read without waking for them, because nothing consumed them (the router
-    /// with no MIDI peer linked and no OSC signal bundles).
+    /// Samples read without waking for them, because nothing consumed them (the router: signal
+    /// frames with no MIDI peer linked and no OSC signal bundles; notes and curve points with
+    /// no MIDI peer linked, no OSC target and no `--print`).
     Unconsumed = 29,
     /// Notes a (re)started synth took over from the composer: they had started, or were
     /// published, before it was listening (see `SynthCommand::Resume`).
