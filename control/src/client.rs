@@ -215,14 +215,14 @@ pub fn changes_of(session: &Session) -> Vec<Change> {
 pub fn print_status(out: &mut impl Write, reports: &[StageReport]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<10} {:>7}  {:<21} {:>8} {:>9} {:>8} {:>6} {:>9}  counters",
-        "stage", "pid", "state", "restarts", "restart", "uptime", "cpu%", "pss"
+        "{:<10} {:>7}  {:<21} {:>8} {:>9} {:>8} {:>6} {:>7} {:>9}  counters",
+        "stage", "pid", "state", "restarts", "restart", "uptime", "cpu%", "wakes/s", "pss"
     )?;
     for r in reports {
         let dash = || "-".to_string();
         writeln!(
             out,
-            "{:<10} {:>7}  {:<21} {:>8} {:>9} {:>8} {:>6} {:>9}  {}",
+            "{:<10} {:>7}  {:<21} {:>8} {:>9} {:>8} {:>6} {:>7} {:>9}  {}",
             r.stage.name(),
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.state.name(),
@@ -230,6 +230,7 @@ pub fn print_status(out: &mut impl Write, reports: &[StageReport]) -> std::io::R
             r.last_restart_ms.map_or_else(dash, |ms| format!("{ms} ms")),
             r.uptime_s.map_or_else(dash, duration),
             r.cpu_percent.map_or_else(dash, |c| format!("{c:.2}")),
+            r.wakes_per_s.map_or_else(dash, |w| format!("{w:.1}")),
             r.pss_kib
                 .map_or_else(dash, |k| format!("{:.1} MiB", k as f64 / 1024.0)),
             counters(&r.counters),
@@ -335,6 +336,7 @@ mod tests {
                 last_restart_ms: Some(120),
                 uptime_s: None,
                 cpu_percent: None,
+                wakes_per_s: Some(23.4),
                 pss_kib: Some(2048),
                 counters: vec![(Counter::Source, 1), (Counter::Dropped, 0)],
                 detail: vec!["collector exited with status 2".into()],
@@ -345,6 +347,7 @@ mod tests {
         assert!(text.contains("crash-looping"), "{text}");
         assert!(text.contains("source=procfs"), "{text}");
         assert!(text.contains("2.0 MiB"), "{text}");
+        assert!(text.contains(" 23.4 "), "wakes/s: {text}");
         assert!(text.contains("| collector exited with status 2"), "{text}");
     }
 }

@@ -1,5 +1,5 @@
-//! What `/proc` says about a stage: CPU time and proportional memory (PSS), read only when
-//! someone asks for status.
+//! What `/proc` says about a stage: CPU time, wake-ups and proportional memory (PSS), read
+//! only when someone asks for status.
 
 use std::time::Instant;
 
@@ -34,27 +34,72 @@ pub fn pss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// CPU use between two readings.
+/// What a process's threads have used so far: CPU time (from each thread's `schedstat`, in
+/// ns, not the clock ticks of `/proc/PID/stat`, which are 10 ms: a stage at 0.01 % of a core
+/// uses one tick in 100 s) and wake-ups (voluntary context switches: each a sleep that
+/// ended). A thread that exits between two readings takes its share with it.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuSample {
-    ticks: u64,
+pub struct Usage {
+    cpu_ns: u64,
+    wakes: u64,
     at: Instant,
 }
 
-impl CpuSample {
-    /// Reads `pid` now.
+/// Use between two readings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    /// % of one core.
+    pub cpu_percent: f64,
+    /// Wake-ups a second, all threads together.
+    pub wakes_per_s: f64,
+}
+
+impl Usage {
+    /// Reads `pid` now; `None` when it is gone.
     pub fn now(pid: u32) -> Option<Self> {
+        let (mut cpu_ns, mut wakes, mut threads) = (0u64, 0u64, 0usize);
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let dir = task.path();
+            let ns = std::fs::read_to_string(dir.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            let switches = std::fs::read_to_string(dir.join("status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                });
+            if let (Some(ns), Some(switches)) = (ns, switches) {
+                cpu_ns += ns;
+                wakes += switches;
+                threads += 1;
+            }
+        }
+        if threads == 0 {
+            // No schedstat (a kernel without CONFIG_SCHED_INFO): the process's clock ticks.
+            let ticks = cpu_ticks(pid)?;
+            cpu_ns = (ticks as f64 / ticks_per_s() * 1e9) as u64;
+        }
         Some(Self {
-            ticks: cpu_ticks(pid)?,
+            cpu_ns,
+            wakes,
             at: Instant::now(),
         })
     }
 
-    /// % of one core used since `earlier`.
-    pub fn percent_since(&self, earlier: &CpuSample) -> Option<f64> {
+    /// Use since `earlier` (at least 50 ms before).
+    pub fn since(&self, earlier: &Usage) -> Option<Rates> {
         let dt = self.at.checked_duration_since(earlier.at)?.as_secs_f64();
-        (dt > 0.05)
-            .then(|| self.ticks.saturating_sub(earlier.ticks) as f64 / ticks_per_s() / dt * 100.0)
+        (dt > 0.05).then(|| Rates {
+            cpu_percent: self.cpu_ns.saturating_sub(earlier.cpu_ns) as f64 / 1e9 / dt * 100.0,
+            wakes_per_s: self.wakes.saturating_sub(earlier.wakes) as f64 / dt,
+        })
     }
 }
 
@@ -68,5 +113,33 @@ mod tests {
         assert!(cpu_ticks(me).is_some());
         assert!(pss_kib(me).unwrap() > 0);
         assert!(cpu_ticks(u32::MAX).is_none());
+        assert!(Usage::now(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn usage_counts_this_threads_wake_ups_and_cpu_time() {
+        let me = std::process::id();
+        let before = Usage::now(me).unwrap();
+        // Twenty sleeps (each ends in a wake-up: the thing measured, not a synchronisation),
+        // then some work.
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed().as_millis() < 20 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let after = Usage::now(me).unwrap();
+        assert!(after.wakes - before.wakes >= 20, "{before:?} {after:?}");
+        // At least most of the 20 ms of work (the thread may be preempted a little).
+        assert!(
+            after.cpu_ns - before.cpu_ns >= 10_000_000,
+            "{before:?} {after:?}"
+        );
+        let r = after.since(&before).unwrap();
+        assert!(r.wakes_per_s > 0.0 && r.cpu_percent > 0.0, "{r:?}");
+        // Too close together to say anything.
+        assert_eq!(after.since(&after), None);
     }
 }

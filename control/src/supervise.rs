@@ -17,7 +17,7 @@ use khorus_bus::commands::control::{StageReport, StageState};
 use khorus_bus::wait::Waker;
 use khorus_bus::{Counter, StageKind, StageStatus};
 
-use crate::procinfo::{self, CpuSample};
+use crate::procinfo::{self, Usage};
 
 /// Lines of a crashed stage's log shown in status.
 const TAIL_LINES: usize = 6;
@@ -64,7 +64,8 @@ pub struct Supervised {
     pub detail: Vec<String>,
     /// Its latest status report, and when it arrived.
     pub last_status: Option<(StageStatus, Instant)>,
-    cpu: Option<CpuSample>,
+    /// Its usage at the last status report (or when it became ready).
+    usage: Option<Usage>,
     /// Started without PipeWire (the router, OSC only): restart when PipeWire appears.
     pub without_pipewire: bool,
     /// How the child exited (and whether it was killed), when a bounded wait reaped it.
@@ -95,7 +96,7 @@ impl Supervised {
             restart_ms: Vec::new(),
             detail: Vec::new(),
             last_status: None,
-            cpu: None,
+            usage: None,
             without_pipewire: false,
             reaped: None,
         }
@@ -178,7 +179,7 @@ impl Supervised {
         self.ready_at = Some(now);
         self.detail.clear();
         self.last_status = None;
-        self.cpu = self.pid.and_then(CpuSample::now);
+        self.usage = self.pid.and_then(Usage::now);
     }
 
     /// Its process exited (the pidfd fired): reaps it if it is our child, records why, and
@@ -319,19 +320,20 @@ impl Supervised {
 
     /// The report `khorus status` shows.
     pub fn report(&mut self) -> StageReport {
-        let (cpu_percent, pss_kib) = match self.pid {
+        let (rates, pss_kib) = match self.pid {
             Some(pid) => {
-                let now = CpuSample::now(pid);
-                let pct = match (&now, &self.cpu) {
-                    (Some(n), Some(before)) => n.percent_since(before),
+                let now = Usage::now(pid);
+                let rates = match (&now, &self.usage) {
+                    (Some(n), Some(before)) => n.since(before),
                     _ => None,
                 };
+                // Reports closer together than the least period measured share its reading.
                 if let Some(n) = now
-                    && self.cpu.is_none_or(|b| n.percent_since(&b).is_some())
+                    && self.usage.is_none_or(|b| n.since(&b).is_some())
                 {
-                    self.cpu = Some(n);
+                    self.usage = Some(n);
                 }
-                (pct, procinfo::pss_kib(pid))
+                (rates, procinfo::pss_kib(pid))
             }
             None => (None, None),
         };
@@ -349,7 +351,8 @@ impl Supervised {
             restarts: self.restarts,
             last_restart_ms: self.restart_ms.last().copied(),
             uptime_s: self.ready_at.map(|r| r.elapsed().as_secs()),
-            cpu_percent,
+            cpu_percent: rates.map(|r| r.cpu_percent),
+            wakes_per_s: rates.map(|r| r.wakes_per_s),
             pss_kib,
             counters,
             detail: self.detail.clone(),

@@ -117,6 +117,13 @@ fn up_plays_to_the_sink_and_down_leaves_nothing_behind() {
         assert_eq!(r.state, StageState::Ready, "{r:?}");
         assert_eq!(r.restarts, 0, "{r:?}");
         assert!(r.pss_kib.is_some_and(|k| k > 0), "{r:?}");
+        // Measured since the stage became ready (seconds ago): what it costs, in CPU and in
+        // wake-ups; the synth at least once per PipeWire cycle (2048 frames: 23 a second).
+        let wakes = r.wakes_per_s.expect("wake-ups measured");
+        assert!(r.cpu_percent.is_some_and(|c| c > 0.0), "{r:?}");
+        if r.stage == StageKind::Synth {
+            assert!(wakes > 15.0, "{r:?}");
+        }
     }
     drop(notes);
     drop(bus);

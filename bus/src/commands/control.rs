@@ -199,6 +199,9 @@ pub struct StageReport {
     pub uptime_s: Option<u64>,
     /// CPU over the last status period, % of one core.
     pub cpu_percent: Option<f64>,
+    /// Wake-ups a second over the last status period, all its threads together (what a
+    /// periodic path costs on a machine that runs it all day, whatever it does when awake).
+    pub wakes_per_s: Option<f64>,
     /// Proportional set size, KiB.
     pub pss_kib: Option<u64>,
     /// Its latest status counters.
