@@ -24,6 +24,11 @@ use super::Reading;
 /// How often the PSI files are read, ns (every tick when ticks are longer).
 pub const READ_INTERVAL_NS: u64 = 100_000_000;
 
+/// A read comes due this much before [`READ_INTERVAL_NS`] has passed: ticks of that length
+/// fall on the clock's grid give or take a millisecond, and a tick 99.3 ms after the last read
+/// must not wait for the next one (which made the reads every 200 ms half the time).
+const READ_SLACK_NS: u64 = READ_INTERVAL_NS / 10;
+
 /// The PSI files and the signals they feed.
 #[derive(Debug)]
 pub struct Psi {
@@ -90,7 +95,7 @@ impl Psi {
         let due = self.reads < 2
             || self
                 .read_at
-                .is_none_or(|t| now_ns.saturating_sub(t) >= READ_INTERVAL_NS);
+                .is_none_or(|t| now_ns.saturating_sub(t) + READ_SLACK_NS >= READ_INTERVAL_NS);
         let since = now_ns.saturating_sub(self.reported_at) as f64;
         for f in &mut self.files {
             if due {
@@ -235,6 +240,24 @@ mod tests {
         assert!(near(&d[6..=10], 8_800), "{d:?}");
         // …and the one at 220 ms, 20 %.
         assert!(near(&d[11..], 4_000), "{d:?}");
+    }
+
+    #[test]
+    fn ticks_of_the_interval_read_every_time_though_they_come_a_little_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let us = 1_000;
+        // 100 ms ticks as the grid gives them: 99.3, 100.6, 99.1 ms apart; 10 % stall between
+        // the first two ticks, then 30 %, then 50 %, then 20 %.
+        let ticks = [0, 100_000 * us, 199_300 * us, 299_900 * us, 399_000 * us];
+        let stall = [0, 10_000, 39_790, 90_090, 109_910];
+        let d = deltas(dir.path(), &ticks, |t| {
+            stall[ticks.iter().position(|&x| x == t).unwrap()]
+        });
+        // Each tick's own stall: every tick read the file.
+        assert_eq!(
+            d,
+            vec![None, Some(10_000), Some(29_790), Some(50_300), Some(19_820)]
+        );
     }
 
     #[test]
