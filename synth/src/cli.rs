@@ -256,8 +256,7 @@ fn send(cmd: Result<SynthCommand, ClientError>) -> ExitCode {
     }
 }
 
-/// Prints the running synth's graph: 0 printed, 1 when no synth answers or it plays the graph
-/// it started with (nothing to print that its own `--graph` does not already say).
+/// Prints the running synth's graph: 0 printed, 1 when no synth answers.
 fn print_graph() -> ExitCode {
     match client::describe(&BusConfig::from_env(), client::TIMEOUT) {
         Ok(Some(json)) => {
@@ -265,10 +264,7 @@ fn print_graph() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(None) => {
-            eprintln!(
-                "khorus-synth: the synth plays the graph it started with (its --graph file, or \
-                 the built-in patch when it had none); nothing was loaded since"
-            );
+            eprintln!("khorus-synth: the synth could not write its graph as JSON");
             ExitCode::FAILURE
         }
         Err(e) => {

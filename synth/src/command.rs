@@ -101,7 +101,7 @@ impl Controller {
             rate,
             bpm: None,
             graph: None,
-            start: GraphSpec::default(),
+            start: GraphSpec::default().spelled_out(),
             last_swap: None,
             shutdown: false,
             recent: vec![(0, 0, 0, 0); RECENT].into_boxed_slice(),
@@ -214,9 +214,9 @@ impl Controller {
     }
 
     /// Says which graph the starting engine was built from (what the first node-by-node edit
-    /// starts from; the built-in patch unless told).
+    /// starts from and `Describe` tells; the built-in patch unless told).
     pub fn started_from(&mut self, spec: GraphSpec) {
-        self.start = spec;
+        self.start = spec.spelled_out();
     }
 
     /// Builds `spec` and hands it over: the nodes it shares with the graph playing carry on,
@@ -280,10 +280,7 @@ impl Controller {
                 Ok(SynthReply::Applied)
             }
             SynthCommand::Describe => Ok(SynthReply::Graph {
-                json: self
-                    .graph
-                    .as_ref()
-                    .and_then(|g| serde_json::to_string(g).ok()),
+                json: serde_json::to_string(self.graph.as_ref().unwrap_or(&self.start)).ok(),
             }),
             SynthCommand::LoadGraph { json, fade_ms } => {
                 let spec =

@@ -220,6 +220,23 @@ impl GraphSpec {
     }
 
     /// Sends by effect name instead of by position, so the graph can change around them.
+    /// The same graph with nothing left implied: the built-in patch for an empty graph, the
+    /// default delay and reverb when it names no effects, every send by its effect's name. It
+    /// builds the same engine; it is what `khorus-synth graph` prints for a synth started
+    /// from it, and what a `Set` on any of its nodes is recorded in.
+    pub fn spelled_out(&self) -> Self {
+        let mut g = if self.instruments.is_empty() && self.effects.is_empty() {
+            Self::builtin_patch(DEFAULT_POLYPHONY)
+        } else {
+            self.clone()
+        };
+        g.name_sends();
+        if g.effects.is_empty() {
+            g.effects = default_effect_specs();
+        }
+        g
+    }
+
     fn name_sends(&mut self) {
         let effects: Vec<String> = if self.effects.is_empty() {
             vec!["delay".into(), "reverb".into()]

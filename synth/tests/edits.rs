@@ -391,3 +391,67 @@ fn edit_commands_add_remove_and_route_nodes_while_the_rest_plays_on_untouched() 
         assert_eq!(describe(&mut edited).as_deref(), Some(graph.as_str()));
     }
 }
+
+#[test]
+fn a_synth_describes_the_graph_it_started_with_spelled_out_and_the_sets_since() {
+    use std::sync::Arc;
+
+    use khorus_bus::{StageKind, StageStatus};
+    use khorus_synth::command::Controller;
+    use khorus_synth::rt::RtStats;
+
+    let status = || StageStatus::new(StageKind::Synth);
+    let describe = |c: &mut Controller| match c.handle(SynthCommand::Describe, status) {
+        Ok(SynthReply::Graph { json: Some(json) }) => GraphSpec::from_json(&json).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    // Started with no graph: the built-in patch, every node named, the effects too.
+    let engine = GraphSpec::default().build(RATE).unwrap();
+    let (mut c, _r) = Controller::new(engine, Arc::new(RtStats::default()), 64);
+    let g = describe(&mut c);
+    let names: Vec<&str> = g.node_names().collect();
+    assert_eq!(
+        names,
+        [
+            "pad", "lead", "bass", "chords", "kick", "click", "hat", "glitch", "delay", "reverb"
+        ]
+    );
+    // A set is recorded in what it describes, on an instrument and on an implied effect alike.
+    for (node, param, value) in [("pad", "cutoff", 1200.0), ("reverb", "room", 0.9)] {
+        let set = SynthCommand::Set {
+            node: node.into(),
+            param: param.into(),
+            value,
+        };
+        assert!(matches!(c.handle(set, status), Ok(SynthReply::Applied)));
+    }
+    let json = serde_json::to_string(&describe(&mut c)).unwrap();
+    assert!(json.contains("\"cutoff\":1200.0"), "{json}");
+    assert!(json.contains("\"room\":0.9"), "{json}");
+    // What it prints builds the same nodes (a render with it plays what the synth played).
+    let rebuilt = describe(&mut c).build(RATE).unwrap();
+    assert_eq!(
+        rebuilt.instruments().len() + rebuilt.effects().len(),
+        names.len()
+    );
+
+    // Started from a graph file that leaves its effects implied: they are spelled out.
+    let file = GraphSpec::from_json(&format!(
+        r#"{{"instruments":[{}]}}"#,
+        inst(
+            "solo",
+            &def("solo", "sine", 1.0, 0.5),
+            r#""sends":[0.0,0.3],"#
+        )
+    ))
+    .unwrap();
+    let (mut c, _r) = Controller::new(file.build(RATE).unwrap(), Arc::new(RtStats::default()), 64);
+    c.started_from(file);
+    let g = describe(&mut c);
+    assert_eq!(
+        g.node_names().collect::<Vec<_>>(),
+        ["solo", "delay", "reverb"]
+    );
+    let json = serde_json::to_string(&g).unwrap();
+    assert!(json.contains("\"sends\":{\"reverb\":0.3}"), "{json}");
+}

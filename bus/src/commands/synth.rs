@@ -90,7 +90,9 @@ pub enum SynthReply {
     Common(CommonReply),
     /// The change was accepted and applies from the next audio block.
     Applied,
-    /// The graph it plays (`None`: the built-in patch it started with).
+    /// The graph it plays: the one it started with (its `--graph` file or the built-in patch,
+    /// spelled out), or the last loaded, with every `Set` since recorded (`None` only if it
+    /// could not be written as JSON).
     Graph {
         /// The graph file's JSON.
         json: Option<String>,
