@@ -421,6 +421,12 @@ pub struct StageProgram {
 /// carry capabilities (`setcap`), and control's must never.
 const SHARED: [StageKind; 3] = [StageKind::Composer, StageKind::Synth, StageKind::Router];
 
+/// This executable as the kernel knows it. Once its file is replaced on disk (an upgrade, a
+/// rebuild) under a control that runs for days, `current_exe()` names a path that is gone
+/// (it ends in " (deleted)") and no stage could be started again; this still runs the code
+/// control runs, so a restarted stage always speaks control's version of the bus.
+const THIS_EXE: &str = "/proc/self/exe";
+
 /// How to start `stage`: the collector from its binary beside this executable (a build or an
 /// install; else on `PATH`), the others from this executable under the stage's name.
 pub fn stage_program(stage: StageKind) -> StageProgram {
@@ -431,8 +437,8 @@ pub fn stage_program(stage: StageKind) -> StageProgram {
         .and_then(|e| e.parent().map(|d| d.join(&name)))
         .unwrap_or_else(|| PathBuf::from(&name));
     match exe {
-        Some(exe) if SHARED.contains(&stage) => StageProgram {
-            program: exe,
+        Some(_) if SHARED.contains(&stage) => StageProgram {
+            program: PathBuf::from(THIS_EXE),
             arg0: beside,
         },
         _ => {
@@ -523,7 +529,8 @@ mod tests {
         let dir = exe.parent().unwrap();
         for kind in [StageKind::Composer, StageKind::Synth, StageKind::Router] {
             let p = stage_program(kind);
-            assert_eq!(p.program, exe);
+            // This very file, even once replaced on disk.
+            assert_eq!(std::fs::canonicalize(&p.program).unwrap(), exe);
             assert_eq!(p.arg0, dir.join(format!("khorus-{}", kind.name())));
         }
         let p = stage_program(StageKind::Collector);

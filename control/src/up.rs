@@ -325,8 +325,10 @@ impl Control {
         let s = &mut self.stages[i];
         s.without_pipewire = without_pipewire;
         if let Err(e) = s.spawn(&program, &args, &log) {
-            s.detail = vec![format!("{e:#}")];
             s.on_exit(&log, max);
+            // Why it did not start, not how its last run ended.
+            s.detail = vec![format!("{e:#}")];
+            tracing::warn!("{}", s.detail[0]);
             return;
         }
         let pid = s.pid.unwrap_or(0);

@@ -2,7 +2,7 @@
 //! directory, PipeWire environment) with the CLI pointed at it, and the checks that go with it
 //! (zombies, liveness).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -24,33 +24,57 @@ pub struct Up {
     state: tempfile::TempDir,
     env: Vec<(&'static str, PathBuf)>,
     pids: Vec<u32>,
+    /// Control's binary, when not the build's ([`Up::start_copied`]).
+    control_bin: Option<PathBuf>,
 }
 
 impl Up {
     /// Starts `khorus up` with `stack_env` (a PipeWire stack's), a bus tagged `tag`, and the
     /// configuration text `config`.
     pub fn start(stack_env: Vec<(&'static str, PathBuf)>, tag: &str, config: Option<&str>) -> Self {
+        let mut up = Self::new(stack_env, tag, config);
+        up.spawn_control();
+        up
+    }
+
+    /// [`Up::start`] with control run from a copy of its binary in `dir` (the collector's
+    /// beside it, where control looks for it), so that a test can replace the file under a
+    /// running control, as an upgrade does.
+    pub fn start_copied(stack_env: Vec<(&'static str, PathBuf)>, tag: &str, dir: &Path) -> Self {
+        let mut up = Self::new(stack_env, tag, None);
+        for name in ["khorus", "khorus-collector"] {
+            std::fs::copy(bin(name), dir.join(name)).unwrap();
+        }
+        up.control_bin = Some(dir.join("khorus"));
+        up.spawn_control();
+        up
+    }
+
+    fn new(stack_env: Vec<(&'static str, PathBuf)>, tag: &str, config: Option<&str>) -> Self {
         // Stages outlive a killed control: they are re-parented to this process, which reaps
         // them (see Drop) instead of leaving zombies to init.
         // SAFETY: prctl with an integer argument only sets a flag of this process.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        let mut up = Self {
+        let up = Self {
             control: None,
             bus: TestBus::new(tag),
             state: tempfile::tempdir().unwrap(),
             env: stack_env,
             pids: Vec::new(),
+            control_bin: None,
         };
         if let Some(text) = config {
             std::fs::write(up.state.path().join("khorus.toml"), text).unwrap();
         }
-        up.spawn_control();
         up
     }
 
     /// Starts (another) control on the same bus and state.
     pub fn spawn_control(&mut self) {
-        let mut cmd = self.command("khorus");
+        let mut cmd = match &self.control_bin {
+            Some(path) => self.command_at(path),
+            None => self.command("khorus"),
+        };
         cmd.arg("up");
         let config = self.state.path().join("khorus.toml");
         if config.exists() {
@@ -63,7 +87,12 @@ impl Up {
 
     /// A khorus binary with this instance's environment.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(bin(program));
+        self.command_at(&bin(program))
+    }
+
+    /// [`Up::command`] for the program at `path`.
+    pub fn command_at(&self, path: &Path) -> Command {
+        let mut cmd = Command::new(path);
         cmd.envs(self.env.iter().map(|(k, v)| (*k, v)))
             .envs(self.bus.config.env())
             .env("XDG_STATE_HOME", self.state.path())

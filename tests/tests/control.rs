@@ -143,6 +143,33 @@ fn up_plays_to_the_sink_and_down_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_control_whose_binary_was_replaced_still_restarts_its_stages() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::start_copied(stack.env(), "upgrade", dir.path());
+    up.wait_ready(&ALL);
+    // An upgrade replaces the file under the running control (a new file at the path, the
+    // old one deleted).
+    let exe = dir.path().join("khorus");
+    std::fs::remove_file(&exe).unwrap();
+    std::fs::copy(khorus_tests::bin("khorus"), &exe).unwrap();
+    // The stages it runs from its own binary come back when killed, running its code.
+    for stage in [StageKind::Composer, StageKind::Synth, StageKind::Router] {
+        let old = up.pid_of(stage);
+        kill9(old);
+        let back = wait_back(&mut up, stage, old);
+        let pid = back.pid.unwrap();
+        let running = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert!(
+            running.to_string_lossy().ends_with("(deleted)"),
+            "{stage:?} runs {running:?}, not control's own (replaced) file"
+        );
+    }
+}
+
+#[test]
 fn killed_stages_come_back_with_the_session_on_the_same_grid() {
     let Some(stack) = PipeWireStack::start() else {
         return;
