@@ -98,6 +98,29 @@ pub struct Composer {
     sounding: Vec<NoteEvent>,
     /// The stage's tick now, ms (a gauge in the status; set by [`run`]).
     tick_ms: u64,
+    /// Slots whose query failed at the last tick: logged when they start failing and when
+    /// they play again, counted (`read_errors`) at every tick in between — a slot failing
+    /// for a day is one warning, not 864 000.
+    failing: Vec<String>,
+}
+
+/// Of this tick's failed slots, those that played at the last tick (with their errors); of
+/// the last tick's failed slots, those that play again.
+fn failing_changes<'a>(
+    before: &'a [String],
+    now: &'a [(String, TimeError)],
+) -> (Vec<(&'a str, &'a TimeError)>, Vec<&'a str>) {
+    let started = now
+        .iter()
+        .filter(|(s, _)| !before.contains(s))
+        .map(|(s, e)| (s.as_str(), e))
+        .collect();
+    let recovered = before
+        .iter()
+        .filter(|b| !now.iter().any(|(s, _)| s == *b))
+        .map(String::as_str)
+        .collect();
+    (started, recovered)
 }
 
 /// When a note ends (its release begins), ns.
@@ -131,6 +154,7 @@ impl Composer {
             routes: ScoreRoutes::default(),
             watch: SignalWatch::new(now_ns),
             sounding: Vec::new(),
+            failing: Vec::new(),
         };
         if let Some((score, params)) = &opts.score {
             c.select_score(score.name(), params)
@@ -168,8 +192,18 @@ impl Composer {
         self.stats.ticks += 1;
         self.stats.late += batch.late;
         self.stats.errors += batch.errors.len() as u64;
-        for (slot, e) in &batch.errors {
-            tracing::warn!("slot {slot} skipped: {e}");
+        if !(batch.errors.is_empty() && self.failing.is_empty()) {
+            let (started, recovered) = failing_changes(&self.failing, &batch.errors);
+            for (slot, e) in started {
+                tracing::warn!(
+                    "slot {slot} skipped: {e} (and at every tick until it plays again: counted \
+                     as read_errors in the status, not logged)"
+                );
+            }
+            for slot in recovered {
+                tracing::info!("slot {slot} plays again");
+            }
+            self.failing = batch.errors.iter().map(|(s, _)| s.clone()).collect();
         }
         Ok(batch)
     }
@@ -617,6 +651,28 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_slot_that_keeps_failing_is_reported_when_it_starts_and_when_it_recovers() {
+        let err = |s: &str| (s.to_string(), TimeError::DivZero);
+        // The bass starts failing: reported.
+        let now = [err("bass")];
+        let (started, recovered) = failing_changes(&[], &now);
+        assert_eq!(started, [("bass", &TimeError::DivZero)]);
+        assert!(recovered.is_empty());
+        // Still failing, and the pad too: only the pad is new.
+        let before = ["bass".to_string()];
+        let now = [err("bass"), err("pad")];
+        let (started, recovered) = failing_changes(&before, &now);
+        assert_eq!(started.iter().map(|s| s.0).collect::<Vec<_>>(), ["pad"]);
+        assert!(recovered.is_empty());
+        // The bass plays again, the pad fails on: the bass is reported, nothing new.
+        let before = ["bass".to_string(), "pad".to_string()];
+        let now = [err("pad")];
+        let (started, recovered) = failing_changes(&before, &now);
+        assert!(started.is_empty());
+        assert_eq!(recovered, ["bass"]);
+    }
     use super::*;
 
     #[test]

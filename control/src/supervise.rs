@@ -58,8 +58,8 @@ pub struct Supervised {
     pub ready_at: Option<Instant>,
     /// When it last exited (restart latency runs from here to ready).
     exited_at: Option<Instant>,
-    /// Exit → ready of each restart, ms.
-    pub restart_ms: Vec<u64>,
+    /// Exit → ready of the last restart, ms.
+    pub last_restart_ms: Option<u64>,
     /// Why it is not ready: the exit and its last log lines.
     pub detail: Vec<String>,
     /// Its latest status report, and when it arrived.
@@ -93,7 +93,7 @@ impl Supervised {
             spawned_at: None,
             ready_at: None,
             exited_at: None,
-            restart_ms: Vec::new(),
+            last_restart_ms: None,
             detail: Vec::new(),
             last_status: None,
             usage: None,
@@ -172,8 +172,7 @@ impl Supervised {
     pub fn mark_ready(&mut self) {
         let now = Instant::now();
         if let Some(exited) = self.exited_at.take() {
-            self.restart_ms
-                .push(now.duration_since(exited).as_millis() as u64);
+            self.last_restart_ms = Some(now.duration_since(exited).as_millis() as u64);
         }
         self.state = StageState::Ready;
         self.ready_at = Some(now);
@@ -349,7 +348,7 @@ impl Supervised {
             pid: self.pid,
             state: self.state,
             restarts: self.restarts,
-            last_restart_ms: self.restart_ms.last().copied(),
+            last_restart_ms: self.last_restart_ms,
             uptime_s: self.ready_at.map(|r| r.elapsed().as_secs()),
             cpu_percent: rates.map(|r| r.cpu_percent),
             wakes_per_s: rates.map(|r| r.wakes_per_s),

@@ -349,7 +349,7 @@ impl Control {
         self.stages[i].mark_ready();
         self.replay(i);
         let s = &self.stages[i];
-        match s.restart_ms.last() {
+        match s.last_restart_ms {
             Some(ms) if s.restarts > 0 => {
                 tracing::info!(
                     "{} is back (pid {pid}, {ms} ms after it exited)",
