@@ -287,14 +287,23 @@ pub fn run(bus_config: &BusConfig, opts: &Options) -> Result<()> {
         // A consumer appeared: what came since the last tick is its (the listeners made above
         // wake the router for anything published from now on).
         let now = khorus_bus::clock::now_ns();
-        if fast.notes {
-            feed.notes(&mut notes, now)?;
-            feed.curves(&mut curves, now)?;
-        }
-        if fast.signals {
-            feed.signals(&mut signals, now)?;
-        }
+        let mut take = || -> Result<(), BusError> {
+            if fast.notes {
+                feed.notes(&mut notes, now)?;
+                feed.curves(&mut curves, now)?;
+            }
+            if fast.signals {
+                feed.signals(&mut signals, now)?;
+            }
+            Ok(())
+        };
+        let taken = take();
         feed.hand_over(midi_tx.as_mut(), &rt_stats, now);
+        if let Err(e) = taken {
+            // Leave as any failure does: the MIDI thread sweeps and stops first.
+            failure = Some(e);
+            break Ok(wait::Exit::Stopped);
+        }
         let mut switch = false;
         let every_second = Period::every(Duration::from_secs(1));
         let exit = wait::run(&sources, Some(every_second), None, |wake| {
