@@ -45,6 +45,25 @@ pub struct Usage {
     at: Instant,
 }
 
+/// One thread's CPU time (ns) and voluntary context switches so far, from its `/proc`
+/// directory.
+fn thread_usage(dir: &std::path::Path) -> Option<(u64, u64)> {
+    let ns = std::fs::read_to_string(dir.join("schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let switches = std::fs::read_to_string(dir.join("status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ns, switches))
+}
+
 /// Use between two readings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {
@@ -62,20 +81,7 @@ impl Usage {
             .ok()?
             .flatten()
         {
-            let dir = task.path();
-            let ns = std::fs::read_to_string(dir.join("schedstat"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
-            let switches = std::fs::read_to_string(dir.join("status"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                });
-            if let (Some(ns), Some(switches)) = (ns, switches) {
+            if let Some((ns, switches)) = thread_usage(&task.path()) {
                 cpu_ns += ns;
                 wakes += switches;
                 threads += 1;
@@ -118,8 +124,10 @@ mod tests {
 
     #[test]
     fn usage_counts_this_threads_wake_ups_and_cpu_time() {
-        let me = std::process::id();
-        let before = Usage::now(me).unwrap();
+        // This thread alone: the other tests' threads come and go, and a thread that exits
+        // takes its counts out of the process's sums.
+        let me = std::path::Path::new("/proc/thread-self");
+        let (ns0, wakes0) = thread_usage(me).unwrap();
         // Twenty sleeps (each ends in a wake-up: the thing measured, not a synchronisation),
         // then some work.
         for _ in 0..20 {
@@ -130,16 +138,22 @@ mod tests {
         while start.elapsed().as_millis() < 20 {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
-        let after = Usage::now(me).unwrap();
-        assert!(after.wakes - before.wakes >= 20, "{before:?} {after:?}");
+        let (ns1, wakes1) = thread_usage(me).unwrap();
+        assert!(wakes1 >= wakes0 + 20, "{wakes0} → {wakes1}");
         // At least most of the 20 ms of work (the thread may be preempted a little).
-        assert!(
-            after.cpu_ns - before.cpu_ns >= 10_000_000,
-            "{before:?} {after:?}"
-        );
-        let r = after.since(&before).unwrap();
-        assert!(r.wakes_per_s > 0.0 && r.cpu_percent > 0.0, "{r:?}");
+        assert!(ns1 >= ns0 + 10_000_000, "{ns0} → {ns1}");
+        // The process's sums, and rates between two readings.
+        let pid = std::process::id();
+        let before = Usage::now(pid).unwrap();
+        let later = Usage {
+            cpu_ns: before.cpu_ns + 5_000_000,
+            wakes: before.wakes + 10,
+            at: before.at + std::time::Duration::from_millis(100),
+        };
+        let r = later.since(&before).unwrap();
+        assert!((r.cpu_percent - 5.0).abs() < 1e-9, "{r:?}");
+        assert!((r.wakes_per_s - 100.0).abs() < 1e-9, "{r:?}");
         // Too close together to say anything.
-        assert_eq!(after.since(&after), None);
+        assert_eq!(before.since(&before), None);
     }
 }
