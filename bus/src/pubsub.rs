@@ -134,7 +134,10 @@ pub struct Publisher<T: Topic> {
     dropped: Arc<AtomicU64>,
     /// Listeners the last wake reached: readers waiting for each sample as it comes.
     listeners: usize,
-    _service: PubSubFactory<T>,
+    /// The subscribers at the last [`Publisher::subscribers_changed`]: how many, and the sum
+    /// of their ids' hashes.
+    subscriber_set: (usize, u64),
+    service: PubSubFactory<T>,
     _wake: EventFactory,
 }
 
@@ -174,9 +177,27 @@ impl<T: Topic> Publisher<T> {
             published: 0,
             dropped,
             listeners: 0,
-            _service: service,
+            subscriber_set: (0, 0),
+            service,
             _wake: wake,
         })
+    }
+
+    /// Whether a subscriber joined or left since the last call (the first call: whether there
+    /// is any). A publisher of state that changes rarely (the transport) sends it again then,
+    /// so that a newcomer has it — and is woken for it — at once, instead of sending it to
+    /// everyone on a period to reach newcomers.
+    pub fn subscribers_changed(&mut self) -> bool {
+        use iceoryx2::service::port_factory::PortFactory as _;
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let mut now = (0usize, 0u64);
+        self.service.dynamic_config().list_subscribers(|d| {
+            now.0 += 1;
+            now.1 = now.1.wrapping_add(hasher.hash_one(d.subscriber_id));
+            CallbackProgression::Continue
+        });
+        std::mem::replace(&mut self.subscriber_set, now) != now
     }
 
     /// Stamps `value` with the next sequence number, publishes it and wakes the subscribers.

@@ -185,6 +185,27 @@ fn a_publisher_counts_the_subscribers_waiting_for_each_sample() {
 }
 
 #[test]
+fn a_publisher_sees_subscribers_join_and_leave() {
+    let iso = Isolated::new();
+    let bus = Bus::open("j", &iso.0).unwrap();
+    let mut publisher = bus.publisher::<SignalFrame>().unwrap();
+    assert!(!publisher.subscribers_changed(), "none yet");
+    let first = bus.subscriber::<SignalFrame>().unwrap();
+    assert!(publisher.subscribers_changed(), "one joined");
+    assert!(!publisher.subscribers_changed(), "nothing since");
+    // One leaves and another joins between two looks: the count is the same, the set is not
+    // (a stage restarted within a tick).
+    drop(first);
+    let _second = bus.subscriber::<SignalFrame>().unwrap();
+    assert!(publisher.subscribers_changed(), "one left, another joined");
+    assert!(!publisher.subscribers_changed());
+    // Another node's subscriber counts alike.
+    let other = Bus::open("j2", &iso.0).unwrap();
+    let _third = other.subscriber::<SignalFrame>().unwrap();
+    assert!(publisher.subscribers_changed());
+}
+
+#[test]
 fn the_wait_loop_returns_at_its_deadline() {
     let iso = Isolated::new();
     let bus = Bus::open("d", &iso.0).unwrap();

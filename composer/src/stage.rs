@@ -33,7 +33,7 @@ use crate::watch::{self, SignalWatch};
 const AFTER_THE_FRAMES: Duration = Duration::from_millis(3);
 
 /// The tick while the composer has nothing to make (hushed, or its transport stopped): often
-/// enough for the once-a-second transport and status, and no more. A command wakes it at
+/// enough for the once-a-second status (and a newcomer's transport), and no more. A command wakes it at
 /// once, and a command that gives it something to make brings back the tick of half the
 /// lookahead.
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -567,7 +567,6 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     ))
     .after(AFTER_THE_FRAMES);
     let idle = Period::every(IDLE_TICK).after(AFTER_THE_FRAMES);
-    let mut last_transport_ns = 0u64;
     let mut failure: Option<StageError> = None;
     tracing::info!(
         "composer on the bus, {} bpm",
@@ -575,15 +574,17 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
     );
     stage.announce_ready();
     // The transport, when it changed (tempo, start/stop, a hush: at once, from the command
-    // that changed it) and once a second (from the tick).
-    let mut publish_transport = |composer: &Composer, now: u64, heartbeat: bool| {
+    // that changed it), and again when a follower joined (checked at the tick): a newcomer —
+    // a restarted stage, a tap — has it within a tick, and the others are not woken once a
+    // second for a clock they already know (three wake-ups a second across control, synth and
+    // router, before).
+    let mut publish_transport = |composer: &Composer, now: u64, at_tick: bool| {
         let state = composer.transport_state(now);
         let changed = !last_transport.is_some_and(|l| l.same_clock(&state));
-        let due = heartbeat && now.saturating_sub(last_transport_ns) >= 1_000_000_000;
-        if changed || due {
+        let joined = at_tick && transport.subscribers_changed();
+        if changed || joined {
             transport.publish(state)?;
             last_transport = Some(state);
-            last_transport_ns = now;
         }
         Ok::<(), StageError>(())
     };

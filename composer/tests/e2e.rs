@@ -198,6 +198,32 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
     let first = next_matching(&|s| s.running == 1);
     assert!((first.bpm() - 120.0).abs() < 1e-9, "{first:?}");
     assert_eq!(first.beats_per_cycle, 4);
+    // A second follower, settled: it has the clock (and whatever its own joining sent).
+    let mut follower = me.subscriber::<TransportState>().unwrap();
+    let deadline = Instant::now() + T;
+    let mut had = None;
+    while had.is_none_or(|h: TransportState| !h.same_clock(&first)) {
+        had = Some(
+            follower
+                .receive_until(deadline)
+                .unwrap()
+                .expect("the transport for a follower"),
+        );
+    }
+    while follower.receive().unwrap().is_some() {}
+    // While nothing changes, nothing is sent: followers are not woken for a clock they know.
+    let quiet = follower
+        .receive_until(Instant::now() + Duration::from_millis(1500))
+        .unwrap();
+    assert!(quiet.is_none(), "sent again with no change: {quiet:?}");
+    // A follower that joins now (a restarted stage, a tap) has it within a tick.
+    let mut late = me.subscriber::<TransportState>().unwrap();
+    let got = late
+        .receive_until(Instant::now() + Duration::from_secs(3))
+        .unwrap()
+        .expect("the transport for a newcomer");
+    assert!(got.same_clock(&first), "{got:?} vs {first:?}");
+    drop(late);
 
     let tempo = ComposerCommand::Tempo(TempoChange {
         bpm: Some(137.0),

@@ -3,7 +3,8 @@
 //!
 //! The map from cycles to monotonic time is exact: at `anchor_ns` the transport was at cycle
 //! `anchor_cycle_num / anchor_cycle_den`, advancing `cps_num / cps_den` cycles per second while
-//! running. Published whenever it changes and once a second.
+//! running. Published whenever it changes, and again when a subscriber joins (so that a
+//! newcomer has it at once; `history: 1` alone reaches a newcomer only at the next send).
 
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
