@@ -10,6 +10,7 @@ use khorus_bus::commands::composer::{
 };
 use khorus_bus::{
     Bus, BusError, Counter, NoteEvent, Role, SignalFrame, SignalId, StageKind, StageStatus,
+    TransportState,
 };
 use khorus_tests::{Child, TestBus};
 
@@ -50,6 +51,23 @@ fn notes_until(
         }
     }
     got
+}
+
+/// The next transport report that satisfies `pred`, within [`T`].
+fn next_matching(
+    sub: &mut khorus_bus::Subscriber<TransportState>,
+    pred: impl Fn(&TransportState) -> bool,
+) -> TransportState {
+    let deadline = Instant::now() + T;
+    loop {
+        let s = sub
+            .receive_until(deadline)
+            .unwrap()
+            .expect("a transport report before the deadline");
+        if pred(&s) {
+            return s;
+        }
+    }
 }
 
 /// The real composer with `args` on a bus of its own, once it says it is ready.
@@ -174,7 +192,6 @@ fn query_prints_exact_spans_and_usage_errors_exit_2() {
 
 #[test]
 fn the_transport_is_published_and_follows_tempo_and_stop() {
-    use khorus_bus::TransportState;
     use khorus_bus::commands::composer::{TempoChange, TransportAction};
 
     let (bus, _child) = start("transport", &["--bpm", "120"]);
@@ -183,33 +200,12 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
     let mut client = me
         .command_client::<khorus_bus::commands::Composer>()
         .unwrap();
-    let mut next_matching = |pred: &dyn Fn(&TransportState) -> bool| {
-        let deadline = Instant::now() + T;
-        loop {
-            let s = transport
-                .receive_until(deadline)
-                .unwrap()
-                .expect("a transport report before the deadline");
-            if pred(&s) {
-                return s;
-            }
-        }
-    };
-    let first = next_matching(&|s| s.running == 1);
+    let first = next_matching(&mut transport, |s| s.running == 1);
     assert!((first.bpm() - 120.0).abs() < 1e-9, "{first:?}");
     assert_eq!(first.beats_per_cycle, 4);
     // A second follower, settled: it has the clock (and whatever its own joining sent).
     let mut follower = me.subscriber::<TransportState>().unwrap();
-    let deadline = Instant::now() + T;
-    let mut had = None;
-    while had.is_none_or(|h: TransportState| !h.same_clock(&first)) {
-        had = Some(
-            follower
-                .receive_until(deadline)
-                .unwrap()
-                .expect("the transport for a follower"),
-        );
-    }
+    next_matching(&mut follower, |h| h.same_clock(&first));
     while follower.receive().unwrap().is_some() {}
     // While nothing changes, nothing is sent: followers are not woken for a clock they know.
     let quiet = follower
@@ -231,7 +227,7 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
         beats_per_cycle: None,
     });
     client.call(&tempo, T).unwrap();
-    let faster = next_matching(&|s| (s.bpm() - 137.0).abs() < 1e-9);
+    let faster = next_matching(&mut transport, |s| (s.bpm() - 137.0).abs() < 1e-9);
     // Phase continuity: at the new anchor the cycle position is where the old clock had it.
     let old_position = first.cycle_at(faster.anchor_ns);
     let new_position = faster.anchor_cycle_num as f64 / faster.anchor_cycle_den as f64;
@@ -243,13 +239,13 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
     client
         .call(&ComposerCommand::Transport(TransportAction::Stop), T)
         .unwrap();
-    next_matching(&|s| s.running == 0);
+    next_matching(&mut transport, |s| s.running == 0);
 }
 
 #[test]
 fn a_composer_with_nothing_to_make_ticks_once_a_second_and_a_command_wakes_it() {
+    use khorus_bus::Common;
     use khorus_bus::command::CommonReply;
-    use khorus_bus::{Common, TransportState};
 
     let (bus, _child) = start("idle", &["--bpm", "240"]);
     let me = Bus::open("idle-e2e", &bus.config).unwrap();
@@ -292,16 +288,7 @@ fn a_composer_with_nothing_to_make_ticks_once_a_second_and_a_command_wakes_it() 
     commands
         .call(&ComposerCommand::Hush { slot: None }, T)
         .unwrap();
-    let deadline = Instant::now() + T;
-    loop {
-        let t = transport
-            .receive_until(deadline)
-            .unwrap()
-            .expect("the hush on the transport");
-        if t.hushes != hushes {
-            break;
-        }
-    }
+    next_matching(&mut transport, |t| t.hushes != hushes);
     khorus_tests::wait_for(Duration::from_secs(10), "the composer idle", || {
         (status().get(Counter::TickMs) == Some(1000)).then_some(())
     });

@@ -106,12 +106,7 @@ impl GraphSpec {
     /// This graph with one node-by-node edit applied (the built-in patch spelt out first when
     /// the graph is empty). Nothing is built here: [`GraphSpec::build`] checks the result.
     pub fn edited(&self, edit: &GraphEdit) -> Result<Self, GraphError> {
-        let mut g = if self.instruments.is_empty() && self.effects.is_empty() {
-            Self::builtin_patch(DEFAULT_POLYPHONY)
-        } else {
-            self.clone()
-        };
-        g.name_sends();
+        let mut g = self.named();
         let unknown = |node: &str, g: &GraphSpec| GraphError::Edit {
             node: node.to_string(),
             message: format!(
@@ -219,24 +214,31 @@ impl GraphSpec {
             .chain(defaults.iter().copied())
     }
 
-    /// Sends by effect name instead of by position, so the graph can change around them.
     /// The same graph with nothing left implied: the built-in patch for an empty graph, the
     /// default delay and reverb when it names no effects, every send by its effect's name. It
     /// builds the same engine; it is what `khorus-synth graph` prints for a synth started
     /// from it, and what a `Set` on any of its nodes is recorded in.
     pub fn spelled_out(&self) -> Self {
-        let mut g = if self.instruments.is_empty() && self.effects.is_empty() {
-            Self::builtin_patch(DEFAULT_POLYPHONY)
-        } else {
-            self.clone()
-        };
-        g.name_sends();
+        let mut g = self.named();
         if g.effects.is_empty() {
             g.effects = default_effect_specs();
         }
         g
     }
 
+    /// The graph with its nodes named: the built-in patch for an empty graph, sends by effect
+    /// name (what an edit starts from).
+    fn named(&self) -> Self {
+        let mut g = if self.instruments.is_empty() && self.effects.is_empty() {
+            Self::builtin_patch(DEFAULT_POLYPHONY)
+        } else {
+            self.clone()
+        };
+        g.name_sends();
+        g
+    }
+
+    /// Sends by effect name instead of by position, so the graph can change around them.
     fn name_sends(&mut self) {
         let effects: Vec<String> = if self.effects.is_empty() {
             vec!["delay".into(), "reverb".into()]
