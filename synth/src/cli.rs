@@ -34,8 +34,11 @@ struct Cli {
     rate: u32,
     /// The PipeWire quantum to ask for, frames (32..=8192; `node.latency`). The graph runs
     /// at the smallest quantum any of its nodes asks for; a larger one wakes the synth less
-    /// often. Notes leave the composer at least half its lookahead (100 ms by default) before
-    /// they sound: a quantum longer than that makes them late.
+    /// often; PipeWire grants at most its `clock.max-quantum` (2048 by default before
+    /// PipeWire 1.0), and the log says when the cycle is shorter than asked. Notes leave the
+    /// composer at least half its lookahead (100 ms by default) before they sound, and a
+    /// cycle starts up to two cycles before it is heard: with a quantum above 2048, lengthen
+    /// the composer's lookahead (README: cheaper in the background).
     #[arg(long, default_value_t = 2048, value_parser = quantum_frames(), allow_negative_numbers = true)]
     quantum: u32,
     /// Graph file (JSON: instruments); default: the built-in patch.

@@ -160,6 +160,58 @@ impl Pause {
     }
 }
 
+/// Says in the log when the PipeWire cycle the synth runs at is shorter than the quantum it
+/// asked for (`--quantum`), and when that changes: a larger quantum is asked for to wake less
+/// often, and PipeWire grants it only up to its `clock.max-quantum` and to the smallest
+/// quantum any other node asks for.
+#[derive(Debug)]
+struct CycleWatch {
+    asked: u32,
+    rate: u32,
+    /// The cycle last seen, frames (0: none yet).
+    seen: u32,
+    /// Whether a shortfall was said.
+    said: bool,
+}
+
+impl CycleWatch {
+    fn new(asked: u32, rate: u32) -> Self {
+        Self {
+            asked,
+            rate,
+            seen: 0,
+            said: false,
+        }
+    }
+
+    /// The status tick: `budget_ns` is the last callback's cycle (0 before the first). A line
+    /// for the log when the cycle changed and either it or the one before fell short, and
+    /// whether it is the first shortfall.
+    fn tick(&mut self, budget_ns: u64) -> Option<(String, bool)> {
+        let frames = ((budget_ns as u128 * self.rate as u128 + 500_000_000) / 1_000_000_000) as u32;
+        if frames == 0 || frames == self.seen {
+            return None;
+        }
+        let before = std::mem::replace(&mut self.seen, frames);
+        if frames < self.asked {
+            let first = !std::mem::replace(&mut self.said, true);
+            let line = format!(
+                "PipeWire runs the graph at {frames} frames a cycle, not the {} asked for \
+                 (--quantum): it grants at most its clock.max-quantum (`pw-metadata -n \
+                 settings` shows it; 2048 by default before PipeWire 1.0) and follows the \
+                 smallest quantum another node asks for",
+                self.asked
+            );
+            Some((line, first))
+        } else if before != 0 && before < self.asked {
+            let line = format!("PipeWire runs the graph at the {frames} frames a cycle asked for");
+            Some((line, false))
+        } else {
+            None
+        }
+    }
+}
+
 /// Controls whose latest point a paused synth holds (each a curve point of 32 bytes).
 const HELD_MAX: usize = 256;
 
@@ -197,6 +249,7 @@ pub fn run(
     };
     offer_stems(&mut controller);
     let mut pause = Pause::default();
+    let mut cycle = CycleWatch::new(options.quantum, options.rate);
     tracing::info!("PipeWire node {:?} is up", options.name);
 
     let mut stage =
@@ -269,6 +322,15 @@ pub fn run(
                 Wake::Tick => {
                     controller.collect_retired();
                     pause.tick(stats.asleep.load(Relaxed), &to_node);
+                    if let Some((line, first)) = cycle.tick(stats.budget_ns.load(Relaxed)) {
+                        // Explained once in the log a stage keeps (warnings); after that a
+                        // desktop's players come and go, and so does their quantum.
+                        if first {
+                            tracing::warn!("{line}");
+                        } else {
+                            tracing::info!("{line}");
+                        }
+                    }
                     let counts = stage.commands();
                     stage
                         .heartbeat(true, || {
@@ -319,6 +381,36 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cycle_shorter_than_the_quantum_asked_for_is_said_once_a_change() {
+        let ns = |frames: u64| frames * 1_000_000_000 / 48_000;
+        let mut watch = CycleWatch::new(4096, 48_000);
+        assert_eq!(watch.tick(0), None, "no callback yet");
+        let (short, first) = watch
+            .tick(ns(2048))
+            .expect("a cycle shorter than asked is said");
+        assert!(
+            short.contains("2048 frames") && short.contains("4096"),
+            "{short}"
+        );
+        assert!(first);
+        assert_eq!(watch.tick(ns(2048)), None, "once, not at every tick");
+        let (shorter, first) = watch.tick(ns(1024)).unwrap();
+        assert!(shorter.contains("1024 frames") && !first, "{shorter}");
+        let (back, first) = watch
+            .tick(ns(4096))
+            .expect("getting what was asked is said");
+        assert!(back.contains("4096 frames") && !first, "{back}");
+        assert_eq!(watch.tick(ns(4096)), None);
+        // What was asked from the start: nothing to say.
+        let mut watch = CycleWatch::new(2048, 48_000);
+        assert_eq!(watch.tick(ns(2048)), None);
+        // A budget's ns rounded down still names the frames (44.1 kHz: not whole ns).
+        let mut watch = CycleWatch::new(2048, 44_100);
+        let (line, _) = watch.tick(1024 * 1_000_000_000 / 44_100).unwrap();
+        assert!(line.contains("1024 frames"), "{line}");
+    }
 
     #[test]
     fn a_paused_synth_holds_the_latest_point_of_each_control_and_a_flood_runs_it() {

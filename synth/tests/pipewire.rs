@@ -246,6 +246,56 @@ fn a_synth_with_nothing_to_play_pauses_its_stream_and_plays_the_next_notes_on_ti
 }
 
 #[test]
+fn a_cycle_shorter_than_the_quantum_asked_for_is_said_in_the_log_and_in_status() {
+    use khorus_bus::command::CommonReply;
+    use khorus_bus::commands::synth::{SynthCommand, SynthReply};
+    use khorus_bus::{Common, Counter};
+
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    // PipeWire grants at most its max-quantum, whatever its version's default.
+    let set = stack
+        .tool("pw-metadata")
+        .args(["-n", "settings", "0", "clock.max-quantum", "1024"])
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    let bus = TestBus::new("synq");
+    let mut cmd = stack.command(env!("CARGO_BIN_EXE_khorus-synth"));
+    cmd.envs(bus.config.env())
+        .args(["--name", "khorus-synth-quantum", "--quantum", "2048"]);
+    let mut synth = Child::spawn(cmd);
+    let line = synth.wait_line(true, Duration::from_secs(20), |l| {
+        l.contains("frames a cycle")
+    });
+    assert!(
+        line.contains("WARN") && line.contains("at 1024 frames a cycle, not the 2048 asked for"),
+        "{line}"
+    );
+    let me = Bus::open("test", &bus.config).unwrap();
+    let mut client = me.command_client::<khorus_bus::commands::Synth>().unwrap();
+    let t = Duration::from_secs(10);
+    let mut call = |c: Common| client.call(&SynthCommand::Common(c), t).unwrap();
+    let SynthReply::Common(CommonReply::Status(status)) = call(Common::Status) else {
+        panic!("a status reply");
+    };
+    assert_eq!(
+        status.get(Counter::TickMs),
+        Some(21),
+        "1024 frames at 48 kHz"
+    );
+    assert_eq!(call(Common::Shutdown), SynthReply::Common(CommonReply::Ack));
+    let (exit, _, stderr) = synth.wait_exit(Duration::from_secs(10));
+    assert!(exit.success(), "{}", stderr.join("\n"));
+    let said = stderr
+        .iter()
+        .filter(|l| l.contains("frames a cycle"))
+        .count();
+    assert_eq!(said, 1, "said once: {stderr:?}");
+}
+
+#[test]
 fn without_pipewire_the_error_says_so() {
     let bus = TestBus::new("nopw");
     let dir = tempfile::tempdir().unwrap();
