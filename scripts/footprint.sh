@@ -6,19 +6,22 @@
 #! its threads, a second) over a window, per process and in total.
 #!
 #! usage: scripts/footprint.sh [--window S] [--warmup S] [--rounds N] [--then 'ARGS']
-#!                              [--compare 'COMMAND']
+#!                              [--max-quantum FRAMES] [--compare 'COMMAND']
 #!   --then runs `khorus ARGS` once khorus is up, before the warm-up: `--then hush` measures a
 #!   khorus left running hushed, `--then 'score arp'` another score.
 #!   --compare runs COMMAND (e.g. another daemon playing into the same null sink) in the same
 #!   PipeWire session after khorus is down, and measures its process tree the same way, so
 #!   anchors are measured in the same run. Rounds alternate khorus and the comparison.
+#!   --max-quantum sets the private PipeWire's clock.max-quantum for the whole run (2048 by
+#!   default before PipeWire 1.0): a khorus asking for a longer cycle is granted it, the
+#!   default session (2048 asked) runs as before.
 #!
 #! Builds the release binaries first (cargo build --release --workspace --bins); run as root
 #! for BPF, as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-window=60 warmup=10 rounds=1 compare="" then=""
+window=60 warmup=10 rounds=1 compare="" then="" max_quantum=""
 while (($#)); do
   case $1 in
     --window) window=$2; shift 2 ;;
@@ -26,6 +29,7 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --compare) compare=$2; shift 2 ;;
     --then) then=$2; shift 2 ;;
+    --max-quantum) max_quantum=$2; shift 2 ;;
     *) echo "footprint: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +56,16 @@ export XDG_STATE_HOME="$dir/state" XDG_CONFIG_HOME="$dir/config"
 export KHORUS_BUS_PREFIX="fp$$_"
 unset PIPEWIRE_REMOTE
 for _ in $(seq 300); do [ -S "$XDG_RUNTIME_DIR/pipewire-0" ] && break; sleep 0.1; done
+if [ -n "$max_quantum" ]; then
+  # The settings metadata exists once the session manager is up.
+  granted() { [[ $(pw-metadata -n settings 2>/dev/null) == *"clock.max-quantum' value:'$max_quantum'"* ]]; }
+  for _ in $(seq 100); do
+    pw-metadata -n settings 0 clock.max-quantum "$max_quantum" >/dev/null 2>&1 && granted && break
+    sleep 0.1
+  done
+  granted || { echo "footprint: could not set clock.max-quantum to $max_quantum" >&2; exit 1; }
+  echo "PipeWire clock.max-quantum: $max_quantum"
+fi
 
 # CPU time of all the process's threads, ns (scheduler accounting, /proc/PID/task/*/schedstat:
 # exact to the nanosecond, where /proc/PID/stat counts 10 ms ticks — 0.03 % of a core over a
