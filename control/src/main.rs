@@ -34,6 +34,7 @@ const EXAMPLES: &str = "EXAMPLES:
   khorus tempo 128; khorus hush; khorus score arp key=c3
   khorus note bass 45 0.8 400        audition a note
   khorus session --json > s.json; khorus session load s.json
+  khorus session reset               back to the session khorus starts with
   khorus down                        silence, stop every stage
   khorus tap signals                 live kernel signals, one line per frame
   khorus tap notes --json | head     the next notes as JSON lines
@@ -208,6 +209,9 @@ enum SessionAction {
         /// The file.
         file: PathBuf,
     },
+    /// Back to the session khorus starts with (the ambient score through the built-in patch,
+    /// no patterns): what was changed since is gone.
+    Reset,
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,12 +420,21 @@ fn run(cli: Cli) -> Result<()> {
             std::thread::sleep(Duration::from_secs(1));
         },
         Command::Session { json, action } => match action {
-            Some(SessionAction::Load { file }) => {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("failed to read {}", file.display()))?;
-                match client::call(&config, &ControlCommand::LoadSession { json: text })? {
+            Some(action) => {
+                let (json, done) = match action {
+                    SessionAction::Load { file } => (
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("failed to read {}", file.display()))?,
+                        "loaded",
+                    ),
+                    SessionAction::Reset => (
+                        serde_json::to_string(&khorus::session::Session::default_session())?,
+                        "reset",
+                    ),
+                };
+                match client::call(&config, &ControlCommand::LoadSession { json })? {
                     ControlReply::Applied { version } => {
-                        println!("loaded (session version {version})");
+                        println!("{done} (session version {version})");
                         Ok(())
                     }
                     other => anyhow::bail!("unexpected answer {other:?}"),

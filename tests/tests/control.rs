@@ -431,6 +431,7 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     let config = format!("[control]\nrouter_args = [\"--osc-in\", \"{osc_port}\"]\n");
     let mut up = Up::start(stack.env(), "cli", Some(&config));
     up.wait_ready(&ALL);
+    let first = up.session();
     let bus = Bus::open("t-cli", &up.bus.config).unwrap();
     let mut notes = bus.subscriber::<NoteEvent>().unwrap();
     let mut synth = bus.command_client::<commands::Synth>().unwrap();
@@ -438,6 +439,7 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
         Ok(SynthReply::Graph { json }) => json.unwrap_or_default(),
         other => panic!("describe: {other:?}"),
     };
+    let first_graph = graph();
     up.ok(&["score", "none"]);
     up.ok(&["tempo", "120"]);
     // The score's notes published before it stopped (up to a lookahead ahead) are not ours.
@@ -642,6 +644,12 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     kill9(pid);
     wait_back(&mut up, StageKind::Synth, pid);
     assert_eq!(graph(), g);
+
+    // `session reset`: back to the session khorus started with, the graph with it.
+    assert_ne!(up.session(), first);
+    up.ok(&["session", "reset"]);
+    assert_eq!(up.session(), first);
+    assert_eq!(graph(), first_graph);
 }
 
 #[test]
