@@ -1,7 +1,7 @@
 //! What `/proc` says about a stage: CPU time, wake-ups and proportional memory (PSS), read
-//! only when someone asks for status.
+//! only when someone asks for status, and then at most so often ([`Sampler`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// CPU time (user + system) of `pid` so far, in clock ticks.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
@@ -109,6 +109,68 @@ impl Usage {
     }
 }
 
+/// Status asked for more often than this shares the last CPU and wake-up rates: each reading
+/// opens two files per thread of the stage.
+pub const RATES_WINDOW: Duration = Duration::from_millis(500);
+
+/// PSS is read again only when older than this. The kernel walks every page table of the
+/// process to sum it (`smaps_rollup`): ~60 % of what a status cost control, for a figure that
+/// moves by tenths of a MiB in minutes.
+pub const PSS_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// A stage's `/proc` figures for status, read lazily: however often status is asked (a
+/// `--watch`, later a web page polling), `/proc` is read at most once per [`RATES_WINDOW`]
+/// for CPU and wake-ups and once per [`PSS_MAX_AGE`] for PSS.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    pid: u32,
+    /// The reading the next rates are measured from.
+    usage: Option<Usage>,
+    /// The rates up to `usage`.
+    rates: Option<Rates>,
+    pss: Option<(u64, Instant)>,
+}
+
+impl Sampler {
+    /// Starts measuring `pid` now (rates are measured from this reading).
+    pub fn new(pid: u32) -> Self {
+        Self {
+            pid,
+            usage: Usage::now(pid),
+            rates: None,
+            pss: None,
+        }
+    }
+
+    /// CPU and wake-up rates (over the last window of at least [`RATES_WINDOW`], or since the
+    /// start while there was none) and PSS (KiB) at `now`.
+    pub fn sample(&mut self, now: Instant) -> (Option<Rates>, Option<u64>) {
+        let recent = |at: Instant| now.saturating_duration_since(at) < RATES_WINDOW;
+        if self.rates.is_none() || self.usage.is_none_or(|u| !recent(u.at)) {
+            let reading = Usage::now(self.pid);
+            if let Some(r) = reading {
+                match self.usage {
+                    // Too close to the last reading to measure: keep measuring from it.
+                    Some(before) => {
+                        if let Some(rates) = r.since(&before) {
+                            self.rates = Some(rates);
+                            self.usage = Some(r);
+                        }
+                    }
+                    None => self.usage = Some(r),
+                }
+            }
+        }
+        if self
+            .pss
+            .is_none_or(|(_, at)| now.saturating_duration_since(at) >= PSS_MAX_AGE)
+        {
+            self.pss = pss_kib(self.pid).map(|k| (k, now));
+        }
+        (self.rates, self.pss.map(|(k, _)| k))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +217,45 @@ mod tests {
         assert!((r.wakes_per_s - 100.0).abs() < 1e-9, "{r:?}");
         // Too close together to say anything.
         assert_eq!(before.since(&before), None);
+    }
+
+    /// Burns `ms` of this thread's CPU time (what is measured, not a wait).
+    fn burn(ms: u64) {
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed().as_millis() < ms as u128 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn a_sampler_reads_proc_at_most_once_a_window_and_pss_at_most_every_ten_seconds() {
+        let mut s = Sampler::new(std::process::id());
+        let first = s.usage.unwrap().at;
+        burn(60);
+        let now = Instant::now();
+        let (rates, pss) = s.sample(now);
+        let rates = rates.expect("rates once 50 ms have passed");
+        assert!(rates.cpu_percent > 0.0, "{rates:?}");
+        assert!(pss.unwrap() > 0);
+        let (read, pss_at) = (s.usage.unwrap().at, s.pss.unwrap().1);
+        assert!(read > first);
+        // Within the window: the same figures, /proc not read (the reading did not move),
+        // however much CPU was used since.
+        burn(60);
+        assert_eq!(s.sample(Instant::now()), (Some(rates), pss));
+        assert_eq!(s.usage.unwrap().at, read);
+        // A window later: read again; PSS is still young enough.
+        let (later, _) = s.sample(read + RATES_WINDOW);
+        assert_ne!(later, Some(rates));
+        assert!(s.usage.unwrap().at > read);
+        assert_eq!(s.pss.unwrap().1, pss_at);
+        // PSS once it is older than its age.
+        let (_, pss) = s.sample(now + PSS_MAX_AGE);
+        assert!(pss.unwrap() > 0);
+        assert_eq!(s.pss.unwrap().1, now + PSS_MAX_AGE);
+        // A process that is gone: nothing to say, and no figure made up.
+        let mut gone = Sampler::new(u32::MAX);
+        assert_eq!(gone.sample(Instant::now()), (None, None));
     }
 }

@@ -17,7 +17,7 @@ use khorus_bus::commands::control::{StageReport, StageState};
 use khorus_bus::wait::Waker;
 use khorus_bus::{Counter, StageKind, StageStatus};
 
-use crate::procinfo::{self, Usage};
+use crate::procinfo::Sampler;
 
 /// Lines of a crashed stage's log shown in status.
 const TAIL_LINES: usize = 6;
@@ -64,8 +64,8 @@ pub struct Supervised {
     pub detail: Vec<String>,
     /// Its latest status report, and when it arrived.
     pub last_status: Option<(StageStatus, Instant)>,
-    /// Its usage at the last status report (or when it became ready).
-    usage: Option<Usage>,
+    /// Its `/proc` figures for status, measured from when it became ready.
+    sampler: Option<Sampler>,
     /// Started without PipeWire (the router, OSC only): restart when PipeWire appears.
     pub without_pipewire: bool,
     /// How the child exited (and whether it was killed), when a bounded wait reaped it.
@@ -96,7 +96,7 @@ impl Supervised {
             last_restart_ms: None,
             detail: Vec::new(),
             last_status: None,
-            usage: None,
+            sampler: None,
             without_pipewire: false,
             reaped: None,
         }
@@ -178,7 +178,7 @@ impl Supervised {
         self.ready_at = Some(now);
         self.detail.clear();
         self.last_status = None;
-        self.usage = self.pid.and_then(Usage::now);
+        self.sampler = self.pid.map(Sampler::new);
     }
 
     /// Its process exited (the pidfd fired): reaps it if it is our child, records why, and
@@ -319,22 +319,9 @@ impl Supervised {
 
     /// The report `khorus status` shows.
     pub fn report(&mut self) -> StageReport {
-        let (rates, pss_kib) = match self.pid {
-            Some(pid) => {
-                let now = Usage::now(pid);
-                let rates = match (&now, &self.usage) {
-                    (Some(n), Some(before)) => n.since(before),
-                    _ => None,
-                };
-                // Reports closer together than the least period measured share its reading.
-                if let Some(n) = now
-                    && self.usage.is_none_or(|b| n.since(&b).is_some())
-                {
-                    self.usage = Some(n);
-                }
-                (rates, procinfo::pss_kib(pid))
-            }
-            None => (None, None),
+        let (rates, pss_kib) = match &mut self.sampler {
+            Some(s) if self.pid.is_some() => s.sample(Instant::now()),
+            _ => (None, None),
         };
         let mut counters: Vec<(Counter, u64)> = self
             .last_status

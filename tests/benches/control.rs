@@ -5,7 +5,9 @@
 //! - restart latency per stage (exit → ready again, as control measures it) over 20 kills
 //!   each, interleaved: p50, p95, max;
 //! - control's own CPU while the default session plays;
-//! - every process's CPU (% of one core) and PSS over 60 s of the default session.
+//! - every process's CPU (% of one core) and PSS over 60 s of the default session;
+//! - what a status costs control when asked for again and again (a `--watch`, a polling web
+//!   page), beside what reading `/proc` afresh for it costs, in the same run.
 //!
 //! Not a timed test: it prints figures (for BENCHMARKS.md) and asserts nothing about them.
 
@@ -32,6 +34,32 @@ fn pss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time of all of `pid`'s threads, ns.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let text = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            text.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// What a fresh status reading of `pid` reads: every thread's schedstat and status, and the
+/// PSS.
+fn read_afresh(pid: u32) -> u64 {
+    let mut n = cpu_ns(pid);
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            n += std::fs::read_to_string(t.path().join("status")).map_or(0, |s| s.len() as u64);
+        }
+    }
+    n + pss_kib(pid)
 }
 
 fn pause(d: Duration) {
@@ -88,6 +116,41 @@ fn main() {
         println!("| {name} | {cpu:.2} | {pss:.1} |");
     }
     println!("| total | {cpu_total:.2} | {pss_total:.1} |");
+
+    // Status asked for again and again: control's CPU per request, beside the /proc reads
+    // one fresh reading of the four stages takes (here, in this process).
+    let requests = 200;
+    let bus = khorus_bus::Bus::open("bench-status", &up.bus.config).unwrap();
+    let mut control = bus
+        .command_client::<khorus_bus::commands::Control>()
+        .unwrap();
+    let ask = khorus_bus::commands::control::ControlCommand::Stages;
+    let before = cpu_ns(up.control_pid());
+    for _ in 0..requests {
+        control.call(&ask, Duration::from_secs(5)).unwrap();
+    }
+    let per_request = (cpu_ns(up.control_pid()) - before) as f64 / requests as f64 / 1e3;
+    let stages: Vec<u32> = pids.iter().skip(1).map(|(_, p)| *p).collect();
+    // This thread's CPU time, as control's is measured.
+    let mine = || -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let t = mine();
+    let mut sink = 0;
+    for _ in 0..requests {
+        for &p in &stages {
+            sink += read_afresh(p);
+        }
+    }
+    std::hint::black_box(sink);
+    let afresh = (mine() - t) as f64 / requests as f64 / 1e3;
+    println!("\nstatus asked {requests} times in a row (µs):");
+    println!("| control's CPU per request | reading /proc afresh for the four stages |");
+    println!("|---:|---:|");
+    println!("| {per_request:.0} | {afresh:.0} |");
 
     // Restart latency.
     let mut latencies: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
