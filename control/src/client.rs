@@ -45,19 +45,39 @@ impl ClientError {
 
 /// Sends `cmd` to control and returns its answer.
 pub fn call(bus: &BusConfig, cmd: &ControlCommand) -> Result<ControlReply, ClientError> {
-    let bus = Bus::open(&tool_name(), bus).map_err(ClientError::Bus)?;
-    // With no control process on the bus, say so at once; one that is starting (its probe
-    // or its node is there, not yet serving) is waited for.
-    let starting = bus.stage_present(StageKind::Control, &["control-probe"]);
-    let mut client = bus
-        .command_client::<commands::Control>()
-        .map_err(ClientError::Bus)?
-        .wait_for_server(if starting { TIMEOUT } else { Duration::ZERO });
-    client.call(cmd, TIMEOUT).map_err(|e| match e {
-        BusError::Refused { error, .. } => ClientError::Refused(error.message),
-        BusError::Timeout { .. } | BusError::NoServer { .. } => ClientError::NotRunning,
-        e => ClientError::Bus(e),
-    })
+    Client::open(bus)?.call(cmd)
+}
+
+/// A connection to control for more than one command (`khorus status --watch`): the bus is
+/// joined once, not for every command (a join and a leave cost control ~10× what answering
+/// a status does).
+#[derive(Debug)]
+pub struct Client {
+    port: khorus_bus::CommandClient<ControlCommand, ControlReply>,
+    _bus: Bus,
+}
+
+impl Client {
+    /// Joins the bus. With no control process on it, the first command says so at once; one
+    /// that is starting (its probe or its node is there, not yet serving) is waited for.
+    pub fn open(bus: &BusConfig) -> Result<Self, ClientError> {
+        let bus = Bus::open(&tool_name(), bus).map_err(ClientError::Bus)?;
+        let starting = bus.stage_present(StageKind::Control, &["control-probe"]);
+        let port = bus
+            .command_client::<commands::Control>()
+            .map_err(ClientError::Bus)?
+            .wait_for_server(if starting { TIMEOUT } else { Duration::ZERO });
+        Ok(Self { port, _bus: bus })
+    }
+
+    /// Sends `cmd` to control and returns its answer.
+    pub fn call(&mut self, cmd: &ControlCommand) -> Result<ControlReply, ClientError> {
+        self.port.call(cmd, TIMEOUT).map_err(|e| match e {
+            BusError::Refused { error, .. } => ClientError::Refused(error.message),
+            BusError::Timeout { .. } | BusError::NoServer { .. } => ClientError::NotRunning,
+            e => ClientError::Bus(e),
+        })
+    }
 }
 
 fn tool_name() -> String {

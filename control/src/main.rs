@@ -398,27 +398,30 @@ fn run(cli: Cli) -> Result<()> {
             println!("down");
             Ok(())
         }
-        Command::Status { json, watch } => loop {
-            let reports = match client::call(&config, &ControlCommand::Stages)? {
-                ControlReply::Stages(r) => r,
-                other => anyhow::bail!("unexpected answer {other:?}"),
-            };
-            let mut out = stdout.lock();
-            if json {
-                writeln!(out, "{}", serde_json::to_string(&reports)?)?;
-            } else {
-                if watch && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                    write!(out, "\x1b[H\x1b[2J")?;
+        Command::Status { json, watch } => {
+            let mut control = client::Client::open(&config)?;
+            loop {
+                let reports = match control.call(&ControlCommand::Stages)? {
+                    ControlReply::Stages(r) => r,
+                    other => anyhow::bail!("unexpected answer {other:?}"),
+                };
+                let mut out = stdout.lock();
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&reports)?)?;
+                } else {
+                    if watch && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                        write!(out, "\x1b[H\x1b[2J")?;
+                    }
+                    client::print_status(&mut out, &reports)?;
                 }
-                client::print_status(&mut out, &reports)?;
+                out.flush()?;
+                if !watch {
+                    break Ok(());
+                }
+                drop(out);
+                std::thread::sleep(Duration::from_secs(1));
             }
-            out.flush()?;
-            if !watch {
-                break Ok(());
-            }
-            drop(out);
-            std::thread::sleep(Duration::from_secs(1));
-        },
+        }
         Command::Session { json, action } => match action {
             Some(action) => {
                 let (json, done) = match action {
