@@ -10,7 +10,7 @@ use khorus_bus::commands::control::StageState;
 use khorus_bus::commands::synth::{SynthCommand, SynthReply};
 use khorus_bus::{Bus, NoteEvent, StageKind, commands};
 use khorus_tests::control::{ALL, Up, alive, kill9, wait_back, wait_state, zombies_of};
-use khorus_tests::{PipeWireStack, wait_for};
+use khorus_tests::{Child, PipeWireStack, wait_for};
 use nix::sys::signal::Signal;
 
 /// RMS of each 10 ms window of a recorded stereo float WAV.
@@ -432,6 +432,24 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     let mut up = Up::start(stack.env(), "cli", Some(&config));
     up.wait_ready(&ALL);
     let first = up.session();
+
+    // `status --watch` reports every second over one connection: between two reports its
+    // node is still on the bus (a watch that joined for each report had left it by then).
+    let mut cmd = up.command("khorus");
+    cmd.args(["status", "--watch", "--json"]);
+    let mut watch = Child::spawn(cmd);
+    let reports = watch.wait_lines(false, Duration::from_secs(10), 2, |l| l.starts_with('['));
+    let stages: Vec<khorus_bus::commands::control::StageReport> =
+        serde_json::from_str(&reports[1]).unwrap();
+    assert_eq!(stages.len(), ALL.len(), "{}", reports[1]);
+    let name = format!("khorus-cli-{}", watch.pid());
+    let nodes = khorus_bus::nodes::list(&up.bus.config).unwrap();
+    assert!(
+        nodes.iter().any(|n| n.name == name),
+        "{name} not on the bus: {nodes:?}"
+    );
+    watch.signal(Signal::SIGTERM);
+    watch.wait_exit(Duration::from_secs(10));
     let bus = Bus::open("t-cli", &up.bus.config).unwrap();
     let mut notes = bus.subscriber::<NoteEvent>().unwrap();
     let mut synth = bus.command_client::<commands::Synth>().unwrap();
