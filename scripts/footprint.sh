@@ -13,7 +13,7 @@
 #!   PipeWire session after khorus is down, and measures its process tree the same way, so
 #!   anchors are measured in the same run. Rounds alternate khorus and the comparison.
 #!   --max-quantum sets the private PipeWire's clock.max-quantum for the whole run (2048 by
-#!   default before PipeWire 1.0): a khorus asking for a longer cycle is granted it, the
+#!   default in Debian 12's PipeWire): a khorus asking for a longer cycle is granted it, the
 #!   default session (2048 asked) runs as before.
 #!
 #! Builds the release binaries first (cargo build --release --workspace --bins); run as root

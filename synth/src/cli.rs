@@ -34,8 +34,8 @@ struct Cli {
     rate: u32,
     /// The PipeWire quantum to ask for, frames (32..=8192; `node.latency`). The graph runs
     /// at the smallest quantum any of its nodes asks for; a larger one wakes the synth less
-    /// often; PipeWire grants at most its `clock.max-quantum` (2048 by default before
-    /// PipeWire 1.0), and the log says when the cycle is shorter than asked. Notes leave the
+    /// often; PipeWire grants at most its `clock.max-quantum` (2048 by default in Debian 12's
+    /// PipeWire), and the log says when the cycle is shorter than asked. Notes leave the
     /// composer at least half its lookahead (100 ms by default) before they sound, and a
     /// cycle starts up to two cycles before it is heard: with a quantum above 2048, lengthen
     /// the composer's lookahead (README: cheaper in the background).

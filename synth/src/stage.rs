@@ -198,7 +198,7 @@ impl CycleWatch {
             let line = format!(
                 "PipeWire runs the graph at {frames} frames a cycle, not the {} asked for \
                  (--quantum): it grants at most its clock.max-quantum (`pw-metadata -n \
-                 settings` shows it; 2048 by default before PipeWire 1.0) and follows the \
+                 settings` shows it; 2048 by default in Debian 12's PipeWire) and follows the \
                  smallest quantum another node asks for",
                 self.asked
             );
