@@ -125,6 +125,43 @@ impl Source for BpfSource {
     }
 }
 
+/// The slowest the idle tick follows an idle composer, ms (its tick while it has nothing to
+/// make).
+const SLOWEST_IDLE_MS: u64 = 1000;
+
+/// A composer status older than this is not followed (it is gone): ms.
+const PACE_STALE_MS: u64 = 5000;
+
+/// The idle tick follows the pace of the reader that takes frames at its own pace — the
+/// composer, which reads the latest frame once per tick (its status' `tick_ms`: 100 ms
+/// playing, 1 s with nothing to make): frames made faster than that are never read. Never
+/// faster than the configured idle tick, never slower than [`SLOWEST_IDLE_MS`].
+#[derive(Debug, Default)]
+struct ReaderPace {
+    /// The composer's tick and when its status said so, ns.
+    composer: Option<(u64, u64)>,
+}
+
+impl ReaderPace {
+    fn observe(&mut self, s: &StageStatus) {
+        if s.stage() == StageKind::Composer
+            && let Some(ms) = s.get(Counter::TickMs).filter(|&ms| ms > 0)
+        {
+            self.composer = Some((ms, s.t_ns));
+        }
+    }
+
+    /// The idle tick at `now_ns`, ms.
+    fn idle_ms(&self, configured: u64, now_ns: u64) -> u64 {
+        match self.composer {
+            Some((ms, at)) if now_ns.saturating_sub(at) < PACE_STALE_MS * 1_000_000 => {
+                ms.clamp(configured, SLOWEST_IDLE_MS.max(configured))
+            }
+            _ => configured,
+        }
+    }
+}
+
 /// Runs the stage until SIGINT/SIGTERM, a Shutdown command, the end of a replay, or the frame
 /// limit.
 pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> Result<Summary> {
@@ -135,7 +172,6 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
 
     let as_fast_as_it_reads = options.replay.is_some() && options.fast;
     let fast = Period::every(Duration::from_millis(options.config.tick_ms));
-    let idle = Period::every(Duration::from_millis(options.config.idle_tick_ms()));
     // A replay follows its trace's clock, the synthetic source's time is its count of ticks,
     // a recording keeps every tick, and a printing collector has a reader on stdout: only a
     // quiet collector of live counters slows down when nobody waits.
@@ -144,6 +180,9 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
     let mut stage = StageRunner::<khorus_bus::commands::Collector>::open(bus_config)
         .context("failed to join the bus")?;
     let frames = stage.bus().publisher::<SignalFrame>()?;
+    // Status reports, read at the tick (never a reason to wake): the composer's pace.
+    let mut statuses = stage.bus().subscriber::<StageStatus>()?;
+    let mut pace = ReaderPace::default();
     let recorder = match &options.record {
         Some(path) => Some(
             TraceWriter::create(
@@ -207,9 +246,16 @@ pub fn run(bus_config: &BusConfig, options: &Options, out: &mut impl Write) -> R
                         return ControlFlow::Break(());
                     }
                 };
+                if adapts && let Err(e) = statuses.drain(|s| pace.observe(&s)) {
+                    failure = Some(e.into());
+                    return ControlFlow::Break(());
+                }
                 let next = match (adapts, ticker.frames.listeners()) {
                     (false, _) => fast,
-                    (true, 0) => idle,
+                    (true, 0) => {
+                        let ms = pace.idle_ms(options.config.idle_tick_ms(), clock::now_ns());
+                        Period::every(Duration::from_millis(ms))
+                    }
                     (true, _) => fast,
                 };
                 if ticker.frames.published() > 0 && period.get() != Some(next) {
@@ -326,5 +372,44 @@ fn write_out(out: &mut impl Write, text: &str) -> Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(stage: StageKind, tick_ms: u64, t_ns: u64) -> StageStatus {
+        let mut s = StageStatus::new(stage);
+        s.set(Counter::TickMs, tick_ms);
+        s.t_ns = t_ns;
+        s
+    }
+
+    #[test]
+    fn the_idle_tick_follows_the_composers_pace_within_bounds() {
+        let s = 1_000_000_000;
+        let mut pace = ReaderPace::default();
+        // No composer heard of: the configured idle tick.
+        assert_eq!(pace.idle_ms(100, 10 * s), 100);
+        // A composer with nothing to make reads once a second.
+        pace.observe(&report(StageKind::Composer, 1000, 10 * s));
+        assert_eq!(pace.idle_ms(100, 10 * s), 1000);
+        // Other stages' ticks are not a reader's pace.
+        pace.observe(&report(StageKind::Synth, 42, 11 * s));
+        assert_eq!(pace.idle_ms(100, 11 * s), 1000);
+        // Playing again: its tick, but never faster than configured nor slower than a second.
+        pace.observe(&report(StageKind::Composer, 100, 12 * s));
+        assert_eq!(pace.idle_ms(100, 12 * s), 100);
+        assert_eq!(pace.idle_ms(200, 12 * s), 200);
+        pace.observe(&report(StageKind::Composer, 5000, 13 * s));
+        assert_eq!(pace.idle_ms(100, 13 * s), SLOWEST_IDLE_MS);
+        // A configured idle tick slower than that stays.
+        assert_eq!(pace.idle_ms(2000, 13 * s), 2000);
+        // A report without a tick (0) changes nothing.
+        pace.observe(&report(StageKind::Composer, 0, 14 * s));
+        assert_eq!(pace.idle_ms(100, 14 * s), SLOWEST_IDLE_MS);
+        // A composer silent for longer than a status period or so is gone: not followed.
+        assert_eq!(pace.idle_ms(100, 13 * s + PACE_STALE_MS * 1_000_000), 100);
     }
 }

@@ -637,11 +637,17 @@ pub fn run(config: &BusConfig, opts: &Options, out: &mut impl Write) -> Result<(
             return ControlFlow::Break(());
         }
         let period = period_for(&composer);
+        composer.tick_ms = period.duration().as_millis() as u64;
         if tick.get() != Some(period) {
             tracing::debug!("ticking every {:?}", period.duration());
             tick.set(Some(period));
+            // Said at once: the collector makes frames at the pace the composer reads them.
+            let counts = port_counts(&notes, &curves, &signals, stage.commands());
+            if let Err(e) = stage.heartbeat(true, || composer.status(counts)) {
+                failure = Some(e.into());
+                return ControlFlow::Break(());
+            }
         }
-        composer.tick_ms = period.duration().as_millis() as u64;
         ControlFlow::Continue(())
     })?;
     match failure {

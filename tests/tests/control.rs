@@ -465,8 +465,31 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     let bass = up.node_id("bass");
     let lead = up.node_id("lead");
 
+    // Nothing to make: the composer reads a frame a second, and the collector makes them at
+    // that pace; a pattern brings both back to ten a second.
+    let collector_tick = |up: &mut Up| {
+        let r = up
+            .status()
+            .into_iter()
+            .find(|r| r.stage == StageKind::Collector)?;
+        r.counters
+            .iter()
+            .find(|(c, _)| *c == khorus_bus::Counter::TickMs)
+            .map(|(_, v)| *v)
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "the collector at the composer's pace",
+        || (collector_tick(&mut up) == Some(1000)).then_some(()),
+    );
+
     // play: bass notes every quarter cycle (0.5 s at 120 bpm).
     up.ok(&["play", "bass", "a1*4"]);
+    wait_for(
+        Duration::from_secs(5),
+        "the collector back to ten frames a second",
+        || (collector_tick(&mut up) == Some(100)).then_some(()),
+    );
     let gather = |notes: &mut khorus_bus::Subscriber<NoteEvent>, node: u32, n: usize| {
         let mut got = Vec::new();
         wait_for(Duration::from_secs(15), "notes of the node", || {
