@@ -17,14 +17,6 @@ use std::time::{Duration, Instant};
 use khorus_tests::PipeWireStack;
 use khorus_tests::control::{ALL, Up, kill9, wait_back};
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(i) = stat.rfind(')') else { return 0 };
-    let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
-    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-}
-
 fn pss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
@@ -100,22 +92,21 @@ fn main() {
         pids.push((stage.name().into(), up.pid_of(stage)));
     }
     let t0 = Instant::now();
-    let before: Vec<u64> = pids.iter().map(|(_, p)| cpu_ticks(*p)).collect();
+    let before: Vec<u64> = pids.iter().map(|(_, p)| cpu_ns(*p)).collect();
     pause(Duration::from_secs(window));
     let dt = t0.elapsed().as_secs_f64();
-    let hz = 100.0;
     println!("footprint of the default session over {window} s (CPU % of one core, PSS):");
     println!("| process | CPU % | PSS MiB |");
     println!("|---|---:|---:|");
     let (mut cpu_total, mut pss_total) = (0.0, 0.0);
     for ((name, pid), b) in pids.iter().zip(&before) {
-        let cpu = (cpu_ticks(*pid) - b) as f64 / hz / dt * 100.0;
+        let cpu = (cpu_ns(*pid) - b) as f64 / 1e9 / dt * 100.0;
         let pss = pss_kib(*pid) as f64 / 1024.0;
         cpu_total += cpu;
         pss_total += pss;
-        println!("| {name} | {cpu:.2} | {pss:.1} |");
+        println!("| {name} | {cpu:.3} | {pss:.1} |");
     }
-    println!("| total | {cpu_total:.2} | {pss_total:.1} |");
+    println!("| total | {cpu_total:.3} | {pss_total:.1} |");
 
     // Status asked for again and again: control's CPU per request, beside the /proc reads
     // one fresh reading of the four stages takes (here, in this process).
