@@ -1,0 +1,231 @@
+//! The session played to the stages: a batch checked whole and sent (undone if a stage
+//! refuses), the session replayed to a stage that (re)starts, a restarted synth handed what
+//! was sounding, the id table, an auditioned note. Supervision — starting, watching and
+//! restarting the processes — is the parent module's.
+
+use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportInfo};
+use khorus_bus::commands::control::{Change, ControlReply, StageState};
+use khorus_bus::commands::synth::SynthCommand;
+use khorus_bus::services::ids::{IdTable, NodeEntry};
+use khorus_bus::{NoteEvent, Reply, StageKind, TransportState, clock};
+
+use super::{Control, HAND_OVER_TIMEOUT, STAGE_TIMEOUT, invalid};
+use crate::plan::Plan;
+use crate::session::{Kind, Session};
+use crate::state;
+
+impl Control {
+    /// Plays the session to a stage that just started.
+    pub(super) fn replay(&mut self, i: usize) {
+        let kind = self.stages[i].kind;
+        let result = match kind {
+            StageKind::Synth => self
+                .send_synth(&[self.plan.synth_replay()])
+                .and_then(|()| self.hand_over()),
+            StageKind::Composer => {
+                let mut cmds = self.plan.composer_replay();
+                if let Some(t) = &self.transport {
+                    cmds.push(ComposerCommand::Follow(transport_info(t)));
+                }
+                self.send_composer(&cmds)
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.forward_failed += 1;
+            tracing::error!("replaying the session to the {} failed: {e}", kind.name());
+        }
+    }
+
+    /// Hands a synth that just started the notes the composer made that have not ended, so
+    /// what was sounding when a synth died (a drone, a long chord) sounds again at once
+    /// rather than at its next onset. Nothing to do while the composer is not running.
+    fn hand_over(&mut self) -> Result<(), String> {
+        if !self.ready(StageKind::Composer) {
+            return Ok(());
+        }
+        let notes = match self
+            .clients
+            .composer
+            .call(&ComposerCommand::Sounding, HAND_OVER_TIMEOUT)
+        {
+            Ok(ComposerReply::Notes(notes)) => notes,
+            Ok(other) => return Err(format!("composer: unexpected answer {other:?}")),
+            Err(e) => return Err(format!("composer: {e}")),
+        };
+        if notes.is_empty() {
+            return Ok(());
+        }
+        tracing::info!("handing {} sounding notes to the synth", notes.len());
+        self.send_synth(&[SynthCommand::Resume { notes }])
+    }
+
+    fn ready(&self, kind: StageKind) -> bool {
+        self.stages
+            .iter()
+            .any(|s| s.kind == kind && s.state == StageState::Ready)
+    }
+
+    fn send_synth(&mut self, cmds: &[SynthCommand]) -> Result<(), String> {
+        for cmd in cmds {
+            self.clients
+                .synth
+                .call(cmd, STAGE_TIMEOUT)
+                .map_err(|e| format!("synth: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn send_composer(&mut self, cmds: &[ComposerCommand]) -> Result<(), String> {
+        for cmd in cmds {
+            self.clients
+                .composer
+                .call(cmd, STAGE_TIMEOUT)
+                .map_err(|e| format!("composer: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Applies a batch: the new session is made and checked whole (names, loops, the
+    /// synth's graph build, the composer's compile and test query), then sent to the stages.
+    pub(super) fn apply(&mut self, changes: &[Change]) -> Reply<ControlReply> {
+        let next = self.session.apply(changes).map_err(invalid)?;
+        self.commit(next)
+    }
+
+    /// Plays `next` through the stages; if one refuses, what was sent is undone and the
+    /// session stays as it was.
+    pub(super) fn commit(&mut self, next: Session) -> Reply<ControlReply> {
+        let plan = Plan::of(&next).map_err(invalid)?;
+        let synth_cmds = plan.synth_changes(&self.plan);
+        let composer_cmds = plan.composer_changes(&self.plan);
+        let synth_up = self.ready(StageKind::Synth);
+        let composer_up = self.ready(StageKind::Composer);
+        if synth_up && let Err(e) = self.send_synth(&synth_cmds) {
+            self.forward_failed += 1;
+            let undo = self.plan.synth_replay();
+            if self.send_synth(&[undo]).is_err() {
+                tracing::error!("could not undo a refused change in the synth");
+            }
+            return Err(invalid(e));
+        }
+        if composer_up && let Err(e) = self.send_composer(&composer_cmds) {
+            self.forward_failed += 1;
+            let undo = self.plan.composer_changes(&plan);
+            if self.send_composer(&undo).is_err() {
+                tracing::error!("could not undo a refused change in the composer");
+            }
+            if synth_up {
+                let undo = self.plan.synth_changes(&plan);
+                if self.send_synth(&undo).is_err() {
+                    tracing::error!("could not undo a change in the synth");
+                }
+            }
+            return Err(invalid(e));
+        }
+        let nodes_changed = ids_of(&self.session) != ids_of(&next);
+        self.session = next;
+        self.plan = plan;
+        self.version += 1;
+        if let Err(e) = state::save_session(&self.opts.bus, &self.session) {
+            tracing::error!("could not save the session: {e:#}");
+        }
+        if nodes_changed {
+            self.publish_ids();
+        }
+        Ok(ControlReply::Applied {
+            version: self.version,
+        })
+    }
+
+    pub(super) fn publish_ids(&mut self) {
+        let entries = ids_of(&self.session);
+        let (table, left_out) = IdTable::new(self.version, &entries);
+        if left_out > 0 {
+            tracing::warn!("{left_out} ids did not fit in the published table");
+        }
+        if let Err(e) = self.ids.publish(table) {
+            tracing::warn!("could not publish the id table: {e}");
+        }
+    }
+
+    /// Plays one note on a node now.
+    pub(super) fn audition(
+        &mut self,
+        node: &str,
+        note: f32,
+        velocity: f32,
+        dur_ms: u32,
+    ) -> Reply<ControlReply> {
+        let n = self.session.nodes.get(node).ok_or_else(|| {
+            invalid(format!(
+                "no node named {node:?} (nodes: {})",
+                self.session
+                    .nodes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        if n.kind() == Kind::Effect {
+            return Err(invalid(format!("{node:?} is an effect: it plays no notes")));
+        }
+        if !(0.0..=127.0).contains(&note) || !(0.0..=1.0).contains(&velocity) {
+            return Err(invalid("note 0..=127, velocity 0..=1"));
+        }
+        let event = NoteEvent {
+            t_ns: clock::now_ns() + 30_000_000,
+            dur_ns: dur_ms.clamp(1, 60_000) as u64 * 1_000_000,
+            node: n.id,
+            note,
+            velocity,
+            channel: n.role.default_channel(),
+            role: n.role as u8,
+            ..NoteEvent::default()
+        };
+        self.notes.publish(event).map_err(invalid)?;
+        Ok(ControlReply::Ack)
+    }
+}
+
+/// The id table's entries for a session.
+fn ids_of(session: &Session) -> Vec<NodeEntry> {
+    let mut v: Vec<NodeEntry> = session
+        .nodes
+        .iter()
+        .map(|(name, n)| {
+            let mut params: Vec<(String, u32)> =
+                n.params.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            params.sort_by_key(|(_, id)| *id);
+            NodeEntry {
+                id: n.id,
+                name: name.clone(),
+                role: n.role,
+                effect: n.kind() == Kind::Effect,
+                params,
+            }
+        })
+        .collect();
+    v.sort_by_key(|e| e.id);
+    v
+}
+
+/// The bus's transport as the composer's `Follow` takes it.
+fn transport_info(t: &TransportState) -> TransportInfo {
+    let q = |n: i64, d: i64| {
+        if d == 1 {
+            n.to_string()
+        } else {
+            format!("{n}/{d}")
+        }
+    };
+    TransportInfo {
+        running: t.running != 0,
+        cps: q(t.cps_num, t.cps_den),
+        bpm: t.bpm(),
+        beats_per_cycle: t.beats_per_cycle,
+        anchor_ns: t.anchor_ns,
+        anchor_cycle: q(t.anchor_cycle_num, t.anchor_cycle_den),
+    }
+}
