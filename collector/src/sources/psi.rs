@@ -7,7 +7,8 @@
 //!
 //! The files are read every [`READ_INTERVAL_NS`], not every tick: reading one costs the
 //! kernel a formatted text (three `pread`s were a quarter of the collector's time at 50 ticks
-//! a second), and the pressure signals are smoothed over half a second and more anyway. In
+//! a second, and still an eighth at 10), and the pressure signals rise over half a second and
+//! more (their attack: 500 ms for CPU and I/O, 1.5 s for memory) anyway. In
 //! between, each reports a total that grows at the rate the last read measured, so every
 //! tick's difference is that pressure and nothing downstream knows the files were not read.
 //! The files stay open and are read from offset 0 into a fixed buffer: one `pread` per file,
@@ -21,13 +22,15 @@ use khorus_bus::signals::SignalId;
 
 use super::Reading;
 
-/// How often the PSI files are read, ns (every tick when ticks are longer).
-pub const READ_INTERVAL_NS: u64 = 100_000_000;
+/// How often the PSI files are read, ns (every tick when ticks are longer): at the collector's
+/// usual 100 ms tick, every third one.
+pub const READ_INTERVAL_NS: u64 = 250_000_000;
 
-/// A read comes due this much before [`READ_INTERVAL_NS`] has passed: ticks of that length
-/// fall on the clock's grid give or take a millisecond, and a tick 99.3 ms after the last read
-/// must not wait for the next one (which made the reads every 200 ms half the time).
-const READ_SLACK_NS: u64 = READ_INTERVAL_NS / 10;
+/// A read comes due this much before [`READ_INTERVAL_NS`] has passed: ticks fall on the
+/// clock's grid give or take a millisecond, and a tick 249.3 ms after the last read must not
+/// wait for the next one. Shorter than the shortest tick (20 ms), so a read never comes a
+/// whole tick early.
+const READ_SLACK_NS: u64 = 10_000_000;
 
 /// The PSI files and the signals they feed.
 #[derive(Debug)]
@@ -227,36 +230,48 @@ mod tests {
                 50_000 + (t - 10_000) * 2
             }
         };
-        let ticks: Vec<u64> = (0..=15).map(|k| k * 20 * ms).collect();
+        assert_eq!(
+            READ_INTERVAL_NS,
+            250 * ms,
+            "the reads below are at 0, 20, 260 and 500 ms"
+        );
+        let ticks: Vec<u64> = (0..=30).map(|k| k * 20 * ms).collect();
         let d = deltas(dir.path(), &ticks, total);
         let near = |got: &[Option<u64>], want: u64| {
             got.iter().all(|x| x.is_some_and(|x| x.abs_diff(want) <= 1))
         };
         assert_eq!(d[0], None);
         // Read at 0 and 20 ms (the first pressure is known at once): 50 % of each 20 ms tick
-        // until the next read, at 120 ms…
-        assert!(near(&d[1..=5], 10_000), "{d:?}");
-        // …which measured 44 % over 20–120 ms (the change at 100 ms was not seen before it)…
-        assert!(near(&d[6..=10], 8_800), "{d:?}");
-        // …and the one at 220 ms, 20 %.
-        assert!(near(&d[11..], 4_000), "{d:?}");
+        // until the next read, at 260 ms (250 ms after the last, on the 20 ms grid)…
+        assert!(near(&d[1..=12], 10_000), "{d:?}");
+        // …which measured 30 % over 20–260 ms (the change at 100 ms was not seen before it)…
+        assert!(near(&d[13..=24], 6_000), "{d:?}");
+        // …and the one at 500 ms, 20 %.
+        assert!(near(&d[25..], 4_000), "{d:?}");
     }
 
     #[test]
     fn ticks_of_the_interval_read_every_time_though_they_come_a_little_early() {
         let dir = tempfile::tempdir().unwrap();
         let us = 1_000;
-        // 100 ms ticks as the grid gives them: 99.3, 100.6, 99.1 ms apart; 10 % stall between
-        // the first two ticks, then 30 %, then 50 %, then 20 %.
-        let ticks = [0, 100_000 * us, 199_300 * us, 299_900 * us, 399_000 * us];
-        let stall = [0, 10_000, 39_790, 90_090, 109_910];
+        // Ticks of the interval as the grid gives them: 250, 249.3, 250.6, 249.1 ms apart; 10 %
+        // stall between the first two ticks, then 30 %, then 50 %, then 20 %.
+        assert_eq!(READ_INTERVAL_NS, 250_000 * us);
+        let ticks = [0, 250_000 * us, 499_300 * us, 749_900 * us, 999_000 * us];
+        let stall = [0, 25_000, 99_790, 225_090, 274_910];
         let d = deltas(dir.path(), &ticks, |t| {
             stall[ticks.iter().position(|&x| x == t).unwrap()]
         });
         // Each tick's own stall: every tick read the file.
         assert_eq!(
             d,
-            vec![None, Some(10_000), Some(29_790), Some(50_300), Some(19_820)]
+            vec![
+                None,
+                Some(25_000),
+                Some(74_790),
+                Some(125_300),
+                Some(49_820)
+            ]
         );
     }
 
