@@ -107,6 +107,13 @@ impl Supervised {
         self.pid.is_some()
     }
 
+    /// When its process was started, while it has not answered yet (`None` once ready, and
+    /// for an adopted or stopped stage).
+    pub fn starting_since(&self) -> Option<Instant> {
+        self.spawned_at
+            .filter(|_| self.pid.is_some() && self.ready_at.is_none())
+    }
+
     /// The handle to wait on for its exit.
     pub fn waker(&self) -> Option<Waker> {
         self.waker.clone()

@@ -5,7 +5,10 @@
 //! One thread, sleeping in the bus's wait set on: its command service, the transport, and
 //! one pidfd per stage (so an exit is seen at once, child or not). A 1 s tick reads the
 //! stages' status reports, checks for hung stages and for PipeWire coming back; nothing else
-//! wakes it.
+//! wakes it, but a stage that is starting: it is asked every few milliseconds whether it
+//! answers, and between the asks control serves commands (a `khorus status` or `khorus down`
+//! is not kept waiting by a stage slow to start). Stages start one at a time, in order, each
+//! once the one before answers: the synth listens before the composer makes its first notes.
 //!
 //! This module supervises; how the session reaches the stages (batches, replays, the id
 //! table) is [`apply`]'s.
@@ -44,6 +47,10 @@ const STAGE_TIMEOUT: Duration = Duration::from_secs(5);
 const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a stage may take to exit when asked, before it is killed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a starting stage is asked whether it answers…
+const POLL_STARTING: Duration = Duration::from_millis(5);
+/// …and how long each ask waits for the answer.
+const PING_WAIT: Duration = Duration::from_millis(20);
 
 /// How `khorus up` runs.
 #[derive(Debug, Clone)]
@@ -80,6 +87,8 @@ struct Control {
     pipewire: bool,
     /// Commands that reached a stage and failed (refused, timed out).
     forward_failed: u64,
+    /// When to ask the starting stage again whether it answers.
+    poll_at: Option<Instant>,
 }
 
 /// Runs `khorus up` until `khorus down`, SIGINT or SIGTERM (which stop the stages too), or a
@@ -140,6 +149,7 @@ pub fn run(opts: Options) -> Result<()> {
         leave: false,
         pipewire: supervise::pipewire_running(),
         forward_failed: 0,
+        poll_at: None,
         opts,
     };
     c.publish_ids();
@@ -167,7 +177,7 @@ pub fn run(opts: Options) -> Result<()> {
                 sources.push((Src::Exit(i), w));
             }
         }
-        let deadline = c.stages.iter().filter_map(|s| s.next_start).min();
+        let deadline = c.next_wake();
         let mut exited = Vec::new();
         let mut failure = None;
         let every_second = Some(Period::every(Duration::from_secs(1)));
@@ -200,12 +210,7 @@ pub fn run(opts: Options) -> Result<()> {
                 failure = Some(e);
                 return ControlFlow::Break(());
             }
-            if c.down
-                || c.leave
-                || c.stages
-                    .iter()
-                    .any(|s| s.next_start.is_some_and(|t| t <= Instant::now()))
-            {
+            if c.down || c.leave || c.next_wake().is_some_and(|t| t <= Instant::now()) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -238,6 +243,7 @@ pub fn run(opts: Options) -> Result<()> {
             eprintln!("khorus: control leaves; the stages keep playing");
             return Ok(());
         }
+        c.check_starting();
         c.start_due();
     }
 }
@@ -277,15 +283,34 @@ impl Control {
         }
     }
 
-    /// Starts every stage whose start is due.
+    /// Starts the stages whose start is due, one at a time: the one due first (at `khorus up`,
+    /// in order), and the next when it answers. A stage that cannot start now (waiting for
+    /// PipeWire, failing to spawn) does not hold up the next; one crashing at start does not
+    /// either, as its next start is due later than the others'.
     fn start_due(&mut self) {
         let now = Instant::now();
-        for i in 0..self.stages.len() {
-            let due = self.stages[i].next_start.is_some_and(|t| t <= now);
-            if due && !self.stages[i].running() {
-                self.start(i);
-            }
+        while self.stages.iter().all(|s| s.starting_since().is_none()) {
+            let next = self
+                .stages
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.running())
+                .filter_map(|(i, s)| s.next_start.filter(|t| *t <= now).map(|t| (t, i)))
+                .min();
+            let Some((_, i)) = next else {
+                return;
+            };
+            self.start(i);
         }
+    }
+
+    /// When the loop must wake next without a source firing: to ask a starting stage again
+    /// or, when none is starting, to start the next stage due.
+    fn next_wake(&self) -> Option<Instant> {
+        if self.stages.iter().any(|s| s.starting_since().is_some()) {
+            return self.poll_at;
+        }
+        self.stages.iter().filter_map(|s| s.next_start).min()
     }
 
     fn args(&self, kind: StageKind, without_pipewire: bool) -> Vec<String> {
@@ -303,7 +328,7 @@ impl Control {
         args
     }
 
-    /// Starts stage `i`, waits until it answers, and replays the session to it.
+    /// Starts stage `i`; [`Control::check_starting`] waits for its answer.
     fn start(&mut self, i: usize) {
         let kind = self.stages[i].kind;
         self.pipewire = supervise::pipewire_running();
@@ -334,21 +359,40 @@ impl Control {
             tracing::warn!("{}", s.detail[0]);
             return;
         }
-        let pid = s.pid.unwrap_or(0);
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if self.clients.ping(kind, Duration::from_millis(20)) == Some(pid) {
-                break;
-            }
+        self.poll_at = Some(Instant::now());
+    }
+
+    /// Asks the starting stage whether it answers: ready, the session is replayed to it; gone,
+    /// or silent for [`READY_TIMEOUT`], an exit like any other (killed if need be); else it
+    /// is asked again after [`POLL_STARTING`].
+    fn check_starting(&mut self) {
+        let Some((i, since)) = self
+            .stages
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.starting_since().map(|t| (i, t)))
+        else {
+            self.poll_at = None;
+            return;
+        };
+        let kind = self.stages[i].kind;
+        let pid = self.stages[i].pid.unwrap_or(0);
+        if self.clients.ping(kind, PING_WAIT) != Some(pid) {
+            let max = self.backoff_max();
             let s = &mut self.stages[i];
-            if s.wait_exit(Duration::ZERO) || Instant::now() >= deadline {
+            if s.wait_exit(Duration::ZERO) || since.elapsed() >= READY_TIMEOUT {
                 // Exited before answering, or never answered: an exit like any other.
                 s.kill();
                 s.wait_exit(EXIT_TIMEOUT);
+                let log = state::log_path(&self.opts.bus, kind.name());
                 s.on_exit(&log, max);
-                return;
+                self.poll_at = None;
+            } else {
+                self.poll_at = Some(Instant::now() + POLL_STARTING);
             }
+            return;
         }
+        self.poll_at = None;
         self.stages[i].mark_ready();
         self.replay(i);
         let s = &self.stages[i];

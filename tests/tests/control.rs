@@ -694,6 +694,54 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
 }
 
 #[test]
+fn control_answers_while_a_stage_is_slow_to_start_and_starts_the_next_after_it() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    // A collector replaying a FIFO nobody writes blocks opening it: started, never answering
+    // (control gives up on it after 15 s).
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("trace");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let config = format!(
+        "[control]\ncollector_args = [\"--replay\", \"{}\"]\n",
+        fifo.display()
+    );
+    let mut up = Up::start(stack.env(), "slow", Some(&config));
+    // Control answers while the collector starts (it used to wait for it before serving
+    // anything), and starts the synth only once the collector answers or is given up on.
+    let reports = wait_for(Duration::from_secs(10), "the collector started", || {
+        let r = up.status();
+        r.iter()
+            .any(|x| x.stage == StageKind::Collector && x.pid.is_some())
+            .then_some(r)
+    });
+    let of = |k: StageKind| reports.iter().find(|x| x.stage == k).unwrap();
+    let collector = of(StageKind::Collector);
+    assert_eq!(collector.state, StageState::Starting, "{collector:?}");
+    assert_eq!(collector.restarts, 0, "{collector:?}");
+    let synth = of(StageKind::Synth);
+    assert_eq!(synth.state, StageState::Starting, "{synth:?}");
+    assert_eq!(
+        synth.pid, None,
+        "the synth starts after the collector: {synth:?}"
+    );
+    // A change is taken meanwhile (the composer gets it when it starts), and so is `down`,
+    // which stops the stage that never answered.
+    up.ok(&["tempo", "100"]);
+    let pid = collector.pid.unwrap();
+    up.ok(&["down"]);
+    let mut control = up.control.take().unwrap();
+    let (status, _, _) = control.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "control exited with {status}");
+    assert!(
+        !alive(pid),
+        "the starting collector {pid} still runs after down"
+    );
+}
+
+#[test]
 fn a_stage_that_crashes_at_start_is_backed_off_and_control_survives() {
     let Some(stack) = PipeWireStack::start() else {
         return;
