@@ -89,6 +89,8 @@ struct Control {
     forward_failed: u64,
     /// When to ask the starting stage again whether it answers.
     poll_at: Option<Instant>,
+    /// The transport when a ready composer exited: what its successor follows.
+    clock_at_exit: Option<TransportState>,
 }
 
 /// Runs `khorus up` until `khorus down`, SIGINT or SIGTERM (which stop the stages too), or a
@@ -150,6 +152,7 @@ pub fn run(opts: Options) -> Result<()> {
         pipewire: supervise::pipewire_running(),
         forward_failed: 0,
         poll_at: None,
+        clock_at_exit: None,
         opts,
     };
     c.publish_ids();
@@ -413,6 +416,11 @@ impl Control {
 
     /// A stage's process exited.
     fn on_exit(&mut self, i: usize, bus: &Bus) {
+        if self.stages[i].kind == StageKind::Composer && self.stages[i].state == StageState::Ready {
+            // The clock its successor continues: a restarted composer publishes a fresh one as
+            // it starts, which control may read before the replay.
+            self.clock_at_exit = self.transport;
+        }
         let log = state::log_path(&self.opts.bus, self.stages[i].kind.name());
         let max = self.backoff_max();
         self.stages[i].on_exit(&log, max);

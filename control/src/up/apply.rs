@@ -24,7 +24,7 @@ impl Control {
                 .and_then(|()| self.hand_over()),
             StageKind::Composer => {
                 let mut cmds = self.plan.composer_replay();
-                if let Some(t) = &self.transport {
+                if let Some(t) = &self.clock_at_exit.take().or(self.transport) {
                     cmds.push(ComposerCommand::Follow(transport_info(t)));
                 }
                 self.send_composer(&cmds)
