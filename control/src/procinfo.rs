@@ -1,6 +1,9 @@
 //! What `/proc` says about a stage: CPU time, wake-ups and proportional memory (PSS), read
 //! only when someone asks for status, and then at most so often ([`Sampler`]).
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// CPU time (user + system) of `pid` so far, in clock ticks.
@@ -47,21 +50,119 @@ pub struct Usage {
 
 /// One thread's CPU time (ns) and voluntary context switches so far, from its `/proc`
 /// directory.
+#[cfg(test)]
 fn thread_usage(dir: &std::path::Path) -> Option<(u64, u64)> {
-    let ns = std::fs::read_to_string(dir.join("schedstat"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let switches = std::fs::read_to_string(dir.join("status"))
-        .ok()?
+    let schedstat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+    let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    Some((run_ns(&schedstat)?, voluntary_switches(&status)?))
+}
+
+/// The time on a CPU (ns): the first field of a thread's `schedstat`.
+fn run_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().next()?.parse().ok()
+}
+
+/// The `voluntary_ctxt_switches:` of a thread's `status`.
+fn voluntary_switches(status: &str) -> Option<u64> {
+    status
         .lines()
         .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
         .trim()
         .parse()
-        .ok()?;
-    Some((ns, switches))
+        .ok()
+}
+
+/// One thread's two files, open.
+#[derive(Debug)]
+struct TaskFiles {
+    tid: u32,
+    schedstat: File,
+    status: File,
+}
+
+impl TaskFiles {
+    fn open(dir: &Path, tid: u32) -> Option<Self> {
+        Some(Self {
+            tid,
+            schedstat: File::open(dir.join("schedstat")).ok()?,
+            status: File::open(dir.join("status")).ok()?,
+        })
+    }
+
+    /// CPU time (ns) and voluntary context switches now; `None` once the thread is gone.
+    fn read(&self, buf: &mut [u8]) -> Option<(u64, u64)> {
+        let ns = run_ns(read_text(&self.schedstat, buf)?)?;
+        let switches = voluntary_switches(read_text(&self.status, buf)?)?;
+        Some((ns, switches))
+    }
+}
+
+/// An open `/proc` file's text now (read from its start: the kernel makes it anew).
+fn read_text<'a>(f: &File, buf: &'a mut [u8]) -> Option<&'a str> {
+    let n = f.read_at(buf, 0).ok().filter(|&n| n > 0)?;
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// A process's per-thread `/proc` files, kept open from one reading to the next: a reading
+/// is then one listing of its threads and a `pread` per file, where opening them afresh
+/// cost a path lookup, an open and a close each (two files per thread, every second of a
+/// `khorus status --watch`). Threads that appear are opened, those gone are dropped.
+#[derive(Debug)]
+pub struct Tasks {
+    pid: u32,
+    open: Vec<TaskFiles>,
+    buf: Vec<u8>,
+}
+
+impl Tasks {
+    /// `pid`'s threads (opened at the first reading).
+    pub fn new(pid: u32) -> Self {
+        Self {
+            pid,
+            open: Vec::new(),
+            buf: vec![0; 8192],
+        }
+    }
+
+    /// What the process's threads have used so far; `None` when it is gone.
+    pub fn usage(&mut self) -> Option<Usage> {
+        let dir = std::fs::read_dir(format!("/proc/{}/task", self.pid)).ok()?;
+        let (mut cpu_ns, mut wakes) = (0u64, 0u64);
+        let mut kept = Vec::with_capacity(self.open.len());
+        for task in dir.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let known = self
+                .open
+                .iter()
+                .position(|t| t.tid == tid)
+                .map(|i| self.open.swap_remove(i));
+            // A file kept open reads nothing once its thread is gone; its id may be a new
+            // thread's by now, opened afresh.
+            let buf = &mut self.buf;
+            let read = known.and_then(|t| t.read(buf).map(|u| (t, u))).or_else(|| {
+                let t = TaskFiles::open(&task.path(), tid)?;
+                t.read(buf).map(|u| (t, u))
+            });
+            if let Some((t, (ns, switches))) = read {
+                cpu_ns += ns;
+                wakes += switches;
+                kept.push(t);
+            }
+        }
+        self.open = kept;
+        if self.open.is_empty() {
+            // No schedstat (a kernel without CONFIG_SCHED_INFO): the process's clock ticks.
+            let ticks = cpu_ticks(self.pid)?;
+            cpu_ns = (ticks as f64 / ticks_per_s() * 1e9) as u64;
+        }
+        Some(Usage {
+            cpu_ns,
+            wakes,
+            at: Instant::now(),
+        })
+    }
 }
 
 /// Use between two readings.
@@ -76,27 +177,7 @@ pub struct Rates {
 impl Usage {
     /// Reads `pid` now; `None` when it is gone.
     pub fn now(pid: u32) -> Option<Self> {
-        let (mut cpu_ns, mut wakes, mut threads) = (0u64, 0u64, 0usize);
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-            .ok()?
-            .flatten()
-        {
-            if let Some((ns, switches)) = thread_usage(&task.path()) {
-                cpu_ns += ns;
-                wakes += switches;
-                threads += 1;
-            }
-        }
-        if threads == 0 {
-            // No schedstat (a kernel without CONFIG_SCHED_INFO): the process's clock ticks.
-            let ticks = cpu_ticks(pid)?;
-            cpu_ns = (ticks as f64 / ticks_per_s() * 1e9) as u64;
-        }
-        Some(Self {
-            cpu_ns,
-            wakes,
-            at: Instant::now(),
-        })
+        Tasks::new(pid).usage()
     }
 
     /// Use since `earlier` (at least 50 ms before).
@@ -110,7 +191,7 @@ impl Usage {
 }
 
 /// Status asked for more often than this shares the last CPU and wake-up rates: each reading
-/// opens two files per thread of the stage.
+/// reads two files per thread of the stage.
 pub const RATES_WINDOW: Duration = Duration::from_millis(500);
 
 /// PSS is read again only when older than this. The kernel walks every page table of the
@@ -121,9 +202,10 @@ pub const PSS_MAX_AGE: Duration = Duration::from_secs(10);
 /// A stage's `/proc` figures for status, read lazily: however often status is asked (a
 /// `--watch`, later a web page polling), `/proc` is read at most once per [`RATES_WINDOW`]
 /// for CPU and wake-ups and once per [`PSS_MAX_AGE`] for PSS.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sampler {
     pid: u32,
+    tasks: Tasks,
     /// The reading the next rates are measured from.
     usage: Option<Usage>,
     /// The rates up to `usage`.
@@ -134,9 +216,11 @@ pub struct Sampler {
 impl Sampler {
     /// Starts measuring `pid` now (rates are measured from this reading).
     pub fn new(pid: u32) -> Self {
+        let mut tasks = Tasks::new(pid);
         Self {
             pid,
-            usage: Usage::now(pid),
+            usage: tasks.usage(),
+            tasks,
             rates: None,
             pss: None,
         }
@@ -147,7 +231,7 @@ impl Sampler {
     pub fn sample(&mut self, now: Instant) -> (Option<Rates>, Option<u64>) {
         let recent = |at: Instant| now.saturating_duration_since(at) < RATES_WINDOW;
         if self.rates.is_none() || self.usage.is_none_or(|u| !recent(u.at)) {
-            let reading = Usage::now(self.pid);
+            let reading = self.tasks.usage();
             if let Some(r) = reading {
                 match self.usage {
                     // Too close to the last reading to measure: keep measuring from it.
@@ -217,6 +301,48 @@ mod tests {
         assert!((r.wakes_per_s - 100.0).abs() < 1e-9, "{r:?}");
         // Too close together to say anything.
         assert_eq!(before.since(&before), None);
+    }
+
+    #[test]
+    fn threads_files_stay_open_between_readings_and_follow_threads_that_come_and_go() {
+        use std::os::fd::AsRawFd;
+        let mut tasks = Tasks::new(std::process::id());
+        let me = gettid();
+        let fd_of = |tasks: &Tasks, tid: u32| {
+            tasks
+                .open
+                .iter()
+                .find(|t| t.tid == tid)
+                .map(|t| t.schedstat.as_raw_fd())
+        };
+        let first = tasks.usage().unwrap();
+        let fd = fd_of(&tasks, me).expect("this thread is read");
+        // A thread that starts is read from the next reading on; this one's files are the
+        // same ones, not opened again.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            tx.send(gettid()).unwrap();
+            stop_rx.recv().ok();
+        });
+        let tid = rx.recv().unwrap();
+        burn(20);
+        let second = tasks.usage().unwrap();
+        assert!(fd_of(&tasks, tid).is_some(), "the new thread is read");
+        assert_eq!(fd_of(&tasks, me), Some(fd), "kept open");
+        assert!(second.cpu_ns > first.cpu_ns);
+        // One that ends is dropped.
+        stop_tx.send(()).unwrap();
+        other.join().unwrap();
+        tasks.usage().unwrap();
+        assert_eq!(fd_of(&tasks, tid), None, "the ended thread is dropped");
+        assert_eq!(fd_of(&tasks, me), Some(fd));
+        assert!(Tasks::new(u32::MAX).usage().is_none());
+    }
+
+    fn gettid() -> u32 {
+        // SAFETY: gettid takes nothing and cannot fail.
+        unsafe { libc::gettid() as u32 }
     }
 
     /// Burns `ms` of this thread's CPU time (what is measured, not a wait).
