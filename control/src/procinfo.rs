@@ -48,15 +48,6 @@ pub struct Usage {
     at: Instant,
 }
 
-/// One thread's CPU time (ns) and voluntary context switches so far, from its `/proc`
-/// directory.
-#[cfg(test)]
-fn thread_usage(dir: &std::path::Path) -> Option<(u64, u64)> {
-    let schedstat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
-    let status = std::fs::read_to_string(dir.join("status")).ok()?;
-    Some((run_ns(&schedstat)?, voluntary_switches(&status)?))
-}
-
 /// The time on a CPU (ns): the first field of a thread's `schedstat`.
 fn run_ns(schedstat: &str) -> Option<u64> {
     schedstat.split_whitespace().next()?.parse().ok()
@@ -175,11 +166,6 @@ pub struct Rates {
 }
 
 impl Usage {
-    /// Reads `pid` now; `None` when it is gone.
-    pub fn now(pid: u32) -> Option<Self> {
-        Tasks::new(pid).usage()
-    }
-
     /// Use since `earlier` (at least 50 ms before).
     pub fn since(&self, earlier: &Usage) -> Option<Rates> {
         let dt = self.at.checked_duration_since(earlier.at)?.as_secs_f64();
@@ -265,15 +251,17 @@ mod tests {
         assert!(cpu_ticks(me).is_some());
         assert!(pss_kib(me).unwrap() > 0);
         assert!(cpu_ticks(u32::MAX).is_none());
-        assert!(Usage::now(u32::MAX).is_none());
+        assert!(Tasks::new(u32::MAX).usage().is_none());
     }
 
     #[test]
     fn usage_counts_this_threads_wake_ups_and_cpu_time() {
         // This thread alone: the other tests' threads come and go, and a thread that exits
         // takes its counts out of the process's sums.
-        let me = std::path::Path::new("/proc/thread-self");
-        let (ns0, wakes0) = thread_usage(me).unwrap();
+        // Its files opened once and read twice, as a status reading keeps them.
+        let me = TaskFiles::open(Path::new("/proc/thread-self"), 0).unwrap();
+        let mut buf = [0u8; 8192];
+        let (ns0, wakes0) = me.read(&mut buf).unwrap();
         // Twenty sleeps (each ends in a wake-up: the thing measured, not a synchronisation),
         // then some work.
         for _ in 0..20 {
@@ -284,13 +272,13 @@ mod tests {
         while start.elapsed().as_millis() < 20 {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
-        let (ns1, wakes1) = thread_usage(me).unwrap();
+        let (ns1, wakes1) = me.read(&mut buf).unwrap();
         assert!(wakes1 >= wakes0 + 20, "{wakes0} → {wakes1}");
         // At least most of the 20 ms of work (the thread may be preempted a little).
         assert!(ns1 >= ns0 + 10_000_000, "{ns0} → {ns1}");
         // The process's sums, and rates between two readings.
         let pid = std::process::id();
-        let before = Usage::now(pid).unwrap();
+        let before = Tasks::new(pid).usage().unwrap();
         let later = Usage {
             cpu_ns: before.cpu_ns + 5_000_000,
             wakes: before.wakes + 10,
