@@ -17,7 +17,8 @@
  *
  * Filters, for the hooks marked "filtered": the collector's own process (on by default), a
  * tgid deny list, a tgid allow list, and a cgroup subtree (the cgroup and its descendants).
- * net_dev_queue and block_rq_issue skip the first (see current_passes_user_filters).
+ * sched_process_exec, net_dev_queue and block_rq_issue skip the first (see
+ * current_passes_user_filters).
  */
 #include <stdbool.h>
 #include <linux/types.h>
@@ -107,12 +108,16 @@ static __always_inline void add(enum khorus_counter slot, __u64 n)
 		c->value[slot & (KHORUS_COUNTER_SLOTS - 1)] += n;
 }
 
-/* Whether task group `tgid` (the current task's) passes the configured filters. The filter
- * flags are read-only data, so the verifier prunes the checks that are switched off. */
-static __always_inline bool passes(__u32 tgid)
+/* Whether the user set a filter (deny, allow, cgroup). The filter flags are read-only data,
+ * so the verifier prunes the checks that are switched off. */
+static __always_inline bool any_user_filter(void)
 {
-	if (filter.exclude_self && tgid == filter.self_tgid)
-		return false;
+	return filter.use_deny || filter.use_allow || filter.use_cgroup;
+}
+
+/* Whether task group `tgid` (the current task's) passes the user's filters. */
+static __always_inline bool passes_user_filters(__u32 tgid)
+{
 	if (filter.use_deny && bpf_map_lookup_elem(&tgid_deny, &tgid))
 		return false;
 	if (filter.use_allow && !bpf_map_lookup_elem(&tgid_allow, &tgid))
@@ -120,6 +125,15 @@ static __always_inline bool passes(__u32 tgid)
 	if (filter.use_cgroup && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
 		return false;
 	return true;
+}
+
+/* Whether task group `tgid` (the current task's) passes the configured filters: not the
+ * collector's own (unless told to count it), and the user's. */
+static __always_inline bool passes(__u32 tgid)
+{
+	if (filter.exclude_self && tgid == filter.self_tgid)
+		return false;
+	return passes_user_filters(tgid);
 }
 
 static __always_inline bool current_passes(void)
@@ -135,7 +149,7 @@ static __always_inline bool current_passes(void)
  * (~20 ns of the ~30 these hooks cost above an empty program). */
 static __always_inline bool current_passes_user_filters(void)
 {
-	if (!filter.use_deny && !filter.use_allow && !filter.use_cgroup)
+	if (!any_user_filter())
 		return true;
 	return current_passes();
 }
@@ -153,9 +167,12 @@ int BPF_PROG(khorus_sched_switch, bool preempt, struct task_struct *prev)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(khorus_sched_process_exec, struct task_struct *p)
 {
-	/* p is current (the task that exec'd): one load instead of a helper call. */
-	if (passes(p->tgid))
-		add(KHORUS_EXEC, 1);
+	/* The collector never execs once its programs are attached, so excluding it here would
+	 * exclude nothing: only the user filters apply. p is current (the task that exec'd):
+	 * its tgid is one load instead of a helper call. */
+	if (any_user_filter() && !passes_user_filters(p->tgid))
+		return 0;
+	add(KHORUS_EXEC, 1);
 	return 0;
 }
 

@@ -204,3 +204,44 @@ fn the_deny_list_leaves_out_the_traffic_its_processes_send() {
         "denied: tx {tx_denied} bytes counted of the {k} this process sent"
     );
 }
+
+/// The exec hook skips the collector's own exclusion (it never execs once attached) but keeps
+/// the user's filters: the execs of a denied process (one pid exec'ing itself again and
+/// again) are left out, while a collector without the filter, beside it, counts them.
+#[test]
+fn the_deny_list_leaves_out_the_execs_of_its_processes() {
+    const EXECS: usize = 200;
+    let _serial = serial();
+    // Waits for a line, then execs `sh` EXECS times in the same pid, then says "done".
+    let chain = "read go; n=$1; while [ \"$n\" -gt 0 ]; do n=$((n-1)); exec sh -c \"$0\" \"$0\" \"$n\" < /dev/null; done; echo done";
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", chain, chain, &EXECS.to_string()])
+        .stdin(Stdio::piped());
+    let mut chainer = Child::spawn(cmd);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        &format!("[collector.filter]\ntgid_deny = [{}]\n", chainer.pid()),
+    );
+    let Some(mut denied) = start("bpf", &["--config", &cfg]) else {
+        return;
+    };
+    let mut all = start("bpf", &[]).unwrap();
+    denied.skip_pending();
+    all.skip_pending();
+    let t0 = clock::now_ns();
+    chainer.stdin().unwrap().write_all(b"go\n").unwrap();
+    chainer.wait_line(false, Duration::from_secs(60), |l| l == "done");
+    let t1 = clock::now_ns();
+    let (status, _, _) = chainer.wait_exit(Duration::from_secs(10));
+    assert!(status.success());
+    let execs_all = count(&all.frames_until(t1), SignalId::EXEC, t0).round();
+    let execs_denied = count(&denied.frames_until(t1), SignalId::EXEC, t0).round();
+    // Whatever else the machine runs meanwhile is counted by both.
+    let difference = execs_all - execs_denied;
+    assert!(
+        execs_all >= EXECS as f64 && difference >= EXECS as f64 * 0.95,
+        "the denied process's {EXECS} execs: counted {execs_denied} with the deny list, \
+         {execs_all} without"
+    );
+}
