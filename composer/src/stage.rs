@@ -388,6 +388,12 @@ impl Composer {
             }
             (None, None) => self.sched.transport().cps(),
         };
+        let now = self.sched.transport();
+        if cps == now.cps() && beats == now.beats_per_cycle() {
+            // The clock runs at it already: nothing is re-anchored (control asks for the
+            // session's tempo again after a restarted composer follows the old clock).
+            return Ok(applied(self.sched.horizon()));
+        }
         self.sched
             .transport_mut()
             .set_beats_per_cycle(beats)
@@ -717,6 +723,41 @@ mod tests {
                 quantum: None,
             },
         }
+    }
+
+    #[test]
+    fn a_tempo_the_clock_runs_at_already_leaves_it_as_it_is() {
+        let opts = Options {
+            lookahead_ns: 200_000_000,
+            bpm: Q::int(120),
+            beats_per_cycle: 4,
+            score: None,
+            print: false,
+        };
+        let mut c = Composer::new(&opts, 0).unwrap();
+        c.handle(drone("c3 e3"), 0).unwrap();
+        for k in 1..=37 {
+            c.tick(k * 100_000_000).unwrap();
+        }
+        let before = c.scheduler().transport().clone();
+        let tempo = |bpm: f64, beats: Option<u32>| {
+            ComposerCommand::Tempo(TempoChange {
+                bpm: Some(bpm),
+                cps: None,
+                beats_per_cycle: beats,
+            })
+        };
+        let now = 3_750_000_000;
+        c.handle(tempo(120.0, None), now).unwrap();
+        c.handle(tempo(120.0, Some(4)), now).unwrap();
+        assert_eq!(c.scheduler().transport().anchor(), before.anchor());
+        // Another tempo starts at the horizon, from where the old one had it.
+        c.handle(tempo(90.0, None), now).unwrap();
+        let t = c.scheduler().transport();
+        let (at_ns, at_cycle) = t.anchor();
+        assert_eq!(t.bpm(), 90.0);
+        assert_eq!(at_cycle, c.scheduler().horizon());
+        assert_eq!(before.ns_at(at_cycle).unwrap(), at_ns);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use khorus_bus::commands::composer::{
     ComposerCommand, NoteRoute, ScoreParams, ScoreRoutes, SlotSpec, Source, Target, TempoChange,
+    TransportInfo,
 };
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{CurveShape, Role};
@@ -38,6 +39,8 @@ pub struct Plan {
     pub tempo: Option<TempoChange>,
     /// The score command, if a score plays.
     pub score: Option<ComposerCommand>,
+    /// The score's tempo, bpm (its default or its `bpm` parameter), if a score plays.
+    pub score_bpm: Option<f64>,
 }
 
 /// Why a session cannot be played: the element at fault and the stage's words.
@@ -140,19 +143,24 @@ impl Plan {
                             ),
                         )
                     })?;
-                score.params(&params).map_err(|e| perr("score", e))?;
-                Some(ComposerCommand::SelectScore {
-                    name: choice.name.clone(),
-                    params,
-                })
+                let bpm = score.params(&params).map_err(|e| perr("score", e))?.bpm;
+                Some((
+                    ComposerCommand::SelectScore {
+                        name: choice.name.clone(),
+                        params,
+                    },
+                    bpm.to_f64(),
+                ))
             }
         };
+        let (score, score_bpm) = score.unzip();
         Ok(Self {
             graph,
             graph_json,
             slots,
             tempo,
             score,
+            score_bpm,
         })
     }
 
@@ -168,6 +176,24 @@ impl Plan {
                 spec: spec.clone(),
             });
         }
+        out
+    }
+
+    /// Everything the composer needs to play this plan on from another composer's clock
+    /// (`clock`: the one a composer that exited ran): the replay, then `Follow` — after the
+    /// score and slots, so they start on the cycle the old clock is at — then the tempo the
+    /// session plays at (its own, else the score's) again: the old clock runs at the tempo
+    /// it had when its composer exited, and a tempo or score chosen since must win. The
+    /// composer ignores a tempo it already runs at.
+    pub fn composer_replay_following(&self, clock: TransportInfo) -> Vec<ComposerCommand> {
+        let mut out = self.composer_replay();
+        out.push(ComposerCommand::Follow(clock));
+        let tempo = self.tempo.or(self.score_bpm.map(|bpm| TempoChange {
+            bpm: Some(bpm),
+            cps: None,
+            beats_per_cycle: None,
+        }));
+        out.extend(tempo.map(ComposerCommand::Tempo));
         out
     }
 
@@ -521,6 +547,8 @@ pub fn score_routes(session: &Session) -> ScoreRoutes {
 mod tests {
     use super::*;
     use khorus_bus::commands::control::{Change, Value};
+    use khorus_composer::stage::{Composer, Options};
+    use khorus_composer::time::Q;
 
     #[test]
     fn the_default_session_plans_and_its_graph_builds_with_ids() {
@@ -656,5 +684,88 @@ mod tests {
         assert!(plan.slots.contains_key("ctl/pad/cutoff"));
         let old = Plan::of(&Session::default_session()).unwrap();
         assert_eq!(plan.composer_changes(&old).len(), 2);
+    }
+
+    /// A composer as `khorus up` starts one, given `cmds` at `now_ns`.
+    fn composer_given(cmds: Vec<ComposerCommand>, now_ns: u64) -> Composer {
+        let opts = Options {
+            lookahead_ns: 200_000_000,
+            bpm: Q::int(120),
+            beats_per_cycle: 4,
+            score: None,
+            print: false,
+        };
+        let mut c = Composer::new(&opts, now_ns).unwrap();
+        for cmd in cmds {
+            c.handle(cmd, now_ns).unwrap();
+        }
+        c
+    }
+
+    /// Plays `c` for `ticks` ticks of 100 ms from `from_ns`; the time after them.
+    fn play(c: &mut Composer, from_ns: u64, ticks: u64) -> u64 {
+        let mut now = from_ns;
+        for _ in 0..ticks {
+            now += 100_000_000;
+            c.tick(now).unwrap();
+        }
+        now
+    }
+
+    #[test]
+    fn a_restarted_composer_keeps_the_old_clock_and_plays_the_tempo_chosen_while_it_was_down() {
+        let s = Session::default_session();
+        let mut old = composer_given(Plan::of(&s).unwrap().composer_replay(), 0);
+        let exit = play(&mut old, 0, 123);
+        let clock = old.transport_info();
+        let old_clock = old.scheduler().transport().clone();
+        let score_bpm = old_clock.bpm();
+        // While the composer is down (back-off, or starting), the tempo changes.
+        let s2 = s
+            .apply(&[Change::Tempo {
+                bpm: score_bpm + 24.0,
+                beats_per_cycle: None,
+            }])
+            .unwrap();
+        let now = exit + 250_000_000;
+        let cmds = Plan::of(&s2)
+            .unwrap()
+            .composer_replay_following(clock.clone());
+        assert!(matches!(
+            &cmds[cmds.len() - 2..],
+            [ComposerCommand::Follow(_), ComposerCommand::Tempo(_)]
+        ));
+        let new = composer_given(cmds, now);
+        let t = new.scheduler().transport();
+        assert_eq!(t.bpm(), score_bpm + 24.0, "the session's tempo wins");
+        // On the old clock's cycle: the new tempo starts from the new composer's horizon,
+        // which falls where the old clock had it.
+        let (anchor_ns, anchor_cycle) = t.anchor();
+        assert!(anchor_ns > now, "from a lookahead on, not before");
+        assert_eq!(old_clock.ns_at(anchor_cycle).unwrap(), anchor_ns);
+
+        // The same session (no tempo chosen meanwhile): the old clock as it was, not
+        // re-anchored.
+        let cmds = Plan::of(&s)
+            .unwrap()
+            .composer_replay_following(clock.clone());
+        let same = composer_given(cmds, now);
+        assert_eq!(same.scheduler().transport().anchor(), old_clock.anchor());
+        assert_eq!(same.scheduler().transport().cps(), old_clock.cps());
+
+        // Another score chosen while it was down, the session with no tempo of its own: the
+        // new score's tempo, on the old clock's cycle.
+        let s3 = s
+            .apply(&[Change::Score {
+                name: "arp".into(),
+                params: vec![("bpm".into(), format!("{}", score_bpm + 10.0))],
+            }])
+            .unwrap();
+        let cmds = Plan::of(&s3).unwrap().composer_replay_following(clock);
+        let arp = composer_given(cmds, now);
+        let t = arp.scheduler().transport();
+        assert_eq!(t.bpm(), score_bpm + 10.0);
+        let (anchor_ns, anchor_cycle) = t.anchor();
+        assert_eq!(old_clock.ns_at(anchor_cycle).unwrap(), anchor_ns);
     }
 }

@@ -23,10 +23,10 @@ impl Control {
                 .send_synth(&[self.plan.synth_replay()])
                 .and_then(|()| self.hand_over()),
             StageKind::Composer => {
-                let mut cmds = self.plan.composer_replay();
-                if let Some(t) = &self.clock_at_exit.take().or(self.transport) {
-                    cmds.push(ComposerCommand::Follow(transport_info(t)));
-                }
+                let cmds = match &self.clock_at_exit.take().or(self.transport) {
+                    Some(t) => self.plan.composer_replay_following(transport_info(t)),
+                    None => self.plan.composer_replay(),
+                };
                 self.send_composer(&cmds)
             }
             _ => Ok(()),
