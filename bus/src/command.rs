@@ -298,6 +298,13 @@ impl<Req, Resp> Debug for CommandClient<Req, Resp> {
     }
 }
 
+impl<Req, Resp> CommandClient<Req, Resp> {
+    /// The stage whose commands this sends.
+    pub fn stage(&self) -> StageKind {
+        self.stage
+    }
+}
+
 impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
     pub(crate) fn open(node: &Node<Ipc>, stage: StageKind) -> Result<Self, BusError> {
         let rr = open_rr(node, stage)?;

@@ -7,7 +7,9 @@ use khorus_bus::commands::composer::{ComposerCommand, ComposerReply, TransportIn
 use khorus_bus::commands::control::{Change, ControlReply, StageState};
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::services::ids::{IdTable, NodeEntry};
-use khorus_bus::{NoteEvent, Reply, StageKind, TransportState, clock};
+use khorus_bus::{CommandClient, NoteEvent, Reply, StageKind, TransportState, clock};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{Control, HAND_OVER_TIMEOUT, STAGE_TIMEOUT, invalid};
 use crate::plan::Plan;
@@ -19,15 +21,14 @@ impl Control {
     pub(super) fn replay(&mut self, i: usize) {
         let kind = self.stages[i].kind;
         let result = match kind {
-            StageKind::Synth => self
-                .send_synth(&[self.plan.synth_replay()])
+            StageKind::Synth => send(&mut self.clients.synth, &[self.plan.synth_replay()])
                 .and_then(|()| self.hand_over()),
             StageKind::Composer => {
                 let cmds = match &self.clock_at_exit.take().or(self.transport) {
                     Some(t) => self.plan.composer_replay_following(transport_info(t)),
                     None => self.plan.composer_replay(),
                 };
-                self.send_composer(&cmds)
+                send(&mut self.clients.composer, &cmds)
             }
             _ => Ok(()),
         };
@@ -57,33 +58,13 @@ impl Control {
             return Ok(());
         }
         tracing::info!("handing {} sounding notes to the synth", notes.len());
-        self.send_synth(&[SynthCommand::Resume { notes }])
+        send(&mut self.clients.synth, &[SynthCommand::Resume { notes }])
     }
 
     fn ready(&self, kind: StageKind) -> bool {
         self.stages
             .iter()
             .any(|s| s.kind == kind && s.state == StageState::Ready)
-    }
-
-    fn send_synth(&mut self, cmds: &[SynthCommand]) -> Result<(), String> {
-        for cmd in cmds {
-            self.clients
-                .synth
-                .call(cmd, STAGE_TIMEOUT)
-                .map_err(|e| format!("synth: {e}"))?;
-        }
-        Ok(())
-    }
-
-    fn send_composer(&mut self, cmds: &[ComposerCommand]) -> Result<(), String> {
-        for cmd in cmds {
-            self.clients
-                .composer
-                .call(cmd, STAGE_TIMEOUT)
-                .map_err(|e| format!("composer: {e}"))?;
-        }
-        Ok(())
     }
 
     /// Applies a batch: the new session is made and checked whole (names, loops, the
@@ -101,23 +82,23 @@ impl Control {
         let composer_cmds = plan.composer_changes(&self.plan);
         let synth_up = self.ready(StageKind::Synth);
         let composer_up = self.ready(StageKind::Composer);
-        if synth_up && let Err(e) = self.send_synth(&synth_cmds) {
+        if synth_up && let Err(e) = send(&mut self.clients.synth, &synth_cmds) {
             self.forward_failed += 1;
             let undo = self.plan.synth_replay();
-            if self.send_synth(&[undo]).is_err() {
+            if send(&mut self.clients.synth, &[undo]).is_err() {
                 tracing::error!("could not undo a refused change in the synth");
             }
             return Err(invalid(e));
         }
-        if composer_up && let Err(e) = self.send_composer(&composer_cmds) {
+        if composer_up && let Err(e) = send(&mut self.clients.composer, &composer_cmds) {
             self.forward_failed += 1;
             let undo = self.plan.composer_changes(&plan);
-            if self.send_composer(&undo).is_err() {
+            if send(&mut self.clients.composer, &undo).is_err() {
                 tracing::error!("could not undo a refused change in the composer");
             }
             if synth_up {
                 let undo = self.plan.synth_changes(&plan);
-                if self.send_synth(&undo).is_err() {
+                if send(&mut self.clients.synth, &undo).is_err() {
                     tracing::error!("could not undo a change in the synth");
                 }
             }
@@ -228,4 +209,17 @@ fn transport_info(t: &TransportState) -> TransportInfo {
         anchor_ns: t.anchor_ns,
         anchor_cycle: q(t.anchor_cycle_num, t.anchor_cycle_den),
     }
+}
+
+/// Sends `cmds` to a stage in order, stopping at the first it refuses or does not answer.
+fn send<Req: Serialize, Resp: DeserializeOwned>(
+    client: &mut CommandClient<Req, Resp>,
+    cmds: &[Req],
+) -> Result<(), String> {
+    for cmd in cmds {
+        client
+            .call(cmd, STAGE_TIMEOUT)
+            .map_err(|e| format!("{}: {e}", client.stage().name()))?;
+    }
+    Ok(())
 }
