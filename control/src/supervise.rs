@@ -56,6 +56,8 @@ pub struct Supervised {
     pub spawned_at: Option<Instant>,
     /// When it answered.
     pub ready_at: Option<Instant>,
+    /// While it starts: when to ask it next whether it answers.
+    pub ask_at: Option<Instant>,
     /// When it last exited (restart latency runs from here to ready).
     exited_at: Option<Instant>,
     /// Exit → ready of the last restart, ms.
@@ -92,6 +94,7 @@ impl Supervised {
             next_start: enabled.then(Instant::now),
             spawned_at: None,
             ready_at: None,
+            ask_at: None,
             exited_at: None,
             last_restart_ms: None,
             detail: Vec::new(),

@@ -47,8 +47,15 @@ const STAGE_TIMEOUT: Duration = Duration::from_secs(5);
 const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a stage may take to exit when asked, before it is killed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often a starting stage is asked whether it answers…
+/// How long a starting stage holds back the start of the next: one that has not answered
+/// by then (stuck, or slow: a collector replaying a FIFO nobody writes) lets the others
+/// start, and may still answer until [`READY_TIMEOUT`].
+const START_GRACE: Duration = Duration::from_secs(2);
+/// How often a starting stage is asked whether it answers: every 5 ms at first, then every
+/// tenth of the time it has taken so far…
 const POLL_STARTING: Duration = Duration::from_millis(5);
+/// …but at least every 100 ms…
+const POLL_STARTING_MAX: Duration = Duration::from_millis(100);
 /// …and how long each ask waits for the answer.
 const PING_WAIT: Duration = Duration::from_millis(20);
 
@@ -87,8 +94,6 @@ struct Control {
     pipewire: bool,
     /// Commands that reached a stage and failed (refused, timed out).
     forward_failed: u64,
-    /// When to ask the starting stage again whether it answers.
-    poll_at: Option<Instant>,
     /// The transport when a ready composer exited: what its successor follows.
     clock_at_exit: Option<TransportState>,
 }
@@ -151,7 +156,6 @@ pub fn run(opts: Options) -> Result<()> {
         leave: false,
         pipewire: supervise::pipewire_running(),
         forward_failed: 0,
-        poll_at: None,
         clock_at_exit: None,
         opts,
     };
@@ -287,12 +291,12 @@ impl Control {
     }
 
     /// Starts the stages whose start is due, one at a time: the one due first (at `khorus up`,
-    /// in order), and the next when it answers. A stage that cannot start now (waiting for
-    /// PipeWire, failing to spawn) does not hold up the next; one crashing at start does not
-    /// either, as its next start is due later than the others'.
+    /// in order), and the next when it answers or after [`START_GRACE`]. A stage that cannot
+    /// start now (waiting for PipeWire, failing to spawn) does not hold up the next; one
+    /// crashing at start does not either, as its next start is due later than the others'.
     fn start_due(&mut self) {
         let now = Instant::now();
-        while self.stages.iter().all(|s| s.starting_since().is_none()) {
+        while self.starts_held_until().is_none_or(|t| t <= now) {
             let next = self
                 .stages
                 .iter()
@@ -307,13 +311,31 @@ impl Control {
         }
     }
 
-    /// When the loop must wake next without a source firing: to ask a starting stage again
-    /// or, when none is starting, to start the next stage due.
+    /// Until when the stages starting now hold back the next start (`None`: none starts).
+    fn starts_held_until(&self) -> Option<Instant> {
+        self.stages
+            .iter()
+            .filter_map(|s| s.starting_since())
+            .map(|t| t + START_GRACE)
+            .max()
+    }
+
+    /// When the loop must wake next without a source firing: to ask a starting stage again,
+    /// or to start the next stage due (once no starting stage holds it back).
     fn next_wake(&self) -> Option<Instant> {
-        if self.stages.iter().any(|s| s.starting_since().is_some()) {
-            return self.poll_at;
-        }
-        self.stages.iter().filter_map(|s| s.next_start).min()
+        let asks = self
+            .stages
+            .iter()
+            .filter(|s| s.starting_since().is_some())
+            .filter_map(|s| s.ask_at);
+        let held = self.starts_held_until();
+        let starts = self
+            .stages
+            .iter()
+            .filter(|s| !s.running())
+            .filter_map(|s| s.next_start)
+            .map(|t| held.map_or(t, |h| t.max(h)));
+        asks.chain(starts).min()
     }
 
     fn args(&self, kind: StageKind, without_pipewire: bool) -> Vec<String> {
@@ -362,40 +384,45 @@ impl Control {
             tracing::warn!("{}", s.detail[0]);
             return;
         }
-        self.poll_at = Some(Instant::now());
+        s.ask_at = Some(Instant::now());
     }
 
-    /// Asks the starting stage whether it answers: ready, the session is replayed to it; gone,
-    /// or silent for [`READY_TIMEOUT`], an exit like any other (killed if need be); else it
-    /// is asked again after [`POLL_STARTING`].
+    /// Asks each starting stage that is due whether it answers: ready, the session is replayed
+    /// to it; gone, or silent for [`READY_TIMEOUT`], an exit like any other (killed if need
+    /// be); else it is asked again later (see [`POLL_STARTING`]).
     fn check_starting(&mut self) {
-        let Some((i, since)) = self
-            .stages
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| s.starting_since().map(|t| (i, t)))
-        else {
-            self.poll_at = None;
-            return;
-        };
+        let now = Instant::now();
+        for i in 0..self.stages.len() {
+            let s = &self.stages[i];
+            if let Some(since) = s.starting_since()
+                && s.ask_at.is_none_or(|t| t <= now)
+            {
+                self.ask_starting(i, since);
+            }
+        }
+    }
+
+    fn ask_starting(&mut self, i: usize, since: Instant) {
         let kind = self.stages[i].kind;
         let pid = self.stages[i].pid.unwrap_or(0);
         if self.clients.ping(kind, PING_WAIT) != Some(pid) {
             let max = self.backoff_max();
             let s = &mut self.stages[i];
-            if s.wait_exit(Duration::ZERO) || since.elapsed() >= READY_TIMEOUT {
+            let age = since.elapsed();
+            if s.wait_exit(Duration::ZERO) || age >= READY_TIMEOUT {
                 // Exited before answering, or never answered: an exit like any other.
                 s.kill();
                 s.wait_exit(EXIT_TIMEOUT);
                 let log = state::log_path(&self.opts.bus, kind.name());
                 s.on_exit(&log, max);
-                self.poll_at = None;
+                s.ask_at = None;
             } else {
-                self.poll_at = Some(Instant::now() + POLL_STARTING);
+                s.ask_at =
+                    Some(Instant::now() + (age / 10).clamp(POLL_STARTING, POLL_STARTING_MAX));
             }
             return;
         }
-        self.poll_at = None;
+        self.stages[i].ask_at = None;
         self.stages[i].mark_ready();
         self.replay(i);
         let s = &self.stages[i];
