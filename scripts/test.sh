@@ -24,8 +24,10 @@ cargo build --workspace --locked --bins
 cargo test --workspace --locked
 
 # Two copies of the end-to-end suite at once must not see each other (isolated buses and
-# PipeWire sessions per test).
-e2e=$(cargo test -p khorus-tests --test e2e --locked --no-run --message-format=json 2>/dev/null |
+# PipeWire sessions per test). The binary `cargo test --workspace` just ran (asked the same
+# way, so nothing is built again: `-p khorus-tests` unifies features differently and built
+# a second copy of the suite and its dependencies).
+e2e=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
