@@ -152,6 +152,9 @@ struct Combs {
     /// the ring's length.
     delay: [usize; 8],
     store: f32x8,
+    /// Each comb's stretch of a block, sample-major: overwritten (rows `..n`) before every
+    /// read, so never cleared (a zeroed array on the stack was 2 KiB of `memset` per call).
+    taps: Box<[[f32; 8]; super::BLOCK]>,
 }
 
 impl Combs {
@@ -163,6 +166,7 @@ impl Combs {
             pos: 0,
             delay,
             store: f32x8::ZERO,
+            taps: Box::new([[0.0; 8]; super::BLOCK]),
         }
     }
 
@@ -180,7 +184,7 @@ impl Combs {
     fn run(&mut self, x: &[f32], acc: &mut [f32], feedback: f32, damp: f32) {
         let n = x.len().min(acc.len()).min(super::BLOCK);
         let rows = self.ring.len();
-        let mut taps = [[0.0f32; 8]; super::BLOCK];
+        let taps = &mut self.taps[..n];
         for (c, &d) in self.delay.iter().enumerate() {
             for (ring, at) in ring_runs(back(self.pos, d, rows), n, rows) {
                 for (t, row) in taps[at..].iter_mut().zip(&self.ring[ring]) {
@@ -196,7 +200,7 @@ impl Combs {
         let [(first, _), (second, _)] = ring_runs(self.pos, n, rows);
         let (head, tail) = self.ring.split_at_mut(first.start);
         let writes = tail[..first.len()].iter_mut().chain(&mut head[second]);
-        for (((&x, acc), out), w) in x.iter().zip(acc.iter_mut()).zip(&taps).zip(writes) {
+        for (((&x, acc), out), w) in x.iter().zip(acc.iter_mut()).zip(taps.iter()).zip(writes) {
             let o = f32x8::new(*out);
             self.store = o * take + self.store * keep;
             *w = (f32x8::splat(x) + self.store * feedback).to_array();
