@@ -53,6 +53,19 @@ pub struct Options {
     pub print: bool,
 }
 
+impl Default for Options {
+    /// The CLI's defaults: 200 ms lookahead, 120 bpm, 4 beats a cycle, no score.
+    fn default() -> Self {
+        Self {
+            lookahead_ns: 200_000_000,
+            bpm: Q::int(120),
+            beats_per_cycle: 4,
+            score: None,
+            print: false,
+        }
+    }
+}
+
 /// Why the stage stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
@@ -491,10 +504,7 @@ impl Composer {
 pub fn check_slot(spec: &khorus_bus::commands::composer::SlotSpec) -> Result<(), String> {
     let opts = Options {
         lookahead_ns: 100_000_000,
-        bpm: Q::int(120),
-        beats_per_cycle: 4,
-        score: None,
-        print: false,
+        ..Options::default()
     };
     let mut c = Composer::new(&opts, 0).map_err(|e| e.to_string())?;
     c.handle(
@@ -692,10 +702,8 @@ mod tests {
     fn status_reports_how_long_signal_frames_have_been_missing() {
         let opts = Options {
             lookahead_ns: 100_000_000,
-            bpm: Q::int(120),
-            beats_per_cycle: 4,
             score: Some((Score::from_name("arp").unwrap(), ScoreParams::default())),
-            print: false,
+            ..Options::default()
         };
         let mut c = Composer::new(&opts, 0).unwrap();
         c.tick(7_000_000_000).unwrap();
@@ -727,13 +735,7 @@ mod tests {
 
     #[test]
     fn a_tempo_the_clock_runs_at_already_leaves_it_as_it_is() {
-        let opts = Options {
-            lookahead_ns: 200_000_000,
-            bpm: Q::int(120),
-            beats_per_cycle: 4,
-            score: None,
-            print: false,
-        };
+        let opts = Options::default();
         let mut c = Composer::new(&opts, 0).unwrap();
         c.handle(drone("c3 e3"), 0).unwrap();
         for k in 1..=37 {
@@ -762,13 +764,7 @@ mod tests {
 
     #[test]
     fn a_composer_with_nothing_to_make_is_idle_and_a_pattern_after_a_long_idle_is_not_late() {
-        let opts = Options {
-            lookahead_ns: 200_000_000,
-            bpm: Q::int(120),
-            beats_per_cycle: 4,
-            score: None,
-            print: false,
-        };
+        let opts = Options::default();
         let mut c = Composer::new(&opts, 0).unwrap();
         assert!(c.idle(), "no slot");
         c.tick(100_000_000).unwrap();
@@ -805,11 +801,8 @@ mod tests {
     #[test]
     fn sounding_notes_are_those_made_that_have_not_ended() {
         let opts = Options {
-            lookahead_ns: 200_000_000,
             bpm: Q::int(60),
-            beats_per_cycle: 4,
-            score: None,
-            print: false,
+            ..Options::default()
         };
         // One note a cycle (4 s), held for the whole cycle.
         let mut c = Composer::new(&opts, 0).unwrap();

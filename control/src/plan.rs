@@ -548,7 +548,6 @@ mod tests {
     use super::*;
     use khorus_bus::commands::control::{Change, Value};
     use khorus_composer::stage::{Composer, Options};
-    use khorus_composer::time::Q;
 
     #[test]
     fn the_default_session_plans_and_its_graph_builds_with_ids() {
@@ -688,14 +687,7 @@ mod tests {
 
     /// A composer as `khorus up` starts one, given `cmds` at `now_ns`.
     fn composer_given(cmds: Vec<ComposerCommand>, now_ns: u64) -> Composer {
-        let opts = Options {
-            lookahead_ns: 200_000_000,
-            bpm: Q::int(120),
-            beats_per_cycle: 4,
-            score: None,
-            print: false,
-        };
-        let mut c = Composer::new(&opts, now_ns).unwrap();
+        let mut c = Composer::new(&Options::default(), now_ns).unwrap();
         for cmd in cmds {
             c.handle(cmd, now_ns).unwrap();
         }
