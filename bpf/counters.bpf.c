@@ -136,22 +136,17 @@ static __always_inline bool passes(__u32 tgid)
 	return passes_user_filters(tgid);
 }
 
-static __always_inline bool current_passes(void)
-{
-	return passes(bpf_get_current_pid_tgid() >> 32);
-}
-
 /* For hooks where the collector itself never acts — it sends no packets (its only sockets are
  * unix ones, which queue on no device) and issues no block IO (it reads procfs, and any file it
- * writes reaches the disk through writeback threads) — excluding it would exclude nothing: the
- * check runs only when a user filter (allow, deny, cgroup) is set. The flags are read-only
+ * writes reaches the disk through writeback threads) — excluding it would exclude nothing: only
+ * the user's filters (allow, deny, cgroup) apply, and only when one is set. The flags are read-only
  * data, so in the default configuration the verifier drops the helper call with the branch
  * (~20 ns of the ~30 these hooks cost above an empty program). */
 static __always_inline bool current_passes_user_filters(void)
 {
 	if (!any_user_filter())
 		return true;
-	return current_passes();
+	return passes_user_filters(bpf_get_current_pid_tgid() >> 32);
 }
 
 SEC("tp_btf/sched_switch")

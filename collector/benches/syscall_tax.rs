@@ -165,22 +165,23 @@ fn main() {
     // program measured 100-120 ns and the empty one after it 24; attached the other way round,
     // 60 and 75). So the load runs twice, each side first once, and each side's figure is
     // the mean of its two passes.
-    let mut passes = Vec::new();
-    for collector_first in [true, false] {
-        let (bpf, floor, floor_links) = if collector_first {
-            let bpf = load();
-            let (floor, links) = empty_programs();
-            (bpf, floor, links)
-        } else {
-            let (floor, links) = empty_programs();
-            (load(), floor, links)
-        };
-        mixed_load();
-        passes.push((bpf.program_stats(), stats::of_links(&floor_links)));
-        drop(floor_links);
-        drop(floor);
-        drop(bpf);
-    }
+    let [(ours_first, empty_second), (ours_second, empty_first)] =
+        [true, false].map(|collector_first| {
+            let (bpf, floor, floor_links) = if collector_first {
+                let bpf = load();
+                let (floor, links) = empty_programs();
+                (bpf, floor, links)
+            } else {
+                let (floor, links) = empty_programs();
+                (load(), floor, links)
+            };
+            mixed_load();
+            let pass = (bpf.program_stats(), stats::of_links(&floor_links));
+            drop(floor_links);
+            drop(floor);
+            drop(bpf);
+            pass
+        });
     println!("\nper-program cost under a mixed load (kernel bpf_stats), next to an empty program");
     println!("on the same hook under the same load; two passes, each attached first in one");
     println!(
@@ -199,9 +200,6 @@ fn main() {
         ("tcp_retransmit_skb", None),
         ("irq_handler_entry", Some(6)),
     ];
-    let [(ours_first, empty_second), (ours_second, empty_first)] = &passes[..] else {
-        unreachable!("two passes")
-    };
     for (i, (hook, floor)) in hooks.into_iter().enumerate() {
         let (a, b) = (&ours_first[i], &ours_second[i]);
         let runs = a.run_cnt + b.run_cnt;
