@@ -69,7 +69,8 @@ enum Cmd {
     Query {
         /// The pattern.
         pattern: String,
-        /// Cycles to query from 0 (1..=1000000).
+        /// Cycles to query from 0, in one query, as Tidal's `queryArc` over 0..N (1..=4096: one
+        /// query spans at most 4096 cycles).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(QUERY_CYCLES), allow_negative_numbers = true)]
         cycles: u32,
         /// JSON lines instead of text.
@@ -80,8 +81,8 @@ enum Cmd {
 
 /// `--lookahead-ms`.
 const LOOKAHEAD_MS: std::ops::RangeInclusive<i64> = 1..=10_000;
-/// `query --cycles`.
-const QUERY_CYCLES: std::ops::RangeInclusive<i64> = 1..=1_000_000;
+/// `query --cycles`: as many as one query may span.
+const QUERY_CYCLES: std::ops::RangeInclusive<i64> = 1..=crate::time::MAX_QUERY_CYCLES;
 
 /// `--beats-per-cycle`: [`transport::BEATS_PER_CYCLE`].
 fn beats_per_cycle() -> clap::builder::RangedI64ValueParser<u32> {
@@ -183,36 +184,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn query(pattern: &str, cycles: u32, json: bool, out: &mut impl Write) -> Result<(), Failure> {
     let pat = crate::mini::parse(pattern)
         .map_err(|e| Failure::Usage(anyhow::anyhow!("invalid pattern at {e}")))?;
-    // One query per cycle: the density limit is per query, so a long run of a sparse pattern
-    // is not refused, and the output streams. Haps are cut at cycle boundaries either way.
-    for cycle in 0..i64::from(cycles) {
-        let haps = pat
-            .query_span(Q::int(cycle), Q::int(cycle + 1), &Context::default())
-            .map_err(|e| {
-                Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
-            })?;
-        for h in haps {
-            let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
-            let line = if json {
-                serde_json::json!({
-                    "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
-                    "part": [h.part.begin.to_string(), h.part.end.to_string()],
-                    "onset": h.has_onset(),
-                    "value": h.value.to_string(),
-                })
-                .to_string()
-            } else {
-                format!("{whole} part {} {}", h.part, h.value)
-            };
-            if let Err(e) = writeln!(out, "{line}") {
-                // A closed pipe (`| head`) is success.
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    return Ok(());
-                }
-                return Err(Failure::Runtime(
-                    anyhow::Error::new(e).context("failed to write"),
-                ));
+    // One query over the whole span, so an event longer than a cycle is one event (`a/2`
+    // over 2 cycles: part 0-2), as Tidal answers it.
+    let haps = pat
+        .query_span(Q::ZERO, Q::int(i64::from(cycles)), &Context::default())
+        .map_err(|e| {
+            Failure::Runtime(anyhow::Error::new(e).context("failed to query the pattern"))
+        })?;
+    for h in haps {
+        let whole = h.whole.map(|w| w.to_string()).unwrap_or_else(|| "~".into());
+        let line = if json {
+            serde_json::json!({
+                "whole": h.whole.map(|w| [w.begin.to_string(), w.end.to_string()]),
+                "part": [h.part.begin.to_string(), h.part.end.to_string()],
+                "onset": h.has_onset(),
+                "value": h.value.to_string(),
+            })
+            .to_string()
+        } else {
+            format!("{whole} part {} {}", h.part, h.value)
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            // A closed pipe (`| head`) is success.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
             }
+            return Err(Failure::Runtime(
+                anyhow::Error::new(e).context("failed to write"),
+            ));
         }
     }
     Ok(())
@@ -248,10 +247,7 @@ mod tests {
             (&["--beats-per-cycle", "-4"], "-4 is not in 1..=64"),
             (&["--beats-per-cycle", "65"], "65 is not in 1..=64"),
             (&["--density", "-0.5"], "-0.5 is outside 0..=1"),
-            (
-                &["query", "a", "--cycles", "-3"],
-                "-3 is not in 1..=1000000",
-            ),
+            (&["query", "a", "--cycles", "-3"], "-3 is not in 1..=4096"),
         ];
         for (args, want) in cases {
             let (msg, code) = refused(args);
@@ -290,12 +286,16 @@ mod tests {
     }
 
     #[test]
-    fn long_queries_are_split_per_cycle_so_the_density_limit_is_per_cycle() {
-        let out = lines("a", 5000);
-        assert_eq!(out.len(), 5000);
-        assert_eq!(out[0], "[0, 1) part [0, 1) a");
-        assert_eq!(out[4999], "[4999, 5000) part [4999, 5000) a");
-        // Cut per cycle, the answer is what one query gives.
+    fn a_query_over_several_cycles_is_one_query() {
+        // Tidal's queryArc over 0..2 of "a/2": one event, whole and part 0-2.
+        assert_eq!(lines("a/2", 2), ["[0, 2) part [0, 2) a"]);
+        assert_eq!(
+            lines("a/2", 3),
+            ["[0, 2) part [0, 2) a", "[2, 4) part [2, 3) a"]
+        );
+        let out = lines("a", 4096);
+        assert_eq!(out.len(), 4096);
+        assert_eq!(out[4095], "[4095, 4096) part [4095, 4096) a");
         for p in ["a/2 [b c]@3", "<a b>/3 c(3,8,2)", "{a b c}%4"] {
             let one = Pattern::query_span(
                 &crate::mini::parse(p).expect("a pattern"),
@@ -312,5 +312,7 @@ mod tests {
             .collect::<Vec<_>>();
             assert_eq!(lines(p, 6), one, "{p}");
         }
+        let (msg, code) = refused(&["query", "a", "--cycles", "4097"]);
+        assert_eq!(code, 2, "{msg}");
     }
 }

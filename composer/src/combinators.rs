@@ -6,7 +6,8 @@
 //! argument is sampled over each stretch of time and the transformed pattern keeps its own
 //! structure).
 
-use crate::pattern::{Pattern, Val, rand_at};
+use crate::pattern::{Pattern, Val};
+use crate::rand::{rand_at, time_to_rand};
 use crate::span::{Hap, Span};
 use crate::time::{Q, TimeError};
 
@@ -189,31 +190,70 @@ pub fn timecat<T: Val>(parts: Vec<(Q, Pattern<T>)>) -> Result<Pattern<T>, TimeEr
     }))
 }
 
-/// Per cycle, one of the patterns picked at random (seeded by slot, cycle and `salt`).
-pub fn randcat<T: Val>(pats: Vec<Pattern<T>>, salt: u64) -> Pattern<T> {
+/// Per cycle, one of the patterns at random (Tidal's `randcat`): cycle `c` plays the
+/// [`slowcat`] of the patterns `i` cycles on, `i` drawn from Tidal's random number at `c`;
+/// events that the cycle cuts start with it.
+pub fn randcat<T: Val>(pats: Vec<Pattern<T>>) -> Pattern<T> {
     if pats.is_empty() {
         return Pattern::silence();
     }
+    let n = pats.len();
+    let cat = slowcat(pats);
+    per_cycle(move |c| {
+        let i = pick(time_to_rand(c), n) as i64;
+        cat.clone().early(Param::Const(Q::int(i)))
+    })
+}
+
+/// Per cycle, one of the patterns at random, as mini-notation's `[a | b | c]` chooses (Tidal's
+/// `TPat_CycleChoose`): the pattern picked by the random number at the cycle's start, read
+/// `seed / 10000` cycles on, played as it is at that cycle; events that the cycle cuts start
+/// with it.
+pub fn cycle_choose<T: Val>(pats: Vec<Pattern<T>>, seed: u32) -> Pattern<T> {
+    if pats.is_empty() {
+        return Pattern::silence();
+    }
+    per_cycle(move |c| pats[pick(rand_at(c, seed), pats.len())].clone())
+}
+
+/// Index `floor(r · n)`, kept inside `0..n` (Tidal's cyclic `!!!`; `r < 1`, so only float
+/// rounding could reach `n`).
+fn pick(r: f64, n: usize) -> usize {
+    ((r * n as f64) as usize) % n
+}
+
+/// The pattern `f(c)` in each cycle `c`, its events cut to the cycle: an event that starts
+/// before the cycle starts with it (Tidal's `unwrap` under an outer event per cycle).
+fn per_cycle<T: Val>(f: impl Fn(Q) -> Pattern<T> + Send + Sync + 'static) -> Pattern<T> {
     Pattern::new(move |st| {
         let mut out = Vec::new();
         for span in st.span.cycle_iter()? {
             let c = span.begin.sam();
-            let i = (rand_at(st.ctx.seed, c, salt) * pats.len() as f64) as usize;
-            out.extend(pats[i.min(pats.len() - 1)].query(&st.with_span(span))?);
+            let cycle = Span::new(c, c.next_sam()?);
+            for h in f(c).query(&st.with_span(span))? {
+                let whole = match h.whole {
+                    Some(w) => match w.sect(cycle) {
+                        Some(w) => Some(w),
+                        None => continue,
+                    },
+                    None => None,
+                };
+                if let Some(part) = h.part.sect(span) {
+                    out.push(Hap::new(whole, part, h.value));
+                }
+            }
         }
         Ok(out)
     })
 }
 
-/// A continuous random choice among `values` (sample it with `segment` or `struct`).
-pub fn choose<T: Val>(values: Vec<T>, salt: u64) -> Pattern<T> {
+/// A continuous random choice among `values` (Tidal's `choose`: the value at index
+/// `floor(rand · n)`; sample it with `segment` or `struct`).
+pub fn choose<T: Val>(values: Vec<T>) -> Pattern<T> {
     if values.is_empty() {
         return Pattern::silence();
     }
-    Pattern::signal(move |t, ctx| {
-        let i = (rand_at(ctx.seed, t, salt) * values.len() as f64) as usize;
-        Ok(values[i.min(values.len() - 1)].clone())
-    })
+    Pattern::signal(move |t, _| Ok(values[pick(time_to_rand(t), values.len())].clone()))
 }
 
 impl<T: Val> Pattern<T> {
@@ -324,7 +364,10 @@ impl<T: Val> Pattern<T> {
         self.when_cycle(move |c| c.rem_euclid(n) == o, f)
     }
 
-    fn degrade_with(self, prob: Param, salt: u64, inverse: bool) -> Self {
+    /// Keeps the events whose random number (at their whole's start, `seed` as in
+    /// [`rand_at`]) is at least `prob` (`inverse`: below it). Tidal's `_degradeByUsing` and
+    /// `_unDegradeBy`.
+    fn degrade_with(self, prob: Param, seed: u32, inverse: bool) -> Self {
         let keep = move |r: f64, p: Q| {
             if inverse {
                 r < p.to_f64()
@@ -333,15 +376,15 @@ impl<T: Val> Pattern<T> {
             }
         };
         match prob {
-            Param::Const(p) => self.filter_haps(move |h, ctx| {
-                keep(rand_at(ctx.seed, h.whole_or_part().begin, salt), p)
-            }),
+            Param::Const(p) => {
+                self.filter_haps(move |h, _| keep(rand_at(h.whole_or_part().begin, seed), p))
+            }
             Param::Pat(pp) => {
                 let tagged = self.app_left(pp, |v, p| (v.clone(), *p));
                 Pattern::new(move |st| {
                     let mut out = Vec::new();
                     for h in tagged.query(st)? {
-                        let r = rand_at(st.ctx.seed, h.whole_or_part().begin, salt);
+                        let r = rand_at(h.whole_or_part().begin, seed);
                         if keep(r, h.value.1) {
                             out.push(h.with_value(|(v, _)| v));
                         }
@@ -352,44 +395,46 @@ impl<T: Val> Pattern<T> {
         }
     }
 
-    /// Drops each event with probability `p`, decided by a hash of the slot seed, the event's
-    /// onset and `salt` (so two uses in one pattern differ, and replays agree).
-    pub fn degrade_by(self, p: impl Into<Param>, salt: u64) -> Self {
-        self.degrade_with(p.into(), salt, false)
+    /// Drops each event with probability `p`: Tidal's `degradeBy` (seed 0) or mini-notation's
+    /// `?` (its seed), so it drops the events Tidal drops. The number is a function of the
+    /// event's start alone, so replays agree.
+    pub fn degrade_by(self, p: impl Into<Param>, seed: u32) -> Self {
+        self.degrade_with(p.into(), seed, false)
     }
 
-    /// Keeps exactly the events `degrade_by(p, salt)` drops.
-    pub fn undegrade_by(self, p: impl Into<Param>, salt: u64) -> Self {
-        self.degrade_with(p.into(), salt, true)
+    /// Keeps exactly the events `degrade_by(p, seed)` drops (Tidal's `unDegradeBy`).
+    pub fn undegrade_by(self, p: impl Into<Param>, seed: u32) -> Self {
+        self.degrade_with(p.into(), seed, true)
     }
 
-    /// Applies `f` to each event with probability `p`; every event is either transformed or
-    /// not, never both and never neither (the same draw decides both halves).
+    /// Applies `f` to each event with probability `p` (Tidal's `sometimesBy`, with seed 0):
+    /// every event is either transformed or not, never both and never neither (the same draw
+    /// decides both halves).
     pub fn sometimes_by(
         self,
         p: impl Into<Param>,
-        salt: u64,
+        seed: u32,
         f: impl FnOnce(Pattern<T>) -> Pattern<T>,
     ) -> Self {
         let p = p.into();
-        let plain = self.clone().degrade_with(p.clone(), salt, false);
-        let changed = f(self.degrade_with(p, salt, true));
+        let plain = self.clone().degrade_with(p.clone(), seed, false);
+        let changed = f(self.degrade_with(p, seed, true));
         stack(vec![plain, changed])
     }
 
     /// `sometimes_by(1/2)`.
-    pub fn sometimes(self, salt: u64, f: impl FnOnce(Pattern<T>) -> Pattern<T>) -> Self {
-        self.sometimes_by(Q::new(1, 2).unwrap_or(Q::ZERO), salt, f)
+    pub fn sometimes(self, seed: u32, f: impl FnOnce(Pattern<T>) -> Pattern<T>) -> Self {
+        self.sometimes_by(Q::new(1, 2).unwrap_or(Q::ZERO), seed, f)
     }
 
     /// `sometimes_by(3/4)`.
-    pub fn often(self, salt: u64, f: impl FnOnce(Pattern<T>) -> Pattern<T>) -> Self {
-        self.sometimes_by(Q::new(3, 4).unwrap_or(Q::ZERO), salt, f)
+    pub fn often(self, seed: u32, f: impl FnOnce(Pattern<T>) -> Pattern<T>) -> Self {
+        self.sometimes_by(Q::new(3, 4).unwrap_or(Q::ZERO), seed, f)
     }
 
     /// `sometimes_by(1/4)`.
-    pub fn rarely(self, salt: u64, f: impl FnOnce(Pattern<T>) -> Pattern<T>) -> Self {
-        self.sometimes_by(Q::new(1, 4).unwrap_or(Q::ZERO), salt, f)
+    pub fn rarely(self, seed: u32, f: impl FnOnce(Pattern<T>) -> Pattern<T>) -> Self {
+        self.sometimes_by(Q::new(1, 4).unwrap_or(Q::ZERO), seed, f)
     }
 
     /// Keeps the pattern's structure where `mask` is true (events are cut at its edges).

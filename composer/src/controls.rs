@@ -3,9 +3,12 @@
 //! left, values from the right overriding.
 
 use crate::mini::Value;
-use crate::notes::{Scale, drum_note};
+use crate::notes::{Scale, drum_note, word_gain};
 use crate::pattern::Pattern;
 use crate::time::Q;
+
+/// Velocity of a note that sets none.
+pub const DEFAULT_VELOCITY: f64 = 0.8;
 
 /// One event's controls. Unset fields take the slot's defaults when the note is made.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,7 +62,8 @@ pub enum Control {
 }
 
 /// Turns mini-notation values into notes: numbers are MIDI notes (or scale degrees when a
-/// scale is given), note names are themselves, drum words are General MIDI drums.
+/// scale is given), note names are themselves, drum words are General MIDI drums (`bd:3`
+/// picks a variant, a third field scales the default velocity: `sd:1:0.5`).
 pub fn to_notes(p: Pattern<Value>, scale: Option<Scale>) -> Pattern<Controls> {
     p.fmap(move |v| match v {
         Value::Num(q) => Controls::note(match scale {
@@ -67,7 +71,10 @@ pub fn to_notes(p: Pattern<Value>, scale: Option<Scale>) -> Pattern<Controls> {
             None => q.to_f64(),
         }),
         Value::Note(m, _) => Controls::note(*m as f64),
-        Value::Word(w) => Controls::note(drum_note(w).unwrap_or(60.0)),
+        Value::Word(w) => Controls {
+            velocity: word_gain(w).map(|g| g * DEFAULT_VELOCITY),
+            ..Controls::note(drum_note(w).unwrap_or(60.0))
+        },
     })
 }
 

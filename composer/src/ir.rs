@@ -38,8 +38,9 @@ fn syntax(field: &str, e: SyntaxError) -> IrError {
     err(field, e)
 }
 
-/// Salts random transforms by their position, so two `degrade_by`s differ.
-const SALT_BASE: u64 = 1000;
+/// The random stream Tidal's own `degradeBy` and `sometimesBy` read (see [`crate::rand`]):
+/// the same transform makes the same choices as in Tidal, in every slot.
+const TIDAL_SEED: u32 = 0;
 
 /// A numeric argument: a constant or a live signal expression.
 pub fn param(field: &str, arg: &str) -> Result<Param, IrError> {
@@ -59,12 +60,7 @@ fn const_q(field: &str, arg: &str) -> Result<Q, IrError> {
     }
 }
 
-fn simple(
-    field: &str,
-    s: &Simple,
-    salt: u64,
-    p: Pattern<Controls>,
-) -> Result<Pattern<Controls>, IrError> {
+fn simple(field: &str, s: &Simple, p: Pattern<Controls>) -> Result<Pattern<Controls>, IrError> {
     let f = |name: &str| format!("{field}.{name}");
     Ok(match s {
         Simple::Fast(a) => p.fast(param(&f("fast"), a)?),
@@ -74,7 +70,7 @@ fn simple(
         Simple::Rev => p.rev(),
         Simple::Ply(a) => p.ply(param(&f("ply"), a)?),
         Simple::Add(a) => p.add_note(param(&f("add"), a)?.pattern()),
-        Simple::DegradeBy(a) => p.degrade_by(param(&f("degrade_by"), a)?, salt),
+        Simple::DegradeBy(a) => p.degrade_by(param(&f("degrade_by"), a)?, TIDAL_SEED),
     })
 }
 
@@ -109,7 +105,6 @@ pub fn compile(spec: &SlotSpec) -> Result<(Voice, Q), IrError> {
     };
     for (i, t) in spec.transforms.iter().enumerate() {
         let field = |name: &str| format!("transforms[{i}].{name}");
-        let salt = SALT_BASE + i as u64;
         p = match t {
             Transform::Fast(a) => p.fast(param(&field("fast"), a)?),
             Transform::Slow(a) => p.slow(param(&field("slow"), a)?),
@@ -119,19 +114,19 @@ pub fn compile(spec: &SlotSpec) -> Result<(Voice, Q), IrError> {
             Transform::Rev => p.rev(),
             Transform::Palindrome => p.palindrome(),
             Transform::Ply(a) => p.ply(param(&field("ply"), a)?),
-            Transform::DegradeBy(a) => p.degrade_by(param(&field("degrade_by"), a)?, salt),
+            Transform::DegradeBy(a) => p.degrade_by(param(&field("degrade_by"), a)?, TIDAL_SEED),
             Transform::Every { n, then } => {
                 if *n < 1 {
                     return Err(err(field("every.n"), "must be at least 1"));
                 }
-                let inner = simple(&field("every"), then, salt, p.clone())?;
+                let inner = simple(&field("every"), then, p.clone())?;
                 p.every(*n, |_| inner)
             }
             Transform::SometimesBy { prob, then } => {
                 let prob = param(&field("sometimes_by.prob"), prob)?;
                 let mut failed = None;
-                let out = p.sometimes_by(prob, salt, |q| {
-                    match simple(&field("sometimes_by"), then, salt, q.clone()) {
+                let out = p.sometimes_by(prob, TIDAL_SEED, |q| {
+                    match simple(&field("sometimes_by"), then, q.clone()) {
                         Ok(x) => x,
                         Err(e) => {
                             failed = Some(e);

@@ -15,6 +15,7 @@ pub mod ir;
 pub mod mini;
 pub mod notes;
 pub mod pattern;
+pub mod rand;
 pub mod scheduler;
 pub mod score;
 pub mod signal;

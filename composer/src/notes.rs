@@ -155,16 +155,27 @@ pub const DRUMS: &[(&[&str], &[u8])] = &[
 /// The General MIDI drum note for a sound name, with Tidal's sample index (`bd:3`): `bd` is
 /// 36, and `name:n` picks variant `n` of the name's row in [`DRUMS`], wrapping around as
 /// Tidal wraps around a sample folder (`bd:1` is 35, `bd:2` 36 again; `sn:1` is 40; `hh:1`
-/// 44; `lt:1` 41, `lt:2` 43; a name with one variant ignores the index). `None` for other
-/// names, which play as a plain hit.
+/// 44; `lt:1` 41, `lt:2` 43; a name with one variant ignores the index; an index that is not
+/// a whole number counts as 0). Fields after the index are not the drum map's
+/// ([`word_gain`]). `None` for other names, which play as a plain hit.
 pub fn drum_note(word: &str) -> Option<f64> {
-    let (name, index) = match word.split_once(':') {
-        Some((name, n)) => (name, n.parse::<u64>().unwrap_or(0)),
-        None => (word, 0),
-    };
+    let mut fields = word.split(':');
+    let name = fields.next().unwrap_or(word);
+    let index = fields
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
     let (_, notes) = DRUMS.iter().find(|(names, _)| names.contains(&name))?;
     let variant = (index % notes.len() as u64) as usize;
     Some(f64::from(notes[variant]))
+}
+
+/// A word's third field as a gain, as Strudel's `s()` reads it (`sd:4:0.5` plays at half the
+/// velocity): a finite number of at least 0, else `None` (and the note keeps its velocity).
+/// Later fields are kept in the word and read by nothing.
+pub fn word_gain(word: &str) -> Option<f64> {
+    let gain: f64 = word.split(':').nth(2)?.parse().ok()?;
+    (gain.is_finite() && gain >= 0.0).then_some(gain)
 }
 
 #[cfg(test)]
@@ -208,6 +219,16 @@ mod tests {
         assert_eq!(drum_note("cp:7"), Some(39.0));
         assert_eq!(drum_note("bd:99999999999999999999999"), Some(36.0));
         assert_eq!(drum_note("arpy:3"), None);
+        // More fields: the first two pick the drum, the third is a gain.
+        assert_eq!(drum_note("sd:1:0.5"), Some(40.0));
+        assert_eq!(drum_note("bd:3:0.4:7:17"), Some(35.0));
+        assert_eq!(drum_note("bd:x"), Some(36.0));
+        assert_eq!(word_gain("sd:1:0.5"), Some(0.5));
+        assert_eq!(word_gain("bd:3:0.4:7:17"), Some(0.4));
+        assert_eq!(word_gain("bd:3"), None);
+        assert_eq!(word_gain("bd:3:loud"), None);
+        assert_eq!(word_gain("bd:3:-1"), None);
+        assert_eq!(word_gain("bd:3:NaN"), None);
     }
 
     #[test]

@@ -8,14 +8,11 @@ use crate::signal::Signals;
 use crate::span::{Hap, Span};
 use crate::time::{Q, TimeError};
 
-/// What a query sees besides its span: the quantised signal levels and the slot's seed.
+/// What a query sees besides its span: the quantised signal levels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     /// Kernel signal levels at query time (quantised, so replays are exact).
     pub signals: Signals,
-    /// Seed of the slot being queried; random choices hash it with the event's onset, so
-    /// different slots make different choices and the same slot always the same ones.
-    pub seed: u64,
     /// Leaf events made by the current top-level query; past [`MAX_QUERY_WORK`] the query
     /// fails with `TooDense` instead of exhausting memory (found by fuzzing `a*4064!7…`).
     pub work: std::cell::Cell<u64>,
@@ -40,7 +37,7 @@ impl Context {
 pub struct State<'a> {
     /// The span asked for.
     pub span: Span,
-    /// Signals and seed.
+    /// Signals and the work done.
     pub ctx: &'a Context,
 }
 
@@ -56,6 +53,15 @@ impl<'a> State<'a> {
 
 /// The result of a query.
 pub type Haps<T> = Result<Vec<Hap<T>>, TimeError>;
+
+/// The meeting of two wholes (Tidal's `subMaybeArc`): `None` when two wholes do not meet (the
+/// pair makes no hap), `Some(None)` when either side is continuous.
+fn meet(a: Option<Span>, b: Option<Span>) -> Option<Option<Span>> {
+    match (a, b) {
+        (Some(a), Some(b)) => a.sect(b).map(Some),
+        _ => Some(None),
+    }
+}
 
 type QueryFn<T> = dyn Fn(&State<'_>) -> Haps<T> + Send + Sync;
 
@@ -80,21 +86,6 @@ impl<T> std::fmt::Debug for Pattern<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Pattern")
     }
-}
-
-/// A cheap hash of the slot seed, a time and a salt, as a float in `[0, 1)`.
-///
-/// This is the only source of randomness: the same seed, onset and salt always give the same
-/// number, so a pattern's random choices replay exactly.
-pub fn rand_at(seed: u64, t: Q, salt: u64) -> f64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    let h = mix(seed ^ mix(salt ^ mix(t.numer() as u64 ^ mix(t.denom() as u64))));
-    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl<T: Val> Pattern<T> {
@@ -231,6 +222,50 @@ impl<T: Val> Pattern<T> {
         })
     }
 
+    /// Structure from both sides: every pair of haps whose parts meet gives one hap over the
+    /// meeting, its whole the meeting of the wholes (Tidal's `<*>`).
+    pub fn app_both<U: Val, V: Val>(
+        self,
+        other: Pattern<U>,
+        f: impl Fn(&T, &U) -> V + Send + Sync + 'static,
+    ) -> Pattern<V> {
+        Pattern::new(move |st| {
+            let right = other.query(st)?;
+            let mut out = Vec::new();
+            for l in self.query(st)? {
+                for r in &right {
+                    let Some(whole) = meet(l.whole, r.whole) else {
+                        continue;
+                    };
+                    if let Some(part) = l.part.sect(r.part) {
+                        out.push(Hap::new(whole, part, f(&l.value, &r.value)));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// For each hap of `self`, the pattern `f(value)` queried over that hap's part; each inner
+    /// hap keeps the meeting of its whole with the outer whole (Tidal's `unwrap`, the join of
+    /// `>>=`: an inner event cut by the outer one starts where the outer one starts).
+    pub fn bind<U: Val>(self, f: impl Fn(&T) -> Pattern<U> + Send + Sync + 'static) -> Pattern<U> {
+        Pattern::new(move |st| {
+            let mut out = Vec::new();
+            for outer in self.query(st)? {
+                for inner in f(&outer.value).query(&st.with_span(outer.part))? {
+                    let Some(whole) = meet(outer.whole, inner.whole) else {
+                        continue;
+                    };
+                    if let Some(part) = outer.part.sect(inner.part) {
+                        out.push(Hap::new(whole, part, inner.value));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// For each hap of `self`, the pattern `f(value)` queried over that hap's part, keeping
     /// the inner structure (Tidal's `innerJoin`; how patterned arguments work).
     pub fn inner_bind<U: Val>(
@@ -360,14 +395,5 @@ mod tests {
             wholes,
             vec![Span::new(q(1, 4), q(3, 4)), Span::new(q(5, 4), q(7, 4))]
         );
-    }
-
-    #[test]
-    fn rand_is_a_pure_function_of_its_inputs() {
-        let a = rand_at(1, q(1, 4), 7);
-        assert_eq!(a, rand_at(1, q(1, 4), 7));
-        assert_ne!(a, rand_at(2, q(1, 4), 7));
-        assert_ne!(a, rand_at(1, q(1, 2), 7));
-        assert!((0.0..1.0).contains(&a));
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use khorus_bus::commands::composer::Target;
 use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 
-use crate::controls::Controls;
+use crate::controls::{Controls, DEFAULT_VELOCITY};
 use crate::pattern::{Context, Pattern};
 use crate::signal::Signals;
 use crate::time::{Q, TimeError};
@@ -21,9 +21,6 @@ use crate::transport::Transport;
 /// Query boundaries are floored to this grid (1/65536 cycle, ≈ 27 µs at 137 bpm) so their
 /// denominators stay small; onsets themselves are never rounded.
 const GRID: i64 = 1 << 16;
-
-/// Velocity of a note that sets none.
-pub const DEFAULT_VELOCITY: f64 = 0.8;
 
 /// What a slot plays and where it goes.
 #[derive(Debug, Clone)]
@@ -36,7 +33,6 @@ pub struct Voice {
 
 #[derive(Debug, Clone)]
 struct Slot {
-    seed: u64,
     /// (from cycle, voice) in increasing order; `None` is silence.
     versions: Vec<(Q, Option<Voice>)>,
 }
@@ -61,13 +57,6 @@ pub struct Scheduler {
     slots: BTreeMap<String, Slot>,
     horizon: Q,
     lookahead_ns: u64,
-}
-
-/// A slot's seed: FNV-1a of its name, so the same name makes the same random choices.
-pub fn slot_seed(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 impl Scheduler {
@@ -121,7 +110,6 @@ impl Scheduler {
     ) -> Result<Q, TimeError> {
         let at = self.next_boundary(quantum)?;
         let s = self.slots.entry(slot.to_string()).or_insert_with(|| Slot {
-            seed: slot_seed(slot),
             versions: Vec::new(),
         });
         s.versions.retain(|(from, _)| *from < at);
@@ -195,7 +183,6 @@ impl Scheduler {
         for (name, slot) in &mut self.slots {
             let ctx = Context {
                 signals: signals.clone(),
-                seed: slot.seed,
                 work: Default::default(),
             };
             if let Err(e) = emit_slot(

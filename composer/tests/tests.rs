@@ -5,4 +5,5 @@ mod e2e;
 mod properties;
 mod replay;
 mod schedule;
+mod tidal;
 mod util;

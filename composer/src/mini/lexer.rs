@@ -1,7 +1,9 @@
 //! Mini-notation tokens. The lexer records each token's byte range and whether whitespace
 //! came before it, because adjacency matters (`a!3` replicates, `a ! b` repeats `a`; `a?0.3`
-//! sets a probability). A chord (`e4'min7'ii`) and a sample with its index (`bd:3`, `808:4`)
-//! are one word each; the compiler takes them apart.
+//! sets a probability; `a _2` elongates, `a _ 2` is a step "2"). A chord (`e4'min7'ii`) is one
+//! word, and so is anything with `:` in it, as in Tidal (`bd:3`, `808:4`, `a:b`,
+//! `sd:4:1.4`); the compiler takes them apart. A `-` that starts no number is a rest, as in
+//! Tidal (`a - b` is `a ~ b`; `-1` stays a number).
 
 use crate::notes::note_name;
 use crate::syntax::SyntaxError;
@@ -69,14 +71,43 @@ pub struct Token {
 /// Longest input accepted, so a hostile command cannot make the parser work for long.
 pub const MAX_SOURCE: usize = 8192;
 
-/// Whether `ch` at byte `i` continues a word: a chord part (`'` then a letter or digit) or a
-/// sample index (`:` then a digit).
-fn joins_word(src: &str, i: usize, ch: char) -> bool {
+/// Whether `ch` at byte `i` continues the word `word` (what it has so far): a chord part (`'`
+/// then a letter or digit), a `:` (Tidal's words take it anywhere after their first
+/// character), or, once the word has a `:`, a `.` or `-` before a digit (`sd:4:1.4`,
+/// `bd:3:-2`).
+fn joins_word(src: &str, word: &str, i: usize, ch: char) -> bool {
     let next = src[i + ch.len_utf8()..].chars().next();
     match ch {
         '\'' => next.is_some_and(|n| n.is_ascii_alphanumeric()),
-        ':' => next.is_some_and(|n| n.is_ascii_digit()),
+        ':' => !word.is_empty(),
+        '.' | '-' => word.contains(':') && next.is_some_and(|n| n.is_ascii_digit()),
         _ => false,
+    }
+}
+
+/// Whether `rest` (what follows a `-`) makes it a minus sign: a digit, or `.` and a digit.
+fn starts_number(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(d) if d.is_ascii_digit() => true,
+        Some('.') => chars.next().is_some_and(|d| d.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// Refuses a `:` right before a bracket (Strudel's lists, `[a b]:3` or `a:[b c]`), which
+/// Tidal's mini-notation does not have either.
+fn check_colon(src: &str, i: usize) -> Result<(), SyntaxError> {
+    let after = src[i + 1..].chars().next();
+    let before = src[..i].chars().next_back();
+    match (before, after) {
+        (_, Some('[' | '<' | '{')) | (Some(']' | '>' | '}'), _) => Err(SyntaxError::at(
+            src,
+            i,
+            "':' before a bracket is Strudel's list syntax, which Tidal and khorus do not have; \
+             ':' joins the fields of one word (bd:3, sd:4:0.5)",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -134,7 +165,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         let tok = if let Some(t) = simple {
             it.next();
             t
-        } else if c.is_ascii_alphabetic() || joins_word(src, at, c) {
+        } else if c.is_ascii_alphabetic() || joins_word(src, "", at, c) {
             let mut end = at;
             while let Some(&(i, ch)) = it.peek() {
                 // A note name takes a negative octave: `c-1` is MIDI 0, one token.
@@ -142,10 +173,13 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                     && src[i + 1..].starts_with(|n: char| n.is_ascii_digit())
                     && note_name(&src[at..end]).is_some()
                     && !src[at..end].contains(|c: char| c.is_ascii_digit());
+                if ch == ':' {
+                    check_colon(src, i)?;
+                }
                 if ch.is_ascii_alphanumeric()
                     || ch == '#'
                     || negative_octave
-                    || joins_word(src, i, ch)
+                    || joins_word(src, &src[at..end], i, ch)
                 {
                     end = i + ch.len_utf8();
                     it.next();
@@ -154,6 +188,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 }
             }
             Tok::Word(src[at..end].to_string())
+        } else if c == '-' && !starts_number(&src[at + 1..]) {
+            // Tidal: a '-' that starts no number is a rest.
+            it.next();
+            Tok::Rest
         } else if c.is_ascii_digit() || c == '-' {
             it.next();
             let mut end = at + 1;
@@ -188,19 +226,22 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                     }
                 }
             }
-            if &src[at..end] == "-" {
-                return Err(SyntaxError::at(src, at, "'-' must be followed by a digit"));
-            }
             // A number rooting a chord (`0'maj`) or naming samples (`808:4`) is a word.
             let joined = src[end..]
                 .chars()
                 .next()
-                .is_some_and(|ch| joins_word(src, end, ch));
+                .is_some_and(|ch| joins_word(src, &src[at..end], end, ch));
             if joined {
                 while let Some(&(i, ch)) = it.peek() {
+                    if ch == ':' {
+                        check_colon(src, i)?;
+                    }
                     if i < end {
                         it.next();
-                    } else if ch.is_ascii_alphanumeric() || ch == '#' || joins_word(src, i, ch) {
+                    } else if ch.is_ascii_alphanumeric()
+                        || ch == '#'
+                        || joins_word(src, &src[at..end], i, ch)
+                    {
                         end = i + ch.len_utf8();
                         it.next();
                     } else {
@@ -212,9 +253,17 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 Tok::Num(src[at..end].to_string())
             }
         } else {
+            if c == ':' {
+                check_colon(src, at)?;
+            }
             let msg = match c {
                 '\'' => "a chord needs a name after the quote (c'maj)".to_string(),
-                ':' => "':' needs a sample number after it".to_string(),
+                ':' => "':' joins the fields of one word (bd:3); a word starts with a letter or \
+                        digit"
+                    .to_string(),
+                '^' => "'^' is not mini-notation khorus reads: Strudel marks steps with it, \
+                        Tidal reads a control bus (^name)"
+                    .to_string(),
                 _ => format!("unexpected character {c:?}"),
             };
             return Err(SyntaxError::at(src, at, msg));
@@ -321,9 +370,14 @@ mod tests {
         let e = lex("c' d").unwrap_err();
         assert_eq!(e.col, 2);
         assert!(e.message.contains("chord needs a name"), "{e}");
-        let e = lex("bd:x").unwrap_err();
+        // Tidal's words take ':' anywhere after their first character.
+        assert_eq!(
+            words("bd:x a:b: sd:4:1.4"),
+            [w("bd:x"), w("a:b:"), w("sd:4:1.4")]
+        );
+        let e = lex("a :3").unwrap_err();
         assert_eq!(e.col, 3);
-        assert!(e.message.contains("sample number"), "{e}");
+        assert!(e.message.contains("starts with a letter or digit"), "{e}");
     }
 
     #[test]
@@ -342,7 +396,16 @@ mod tests {
     fn bad_characters_are_placed() {
         let e = lex("a b $").unwrap_err();
         assert_eq!((e.line, e.col), (1, 5));
-        let e = lex("a - b").unwrap_err();
-        assert_eq!(e.col, 3);
+        // A '-' that starts no number is a rest, as in Tidal.
+        assert_eq!(
+            words("a - -1 -.5 -"),
+            [
+                Tok::Word("a".into()),
+                Tok::Rest,
+                Tok::Num("-1".into()),
+                Tok::Num("-.5".into()),
+                Tok::Rest
+            ]
+        );
     }
 }

@@ -4,14 +4,16 @@
 //! (lexing, parsing or compiling) is a [`SyntaxError`] with line, column and a caret line; the
 //! parser never panics on any input (fuzzed, and property-tested).
 //!
-//! Semantics follow Strudel: `[a b]` subdivides, `<a b>` plays one step per cycle (a weighted
-//! sequence slowed by its total weight), `{a b c, d e}` aligns layers to the first layer's
-//! step count (or `%n`), `a(k,n,r)` imposes a euclidean structure, `?` and `|` are seeded per
-//! occurrence so each use makes its own choices.
+//! Semantics follow Tidal (`Sound.Tidal.ParseBP`), which Strudel shares: `[a b]` subdivides,
+//! `<a b>` plays one step per cycle (a weighted sequence slowed by its total weight),
+//! `{a b c, d e}` aligns layers to the first layer's step count (or `%n`), `a(k,n,r)` imposes a
+//! euclidean structure, `?` and `|` make Tidal's random choices ([`crate::rand`]), each with
+//! its own seed, `~` and a lone `-` rest.
 //!
-//! From Tidal: ranges (`0 .. 3` is `0 1 2 3`, `3 .. 0` is `3 2 1 0`, in one step), chords in
-//! note patterns (`c'maj e4'min7'ii`, see [`chord`]) as stacks of simultaneous notes, and sample
-//! indices (`bd:3`), kept in the word for the drum map ([`crate::notes::drum_note`]).
+//! Also from Tidal: ranges (`0 .. 3` is `0 1 2 3`, `3 .. 0` is `3 2 1 0`, in one step; the
+//! ends may be patterns, `<0 1> .. <2 4>`), chords in note patterns (`c'maj e4'min7'ii`, see
+//! [`chord`]) as stacks of simultaneous notes, and words with `:` (`bd:3`, `sd:4:0.5`, `a:b`),
+//! kept whole: the drum map reads their fields ([`crate::notes::drum_note`]).
 
 pub mod chord;
 pub mod lexer;
@@ -20,12 +22,12 @@ pub mod parser;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::combinators::{Param, fastcat, randcat, stack, timecat};
+use crate::combinators::{Param, cycle_choose, fastcat, stack, timecat};
 use crate::notes::{midi_name, note_name};
 use crate::pattern::Pattern;
 use crate::syntax::SyntaxError;
 use crate::time::Q;
-use parser::{Arg, GroupKind, MAX_STEPS, Mod, Seq, Term};
+use parser::{Arg, GroupKind, MAX_STEPS, Mod, Seq, Step, Term};
 
 /// A mini-notation value.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +117,7 @@ impl Compiler<'_> {
                     stack(values.into_iter().map(Pattern::pure).collect())
                 })
             }
-            Term::Range { from, to, to_at } => self.range(from, at, to, *to_at),
+            Term::Range { from, to } => self.range(from, to),
             Term::Rest => Ok(Pattern::silence()),
             Term::Group {
                 kind,
@@ -145,7 +147,7 @@ impl Compiler<'_> {
                     });
                 }
                 Ok(match choice {
-                    Some(seed) => randcat(pats, *seed),
+                    Some(seed) => cycle_choose(pats, *seed),
                     None if pats.len() == 1 => pats.pop().unwrap_or_else(Pattern::silence),
                     None => stack(pats),
                 })
@@ -159,14 +161,9 @@ impl Compiler<'_> {
             let c = parsed.map_err(|e| self.err(at + e.at, e.message))?;
             return self.chord_values(&c, at);
         }
-        if let Some((_, index)) = s.split_once(':')
-            && (index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()))
-        {
-            let place = at + s.len() - index.len();
-            return Err(self.err(
-                place,
-                format!("sample number {index:?} is not a whole number"),
-            ));
+        if s.contains(':') {
+            // Tidal reads `:` as part of a word: the value is the word as written.
+            return Ok(vec![Value::Word(s.into())]);
         }
         Value::from_atom(s)
             .map(|v| vec![v])
@@ -212,51 +209,71 @@ impl Compiler<'_> {
             .collect()
     }
 
-    /// `from .. to`: whole numbers or notes, ascending or descending, as one step.
-    fn range(
-        &self,
-        from: &str,
-        at: usize,
-        to: &str,
-        to_at: usize,
-    ) -> Result<Pattern<Value>, SyntaxError> {
-        let end = |s: &str, place: usize| match Value::from_atom(s) {
-            Some(Value::Num(q)) if q.denom() == 1 => Ok((q.numer(), false)),
-            Some(Value::Note(m, _)) if !s.contains('\'') => Ok((m as i64, true)),
-            _ => Err(self.err(
-                place,
-                format!("a range runs between whole numbers or note names, not {s:?}"),
-            )),
-        };
-        let (a, a_note) = end(from, at)?;
-        let (b, b_note) = end(to, to_at)?;
-        if a_note != b_note {
+    /// `from .. to`: whole numbers or notes, ascending or descending, as one step. The ends
+    /// are patterns: each pair of their events that meet plays the range between their values
+    /// over the meeting (Tidal's `unwrap $ fromTo <$> a <*> b`). Their values are checked here,
+    /// so the query only ever sees whole numbers, or notes, on both sides.
+    fn range(&self, from: &Step, to: &Step) -> Result<Pattern<Value>, SyntaxError> {
+        let mut ends = Vec::new();
+        self.range_values(&from.term, from.at, &mut ends)?;
+        self.range_values(&to.term, to.at, &mut ends)?;
+        let notes = ends.first().is_some_and(|(_, note, _)| *note);
+        if let Some((_, _, at)) = ends.iter().find(|(_, note, _)| *note != notes) {
             return Err(self.err(
-                to_at,
+                *at,
                 "a range runs between two numbers or two note names, not one of each",
             ));
         }
-        if a.abs_diff(b) >= MAX_STEPS as u64 {
-            return Err(self.err(at, format!("a range of more than {MAX_STEPS} steps")));
+        let lo = ends.iter().map(|(v, _, _)| *v).min().unwrap_or(0);
+        let hi = ends.iter().map(|(v, _, _)| *v).max().unwrap_or(0);
+        if hi.abs_diff(lo) >= MAX_STEPS as u64 {
+            return Err(self.err(from.at, format!("a range of more than {MAX_STEPS} steps")));
         }
-        let value = |v: i64| {
-            if a_note {
-                // Both ends are MIDI notes, so everything between is one too.
-                Value::Note(v as i32, midi_name(v as i32).into())
-            } else {
-                Value::Num(Q::int(v))
+        let whole = |v: &Value| match v {
+            Value::Num(q) => Some(q.numer()),
+            Value::Note(m, _) => Some(i64::from(*m)),
+            Value::Word(_) => None,
+        };
+        let pairs = self
+            .step(from)?
+            .app_both(self.step(to)?, move |a, b| whole(a).zip(whole(b)));
+        Ok(pairs.bind(move |ends| match *ends {
+            Some((a, b)) => enumerate(a, b, notes),
+            None => Pattern::silence(),
+        }))
+    }
+
+    /// The values a range end can take, with whether each is a note and where it is written;
+    /// anything but whole numbers and plain note names is refused at its place.
+    fn range_values(
+        &self,
+        t: &Term,
+        at: usize,
+        out: &mut Vec<(i64, bool, usize)>,
+    ) -> Result<(), SyntaxError> {
+        match t {
+            Term::Atom(s) => match Value::from_atom(s) {
+                Some(Value::Num(q)) if q.denom() == 1 => out.push((q.numer(), false, at)),
+                Some(Value::Note(m, _)) if !s.contains('\'') => out.push((i64::from(m), true, at)),
+                _ => {
+                    return Err(self.err(
+                        at,
+                        format!("a range runs between whole numbers or note names, not {s:?}"),
+                    ));
+                }
+            },
+            Term::Rest => {}
+            Term::Range { from, to } => {
+                self.range_values(&from.term, from.at, out)?;
+                self.range_values(&to.term, to.at, out)?;
             }
-        };
-        let mut pats: Vec<Pattern<Value>> = if a <= b {
-            (a..=b).map(|v| Pattern::pure(value(v))).collect()
-        } else {
-            (b..=a).rev().map(|v| Pattern::pure(value(v))).collect()
-        };
-        Ok(if pats.len() == 1 {
-            pats.pop().unwrap_or_else(Pattern::silence)
-        } else {
-            fastcat(pats)
-        })
+            Term::Group { layers, .. } => {
+                for s in layers.iter().flat_map(|l| &l.steps) {
+                    self.range_values(&s.term, s.at, out)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn weight(&self, seq: &Seq) -> Result<Q, SyntaxError> {
@@ -271,24 +288,7 @@ impl Compiler<'_> {
         let total = self.weight(seq)?;
         let mut parts = Vec::with_capacity(seq.steps.len());
         for step in &seq.steps {
-            let mut p = self.term(&step.term, step.at)?;
-            for m in &step.mods {
-                p = match m {
-                    Mod::Fast(arg) => p.fast(self.param(arg)?),
-                    Mod::Slow(arg) => p.slow(self.param(arg)?),
-                    Mod::Degrade(prob, seed) => {
-                        p.degrade_by(prob.unwrap_or(Q::new(1, 2).unwrap_or(Q::ZERO)), *seed)
-                    }
-                    Mod::Euclid(k, n, r) => {
-                        let r = match r {
-                            Some(r) => self.seq_param(r)?,
-                            None => Param::Const(Q::ZERO),
-                        };
-                        p.euclid(self.seq_param(k)?, self.seq_param(n)?, r)
-                    }
-                };
-            }
-            parts.push((step.weight, p));
+            parts.push((step.weight, self.step(step)?));
         }
         let pat = if parts.len() == 1 && parts[0].0 == Q::ONE {
             parts.pop().map(|(_, p)| p).unwrap_or_else(Pattern::silence)
@@ -296,6 +296,28 @@ impl Compiler<'_> {
             timecat(parts).map_err(|e| self.err(seq.at, e.to_string()))?
         };
         Ok((pat, total))
+    }
+
+    /// A step's term with its modifiers applied (its weight is the sequence's business).
+    fn step(&self, step: &Step) -> Result<Pattern<Value>, SyntaxError> {
+        let mut p = self.term(&step.term, step.at)?;
+        for m in &step.mods {
+            p = match m {
+                Mod::Fast(arg) => p.fast(self.param(arg)?),
+                Mod::Slow(arg) => p.slow(self.param(arg)?),
+                Mod::Degrade(prob, seed) => {
+                    p.degrade_by(prob.unwrap_or(Q::new(1, 2).unwrap_or(Q::ZERO)), *seed)
+                }
+                Mod::Euclid(k, n, r) => {
+                    let r = match r {
+                        Some(r) => self.seq_param(r)?,
+                        None => Param::Const(Q::ZERO),
+                    };
+                    p.euclid(self.seq_param(k)?, self.seq_param(n)?, r)
+                }
+            };
+        }
+        Ok(p)
     }
 
     fn check_numeric(&self, t: &Term, at: usize) -> Result<(), SyntaxError> {
@@ -358,6 +380,29 @@ impl Compiler<'_> {
         }
         let (p, _) = self.seq(seq)?;
         Ok(Param::Pat(p.fmap(|v| v.as_q().unwrap_or(Q::ZERO))))
+    }
+}
+
+/// `a` to `b` (both included, descending when `b < a`) as one cycle's steps; numbers, or
+/// notes when `notes`.
+fn enumerate(a: i64, b: i64, notes: bool) -> Pattern<Value> {
+    let value = |v: i64| {
+        if notes {
+            // Both ends are MIDI notes (checked when compiled), so everything between is too.
+            Value::Note(v as i32, midi_name(v as i32).into())
+        } else {
+            Value::Num(Q::int(v))
+        }
+    };
+    let mut pats: Vec<Pattern<Value>> = if a <= b {
+        (a..=b).map(|v| Pattern::pure(value(v))).collect()
+    } else {
+        (b..=a).rev().map(|v| Pattern::pure(value(v))).collect()
+    };
+    if pats.len() == 1 {
+        pats.pop().unwrap_or_else(Pattern::silence)
+    } else {
+        fastcat(pats)
     }
 }
 
@@ -498,21 +543,26 @@ mod tests {
         assert_eq!(parse("0 .. x").unwrap_err().col, 6);
         assert_eq!(parse("0 .. c").unwrap_err().col, 6);
         assert_eq!(parse("0.5 .. 2").unwrap_err().col, 1);
-        assert_eq!(parse("a*2 .. 3").unwrap_err().col, 5);
+        // `a` is a note name, 3 a number.
+        assert_eq!(parse("a*2 .. 3").unwrap_err().col, 8);
         assert_eq!(parse(".. 3").unwrap_err().col, 1);
         assert_eq!(parse("0 ..").unwrap_err().col, 5);
-        assert_eq!(parse("[a b] .. 3").unwrap_err().col, 7);
+        assert_eq!(parse("[bd sn] .. 3").unwrap_err().col, 2);
         let e = parse("0 .. 99999999").unwrap_err();
         assert!(e.message.contains("more than 4096"), "{e}");
     }
 
     #[test]
-    fn sample_indices_stay_in_the_word() {
+    fn words_with_colons_stay_whole() {
         assert_eq!(
-            show("bd:3 808:4 sn", 1),
-            ["[0, 1/3) bd:3", "[1/3, 2/3) 808:4", "[2/3, 1) sn"]
+            show("bd:3 808:4 sn bd:3x", 1),
+            [
+                "[0, 1/4) bd:3",
+                "[1/4, 1/2) 808:4",
+                "[1/2, 3/4) sn",
+                "[3/4, 1) bd:3x"
+            ]
         );
-        assert_eq!(parse("bd:3x").unwrap_err().col, 4);
         assert!(parse_numbers("bd:3").is_err());
     }
 

@@ -4,14 +4,18 @@
 //! Grammar (whitespace separates steps):
 //! ```text
 //! layers := seq (',' seq)* | seq ('|' seq)*
-//! seq    := (step | '_' | '!' | '!'N | '.')*
-//! step   := term ['..' atom] ('*' arg | '/' arg | '?' [N] | '@' N | '(' seq ',' seq [',' seq] ')')*
-//! term   := atom | '~' | '[' layers ']' | '<' layers '>' | '{' layers '}' ['%' arg]
+//! seq    := (step | '_' [N] | '!' | '!'N | '.')*
+//! step   := part ['..' part]
+//! part   := term ('*' arg | '/' arg | '?' [N] | '@' [N] | '(' seq ',' seq [',' seq] ')')*
+//! term   := atom | '~' | '-' | '[' layers ']' | '<' layers '>' | '{' layers '}' ['%' arg]
 //! atom   := word | number
 //! ```
 //!
-//! A range `a .. b` is one step, as in Tidal: `0 .. 3 8` is `[0 1 2 3] 8`. Words include
-//! chords (`c'maj'ii`) and sample indices (`bd:3`); the compiler takes those apart.
+//! As in Tidal: a range `a .. b` is one step (`0 .. 3 8` is `[0 1 2 3] 8`) and its ends are
+//! parts, so patterns (`<0 1> .. <2 4>`); `@N` and `_N` lengthen a step by `N - 1`, a bare `@`
+//! or `_` by one, all of them adding up (`a@3 _` is `a@4`, `a _2` is `a@2`); `?` and `|`
+//! take seeds 0, 1, 2, … in the order they are met, `|` after its alternatives. Words include
+//! chords (`c'maj'ii`) and anything with `:` (`bd:3`); the compiler takes those apart.
 //!
 //! ```text
 //! arg    := number | word | '[' layers ']' | '<' layers '>'
@@ -44,14 +48,13 @@ pub enum Term {
     Atom(String),
     /// `~`.
     Rest,
-    /// `from .. to`: every whole number (or note) between the two, both included, in one step.
+    /// `from .. to`: every whole number (or note) between the two, both included, in one step;
+    /// each end is a part (a term and its modifiers), so a pattern.
     Range {
-        /// The first end as written.
-        from: String,
-        /// The second end as written.
-        to: String,
-        /// Byte offset of the second end.
-        to_at: usize,
+        /// The first end.
+        from: Box<Step>,
+        /// The second end.
+        to: Box<Step>,
     },
     /// A bracketed group.
     Group {
@@ -60,7 +63,7 @@ pub enum Term {
         /// Its layers (one unless `,` or `|` were used).
         layers: Vec<Seq>,
         /// `|`: pick one layer per cycle at random, with this seed.
-        choice: Option<u64>,
+        choice: Option<u32>,
         /// `{…}%n`: steps per cycle.
         steps: Option<Box<Arg>>,
     },
@@ -74,7 +77,7 @@ pub enum Mod {
     /// `/n`.
     Slow(Arg),
     /// `?` or `?p`, with its seed.
-    Degrade(Option<Q>, u64),
+    Degrade(Option<Q>, u32),
     /// `(k,n)` or `(k,n,r)`.
     Euclid(Seq, Seq, Option<Seq>),
 }
@@ -138,7 +141,7 @@ struct Parser<'a> {
     toks: Vec<Token>,
     pos: usize,
     depth: usize,
-    seeds: u64,
+    seeds: u32,
     steps: usize,
 }
 
@@ -174,13 +177,15 @@ impl Parser<'_> {
         self.toks.get(self.pos)
     }
 
-    fn next_seed(&mut self) -> u64 {
-        self.seeds += 1;
-        self.seeds
+    /// Tidal's `newSeed`: 0 first, then one more each time.
+    fn next_seed(&mut self) -> u32 {
+        let seed = self.seeds;
+        self.seeds = self.seeds.saturating_add(1);
+        seed
     }
 
     /// Layers up to (not including) `closer`; `None` means the end of input.
-    fn layers(&mut self, closer: Option<&Tok>) -> Result<(Vec<Seq>, Option<u64>), SyntaxError> {
+    fn layers(&mut self, closer: Option<&Tok>) -> Result<(Vec<Seq>, Option<u32>), SyntaxError> {
         let mut layers = vec![self.seq(closer)?];
         let mut sep: Option<Tok> = None;
         while let Some(t) = self.peek().cloned() {
@@ -217,11 +222,11 @@ impl Parser<'_> {
                 }
                 Tok::Underscore => {
                     self.pos += 1;
+                    let by = self.elongation("'_'", t.at)?;
                     let Some(last) = steps.last_mut() else {
                         return Err(self.err_at(t.at, "'_' has no step before it to extend"));
                     };
-                    last.weight =
-                        (last.weight + Q::ONE).map_err(|e| self.err_at(t.at, e.to_string()))?;
+                    last.weight = self.lengthen(last.weight, by)?;
                 }
                 Tok::Bang => {
                     self.pos += 1;
@@ -253,8 +258,7 @@ impl Parser<'_> {
                 Tok::Range => {
                     return Err(self.err_at(
                         t.at,
-                        "'..' needs a number or note name right before it (a range's ends take \
-                         no modifiers)",
+                        "'..' needs the range's first end right before it (0 .. 3)",
                     ));
                 }
                 Tok::Dot => {
@@ -336,34 +340,72 @@ impl Parser<'_> {
         }
     }
 
+    /// What the `@` or `_` at `mark` adds to a step's length: `N - 1` for a number `N` right
+    /// after it (no space between), else 1; with the place to blame if the length goes wrong.
+    fn elongation(&mut self, what: &str, mark: usize) -> Result<(Q, usize), SyntaxError> {
+        match self.peek() {
+            Some(Token {
+                tok: Tok::Num(_),
+                spaced: false,
+                ..
+            }) => {
+                let (n, at) = self.number_after(what)?;
+                let by = (n - Q::ONE).map_err(|e| self.err_at(at, e.to_string()))?;
+                Ok((by, at))
+            }
+            _ => Ok((Q::ONE, mark)),
+        }
+    }
+
+    /// `weight` lengthened by an [`Parser::elongation`]; a step keeps a positive length.
+    fn lengthen(&self, weight: Q, (by, at): (Q, usize)) -> Result<Q, SyntaxError> {
+        let w = (weight + by).map_err(|e| self.err_at(at, e.to_string()))?;
+        if w <= Q::ZERO {
+            return Err(self.err_at(at, "a step's length ('@', '_') must be positive"));
+        }
+        Ok(w)
+    }
+
     fn step(&mut self) -> Result<Step, SyntaxError> {
-        let at = self.here();
-        let mut term = self.term()?;
-        if let Some(Token {
+        let from = self.part()?;
+        let Some(Token {
             tok: Tok::Range,
             at: range_at,
             ..
         }) = self.peek().cloned()
-        {
-            let Term::Atom(from) = &term else {
-                return Err(self.err_at(
-                    range_at,
-                    "a range runs from a number or note name, not a group",
-                ));
-            };
-            self.pos += 1;
-            let to_at = self.here();
-            let to = match self.peek().map(|t| &t.tok) {
-                Some(Tok::Num(n) | Tok::Word(n)) => n.clone(),
-                _ => return Err(self.err_at(to_at, "expected a number or note name after '..'")),
-            };
-            self.pos += 1;
-            term = Term::Range {
-                from: from.clone(),
-                to,
-                to_at,
-            };
+        else {
+            return Ok(from);
+        };
+        if from.weight != Q::ONE {
+            return Err(self.err_at(
+                range_at,
+                "a range's length goes after its second end (0 .. 3@2)",
+            ));
         }
+        self.pos += 1;
+        if !matches!(
+            self.peek().map(|t| &t.tok),
+            Some(Tok::Num(_) | Tok::Word(_) | Tok::LBracket | Tok::LAngle | Tok::LBrace)
+        ) {
+            return Err(self.err_at(self.here(), "expected a number or note name after '..'"));
+        }
+        let mut to = self.part()?;
+        let weight = std::mem::replace(&mut to.weight, Q::ONE);
+        Ok(Step {
+            at: from.at,
+            term: Term::Range {
+                from: Box::new(from),
+                to: Box::new(to),
+            },
+            weight,
+            mods: Vec::new(),
+        })
+    }
+
+    /// A term and its modifiers.
+    fn part(&mut self) -> Result<Step, SyntaxError> {
+        let at = self.here();
+        let term = self.term()?;
         let mut step = Step {
             term,
             at,
@@ -402,11 +444,8 @@ impl Parser<'_> {
                 }
                 Tok::At => {
                     self.pos += 1;
-                    let (w, wat) = self.number_after("'@'")?;
-                    if w <= Q::ZERO {
-                        return Err(self.err_at(wat, "'@' weight must be positive"));
-                    }
-                    step.weight = w;
+                    let by = self.elongation("'@'", t.at)?;
+                    step.weight = self.lengthen(step.weight, by)?;
                 }
                 Tok::LParen => {
                     self.pos += 1;
