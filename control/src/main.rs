@@ -32,7 +32,7 @@ const EXAMPLES: &str = "EXAMPLES:
   khorus set pad.cutoff 'range(io, 200, 4000)'   …or a kernel signal expression
   khorus route lead reverb 0.5       send level from a node into an effect
   khorus tempo 128; khorus hush; khorus score arp key=c3
-  khorus note bass 45 0.8 400        audition a note
+  khorus note bass a2 0.8 400        audition a note (a name or a MIDI number: a2 = 45)
   khorus session --json > s.json; khorus session load s.json
   khorus session reset               back to the session khorus starts with
   khorus down                        silence, stop every stage
@@ -139,7 +139,8 @@ enum Command {
     Note {
         /// The node.
         node: String,
-        /// MIDI note number (69 = A4).
+        /// A note name (a3, c#4, eb2) or a MIDI note number (69 = a4), as in patterns.
+        #[arg(value_parser = parse_note, allow_negative_numbers = true)]
         note: f32,
         /// Velocity 0..=1.
         #[arg(default_value_t = 0.8)]
@@ -235,6 +236,20 @@ enum NodeAction {
         /// Its name.
         name: String,
     },
+}
+
+/// `khorus note`'s note: a name as patterns write it, or a number, within MIDI's 0..=127.
+fn parse_note(s: &str) -> Result<f32, String> {
+    let note = match khorus_composer::notes::note_name(s) {
+        Some(m) => m as f32,
+        None => s
+            .parse::<f32>()
+            .map_err(|_| format!("{s:?} is neither a note name (a3, c#4) nor a number"))?,
+    };
+    if !(0.0..=127.0).contains(&note) {
+        return Err(format!("{s} is MIDI note {note}, outside 0..=127"));
+    }
+    Ok(note)
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -552,5 +567,28 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_is_a_name_or_a_number_within_midi() {
+        assert_eq!(parse_note("a3"), Ok(57.0));
+        assert_eq!(parse_note("c#4"), Ok(61.0));
+        assert_eq!(parse_note("eb2"), Ok(39.0));
+        assert_eq!(parse_note("45"), Ok(45.0));
+        assert_eq!(parse_note("60.5"), Ok(60.5));
+        assert!(parse_note("128").unwrap_err().contains("outside 0..=127"));
+        assert!(parse_note("-1").unwrap_err().contains("outside 0..=127"));
+        assert!(
+            parse_note("x3")
+                .unwrap_err()
+                .contains("neither a note name")
+        );
+        let cli = Cli::try_parse_from(["khorus", "note", "bass", "a3"]).expect("parsed");
+        assert!(matches!(cli.command, Command::Note { note, .. } if note == 57.0));
     }
 }
