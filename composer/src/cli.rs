@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long, default_value_t = 120.0, value_parser = parse_bpm, allow_negative_numbers = true)]
     bpm: f64,
     /// Beats per cycle (1..=64).
-    #[arg(long, default_value_t = 4, value_parser = beats_per_cycle(), allow_negative_numbers = true)]
+    #[arg(long, default_value_t = transport::DEFAULT_BEATS_PER_CYCLE, value_parser = beats_per_cycle(), allow_negative_numbers = true)]
     beats_per_cycle: u32,
     /// Start playing a score: ambient, percussive, arp or drone.
     #[arg(long)]

@@ -59,7 +59,7 @@ impl Default for Options {
         Self {
             lookahead_ns: 200_000_000,
             bpm: Q::int(120),
-            beats_per_cycle: 4,
+            beats_per_cycle: crate::transport::DEFAULT_BEATS_PER_CYCLE,
             score: None,
             print: false,
         }

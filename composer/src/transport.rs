@@ -15,6 +15,8 @@ const NS_PER_S: i128 = 1_000_000_000;
 pub const BPM: std::ops::RangeInclusive<i64> = 1..=999;
 /// Beats per cycle the transport accepts.
 pub const BEATS_PER_CYCLE: std::ops::RangeInclusive<u32> = 1..=64;
+/// Beats per cycle when nothing says otherwise.
+pub const DEFAULT_BEATS_PER_CYCLE: u32 = 4;
 
 /// Tempo and the cycle clock.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,6 @@ use khorus_bus::commands::control::{
 use khorus_bus::commands::{self};
 use khorus_bus::{Bus, BusConfig, BusError, Counter, StageKind};
 
-use crate::session::{ControlValue, Session};
-
 /// How long a command may take (a batch waits for the synth to build its graph).
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -156,81 +154,6 @@ pub fn node_spec(
     })
 }
 
-/// The batch that builds `session` from an empty one (checks a loaded session the way every
-/// other change is checked).
-pub fn changes_of(session: &Session) -> Vec<Change> {
-    let mut out = Vec::new();
-    let mut by_id: Vec<_> = session.nodes.iter().collect();
-    by_id.sort_by_key(|(_, n)| n.id);
-    for (name, n) in by_id {
-        out.push(Change::AddNode {
-            name: name.clone(),
-            node: NodeSpec {
-                builtin: n.builtin.clone(),
-                def: n.def.as_ref().map(|d| d.to_string()),
-                role: n.role,
-                polyphony: n.polyphony,
-            },
-        });
-    }
-    for (name, n) in &session.nodes {
-        let instrument = n.kind() == crate::session::Kind::Instrument;
-        if instrument {
-            out.push(Change::Set {
-                node: name.clone(),
-                param: "gain".into(),
-                value: Value::Number(n.gain),
-            });
-            out.push(Change::Set {
-                node: name.clone(),
-                param: "pan".into(),
-                value: Value::Number(n.pan),
-            });
-        }
-        for (param, v) in &n.controls {
-            out.push(Change::Set {
-                node: name.clone(),
-                param: param.clone(),
-                value: match v {
-                    ControlValue::Number(x) => Value::Number(*x),
-                    ControlValue::Expr(e) => Value::Expr(e.clone()),
-                },
-            });
-        }
-        if let Some(p) = &n.pattern {
-            out.push(Change::Play {
-                node: name.clone(),
-                pattern: Some(p.mini.clone()),
-                quantum: p.quantum.clone(),
-            });
-        }
-    }
-    for r in &session.routes {
-        out.push(Change::Route {
-            from: r.from.clone(),
-            to: r.to.clone(),
-            level: r.level as f32,
-        });
-    }
-    if let Some(t) = session.tempo {
-        out.push(Change::Tempo {
-            bpm: t.bpm,
-            beats_per_cycle: Some(t.beats_per_cycle),
-        });
-    }
-    if let Some(s) = &session.score {
-        out.push(Change::Score {
-            name: s.name.clone(),
-            params: s
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        });
-    }
-    out
-}
-
 /// Prints stage reports as a table.
 pub fn print_status(out: &mut impl Write, reports: &[StageReport]) -> std::io::Result<()> {
     writeln!(
@@ -314,13 +237,6 @@ mod tests {
             ]),
             "ticks=5 tick_ms=100"
         );
-    }
-
-    #[test]
-    fn the_default_session_is_rebuilt_by_its_changes() {
-        let s = Session::default_session();
-        let rebuilt = Session::empty().apply(&changes_of(&s)).unwrap();
-        assert_eq!(rebuilt, s);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use khorus_bus::Role;
 use khorus_bus::commands::control::{Change, NodeSpec, Value};
 use serde::{Deserialize, Serialize};
 
-use khorus_synth::schema::{Param, table};
+use khorus_composer::transport;
+use khorus_synth::schema::{POLYPHONY, Param, table};
 
 /// Most nodes a session holds (the published id table's size).
 pub const MAX_NODES: usize = khorus_bus::services::ids::MAX_NODES;
@@ -243,6 +244,15 @@ impl Node {
     }
 }
 
+/// `v` if it is within the synth's range for `param` (the synth's schema table owns it).
+fn within(param: &Param, node: &str, v: f64) -> Result<f64, String> {
+    let (lo, hi) = (f64::from(param.min), f64::from(param.max));
+    if !(lo..=hi).contains(&v) {
+        return Err(format!("{node}.{}: {v} is outside {lo}..={hi}", param.name));
+    }
+    Ok(v)
+}
+
 /// Node names: short, and plain enough for ids tables, PipeWire port names and OSC paths.
 fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -327,6 +337,102 @@ impl Session {
             .apply(&changes)
             .expect("the default session is a valid batch");
         s
+    }
+
+    /// The batch that builds this session from an empty one: how a loaded session is checked
+    /// (every node as if added anew), and the one place that spells the session as changes.
+    ///
+    /// Every field is taken apart by name (no `..`), so a field added to [`Session`] or
+    /// [`Node`] does not compile until it is handled here. What changes cannot say is the ids:
+    /// nodes are added in id order and params named in the definition's order, so a session
+    /// whose ids were given that way (no node removed or replaced) comes back equal.
+    pub fn to_changes(&self) -> Vec<Change> {
+        let Session {
+            tempo,
+            score,
+            nodes,
+            routes,
+            next_id: _,
+        } = self;
+        let mut out = Vec::new();
+        let mut by_id: Vec<_> = nodes.iter().collect();
+        by_id.sort_by_key(|(_, n)| n.id);
+        for (name, node) in by_id {
+            let Node {
+                id: _,
+                builtin,
+                def,
+                role,
+                polyphony,
+                gain,
+                pan,
+                mute,
+                controls,
+                pattern,
+                params: _,
+            } = node;
+            out.push(Change::AddNode {
+                name: name.clone(),
+                node: NodeSpec {
+                    builtin: builtin.clone(),
+                    def: def.as_ref().map(|d| d.to_string()),
+                    role: *role,
+                    polyphony: *polyphony,
+                },
+            });
+            let set = |param: &str, value: Value| Change::Set {
+                node: name.clone(),
+                param: param.into(),
+                value,
+            };
+            if node.kind() == Kind::Instrument {
+                out.push(set("gain", Value::Number(*gain)));
+                out.push(set("pan", Value::Number(*pan)));
+            }
+            if *mute {
+                out.push(set("mute", Value::Number(1.0)));
+            }
+            for (param, v) in controls {
+                out.push(set(
+                    param,
+                    match v {
+                        ControlValue::Number(x) => Value::Number(*x),
+                        ControlValue::Expr(e) => Value::Expr(e.clone()),
+                    },
+                ));
+            }
+            if let Some(Pattern { mini, quantum }) = pattern {
+                out.push(Change::Play {
+                    node: name.clone(),
+                    pattern: Some(mini.clone()),
+                    quantum: quantum.clone(),
+                });
+            }
+        }
+        for Route { from, to, level } in routes {
+            out.push(Change::Route {
+                from: from.clone(),
+                to: to.clone(),
+                level: *level as f32,
+            });
+        }
+        if let Some(Tempo {
+            bpm,
+            beats_per_cycle,
+        }) = tempo
+        {
+            out.push(Change::Tempo {
+                bpm: *bpm,
+                beats_per_cycle: Some(*beats_per_cycle),
+            });
+        }
+        if let Some(ScoreChoice { name, params }) = score {
+            out.push(Change::Score {
+                name: name.clone(),
+                params: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            });
+        }
+        out
     }
 
     /// The session after `changes`, or the first change that cannot be made. `self` is
@@ -431,14 +537,21 @@ impl Session {
                 bpm,
                 beats_per_cycle,
             } => {
-                if !(bpm.is_finite() && (1.0..=999.0).contains(bpm)) {
-                    return Err(format!("tempo {bpm} bpm is outside 1..=999"));
+                // The composer's transport owns these ranges.
+                let (lo, hi) = (*transport::BPM.start(), *transport::BPM.end());
+                if !(bpm.is_finite() && (lo as f64..=hi as f64).contains(bpm)) {
+                    return Err(format!("tempo {bpm} bpm is outside {lo}..={hi}"));
                 }
                 let beats = beats_per_cycle
                     .or(self.tempo.map(|t| t.beats_per_cycle))
-                    .unwrap_or(4);
-                if !(1..=64).contains(&beats) {
-                    return Err(format!("{beats} beats per cycle is outside 1..=64"));
+                    .unwrap_or(transport::DEFAULT_BEATS_PER_CYCLE);
+                if !transport::BEATS_PER_CYCLE.contains(&beats) {
+                    let r = &transport::BEATS_PER_CYCLE;
+                    return Err(format!(
+                        "{beats} beats per cycle is outside {}..={}",
+                        r.start(),
+                        r.end()
+                    ));
                 }
                 self.tempo = Some(Tempo {
                     bpm: *bpm,
@@ -502,9 +615,13 @@ impl Session {
             }
         };
         if let Some(p) = spec.polyphony
-            && !(1..=256).contains(&p)
+            && !POLYPHONY.contains(&(p as usize))
         {
-            return Err(format!("node {name:?}: polyphony {p} is outside 1..=256"));
+            return Err(format!(
+                "node {name:?}: polyphony {p} is outside {}..={}",
+                POLYPHONY.start(),
+                POLYPHONY.end()
+            ));
         }
         let (id, params, gain, pan, mute, controls, pattern) = match self.nodes.get(name) {
             // Replacing a node keeps its id, mix settings and pattern.
@@ -568,19 +685,11 @@ impl Session {
                 Ok(())
             }
             ("gain", Kind::Instrument) => {
-                let v = number(value)?;
-                if !(0.0..=4.0).contains(&v) {
-                    return Err(format!("{node}.gain: {v} is outside 0..=4"));
-                }
-                n.gain = v;
+                n.gain = within(&table::GAIN, node, number(value)?)?;
                 Ok(())
             }
             ("pan", Kind::Instrument) => {
-                let v = number(value)?;
-                if !(-1.0..=1.0).contains(&v) {
-                    return Err(format!("{node}.pan: {v} is outside -1..=1"));
-                }
-                n.pan = v;
+                n.pan = within(&table::PAN, node, number(value)?)?;
                 Ok(())
             }
             _ => {
@@ -781,5 +890,175 @@ mod tests {
             ok.nodes["pad"].controls["cutoff"],
             ControlValue::Expr("range(io, 200, 4000)".into())
         );
+    }
+
+    mod round_trip {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One generated node: built-in, role, mix, controls (numbers or expressions), and
+        /// a pattern.
+        #[derive(Debug, Clone)]
+        struct Gen {
+            builtin: usize,
+            role: usize,
+            gain: f64,
+            pan: f64,
+            mute: bool,
+            controls: Vec<(usize, Option<u16>)>,
+            pattern: Option<(usize, Option<u8>)>,
+            sends: Vec<(usize, u16)>,
+        }
+
+        const ROLES: [Role; 5] = [
+            Role::Melody,
+            Role::Bass,
+            Role::Chords,
+            Role::Percussion,
+            Role::Other,
+        ];
+        const MINI: [&str; 4] = ["a1 ~ [e2 a1] g1", "bd*2 [sn cp]", "<c3 e3>(3,8)", "0 .. 3?"];
+        const EXPRS: [&str; 3] = ["range(io, 200, 4000)", "exec * 2", "0.5"];
+
+        fn node() -> impl Strategy<Value = Gen> {
+            (
+                0usize..64,
+                0usize..5,
+                0u32..=400,
+                -100i32..=100,
+                any::<bool>(),
+                proptest::collection::vec((0usize..8, proptest::option::of(0u16..1000)), 0..4),
+                proptest::option::of((0usize..4, proptest::option::of(1u8..8))),
+                proptest::collection::vec((0usize..4, 0u16..=1000), 0..3),
+            )
+                .prop_map(
+                    |(builtin, role, gain, pan, mute, controls, pattern, sends)| Gen {
+                        builtin,
+                        role,
+                        gain: f64::from(gain) / 100.0,
+                        pan: f64::from(pan) / 100.0,
+                        mute,
+                        controls,
+                        pattern,
+                        sends,
+                    },
+                )
+        }
+
+        /// The batch that makes a session of these nodes (and tempo and score), through the
+        /// same `apply` every surface uses.
+        fn batch(nodes: &[Gen], tempo: Option<(u16, u32)>, score: Option<usize>) -> Vec<Change> {
+            let names: Vec<&str> = khorus_synth::builtin::names()
+                .chain(EFFECTS.iter().map(|(n, _)| *n))
+                .collect();
+            let mut out = Vec::new();
+            let mut effects = Vec::new();
+            for (i, g) in nodes.iter().enumerate() {
+                let builtin = names[g.builtin % names.len()];
+                let name = format!("n{i}");
+                if EFFECTS.iter().any(|(e, _)| *e == builtin) {
+                    effects.push(name.clone());
+                }
+                out.push(Change::AddNode {
+                    name,
+                    node: builtin_spec(builtin, ROLES[g.role]),
+                });
+            }
+            let probe = Session::empty().apply(&out).expect("adding built-ins");
+            for (i, g) in nodes.iter().enumerate() {
+                let name = format!("n{i}");
+                let node = &probe.nodes[&name];
+                if node.kind() == Kind::Instrument {
+                    out.push(set(&name, "gain", g.gain));
+                    out.push(set(&name, "pan", g.pan));
+                    if let Some((m, q)) = g.pattern {
+                        out.push(Change::Play {
+                            node: name.clone(),
+                            pattern: Some(MINI[m].into()),
+                            quantum: q.map(|q| q.to_string()),
+                        });
+                    }
+                }
+                if g.mute {
+                    out.push(set(&name, "mute", 1.0));
+                }
+                let params = node.param_names();
+                for (p, v) in &g.controls {
+                    let param = &params[p % params.len()];
+                    if param == "gain" || param == "pan" {
+                        continue;
+                    }
+                    out.push(Change::Set {
+                        node: name.clone(),
+                        param: param.clone(),
+                        value: match v {
+                            Some(v) => Value::Number(f64::from(*v) / 1000.0),
+                            None => Value::Expr(EXPRS[*p % EXPRS.len()].into()),
+                        },
+                    });
+                }
+                for (to, level) in &g.sends {
+                    if let Some(to) = effects.get(to % effects.len().max(1))
+                        && *to != name
+                    {
+                        out.push(Change::Route {
+                            from: name.clone(),
+                            to: to.clone(),
+                            level: f32::from(*level) / 1000.0,
+                        });
+                    }
+                }
+            }
+            if let Some((bpm, beats)) = tempo {
+                out.push(Change::Tempo {
+                    bpm: f64::from(bpm) / 4.0,
+                    beats_per_cycle: Some(beats),
+                });
+            }
+            if let Some(s) = score {
+                let name = ["ambient", "percussive", "arp", "drone"][s];
+                out.push(Change::Score {
+                    name: name.into(),
+                    params: vec![("key".into(), "c3".into())],
+                });
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn a_session_is_rebuilt_exactly_by_its_changes(
+                nodes in proptest::collection::vec(node(), 0..12),
+                tempo in proptest::option::of((4u16..=3996, 1u32..=64)),
+                score in proptest::option::of(0usize..4),
+            ) {
+                let changes = batch(&nodes, tempo, score);
+                // Effects routed into each other both ways are refused; such a batch makes
+                // no session to rebuild.
+                let Ok(s) = Session::empty().apply(&changes) else {
+                    return Ok(());
+                };
+                let rebuilt = Session::empty().apply(&s.to_changes());
+                prop_assert_eq!(rebuilt, Ok(s));
+            }
+        }
+
+        #[test]
+        fn mute_survives_the_round_trip() {
+            let s = Session::default_session()
+                .apply(&[set("pad", "mute", 1.0)])
+                .unwrap();
+            let rebuilt = Session::empty().apply(&s.to_changes()).unwrap();
+            assert!(rebuilt.nodes["pad"].mute);
+            assert_eq!(rebuilt, s);
+            assert_eq!(
+                Session::empty()
+                    .apply(&Session::default_session().to_changes())
+                    .unwrap(),
+                Session::default_session()
+            );
+        }
     }
 }

@@ -535,7 +535,7 @@ impl Control {
                     .map_err(|e| invalid(format!("session JSON: {e}")))?;
                 // Every node of the new session must be a valid change, as if added anew.
                 Session::empty()
-                    .apply(&crate::client::changes_of(&next))
+                    .apply(&next.to_changes())
                     .map_err(invalid)?;
                 self.commit(next)
             }
