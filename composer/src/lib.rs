@@ -2,7 +2,7 @@
 //!
 //! Time is exact ([`time::Q`]); a [`pattern::Pattern`] answers a query span with haps;
 //! [`combinators`] and the [`mini`]-notation build patterns; [`signal`] lets any numeric
-//! argument follow the kernel; [`transport`] maps cycles to `CLOCK_MONOTONIC` nanoseconds and
+//! argument follow the kernel's [`levels`]; [`transport`] maps cycles to `CLOCK_MONOTONIC` nanoseconds and
 //! [`scheduler`] publishes notes one lookahead ahead; [`score`] holds the kernel-driven scores;
 //! [`stage`] runs it all on the bus.
 #![warn(missing_docs)]
@@ -12,6 +12,7 @@ pub mod combinators;
 pub mod controls;
 pub mod explain;
 pub mod ir;
+pub mod levels;
 pub mod mini;
 pub mod notes;
 pub mod pattern;

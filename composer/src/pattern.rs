@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::signal::Signals;
+use crate::levels::Signals;
 use crate::span::{Hap, Span};
 use crate::time::{Q, TimeError};
 

@@ -13,8 +13,8 @@ use khorus_bus::commands::composer::Target;
 use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 
 use crate::controls::{Controls, DEFAULT_VELOCITY};
+use crate::levels::Signals;
 use crate::pattern::{Context, Pattern};
-use crate::signal::Signals;
 use crate::time::{Q, TimeError};
 use crate::transport::Transport;
 

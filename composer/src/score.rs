@@ -15,8 +15,8 @@ use khorus_bus::commands::composer::{
 use khorus_bus::{CurveShape, Role, SignalFrame};
 
 use crate::ir::{self, IrError};
+use crate::levels::Signals;
 use crate::scheduler::{Scheduler, Voice};
-use crate::signal::Signals;
 use crate::time::Q;
 use crate::transport::{Transport, cps_from_bpm};
 

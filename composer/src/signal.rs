@@ -1,62 +1,18 @@
-//! Kernel signals inside patterns: a quantised snapshot of the latest levels, and signal
-//! expressions (`1 - exec`, `1 + 3*csw`, `retx > 0.08`, `range(io, 0.2, 0.9)`) that any
-//! numeric pattern argument may be.
+//! Kernel signals inside patterns: signal expressions (`1 - exec`, `1 + 3*csw`,
+//! `retx > 0.08`, `range(io, 0.2, 0.9)`) that any numeric pattern argument may be, evaluated
+//! against the quantised snapshot of [`crate::levels`].
 //!
-//! Levels are quantised to 1/1024 and expressions evaluate in exact rationals, so a replayed
-//! trace gives bit-identical choices: no float rounding decides whether a note plays.
+//! Expressions evaluate in exact rationals on quantised levels, so a replayed trace gives
+//! bit-identical choices: no float rounding decides whether a note plays.
 
 use std::sync::Arc;
 
-use khorus_bus::signals::SIGNAL_CAPACITY;
-use khorus_bus::{SignalFrame, SignalId};
+use khorus_bus::SignalId;
 
+use crate::levels::Signals;
 use crate::pattern::Pattern;
 use crate::syntax::SyntaxError;
 use crate::time::{Q, TimeError};
-
-/// Quantisation steps of a level in `0..=1`.
-pub const LEVEL_STEPS: i64 = 1024;
-
-/// Signal levels as seen by patterns, quantised to `1/LEVEL_STEPS`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Signals {
-    levels: [u16; SIGNAL_CAPACITY],
-}
-
-impl Signals {
-    /// Takes the levels a frame measured; signals it did not measure keep their last value.
-    pub fn update(&mut self, frame: &SignalFrame) {
-        for i in 0..SIGNAL_CAPACITY {
-            let id = SignalId(i as u8);
-            if frame.is_available(id) {
-                self.set(id, frame.level[i]);
-            }
-        }
-    }
-
-    /// Sets one level (clamped to `0..=1`; NaN reads as 0).
-    pub fn set(&mut self, id: SignalId, level: f32) {
-        if let Some(slot) = self.levels.get_mut(id.index()) {
-            let l = if level.is_nan() {
-                0.0
-            } else {
-                level.clamp(0.0, 1.0)
-            };
-            *slot = (l as f64 * LEVEL_STEPS as f64).round() as u16;
-        }
-    }
-
-    /// One level as an exact fraction.
-    pub fn level(&self, id: SignalId) -> Q {
-        let k = self.levels.get(id.index()).copied().unwrap_or(0);
-        Q::new(k as i64, LEVEL_STEPS).unwrap_or(Q::ZERO)
-    }
-
-    /// The quantised levels (for traces and tests).
-    pub fn raw(&self) -> &[u16; SIGNAL_CAPACITY] {
-        &self.levels
-    }
-}
 
 /// Whether `name` is a signal an expression may read (a table name or an alias such as `io`
 /// or `activity`).
@@ -430,14 +386,6 @@ mod tests {
         assert_eq!(ev("-(1/3)"), q(-1, 3));
         assert!(parse_expr("2 * 3").unwrap().is_constant());
         assert!(!parse_expr("io").unwrap().is_constant());
-    }
-
-    #[test]
-    fn levels_are_quantised() {
-        let s = sigs(&[("exec", 0.300_01)]);
-        assert_eq!(s.level(SignalId::EXEC), q(307, 1024));
-        assert_eq!(sigs(&[("exec", 7.0)]).level(SignalId::EXEC), Q::ONE);
-        assert_eq!(sigs(&[("exec", f32::NAN)]).level(SignalId::EXEC), Q::ZERO);
     }
 
     #[test]

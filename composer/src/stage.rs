@@ -20,9 +20,9 @@ use khorus_bus::{
 };
 
 use crate::ir;
+use crate::levels::Signals;
 use crate::scheduler::{Batch, Scheduler};
 use crate::score::Score;
-use crate::signal::Signals;
 use crate::time::{Q, TimeError};
 use crate::transport::{Transport, cps_from_bpm};
 use crate::watch::{self, SignalWatch};

@@ -4,9 +4,10 @@ use khorus_bus::SignalId;
 use khorus_composer::combinators::{
     choose, euclid_bools, fastcat, randcat, slowcat, stack, timecat,
 };
+use khorus_composer::levels::Signals;
 use khorus_composer::mini::{self, parse_bools};
 use khorus_composer::pattern::{Context, Pattern};
-use khorus_composer::signal::{Signals, parse_expr};
+use khorus_composer::signal::parse_expr;
 use khorus_composer::time::{Q, q};
 
 use crate::util::{mini, onsets, s};

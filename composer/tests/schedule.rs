@@ -4,9 +4,9 @@
 use khorus_bus::Role;
 use khorus_bus::commands::composer::Target;
 use khorus_composer::controls::to_notes;
+use khorus_composer::levels::Signals;
 use khorus_composer::mini;
 use khorus_composer::scheduler::{Scheduler, Voice};
-use khorus_composer::signal::Signals;
 use khorus_composer::time::{Q, q};
 use khorus_composer::transport::Transport;
 

@@ -2,6 +2,8 @@
 //! note) falls on the monotonic clock, which tick comes next, and when Start and Stop are
 //! due. The MIDI thread ([`crate::rt`]) asks it what to write; it never writes itself.
 
+use khorus_bus::TransportState;
+
 /// The composer's transport, as the MIDI clock needs it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tempo {
@@ -24,6 +26,21 @@ impl Tempo {
         (self.anchor_ns as f64 + (tick as f64 / 24.0 - self.anchor_beat) * self.ns_per_beat).round()
             as i64
     }
+}
+
+/// The transport as the MIDI clock follows it.
+pub fn tempo_of(t: &TransportState) -> Option<Tempo> {
+    if t.anchor_cycle_den <= 0 || t.cps_den <= 0 || t.cps_num <= 0 || t.beats_per_cycle == 0 {
+        return None;
+    }
+    let bpc = t.beats_per_cycle as f64;
+    let cps = t.cps_num as f64 / t.cps_den as f64;
+    Some(Tempo {
+        anchor_ns: t.anchor_ns,
+        anchor_beat: t.anchor_cycle_num as f64 / t.anchor_cycle_den as f64 * bpc,
+        ns_per_beat: 1e9 / (cps * bpc),
+        running: t.running != 0,
+    })
 }
 
 /// Clock state: the transport followed, the next tick, pending Start/Stop.

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use khorus_bus::{BusError, CurvePoint, NoteEvent, SignalFrame, Subscriber, Topic, TransportState};
 
+use crate::clock::tempo_of;
 use crate::counts::{Counts, OscStats, push_to_midi};
 use crate::map::{Mapper, RouterConfig, parse_target};
 use crate::osc::{self, NtpClock};
 use crate::rt::{Incoming, RtStats};
-use crate::stage::tempo_of;
 
 /// Sends datagrams to every OSC target, counting what went and what failed.
 struct OscOut {

@@ -23,7 +23,7 @@ use crate::feed::Feed;
 use crate::map::RouterConfig;
 use crate::node::{self, LinkWatch};
 use crate::osc::{self, OscCommand};
-use crate::rt::{Incoming, RtStats, Scheduler, Tempo};
+use crate::rt::{Incoming, RtStats, Scheduler};
 use khorus_pw::NodeThread;
 
 /// Ring capacity bus thread → MIDI thread.
@@ -40,21 +40,6 @@ pub struct Options {
     pub midi: bool,
     /// Print every note and controller change on stdout.
     pub print: bool,
-}
-
-/// The transport as the MIDI clock follows it.
-pub fn tempo_of(t: &TransportState) -> Option<Tempo> {
-    if t.anchor_cycle_den <= 0 || t.cps_den <= 0 || t.cps_num <= 0 || t.beats_per_cycle == 0 {
-        return None;
-    }
-    let bpc = t.beats_per_cycle as f64;
-    let cps = t.cps_num as f64 / t.cps_den as f64;
-    Some(Tempo {
-        anchor_ns: t.anchor_ns,
-        anchor_beat: t.anchor_cycle_num as f64 / t.anchor_cycle_den as f64 * bpc,
-        ns_per_beat: 1e9 / (cps * bpc),
-        running: t.running != 0,
-    })
 }
 
 /// Sends decoded OSC control to control (`khorus up`), which owns the session, as a batch;

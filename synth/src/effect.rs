@@ -5,10 +5,9 @@
 
 use crate::dsp::fx::{Delay, Reverb, synced_delay_s};
 use crate::dsp::{BLOCK, Block, Smoother};
-use crate::engine::DEFAULT_BPM;
 use crate::instrument::EffectDef;
 use crate::ir::Program;
-use crate::schema::{Param, table};
+use crate::schema::{DEFAULT_BPM, Param, table};
 /// Longest delay time, s (the lines hold 4 s; the right one runs 5 % longer).
 const MAX_DELAY_S: f32 = 3.8;
 /// How fast the delay time follows a tempo change (a glide, not a jump of the read point).

@@ -16,7 +16,7 @@ use crate::edit::{Carry, Outline};
 use crate::effect::Effect;
 use crate::ids::NodeIds;
 use crate::instrument::Instrument;
-use crate::schema::MAX_EFFECTS;
+use crate::schema::{DEFAULT_BPM, MAX_EFFECTS};
 use crate::stems::StemSource;
 
 /// Sample rates the engine runs at, Hz. The filters' coefficient tables and the effects'
@@ -30,8 +30,6 @@ pub const QUEUE_CAPACITY: usize = 16_384;
 pub const CEILING: f32 = 0.89;
 /// The master limiter's release time, s.
 pub const LIMITER_RELEASE_S: f32 = 0.08;
-
-pub use crate::schema::DEFAULT_BPM;
 
 /// What happens at a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,10 +1,12 @@
 //! Helpers for khorus's end-to-end tests and benchmarks: real processes behind RAII guards,
-//! isolated buses, condition waits with deadlines, and a private PipeWire daemon.
+//! isolated buses, condition waits with deadlines, and a private PipeWire daemon; and the
+//! workspace's import-cycle check ([`imports`]).
 //!
 //! Nothing here mocks anything: the tests start the real binaries on a real iceoryx2 bus and a
 //! real PipeWire daemon.
 
 pub mod control;
+pub mod imports;
 pub mod pipewire;
 pub mod process;
 
