@@ -46,7 +46,9 @@ const TIDAL_SEED: u32 = 0;
 pub fn param(field: &str, arg: &str) -> Result<Param, IrError> {
     let e = parse_expr(arg).map_err(|e| syntax(field, e))?;
     if e.is_constant() {
-        let v = e.eval(&Default::default()).map_err(|x| err(field, x))?;
+        let v = e
+            .eval(Q::ZERO, &Default::default())
+            .map_err(|x| err(field, x))?;
         Ok(Param::Const(v))
     } else {
         Ok(Param::Pat(e.pattern()))
@@ -92,6 +94,12 @@ pub fn compile(spec: &SlotSpec) -> Result<(Voice, Q), IrError> {
         None => None,
     };
     let mut p: Pattern<Controls> = match &spec.source {
+        // A curve's points are numbers: words and note names are refused where they are.
+        Source::Mini(src) if matches!(spec.target, Target::Curve { .. }) => {
+            mini::parse_numbers(src)
+                .map_err(|e| syntax("source", e))?
+                .fmap(|q| Controls::note(q.to_f64()))
+        }
         Source::Mini(src) => to_notes(mini::parse(src).map_err(|e| syntax("source", e))?, scale),
         Source::Expr { expr, per_cycle } => {
             if !(1..=1024).contains(per_cycle) {

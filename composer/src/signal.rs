@@ -1,6 +1,8 @@
 //! Kernel signals inside patterns: signal expressions (`1 - exec`, `1 + 3*csw`,
 //! `retx > 0.08`, `range(io, 0.2, 0.9)`) that any numeric pattern argument may be, evaluated
-//! against the quantised snapshot of [`crate::levels`].
+//! against the quantised snapshot of [`crate::levels`] — and Tidal's continuous patterns of
+//! time (`sine`, `saw`, `tri`, `square`, `rand`, …; see [`Wave`]), so a curve can sweep
+//! without the kernel (`range(sine, 200, 2000)`).
 //!
 //! Expressions evaluate in exact rationals on quantised levels, so a replayed trace gives
 //! bit-identical choices: no float rounding decides whether a note plays.
@@ -65,6 +67,78 @@ impl Func {
     }
 }
 
+/// Tidal's continuous patterns, functions of cycle time `t` read at the start of each query
+/// (Tidal's `sig`): unipolar (0..1) and, with a `2`, bipolar (-1..1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wave {
+    /// `(sin(2πt) + 1) / 2`.
+    Sine,
+    /// `sine` a quarter cycle later.
+    Cosine,
+    /// `t mod 1`, rising.
+    Saw,
+    /// `1 - saw`, falling.
+    Isaw,
+    /// `saw` then `isaw`, each in half a cycle.
+    Tri,
+    /// 0 for the first half of each cycle, 1 for the second.
+    Square,
+    /// Tidal's random number at `t` ([`crate::rand::time_to_rand`]).
+    Rand,
+}
+
+impl Wave {
+    fn from_name(s: &str) -> Option<(Wave, bool)> {
+        let (name, bipolar) = match s.strip_suffix('2') {
+            Some(n) => (n, true),
+            None => (s, false),
+        };
+        let w = match name {
+            "sine" => Wave::Sine,
+            "cosine" => Wave::Cosine,
+            "saw" => Wave::Saw,
+            "isaw" => Wave::Isaw,
+            "tri" => Wave::Tri,
+            "square" => Wave::Square,
+            "rand" if !bipolar => Wave::Rand,
+            _ => return None,
+        };
+        Some((w, bipolar))
+    }
+
+    /// The unipolar value at `t`.
+    fn at(self, t: Q) -> Result<Q, TimeError> {
+        let pos = t.cycle_pos();
+        Ok(match self {
+            Wave::Sine => sine(t)?,
+            Wave::Cosine => sine((t - Q::new(1, 4)?)?)?,
+            Wave::Saw => pos,
+            Wave::Isaw => (Q::ONE - pos)?,
+            Wave::Tri => {
+                let half = Q::new(1, 2)?;
+                if pos < half {
+                    (pos * Q::int(2))?
+                } else {
+                    (Q::int(2) - (pos * Q::int(2))?)?
+                }
+            }
+            Wave::Square => {
+                if pos < Q::new(1, 2)? {
+                    Q::ZERO
+                } else {
+                    Q::ONE
+                }
+            }
+            Wave::Rand => Q::from_f64(crate::rand::time_to_rand(t))?,
+        })
+    }
+}
+
+/// `(sin(2πt) + 1) / 2`, from the cycle position (so large `t` loses no precision).
+fn sine(t: Q) -> Result<Q, TimeError> {
+    Q::from_f64(((std::f64::consts::TAU * t.cycle_pos().to_f64()).sin() + 1.0) / 2.0)
+}
+
 /// Binary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -99,17 +173,28 @@ pub enum Expr {
     Bin(Op, Box<Expr>, Box<Expr>),
     /// A function call.
     Call(Func, Vec<Expr>),
+    /// A continuous pattern of time; bipolar when `true`.
+    Wave(Wave, bool),
 }
 
 impl Expr {
-    /// Evaluates against a snapshot, exactly.
-    pub fn eval(&self, s: &Signals) -> Result<Q, TimeError> {
+    /// Evaluates at cycle time `t` against a snapshot, exactly (waves are rounded to
+    /// 2^-30 once, the same way every time).
+    pub fn eval(&self, t: Q, s: &Signals) -> Result<Q, TimeError> {
         Ok(match self {
             Expr::Num(v) => *v,
             Expr::Sig(id) => s.level(*id),
-            Expr::Neg(e) => e.eval(s)?.negated()?,
+            Expr::Wave(w, bipolar) => {
+                let v = w.at(t)?;
+                if *bipolar {
+                    ((v * Q::int(2))? - Q::ONE)?
+                } else {
+                    v
+                }
+            }
+            Expr::Neg(e) => e.eval(t, s)?.negated()?,
             Expr::Bin(op, a, b) => {
-                let (a, b) = (a.eval(s)?, b.eval(s)?);
+                let (a, b) = (a.eval(t, s)?, b.eval(t, s)?);
                 let truth = |c: bool| if c { Q::ONE } else { Q::ZERO };
                 match op {
                     Op::Add => (a + b)?,
@@ -127,7 +212,7 @@ impl Expr {
                 // stack, as this runs for every event a signal shapes, every tick.
                 let mut v = [Q::ZERO; 3];
                 for (slot, a) in v.iter_mut().zip(args) {
-                    *slot = a.eval(s)?;
+                    *slot = a.eval(t, s)?;
                 }
                 match f {
                     Func::Min => v[0].min(v[1]),
@@ -146,11 +231,11 @@ impl Expr {
         })
     }
 
-    /// Whether the expression reads any signal (if not, it is a constant).
+    /// Whether the expression reads no signal and no time (a constant).
     pub fn is_constant(&self) -> bool {
         match self {
             Expr::Num(_) => true,
-            Expr::Sig(_) => false,
+            Expr::Sig(_) | Expr::Wave(..) => false,
             Expr::Neg(e) => e.is_constant(),
             Expr::Bin(_, a, b) => a.is_constant() && b.is_constant(),
             Expr::Call(_, args) => args.iter().all(Expr::is_constant),
@@ -160,7 +245,7 @@ impl Expr {
     /// The expression as a continuous pattern, sampled wherever it is queried.
     pub fn pattern(self) -> Pattern<Q> {
         let e = Arc::new(self);
-        Pattern::signal(move |_, ctx| e.eval(&ctx.signals))
+        Pattern::signal(move |t, ctx| e.eval(t, &ctx.signals))
     }
 }
 
@@ -304,6 +389,9 @@ impl ExprParser<'_> {
                 if let Some((f, arity)) = Func::from_name(name) {
                     return self.call(start, f, arity);
                 }
+                if let Some((w, bipolar)) = Wave::from_name(name) {
+                    return Ok(Expr::Wave(w, bipolar));
+                }
                 if let Some(id) = SignalId::from_name(name) {
                     return Ok(Expr::Sig(id));
                 }
@@ -346,7 +434,7 @@ impl ExprParser<'_> {
             ));
         }
         if f == Func::Pow
-            && let Ok(n) = args[1].eval(&Signals::default())
+            && let Ok(n) = args[1].eval(Q::ZERO, &Signals::default())
             && (n.denom() != 1 || n.numer().abs() > 16)
         {
             return Err(SyntaxError::at(
@@ -375,7 +463,7 @@ mod tests {
     #[test]
     fn expressions_evaluate_exactly() {
         let s = sigs(&[("exec", 0.25), ("csw", 0.5), ("retx", 0.1)]);
-        let ev = |src: &str| parse_expr(src).unwrap().eval(&s).unwrap();
+        let ev = |src: &str| parse_expr(src).unwrap().eval(Q::ZERO, &s).unwrap();
         assert_eq!(ev("1 - exec"), q(3, 4));
         assert_eq!(ev("1 + 3*csw"), q(5, 2));
         assert_eq!(ev("1 + 3·csw"), q(5, 2));
@@ -386,6 +474,45 @@ mod tests {
         assert_eq!(ev("-(1/3)"), q(-1, 3));
         assert!(parse_expr("2 * 3").unwrap().is_constant());
         assert!(!parse_expr("io").unwrap().is_constant());
+    }
+
+    #[test]
+    fn tidals_continuous_patterns_are_functions_of_time() {
+        let s = Signals::default();
+        let at = |src: &str, t: Q| parse_expr(src).unwrap().eval(t, &s).unwrap();
+        assert_eq!(at("sine", Q::ZERO), q(1, 2));
+        assert_eq!(at("sine", q(1, 4)), Q::ONE);
+        assert_eq!(at("sine", q(13, 4)), Q::ONE, "one cycle is one period");
+        assert_eq!(at("sine", q(3, 4)), Q::ZERO);
+        assert_eq!(at("cosine", Q::ZERO), Q::ZERO);
+        assert_eq!(at("cosine", q(1, 2)), Q::ONE);
+        assert_eq!(at("sine2", q(3, 4)), Q::int(-1));
+        assert_eq!(at("saw", q(7, 4)), q(3, 4));
+        assert_eq!(at("isaw", q(7, 4)), q(1, 4));
+        assert_eq!(at("saw2", q(1, 4)), q(-1, 2));
+        assert_eq!(at("tri", q(1, 4)), q(1, 2));
+        assert_eq!(at("tri", q(1, 2)), Q::ONE);
+        assert_eq!(at("tri", q(3, 4)), q(1, 2));
+        assert_eq!(at("square", q(1, 4)), Q::ZERO);
+        assert_eq!(at("square", q(3, 4)), Q::ONE);
+        assert_eq!(at("square2", q(1, 4)), Q::int(-1));
+        // Tidal's rand at cycle 1 (0.5177721455693245), rounded to 2^-30.
+        assert_eq!(at("rand", Q::ONE), Q::from_f64(0.5177721455693245).unwrap());
+        assert_eq!(at("range(sine, 200, 2000)", q(1, 4)), Q::int(2000));
+        assert!(!parse_expr("range(sine, 1, 2)").unwrap().is_constant());
+        assert!(
+            parse_expr("rand2").is_err(),
+            "rand has no bipolar form in Tidal"
+        );
+        // Sampled by a pattern at each query's start.
+        let p = parse_expr("saw").unwrap().pattern().segment(4);
+        let v: Vec<Q> = p
+            .query_span(Q::ZERO, Q::ONE, &Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|h| h.value)
+            .collect();
+        assert_eq!(v, [Q::ZERO, q(1, 4), q(1, 2), q(3, 4)]);
     }
 
     #[test]

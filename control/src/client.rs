@@ -5,8 +5,9 @@
 use std::io::Write;
 use std::time::Duration;
 
+use khorus_bus::commands::composer::Source;
 use khorus_bus::commands::control::{
-    Change, ControlCommand, ControlReply, NodeSpec, StageReport, Value,
+    Change, ControlCommand, ControlReply, NodeSpec, PatternSpec, StageReport, Value,
 };
 use khorus_bus::commands::{self};
 use khorus_bus::{Bus, BusConfig, BusError, Counter, StageKind};
@@ -121,6 +122,65 @@ pub fn node_param(text: &str) -> Result<(String, String), ClientError> {
             "{text:?}: write NODE.PARAM, e.g. pad.cutoff"
         ))),
     }
+}
+
+/// A `play` change: mini-notation on a node's notes (`bass`), or on a parameter (`pad.cutoff`)
+/// as a curve of its numbers; with `per_cycle`, the text is a signal expression sampled that
+/// many times a cycle (a parameter only).
+pub fn play(
+    target: &str,
+    text: &str,
+    quantum: Option<String>,
+    per_cycle: Option<u32>,
+) -> Result<Change, ClientError> {
+    let (node, param) = match target.split_once('.') {
+        Some(_) => {
+            let (n, p) = node_param(target)?;
+            (n, Some(p))
+        }
+        None => (target.to_string(), None),
+    };
+    let source = match (per_cycle, &param) {
+        (None, _) => Source::Mini(text.into()),
+        (Some(per_cycle), Some(_)) => Source::Expr {
+            expr: text.into(),
+            per_cycle,
+        },
+        (Some(_), None) => {
+            return Err(ClientError::Usage(format!(
+                "--per-cycle samples a curve: play it on a parameter ({target}.PARAM)"
+            )));
+        }
+    };
+    Ok(Change::Play {
+        node,
+        param,
+        pattern: Some(PatternSpec {
+            source,
+            transforms: Vec::new(),
+            controls: Vec::new(),
+            quantum,
+        }),
+    })
+}
+
+/// A `hush` change: a node's notes (`bass`) or the curve on a parameter (`pad.cutoff`).
+pub fn hush(target: &str) -> Result<Change, ClientError> {
+    Ok(match target.split_once('.') {
+        Some(_) => {
+            let (node, param) = node_param(target)?;
+            Change::Play {
+                node,
+                param: Some(param),
+                pattern: None,
+            }
+        }
+        None => Change::Play {
+            node: target.to_string(),
+            param: None,
+            pattern: None,
+        },
+    })
 }
 
 /// A `set` change: a number, or a signal expression.

@@ -75,15 +75,26 @@ enum Command {
         #[command(subcommand)]
         action: Option<SessionAction>,
     },
-    /// Play a mini-notation pattern on a node (from the next cycle).
+    /// Play a pattern on a node (from the next cycle, or the next QUANTUM-cycle bar):
+    /// mini-notation on NODE's notes, or on NODE.PARAM as a curve of its numbers; with
+    /// --per-cycle N, the text on NODE.PARAM is a signal expression sampled N times a cycle.
+    #[command(
+        after_help = "EXAMPLES:\n  khorus play bass 'a1 ~ [e2 a1] g1'\n  khorus play drums 'bd*2 [sn cp] hh? bd:1' --quantum 4\n  khorus play pad.cutoff '300 <1200 2400> 600'\n  khorus play pad.cutoff 'range(sine, 200, 2000)' --per-cycle 16\n  khorus hush pad.cutoff"
+    )]
     Play {
-        /// The node.
-        node: String,
-        /// Mini-notation, e.g. "a2 ~ [e2 g2]".
+        /// NODE (its notes) or NODE.PARAM (a curve on that parameter).
+        target: String,
+        /// Mini-notation, e.g. "a2 ~ [e2 g2]" (numbers for a curve), or with --per-cycle a
+        /// signal expression, e.g. "range(sine, 200, 2000)".
+        #[arg(allow_hyphen_values = true)]
         pattern: String,
         /// Cycles to align the change to (e.g. 4: the next 4-cycle bar).
         #[arg(long)]
         quantum: Option<String>,
+        /// NODE.PARAM only: the pattern is a signal expression, sampled this many times a
+        /// cycle (1..=1024).
+        #[arg(long)]
+        per_cycle: Option<u32>,
     },
     /// Set a node's parameter to a number or a kernel signal expression.
     Set {
@@ -123,9 +134,10 @@ enum Command {
         #[arg(long)]
         beats_per_cycle: Option<u32>,
     },
-    /// Silence a node's pattern, or everything (patterns and the score).
+    /// Silence a node's pattern (NODE), a curve (NODE.PARAM), or everything (patterns and
+    /// the score).
     Hush {
-        /// The node; none: everything.
+        /// NODE or NODE.PARAM; none: everything.
         node: Option<String>,
     },
     /// Play a kernel score: ambient, percussive, arp, drone, or none.
@@ -331,7 +343,7 @@ fn print_session(s: &khorus::session::Session) {
             line.push_str(" muted");
         }
         if let Some(p) = &n.pattern {
-            line.push_str(&format!(" plays \"{}\"", p.mini));
+            line.push_str(&format!(" plays {}", khorus::session::brief(p)));
         }
         for (k, v) in &n.controls {
             line.push_str(&format!(
@@ -339,6 +351,8 @@ fn print_session(s: &khorus::session::Session) {
                 match v {
                     khorus::session::ControlValue::Number(x) => x.to_string(),
                     khorus::session::ControlValue::Expr(e) => format!("\"{e}\""),
+                    khorus::session::ControlValue::Pattern(p) =>
+                        format!("curve {}", khorus::session::brief(p)),
                 }
             ));
         }
@@ -472,16 +486,13 @@ fn run(cli: Cli) -> Result<()> {
             },
         },
         Command::Play {
-            node,
+            target,
             pattern,
             quantum,
+            per_cycle,
         } => batch(
             &config,
-            vec![Change::Play {
-                node,
-                pattern: Some(pattern),
-                quantum,
-            }],
+            vec![client::play(&target, &pattern, quantum, per_cycle)?],
         ),
         Command::Set { target, value } => batch(&config, vec![client::set(&target, &value)?]),
         Command::Route { from, to, level } => {
@@ -516,11 +527,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Hush { node } => batch(
             &config,
             vec![match node {
-                Some(node) => Change::Play {
-                    node,
-                    pattern: None,
-                    quantum: None,
-                },
+                Some(target) => client::hush(&target)?,
                 None => Change::HushAll,
             }],
         ),

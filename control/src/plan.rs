@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 
 use khorus_bus::commands::composer::{
-    ComposerCommand, NoteRoute, ScoreParams, ScoreRoutes, SlotSpec, Source, Target, TempoChange,
-    TransportInfo,
+    ComposerCommand, ControlParam, ControlSpec, NoteRoute, ScoreParams, ScoreRoutes, SlotSpec,
+    Source, Target, TempoChange, TransportInfo,
 };
+use khorus_bus::commands::control::PatternSpec;
 use khorus_bus::commands::synth::SynthCommand;
 use khorus_bus::{CurveShape, Role};
 use khorus_synth::graph::{EffectSpec, GraphSpec, IdSpec, InstrumentSpec, Sends};
@@ -71,41 +72,42 @@ impl Plan {
         let mut slots = BTreeMap::new();
         for (name, node) in &session.nodes {
             if let Some(p) = &node.pattern {
-                let spec = SlotSpec {
-                    source: Source::Mini(p.mini.clone()),
-                    transforms: Vec::new(),
-                    controls: Vec::new(),
-                    target: Target::Notes {
-                        node: node.id,
-                        role: node.role,
-                        channel: None,
-                    },
-                    quantum: p.quantum.clone(),
+                let target = Target::Notes {
+                    node: node.id,
+                    role: node.role,
+                    channel: None,
                 };
+                let spec =
+                    slot_of(node, p, target).map_err(|e| perr(format!("pattern of {name}"), e))?;
                 khorus_composer::stage::check_slot(&spec)
                     .map_err(|e| perr(format!("pattern of {name}"), e))?;
                 slots.insert(format!("node/{name}"), spec);
             }
             for (param, value) in &node.controls {
-                if let ControlValue::Expr(expr) = value {
-                    let spec = SlotSpec {
+                let target = Target::Curve {
+                    node: node.id,
+                    param: node.params[param],
+                    shape: CurveShape::Linear,
+                };
+                let spec = match value {
+                    ControlValue::Number(_) => continue,
+                    ControlValue::Expr(expr) => SlotSpec {
                         source: Source::Expr {
                             expr: expr.clone(),
                             per_cycle: CURVE_POINTS_PER_CYCLE,
                         },
                         transforms: Vec::new(),
                         controls: Vec::new(),
-                        target: Target::Curve {
-                            node: node.id,
-                            param: node.params[param],
-                            shape: CurveShape::Linear,
-                        },
+                        target,
                         quantum: None,
-                    };
-                    khorus_composer::stage::check_slot(&spec)
-                        .map_err(|e| perr(format!("{name}.{param}"), e))?;
-                    slots.insert(format!("ctl/{name}/{param}"), spec);
-                }
+                    },
+                    ControlValue::Pattern(p) => {
+                        slot_of(node, p, target).map_err(|e| perr(format!("{name}.{param}"), e))?
+                    }
+                };
+                khorus_composer::stage::check_slot(&spec)
+                    .map_err(|e| perr(format!("{name}.{param}"), e))?;
+                slots.insert(format!("ctl/{name}/{param}"), spec);
             }
         }
         let tempo = session.tempo.map(|t| TempoChange {
@@ -312,15 +314,49 @@ pub fn graph_of(session: &Session) -> Result<GraphSpec, PlanError> {
     })
 }
 
-/// A node's numeric control values (expressions are the composer's).
+/// A node's numeric control values (expressions and curve patterns are the composer's).
 fn numbers(node: &Node) -> BTreeMap<String, f32> {
     node.controls
         .iter()
         .filter_map(|(k, v)| match v {
             ControlValue::Number(x) => Some((k.clone(), *x as f32)),
-            ControlValue::Expr(_) => None,
+            ControlValue::Expr(_) | ControlValue::Pattern(_) => None,
         })
         .collect()
+}
+
+/// The composer's slot for a node's pattern aimed at `target`, its controls' names turned
+/// into the node's ids.
+fn slot_of(node: &Node, p: &PatternSpec, target: Target) -> Result<SlotSpec, String> {
+    let PatternSpec {
+        source,
+        transforms,
+        controls,
+        quantum,
+    } = p;
+    let controls = controls
+        .iter()
+        .map(|c| {
+            let param = match c.param.as_str() {
+                "velocity" => ControlParam::Velocity,
+                "legato" => ControlParam::Legato,
+                name => ControlParam::Param(*node.params.get(name).ok_or_else(|| {
+                    format!("control {name:?} is neither velocity, legato nor a parameter")
+                })?),
+            };
+            Ok(ControlSpec {
+                param,
+                value: c.value.clone(),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(SlotSpec {
+        source: source.clone(),
+        transforms: transforms.clone(),
+        controls,
+        target,
+        quantum: quantum.clone(),
+    })
 }
 
 fn effect_spec(

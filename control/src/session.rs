@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use khorus_bus::Role;
-use khorus_bus::commands::control::{Change, NodeSpec, Value};
+use khorus_bus::commands::control::{Change, NodeSpec, PatternSpec, Value};
 use serde::{Deserialize, Serialize};
 
 use khorus_composer::transport;
@@ -97,9 +97,14 @@ pub struct Node {
     /// Control values: numbers, or signal expressions the composer sends as curves.
     #[serde(default)]
     pub controls: BTreeMap<String, ControlValue>,
-    /// The pattern its slot plays.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<Pattern>,
+    /// The pattern its slot plays (a session file may also write the older
+    /// `{"mini": …, "quantum": …}`).
+    #[serde(
+        default,
+        deserialize_with = "pattern_file",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pattern: Option<PatternSpec>,
     /// Parameter ids by name (stable: a parameter keeps its id while the node exists).
     #[serde(default)]
     pub params: BTreeMap<String, u32>,
@@ -109,14 +114,17 @@ fn one() -> f64 {
     1.0
 }
 
-/// A control value as the session file writes it: a number or an expression string.
+/// A control value as the session file writes it: a number, an expression string, or a
+/// pattern played as a curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ControlValue {
     /// A constant.
     Number(f64),
-    /// A signal expression.
+    /// A signal expression (a curve of 16 points a cycle).
     Expr(String),
+    /// A pattern whose numbers are the curve's points.
+    Pattern(PatternSpec),
 }
 
 impl From<Value> for ControlValue {
@@ -128,15 +136,51 @@ impl From<Value> for ControlValue {
     }
 }
 
-/// A node's pattern.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A pattern in a few words, for listings: its source as written, then its transforms and
+/// quantum (`"a1 ~ e2" +2 transforms, quantum 4`).
+pub fn brief(p: &PatternSpec) -> String {
+    use khorus_bus::commands::composer::Source;
+    let mut out = match &p.source {
+        Source::Mini(m) => format!("{m:?}"),
+        Source::Expr { expr, per_cycle } => format!("{expr:?} ×{per_cycle}/cycle"),
+    };
+    if !p.transforms.is_empty() {
+        out.push_str(&format!(" +{} transforms", p.transforms.len()));
+    }
+    if !p.controls.is_empty() {
+        out.push_str(&format!(" +{} controls", p.controls.len()));
+    }
+    if let Some(q) = &p.quantum {
+        out.push_str(&format!(", quantum {q}"));
+    }
+    out
+}
+
+/// A node's pattern as a session file may write it: the whole spec, or mini-notation and a
+/// quantum (the older form, still read).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PatternFile {
+    Spec(PatternSpec),
+    Mini(MiniFile),
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Pattern {
-    /// Mini-notation.
-    pub mini: String,
-    /// Cycles a change aligns to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantum: Option<String>,
+struct MiniFile {
+    mini: String,
+    #[serde(default)]
+    quantum: Option<String>,
+}
+
+fn pattern_file<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PatternSpec>, D::Error> {
+    Ok(match Option::<PatternFile>::deserialize(d)? {
+        None => None,
+        Some(PatternFile::Spec(spec)) => Some(spec),
+        Some(PatternFile::Mini(MiniFile { mini, quantum })) => {
+            Some(PatternSpec::mini(mini, quantum))
+        }
+    })
 }
 
 /// A route from a node into an effect.
@@ -393,19 +437,21 @@ impl Session {
                 out.push(set("mute", Value::Number(1.0)));
             }
             for (param, v) in controls {
-                out.push(set(
-                    param,
-                    match v {
-                        ControlValue::Number(x) => Value::Number(*x),
-                        ControlValue::Expr(e) => Value::Expr(e.clone()),
+                out.push(match v {
+                    ControlValue::Number(x) => set(param, Value::Number(*x)),
+                    ControlValue::Expr(e) => set(param, Value::Expr(e.clone())),
+                    ControlValue::Pattern(spec) => Change::Play {
+                        node: name.clone(),
+                        param: Some(param.clone()),
+                        pattern: Some(spec.clone()),
                     },
-                ));
+                });
             }
-            if let Some(Pattern { mini, quantum }) = pattern {
+            if let Some(spec) = pattern {
                 out.push(Change::Play {
                     node: name.clone(),
-                    pattern: Some(mini.clone()),
-                    quantum: quantum.clone(),
+                    param: None,
+                    pattern: Some(spec.clone()),
                 });
             }
         }
@@ -520,19 +566,9 @@ impl Session {
             }
             Change::Play {
                 node,
+                param,
                 pattern,
-                quantum,
-            } => {
-                let n = self.node_mut(node)?;
-                if n.kind() == Kind::Effect {
-                    return Err(format!("{node:?} is an effect: it plays no notes"));
-                }
-                n.pattern = pattern.as_ref().map(|mini| Pattern {
-                    mini: mini.clone(),
-                    quantum: quantum.clone(),
-                });
-                Ok(())
-            }
+            } => self.play(node, param.as_deref(), pattern.as_ref()),
             Change::Tempo {
                 bpm,
                 beats_per_cycle,
@@ -666,6 +702,63 @@ impl Session {
         Ok(())
     }
 
+    /// A pattern on a node's notes, or a curve on one of its parameters; `None` hushes it.
+    fn play(
+        &mut self,
+        node: &str,
+        param: Option<&str>,
+        pattern: Option<&PatternSpec>,
+    ) -> Result<(), String> {
+        let n = self.node_mut(node)?;
+        let Some(param) = param else {
+            if n.kind() == Kind::Effect {
+                return Err(format!("{node:?} is an effect: it plays no notes"));
+            }
+            if let Some(spec) = pattern {
+                for c in &spec.controls {
+                    if !matches!(c.param.as_str(), "velocity" | "legato")
+                        && !n.params.contains_key(&c.param)
+                    {
+                        return Err(format!(
+                            "{node}: a pattern's control {:?} is neither velocity, legato nor \
+                             a parameter of {node:?} ({})",
+                            c.param,
+                            n.param_names().join(", ")
+                        ));
+                    }
+                }
+            }
+            n.pattern = pattern.cloned();
+            return Ok(());
+        };
+        if !n.params.contains_key(param) {
+            return Err(format!(
+                "{node:?} has no parameter {param:?} to play a curve on (parameters: {})",
+                n.param_names().join(", ")
+            ));
+        }
+        if let Some(spec) = pattern
+            && !spec.controls.is_empty()
+        {
+            return Err(format!(
+                "{node}.{param}: a curve's pattern takes no controls (its numbers are the curve)"
+            ));
+        }
+        match pattern {
+            Some(spec) => {
+                n.controls
+                    .insert(param.to_string(), ControlValue::Pattern(spec.clone()));
+            }
+            None => {
+                if !matches!(n.controls.get(param), Some(ControlValue::Pattern(_))) {
+                    return Err(format!("{node}.{param} plays no curve to hush"));
+                }
+                n.controls.remove(param);
+            }
+        }
+        Ok(())
+    }
+
     fn set(&mut self, node: &str, param: &str, value: &Value) -> Result<(), String> {
         let n = self.node_mut(node)?;
         if let Value::Number(v) = value
@@ -686,10 +779,13 @@ impl Session {
             }
             ("gain", Kind::Instrument) => {
                 n.gain = within(&table::GAIN, node, number(value)?)?;
+                // A number replaces a curve playing on it.
+                n.controls.remove(param);
                 Ok(())
             }
             ("pan", Kind::Instrument) => {
                 n.pan = within(&table::PAN, node, number(value)?)?;
+                n.controls.remove(param);
                 Ok(())
             }
             _ => {
@@ -765,7 +861,14 @@ pub fn describe(change: &Change) -> String {
         Change::Set { node, param, .. } => format!("set {node}.{param}"),
         Change::Route { from, to, .. } => format!("route {from} {to}"),
         Change::Unroute { from, to } => format!("unroute {from} {to}"),
-        Change::Play { node, .. } => format!("play {node}"),
+        Change::Play {
+            node, param: None, ..
+        } => format!("play {node}"),
+        Change::Play {
+            node,
+            param: Some(param),
+            ..
+        } => format!("play {node}.{param}"),
         Change::Tempo { .. } => "tempo".into(),
         Change::Score { name, .. } => format!("score {name}"),
         Change::HushAll => "hush".into(),
@@ -945,6 +1048,28 @@ mod tests {
                 )
         }
 
+        /// A curve pattern: mini-notation or an expression, with transforms.
+        fn curve(v: u16) -> PatternSpec {
+            use khorus_bus::commands::composer::{Source, Transform};
+            let mut spec = if v.is_multiple_of(2) {
+                PatternSpec::mini(format!("{} <{} 0.5>", v / 1000, v % 7), None)
+            } else {
+                PatternSpec {
+                    source: Source::Expr {
+                        expr: "range(sine, 0.1, 0.9)".into(),
+                        per_cycle: u32::from(v % 64) + 1,
+                    },
+                    transforms: Vec::new(),
+                    controls: Vec::new(),
+                    quantum: Some("2".into()),
+                }
+            };
+            if v.is_multiple_of(5) {
+                spec.transforms.push(Transform::Fast("2".into()));
+            }
+            spec
+        }
+
         /// The batch that makes a session of these nodes (and tempo and score), through the
         /// same `apply` every surface uses.
         fn batch(nodes: &[Gen], tempo: Option<(u16, u32)>, score: Option<usize>) -> Vec<Change> {
@@ -974,8 +1099,8 @@ mod tests {
                     if let Some((m, q)) = g.pattern {
                         out.push(Change::Play {
                             node: name.clone(),
-                            pattern: Some(MINI[m].into()),
-                            quantum: q.map(|q| q.to_string()),
+                            param: None,
+                            pattern: Some(PatternSpec::mini(MINI[m], q.map(|q| q.to_string()))),
                         });
                     }
                 }
@@ -988,12 +1113,17 @@ mod tests {
                     if param == "gain" || param == "pan" {
                         continue;
                     }
-                    out.push(Change::Set {
-                        node: name.clone(),
-                        param: param.clone(),
-                        value: match v {
-                            Some(v) => Value::Number(f64::from(*v) / 1000.0),
-                            None => Value::Expr(EXPRS[*p % EXPRS.len()].into()),
+                    out.push(match v {
+                        Some(v) if v.is_multiple_of(3) => Change::Play {
+                            node: name.clone(),
+                            param: Some(param.clone()),
+                            pattern: Some(curve(*v)),
+                        },
+                        Some(v) => set(&name, param, f64::from(*v) / 1000.0),
+                        None => Change::Set {
+                            node: name.clone(),
+                            param: param.clone(),
+                            value: Value::Expr(EXPRS[*p % EXPRS.len()].into()),
                         },
                     });
                 }

@@ -70,8 +70,8 @@ impl Forwarder {
                 OscCommand::Hush(None) => Change::HushAll,
                 OscCommand::Hush(Some(node)) => Change::Play {
                     node: node.clone(),
+                    param: None,
                     pattern: None,
-                    quantum: None,
                 },
             };
             // A batch may wait for the synth to build a graph: allow for it.

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Common, CommonReply};
+use crate::commands::composer::{Arg, ControlValue, Source, Transform};
 use crate::{Counter, Role, StageKind};
 
 /// A request to control.
@@ -83,14 +84,15 @@ pub enum Change {
         /// The effect node.
         to: String,
     },
-    /// Plays a mini-notation pattern on a node (or hushes it with `None`).
+    /// Plays a pattern on a node's notes, or as a curve on one of its parameters (or hushes
+    /// either with `None`). The change lands on the next cycle boundary (or its quantum's).
     Play {
         /// The node.
         node: String,
-        /// Mini-notation; `None` hushes the node.
-        pattern: Option<String>,
-        /// Cycles to align the change to (default 1).
-        quantum: Option<String>,
+        /// `None`: the node's notes; a parameter name: a curve on that parameter.
+        param: Option<String>,
+        /// What plays; `None` hushes it.
+        pattern: Option<PatternSpec>,
     },
     /// Sets the tempo.
     Tempo {
@@ -108,6 +110,49 @@ pub enum Change {
     },
     /// Silences every node's pattern and the score.
     HushAll,
+}
+
+/// What a node's slot plays: the composer's whole slot language
+/// ([`SlotSpec`](crate::commands::composer::SlotSpec): source, transforms, controls, quantum)
+/// without its target, with parameters named as the session names them. Control fills in the
+/// target (the node's notes, or a curve on one of its parameters) and the ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternSpec {
+    /// Where the values come from: mini-notation, or a signal expression sampled `per_cycle`
+    /// times a cycle.
+    pub source: Source,
+    /// Transforms, applied in order.
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
+    /// Controls combined into every event (Tidal's `#`).
+    #[serde(default)]
+    pub controls: Vec<PatternControl>,
+    /// Cycles to align the change to (`"4"`: the next 4-cycle bar); `None` is 1.
+    #[serde(default)]
+    pub quantum: Option<Arg>,
+}
+
+impl PatternSpec {
+    /// Mini-notation, untransformed.
+    pub fn mini(text: impl Into<String>, quantum: Option<Arg>) -> Self {
+        PatternSpec {
+            source: Source::Mini(text.into()),
+            transforms: Vec::new(),
+            controls: Vec::new(),
+            quantum,
+        }
+    }
+}
+
+/// One control of a pattern's events, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternControl {
+    /// `velocity`, `legato`, or a parameter of the node.
+    pub param: String,
+    /// Its values.
+    pub value: ControlValue,
 }
 
 /// What a node is.

@@ -2,7 +2,10 @@
 //! refusals naming the element, the composer's replay on another's clock.
 
 use super::*;
-use khorus_bus::commands::control::{Change, Value};
+use khorus_bus::commands::composer::{
+    ControlParam, ControlSpec, ControlValue as Values, Simple, Transform,
+};
+use khorus_bus::commands::control::{Change, PatternControl, PatternSpec, Value};
 use khorus_composer::stage::{Composer, Options};
 
 #[test]
@@ -98,8 +101,8 @@ fn a_definition_that_reads_input_is_an_effect_node_routes_go_into() {
     let e = s
         .apply(&[Change::Play {
             node: "dub".into(),
-            pattern: Some("c4".into()),
-            quantum: None,
+            param: None,
+            pattern: Some(PatternSpec::mini("c4", None)),
         }])
         .unwrap_err();
     assert!(e.message.contains("effect"), "{e}");
@@ -110,8 +113,8 @@ fn a_bad_pattern_is_refused_by_the_composers_code_naming_the_node() {
     let s = Session::default_session()
         .apply(&[Change::Play {
             node: "bass".into(),
-            pattern: Some("a [b".into()),
-            quantum: None,
+            param: None,
+            pattern: Some(PatternSpec::mini("a [b", None)),
         }])
         .unwrap();
     let e = Plan::of(&s).unwrap_err();
@@ -124,8 +127,8 @@ fn patterns_and_expressions_become_slots() {
         .apply(&[
             Change::Play {
                 node: "bass".into(),
-                pattern: Some("a2 ~ e2".into()),
-                quantum: None,
+                param: None,
+                pattern: Some(PatternSpec::mini("a2 ~ e2", None)),
             },
             Change::Set {
                 node: "pad".into(),
@@ -139,6 +142,170 @@ fn patterns_and_expressions_become_slots() {
     assert!(plan.slots.contains_key("ctl/pad/cutoff"));
     let old = Plan::of(&Session::default_session()).unwrap();
     assert_eq!(plan.composer_changes(&old).len(), 2);
+}
+
+#[test]
+fn a_whole_pattern_reaches_the_composer_with_its_transforms_controls_and_ids() {
+    let spec = PatternSpec {
+        source: Source::Mini("a2 [c3 e3] <g2 b2>".into()),
+        transforms: vec![
+            Transform::Over("2".into()),
+            Transform::Every {
+                n: 3,
+                then: Simple::Rev,
+            },
+            Transform::SometimesBy {
+                prob: "0.3".into(),
+                then: Simple::Add("12".into()),
+            },
+        ],
+        controls: vec![
+            PatternControl {
+                param: "velocity".into(),
+                value: Values::Mini("0.5 0.9".into()),
+            },
+            PatternControl {
+                param: "cutoff".into(),
+                value: Values::Expr("range(io, 300, 3000)".into()),
+            },
+        ],
+        quantum: Some("4".into()),
+    };
+    let s = Session::default_session()
+        .apply(&[Change::Play {
+            node: "pad".into(),
+            param: None,
+            pattern: Some(spec.clone()),
+        }])
+        .unwrap();
+    let plan = Plan::of(&s).unwrap();
+    let slot = &plan.slots["node/pad"];
+    assert_eq!(slot.source, spec.source);
+    assert_eq!(slot.transforms, spec.transforms);
+    assert_eq!(slot.quantum.as_deref(), Some("4"));
+    assert_eq!(
+        slot.controls,
+        [
+            ControlSpec {
+                param: ControlParam::Velocity,
+                value: Values::Mini("0.5 0.9".into()),
+            },
+            ControlSpec {
+                param: ControlParam::Param(s.nodes["pad"].params["cutoff"]),
+                value: Values::Expr("range(io, 300, 3000)".into()),
+            },
+        ]
+    );
+    // The session file keeps all of it.
+    let json = serde_json::to_string(&s).unwrap();
+    let back: Session = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, s);
+    // A transform the composer refuses is refused naming the node and the field.
+    let bad = Session::default_session()
+        .apply(&[Change::Play {
+            node: "pad".into(),
+            param: None,
+            pattern: Some(PatternSpec {
+                transforms: vec![Transform::Fast("1 +".into())],
+                ..spec.clone()
+            }),
+        }])
+        .unwrap();
+    let e = Plan::of(&bad).unwrap_err();
+    assert_eq!(e.element, "pattern of pad");
+    assert!(e.message.contains("transforms[0].fast"), "{e}");
+    // A control that is not the node's is refused by the session.
+    let e = Session::default_session()
+        .apply(&[Change::Play {
+            node: "pad".into(),
+            param: None,
+            pattern: Some(PatternSpec {
+                controls: vec![PatternControl {
+                    param: "wobble".into(),
+                    value: Values::Mini("1".into()),
+                }],
+                ..spec
+            }),
+        }])
+        .unwrap_err();
+    assert!(e.message.contains("\"wobble\""), "{e}");
+}
+
+#[test]
+fn a_curve_plays_on_a_parameter_and_hushes() {
+    let curve = |source| Change::Play {
+        node: "pad".into(),
+        param: Some("cutoff".into()),
+        pattern: Some(PatternSpec {
+            source,
+            transforms: Vec::new(),
+            controls: Vec::new(),
+            quantum: None,
+        }),
+    };
+    let s = Session::default_session()
+        .apply(&[curve(Source::Expr {
+            expr: "range(sine, 200, 2000)".into(),
+            per_cycle: 16,
+        })])
+        .unwrap();
+    let plan = Plan::of(&s).unwrap();
+    let slot = &plan.slots["ctl/pad/cutoff"];
+    assert_eq!(
+        slot.target,
+        Target::Curve {
+            node: s.nodes["pad"].id,
+            param: s.nodes["pad"].params["cutoff"],
+            shape: CurveShape::Linear,
+        }
+    );
+    assert!(matches!(slot.source, Source::Expr { per_cycle: 16, .. }));
+    // Mini-notation numbers make a curve too; a word is refused by the composer's code.
+    let s2 = s
+        .apply(&[curve(Source::Mini("300 <1200 2400>".into()))])
+        .unwrap();
+    assert!(Plan::of(&s2).is_ok());
+    let words = s.apply(&[curve(Source::Mini("300 x".into()))]).unwrap();
+    assert_eq!(Plan::of(&words).unwrap_err().element, "pad.cutoff");
+    // A number replaces the curve; hushing a curve removes it; hushing none is refused.
+    let set = s
+        .apply(&[Change::Set {
+            node: "pad".into(),
+            param: "cutoff".into(),
+            value: Value::Number(900.0),
+        }])
+        .unwrap();
+    assert!(!Plan::of(&set).unwrap().slots.contains_key("ctl/pad/cutoff"));
+    let hush = Change::Play {
+        node: "pad".into(),
+        param: Some("cutoff".into()),
+        pattern: None,
+    };
+    let hushed = s.apply(std::slice::from_ref(&hush)).unwrap();
+    assert!(!hushed.nodes["pad"].controls.contains_key("cutoff"));
+    assert!(hushed.apply(&[hush]).is_err());
+    // No such parameter.
+    let e = Session::default_session()
+        .apply(&[Change::Play {
+            node: "pad".into(),
+            param: Some("wobble".into()),
+            pattern: Some(PatternSpec::mini("1", None)),
+        }])
+        .unwrap_err();
+    assert!(e.message.contains("no parameter \"wobble\""), "{e}");
+}
+
+#[test]
+fn an_older_session_file_with_mini_and_quantum_still_loads() {
+    let mut json: serde_json::Value = serde_json::to_value(Session::default_session()).unwrap();
+    json["nodes"]["bass"]["pattern"] = serde_json::json!({"mini": "a1 ~", "quantum": "4"});
+    let s: Session = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(
+        s.nodes["bass"].pattern,
+        Some(PatternSpec::mini("a1 ~", Some("4".into())))
+    );
+    json["nodes"]["bass"]["pattern"] = serde_json::json!({"mini": "a1 ~", "typo": 1});
+    assert!(serde_json::from_value::<Session>(json).is_err());
 }
 
 /// A composer as `khorus up` starts one, given `cmds` at `now_ns`.

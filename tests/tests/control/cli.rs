@@ -276,3 +276,87 @@ fn the_cli_changes_the_music_and_bad_batches_change_nothing() {
     assert_eq!(up.session(), first);
     assert_eq!(graph(), first_graph);
 }
+
+/// Per 50 ms window of a recorded stereo float WAV: the RMS of its first difference over its
+/// RMS — how much of the sound is high frequencies, whatever its level (a low-passed sound
+/// reads low, the same sound with the filter open reads high). Silent windows are left out.
+fn brightness(path: &std::path::Path) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let left: Vec<f32> = r.samples::<f32>().map(Result::unwrap).step_by(2).collect();
+    left.chunks(2400)
+        .filter_map(|c| {
+            let rms = (c.iter().map(|x| x * x).sum::<f32>() / c.len() as f32).sqrt();
+            let diff = c.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f32>();
+            let diff = (diff / (c.len() - 1) as f32).sqrt();
+            (rms > 1e-3).then(|| diff / rms)
+        })
+        .collect()
+}
+
+/// Largest over smallest, after dropping the extreme tenth at either end.
+fn spread(v: &[f32]) -> f32 {
+    let mut v = v.to_vec();
+    v.sort_by(f32::total_cmp);
+    let cut = v.len() / 10;
+    let v = &v[cut..v.len() - cut];
+    v[v.len() - 1] / v[0]
+}
+
+#[test]
+fn a_curve_on_a_parameter_sweeps_the_sound() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "curve", None);
+    up.wait_ready(&ALL);
+    synth_on_the_sink(&stack);
+    drone(&up);
+    let dir = tempfile::tempdir().unwrap();
+    let record = |name: &str| {
+        let wav = dir.path().join(name);
+        let mut rec = stack.record_monitor(&wav);
+        pass(Duration::from_secs(6));
+        rec.signal(Signal::SIGINT);
+        rec.wait_exit(Duration::from_secs(10));
+        brightness(&wav)
+    };
+    // The pad's chord with its filter held: the same colour throughout.
+    up.ok(&["set", "pad.cutoff", "1200"]);
+    pass(Duration::from_secs(3));
+    let steady = record("steady.wav");
+    // The cutoff swept by a curve: 150 Hz for half of each 2 s cycle, 9 kHz for the other.
+    let out = up.ok(&["play", "pad.cutoff", "150 9000"]);
+    assert!(out.is_empty() || !out.contains("refused"), "{out}");
+    assert!(
+        up.session().contains("\"150 9000\""),
+        "the curve is in the session: {}",
+        up.session()
+    );
+    pass(Duration::from_secs(3));
+    let swept = record("swept.wav");
+    let (s, w) = (spread(&steady), spread(&swept));
+    assert!(steady.len() > 50 && swept.len() > 50, "too little sound");
+    assert!(
+        w > 2.0 * s && w > 2.0,
+        "brightness spread with the curve {w:.2}, without {s:.2}"
+    );
+    // The expression form: a kernel-independent sweep sampled 16 times a cycle.
+    up.ok(&[
+        "play",
+        "pad.cutoff",
+        "range(sine, 150, 9000)",
+        "--per-cycle",
+        "16",
+    ]);
+    pass(Duration::from_secs(3));
+    let sine = record("sine.wav");
+    assert!(spread(&sine) > 2.0 * s, "sine sweep {:.2}", spread(&sine));
+    // Hushed, the parameter goes back to its number-less default: no curve in the session.
+    up.ok(&["hush", "pad.cutoff"]);
+    assert!(!up.session().contains("150 9000"));
+    // A word is not a curve's point: refused where it is, the music untouched.
+    let refused = up.cli(&["play", "pad.cutoff", "150 x"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("pad.cutoff") && err.contains("1:5"), "{err}");
+}
