@@ -6,8 +6,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Largest encoded command or reply accepted, in bytes.
-pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
+/// Largest encoded command or reply accepted, in bytes (a large one travels in parts: see
+/// [`crate::transfer`]).
+pub const MAX_COMMAND_BYTES: usize = 16 * 1024 * 1024;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_COMMAND_BYTES>()

@@ -23,6 +23,7 @@ use crate::config::MAX_NODES;
 use crate::pubsub::{EventFactory, open_event, service_name};
 use crate::service::Ipc;
 use crate::services::command_service;
+use crate::transfer::{self, Arrival, Frame, Incoming, Outgoing, Reassembly};
 use crate::wait::Waker;
 use crate::{BusError, StageKind, StageStatus};
 
@@ -121,15 +122,24 @@ pub enum CommonReply {
     Ack,
 }
 
+/// A transfer id unlikely to meet another client's at the same server: this process, a
+/// counter, and the clock.
+fn transfer_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    (u64::from(std::process::id()) << 40) ^ (n << 20) ^ u64::from(crate::clock::now_ns() as u32)
+}
+
 type RrFactory =
     iceoryx2::service::port_factory::request_response::PortFactory<Ipc, [u8], (), [u8], ()>;
 
-/// Room for one request or reply: twice the codec's limit, fixed. A request over the limit
-/// but within this still reaches the server and is refused with the reason; a larger one
-/// cannot be loaned, which the client reports. Fixed-size slots keep the service's shared
-/// memory small: with growable slots iceoryx2 sizes every connection for all the segments it
-/// might grow into (9.5 MB per connection, measured), and every stage holds several.
-const SLICE: usize = 2 * crate::codec::MAX_COMMAND_BYTES;
+/// Room for one request or reply frame, fixed: a part of [`transfer::PART_BYTES`] and its
+/// header. Larger messages travel in parts ([`crate::transfer`]). Fixed-size slots keep the
+/// service's shared memory small: with growable slots iceoryx2 sizes every connection for all
+/// the segments it might grow into (9.5 MB per connection, measured), and every stage holds
+/// several.
+const SLICE: usize = 2 * transfer::PART_BYTES;
 
 /// Clients one command service takes at once (control, the router's OSC forwarder, CLI calls,
 /// tools).
@@ -167,6 +177,8 @@ pub struct CommandServer<Req, Resp> {
     replies: Notifier<Ipc>,
     ok: u64,
     rejected: u64,
+    incoming: Incoming,
+    outgoing: Outgoing,
     _services: (RrFactory, EventFactory, EventFactory),
     _types: PhantomData<fn(Req) -> Resp>,
 }
@@ -211,6 +223,8 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
             replies,
             ok: 0,
             rejected: 0,
+            incoming: Incoming::default(),
+            outgoing: Outgoing::default(),
             _services: (rr, req_ev, rep_ev),
             _types: PhantomData,
         })
@@ -229,21 +243,43 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
                 .receive()
                 .map_err(|e| BusError::iceoryx("receive a command", e))?;
             let Some(active) = active else { break };
-            let reply = match codec::decode::<Req>(active.payload()) {
-                Ok(req) => handler(req),
-                Err(e) => Err(ReplyError::from_codec(e)),
-            };
-            if reply.is_ok() {
-                self.ok += 1;
-            } else {
-                self.rejected += 1;
-            }
-            let bytes = match codec::encode(&reply) {
-                Ok(b) => b,
-                Err(e) => codec::encode::<Reply<Resp>>(&Err(ReplyError {
-                    kind: ReplyErrorKind::TooLarge,
-                    message: format!("the reply could not be sent: {e}"),
-                }))?,
+            let now = Instant::now();
+            let bytes = match Frame::decode(active.payload()) {
+                Ok(Frame::Whole(msg)) => {
+                    let reply = match codec::decode::<Req>(msg) {
+                        Ok(req) => handler(req),
+                        Err(e) => Err(ReplyError::from_codec(e)),
+                    };
+                    self.answer(reply, now)?
+                }
+                Ok(Frame::Part {
+                    xfer,
+                    index,
+                    len,
+                    bytes,
+                }) => match self.incoming.part(xfer, index, len, bytes, now) {
+                    Ok(Arrival::Partial) => Frame::Ack.encode(),
+                    Ok(Arrival::Complete(msg)) => {
+                        let reply = match codec::decode::<Req>(&msg) {
+                            Ok(req) => handler(req),
+                            Err(e) => Err(ReplyError::from_codec(e)),
+                        };
+                        self.answer(reply, now)?
+                    }
+                    Err(e) => self.answer(Err(ReplyError::from_codec(e)), now)?,
+                },
+                Ok(Frame::More { xfer, index }) => match self.outgoing.more(xfer, index, now) {
+                    Ok(part) => part,
+                    Err(e) => self.answer(Err(ReplyError::from_codec(e)), now)?,
+                },
+                Ok(Frame::Ack) => self.answer(
+                    Err(ReplyError::from_codec(CodecError::Malformed {
+                        len: 1,
+                        detail: "an acknowledgement is not a request".into(),
+                    })),
+                    now,
+                )?,
+                Err(e) => self.answer(Err(ReplyError::from_codec(e)), now)?,
             };
             let sample = active
                 .loan_slice_uninit(bytes.len())
@@ -259,6 +295,26 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
                 .map_err(|e| BusError::iceoryx("notify replies", e))?;
         }
         Ok(n)
+    }
+}
+
+impl<Req, Resp: Serialize> CommandServer<Req, Resp> {
+    /// Counts `reply` and makes its first frame (a large reply waits in `outgoing` for the
+    /// client to fetch the rest).
+    fn answer(&mut self, reply: Reply<Resp>, now: Instant) -> Result<Vec<u8>, BusError> {
+        if reply.is_ok() {
+            self.ok += 1;
+        } else {
+            self.rejected += 1;
+        }
+        let bytes = match codec::encode(&reply) {
+            Ok(b) => b,
+            Err(e) => codec::encode::<Reply<Resp>>(&Err(ReplyError {
+                kind: ReplyErrorKind::TooLarge,
+                message: format!("the reply could not be sent: {e}"),
+            }))?,
+        };
+        Ok(self.outgoing.first(bytes, now))
     }
 }
 
@@ -361,7 +417,8 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
     }
 
     /// Sends raw bytes as a request (for tools and tests of the server's defences) and returns
-    /// the decoded reply.
+    /// the decoded reply. A request over one part travels in parts, and a large reply is
+    /// fetched part by part ([`crate::transfer`]), all within `timeout`.
     ///
     /// A request that reaches no server (the stage is not running, or not yet serving: its
     /// process is starting) would never be answered. It is sent again each time a server
@@ -371,6 +428,50 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
         let start = Instant::now();
         let deadline = start + timeout;
         let server_deadline = start + self.server_wait.unwrap_or(timeout).min(timeout);
+        let frames = transfer::frames(bytes, transfer_id());
+        let mut answer = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            answer = self.exchange(frame, start, deadline, server_deadline)?;
+            // Each part but the last is acknowledged; anything else (a refusal) ends it.
+            if !(i + 1 < frames.len() && Frame::decode(&answer)? == Frame::Ack) {
+                break;
+            }
+        }
+        let reply = match Frame::decode(&answer)? {
+            Frame::Whole(msg) => codec::decode::<Reply<Resp>>(msg)?,
+            Frame::Part {
+                xfer,
+                index: 0,
+                len,
+                bytes,
+            } => {
+                let mut parts = Reassembly::start(xfer, len, bytes)?;
+                while let Some(more) = parts.next_request() {
+                    let part = self.exchange(&more, start, deadline, server_deadline)?;
+                    parts.take(Frame::decode(&part)?)?;
+                }
+                codec::decode::<Reply<Resp>>(&parts.finish())?
+            }
+            _ => {
+                return Err(CodecError::Malformed {
+                    len: answer.len(),
+                    detail: "the server answered out of turn".into(),
+                }
+                .into());
+            }
+        };
+        Ok(reply)
+    }
+
+    /// One request frame and its answer frame.
+    fn exchange(
+        &mut self,
+        bytes: &[u8],
+        start: Instant,
+        deadline: Instant,
+        server_deadline: Instant,
+    ) -> Result<Vec<u8>, BusError> {
+        let timeout = deadline.saturating_duration_since(start);
         let pending = loop {
             let sample = self
                 .port
@@ -403,7 +504,7 @@ impl<Req: Serialize, Resp: DeserializeOwned> CommandClient<Req, Resp> {
                 .receive()
                 .map_err(|e| BusError::iceoryx("receive a reply", e))?
             {
-                return Ok(codec::decode::<Reply<Resp>>(response.payload())?);
+                return Ok(response.payload().to_vec());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -26,6 +26,7 @@ mod service;
 pub mod services;
 pub mod settings;
 pub mod signals;
+pub mod transfer;
 pub mod wait;
 
 pub use command::{CommandClient, CommandServer, Common, Reply, ReplyError};

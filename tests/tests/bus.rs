@@ -215,7 +215,7 @@ fn commands_round_trip_and_bad_requests_get_error_replies() {
     bytes.extend_from_slice(b"junk");
     let reply = client.call_raw(&bytes, T).unwrap();
     assert_eq!(reply.unwrap_err().kind, ReplyErrorKind::Malformed);
-    // Oversized: four times the limit still reaches the server, and is refused there.
+    // Oversized (twice the 16 MiB limit, sent in parts): refused at its first part.
     let reply = client
         .call_raw(&vec![0u8; 2 * MAX_COMMAND_BYTES], T)
         .unwrap();

@@ -2,7 +2,9 @@
 //! and anyone on the bus (the router, `khorus tap`, a web UI) can name them.
 //!
 //! Published by control whenever the session's nodes change, with history 1: a process that
-//! joins later gets the current table at once.
+//! joins later gets the current table at once. The table is fixed-size (512 nodes × 64
+//! parameters, 912 KiB) but written in place ([`IdTable::fill`]): a session touches shared
+//! memory only for the nodes it has.
 
 use iceoryx2::prelude::ZeroCopySend;
 use serde::{Deserialize, Serialize};
@@ -10,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::pubsub::topic;
 
 /// Nodes the table holds.
-pub const MAX_NODES: usize = 32;
+pub const MAX_NODES: usize = 512;
 /// Parameters per node the table holds.
-pub const MAX_PARAMS: usize = 16;
+pub const MAX_PARAMS: usize = 64;
 /// Bytes of a name, zero-padded (names are at most `NAME_BYTES - 1` bytes).
 pub const NAME_BYTES: usize = 24;
 
@@ -46,7 +48,7 @@ pub struct NodeId {
 
 /// The table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ZeroCopySend)]
-#[type_name("khorus::IdTable/v1")]
+#[type_name("khorus::IdTable/v2")]
 #[repr(C)]
 pub struct IdTable {
     /// Per-publisher sequence number.
@@ -117,15 +119,14 @@ pub struct NodeEntry {
 }
 
 impl IdTable {
-    /// A table of `nodes` (at most [`MAX_NODES`], [`MAX_PARAMS`] parameters each; the rest
-    /// are left out and the return says how many).
-    pub fn new(version: u64, nodes: &[NodeEntry]) -> (Self, usize) {
-        let mut t = Self {
-            version,
-            ..Self::default()
-        };
+    /// Writes the table of `nodes` into `self` (at most [`MAX_NODES`], [`MAX_PARAMS`]
+    /// parameters each; the rest are left out and the return says how many), touching only
+    /// the entries it lists: what lies past `n_nodes` and `n_params` is never read.
+    pub fn fill(&mut self, version: u64, nodes: &[NodeEntry]) -> usize {
+        self.version = version;
+        self._pad = 0;
         let mut left_out = 0;
-        for (slot, n) in t.nodes.iter_mut().zip(nodes) {
+        for (slot, n) in self.nodes.iter_mut().zip(nodes) {
             slot.id = n.id;
             slot.role = n.role as u8;
             slot.effect = n.effect as u8;
@@ -137,9 +138,8 @@ impl IdTable {
             slot.n_params = n.params.len().min(MAX_PARAMS) as u16;
             left_out += n.params.len().saturating_sub(MAX_PARAMS);
         }
-        t.n_nodes = nodes.len().min(MAX_NODES) as u32;
-        left_out += nodes.len().saturating_sub(MAX_NODES);
-        (t, left_out)
+        self.n_nodes = nodes.len().min(MAX_NODES) as u32;
+        left_out + nodes.len().saturating_sub(MAX_NODES)
     }
 
     /// The entries, readable.
@@ -171,6 +171,10 @@ impl IdTable {
 // Changes only when the session's nodes do; the latest one is all that matters.
 topic!(IdTable, "khorus/ids", buffer: 2, history: 1, publishers: 4, subscribers: 16);
 
+// SAFETY: `#[repr(C)]` of integers and arrays of integers only (`role` and `effect` are
+// bytes, read back with `Role::from_u8` and `!= 0`).
+unsafe impl crate::pubsub::AnyBits for IdTable {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,15 +188,31 @@ mod tests {
             effect: false,
             params: vec![("gain".into(), 0), ("cutoff".into(), 2)],
         }];
-        let (t, left_out) = IdTable::new(3, &nodes);
-        assert_eq!(left_out, 0);
+        // Over a table that held something else (a reused slot): only the listed entries count.
+        let mut t = Box::new(IdTable::default());
+        let many: Vec<NodeEntry> = (1..=MAX_NODES as u32 + 3)
+            .map(|id| NodeEntry {
+                id,
+                name: format!("n{id}"),
+                role: crate::Role::Bass,
+                effect: true,
+                params: (0..MAX_PARAMS as u32 + 1)
+                    .map(|p| (format!("p{p}"), p))
+                    .collect(),
+            })
+            .collect();
+        assert_eq!(t.fill(1, &many), 3 + MAX_NODES);
+        assert_eq!(t.entries().len(), MAX_NODES);
+        assert_eq!(t.entries()[MAX_NODES - 1].params.len(), MAX_PARAMS);
+        assert_eq!(t.fill(3, &nodes), 0);
         assert_eq!(t.entries(), nodes);
         assert_eq!(t.node_name(7), Some("pad"));
+        assert_eq!(t.node_name(8), None, "what lies past n_nodes is not read");
         let long = NodeEntry {
             name: "x".repeat(40),
             ..nodes[0].clone()
         };
-        let (t, _) = IdTable::new(1, &[long]);
+        t.fill(1, &[long]);
         assert_eq!(t.entries()[0].name.len(), NAME_BYTES - 1);
     }
 }

@@ -121,11 +121,16 @@ impl Control {
 
     pub(super) fn publish_ids(&mut self) {
         let entries = ids_of(&self.session);
-        let (table, left_out) = IdTable::new(self.version, &entries);
+        let version = self.version;
+        let mut left_out = 0;
+        let published = self.ids.publish_in_place(|table: &mut IdTable| {
+            left_out = table.fill(version, &entries);
+            table.t_ns = khorus_bus::clock::now_ns();
+        });
         if left_out > 0 {
             tracing::warn!("{left_out} ids did not fit in the published table");
         }
-        if let Err(e) = self.ids.publish(table) {
+        if let Err(e) = published {
             tracing::warn!("could not publish the id table: {e}");
         }
     }

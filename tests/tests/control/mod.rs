@@ -5,6 +5,7 @@
 
 mod cli;
 mod lifecycle;
+mod scale;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,164 @@
+//! The session at scale: nodes with their own definitions of over a hundred primitives,
+//! routes and patterns — built through the CLI (past the 16 KiB a message once held), then
+//! 256 of them through one `session load`, read back byte-identical, and replayed whole to a
+//! synth and a composer killed meanwhile.
+
+use super::*;
+
+/// Nodes in the loaded session.
+const NODES: usize = 256;
+/// Nodes added one CLI change at a time (each change costs control and the synth work in
+/// proportion to the whole session: see BENCHMARKS.md).
+const CLI_NODES: usize = 40;
+
+/// Node `i`'s pattern: one short note a cycle, the nodes in turn (`i` of 256 steps), so
+/// about one voice sounds at a time however many nodes play.
+fn pattern(i: usize) -> String {
+    match i {
+        0 => format!("c3 ~!{}", NODES - 1),
+        i if i == NODES - 1 => format!("~!{} c3", NODES - 1),
+        i => format!("~!{i} c3 ~!{}", NODES - 1 - i),
+    }
+}
+
+/// A definition of 104 primitives, distinct for each `i`: a saw through a chain of a
+/// hundred gains and offsets, a filter and an envelope.
+fn definition(i: usize) -> String {
+    let mut nodes =
+        vec![r#"{"id":"o","type":"osc","wave":"saw","freq":{"control":"freq"}}"#.to_string()];
+    let mut prev = "o".to_string();
+    for k in 0..100 {
+        let id = format!("s{k}");
+        nodes.push(if k % 2 == 0 {
+            format!(
+                r#"{{"id":"{id}","type":"mul","inputs":[{{"node":"{prev}"}},{}]}}"#,
+                1.0 + (i * 100 + k) as f64 * 1e-7
+            )
+        } else {
+            format!(
+                r#"{{"id":"{id}","type":"add","inputs":[{{"node":"{prev}"}},{}]}}"#,
+                1e-6 * k as f64
+            )
+        });
+        prev = id;
+    }
+    nodes.push(format!(
+        r#"{{"id":"flt","type":"filter","mode":"lowpass","input":{{"node":"{prev}"}},"cutoff":{{"control":"cutoff"}}}}"#
+    ));
+    nodes.push(r#"{"id":"env","type":"adsr","gate":{"control":"gate"},"attack":0.01,"decay":0.1,"sustain":0.5,"release":0.1}"#.into());
+    nodes.push(r#"{"id":"out","type":"mul","inputs":[{"node":"flt"},{"node":"env"},{"control":"vel"},0.02]}"#.into());
+    format!(
+        r#"{{"name":"d{i}","controls":[{{"name":"cutoff","default":{},"min":80,"max":12000}}],"nodes":[{}],"output":{{"node":"out"}}}}"#,
+        1000 + i,
+        nodes.join(",")
+    )
+}
+
+/// The synth's graph as it describes it.
+fn synth_graph(up: &Up) -> String {
+    let bus = Bus::open("t-scale-g", &up.bus.config).unwrap();
+    let mut synth = bus.command_client::<commands::Synth>().unwrap();
+    match synth.call(&SynthCommand::Describe, Duration::from_secs(30)) {
+        Ok(SynthReply::Graph { json }) => json.unwrap_or_default(),
+        other => panic!("describe: {other:?}"),
+    }
+}
+
+#[test]
+fn a_session_of_256_nodes_is_built_loaded_read_back_and_replayed_whole() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "scale", None);
+    up.wait_ready(&ALL);
+    up.ok(&["score", "none"]);
+    let dir = tempfile::tempdir().unwrap();
+    // Through the CLI, one change at a time.
+    for i in 0..CLI_NODES {
+        let def = dir.path().join(format!("d{i}.json"));
+        std::fs::write(&def, definition(i)).unwrap();
+        let name = format!("n{i}");
+        up.ok(&["node", "add", &name, "--def", def.to_str().unwrap()]);
+        up.ok(&["play", &name, &pattern(i)]);
+        if i % 4 == 0 {
+            up.ok(&["route", &name, "reverb", "0.25"]);
+        }
+    }
+    let built = up.session();
+    assert!(built.len() > 16 << 10, "{} bytes", built.len());
+    let mut s: serde_json::Value = serde_json::from_str(&built).unwrap();
+    assert_eq!(s["nodes"].as_object().unwrap().len(), CLI_NODES + 10);
+
+    // The rest written as a session file (one node of the CLI's as the template), loaded at
+    // once: 256 nodes, every fourth routed, each two voices.
+    let template = s["nodes"]["n1"].clone();
+    let mut next_id = s["next_id"].as_u64().unwrap();
+    for i in CLI_NODES..NODES {
+        let mut node = template.clone();
+        node["id"] = next_id.into();
+        next_id += 1;
+        node["def"] = serde_json::from_str(&definition(i)).unwrap();
+        node["pattern"]["source"]["Mini"] = pattern(i).into();
+        node["polyphony"] = 2.into();
+        s["nodes"][format!("n{i}")] = node;
+        if i % 4 == 0 {
+            let route = serde_json::json!({"from": format!("n{i}"), "to": "reverb", "level": 0.25});
+            s["routes"].as_array_mut().unwrap().push(route);
+        }
+    }
+    s["next_id"] = next_id.into();
+    let mut routes = s["routes"].as_array().unwrap().clone();
+    routes.sort_by_key(|r| (r["from"].to_string(), r["to"].to_string()));
+    s["routes"] = routes.into();
+    let file = dir.path().join("big.json");
+    std::fs::write(&file, serde_json::to_string(&s).unwrap()).unwrap();
+    up.ok(&["session", "reset"]);
+    up.ok(&["session", "load", file.to_str().unwrap()]);
+    let loaded = up.session();
+    assert!(loaded.len() > 1 << 20, "{} bytes", loaded.len());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&loaded).unwrap(),
+        s,
+        "the session is the file"
+    );
+    // Its own dump loads back to itself, byte for byte.
+    let again = dir.path().join("again.json");
+    std::fs::write(&again, &loaded).unwrap();
+    up.ok(&["session", "load", again.to_str().unwrap()]);
+    assert_eq!(up.session(), loaded, "read back byte-identical");
+    let built = loaded;
+    let graph = synth_graph(&up);
+    assert!(graph.contains("\"n255\""), "the synth has every node");
+
+    // A killed synth and a killed composer get all of it back.
+    let pid = up.pid_of(StageKind::Synth);
+    kill9(pid);
+    wait_back(&mut up, StageKind::Synth, pid);
+    assert_eq!(
+        synth_graph(&up),
+        graph,
+        "the synth's graph is the session's"
+    );
+    let bus = Bus::open("t-scale", &up.bus.config).unwrap();
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    let pid = up.pid_of(StageKind::Composer);
+    kill9(pid);
+    wait_back(&mut up, StageKind::Composer, pid);
+    notes.drain(|_| {}).unwrap();
+    let (first, last) = (up.node_id("n0"), up.node_id("n255"));
+    let mut heard = (false, false);
+    wait_for(
+        Duration::from_secs(20),
+        "notes of the first and last node",
+        || {
+            notes
+                .drain(|n| {
+                    heard.0 |= n.node == first;
+                    heard.1 |= n.node == last;
+                })
+                .unwrap();
+            (heard.0 && heard.1).then_some(())
+        },
+    );
+    assert_eq!(up.session(), built);
+}
