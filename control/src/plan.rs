@@ -64,12 +64,43 @@ fn perr(element: impl Into<String>, message: impl ToString) -> PlanError {
 impl Plan {
     /// The plan of `session`, checked with the synth's and the composer's own code.
     pub fn of(session: &Session) -> Result<Self, PlanError> {
+        Self::checked(session, None)
+    }
+
+    /// The plan of `session`, a change from the session `old` is the plan of: checked the
+    /// same way, but what `old` already checked (an instrument with the same spec, a slot
+    /// with the same spec) is not checked again, so a one-node change costs one node's check
+    /// however large the session.
+    pub fn after(session: &Session, old: &Plan) -> Result<Self, PlanError> {
+        Self::checked(session, Some(old))
+    }
+
+    fn checked(session: &Session, old: Option<&Plan>) -> Result<Self, PlanError> {
         let graph = graph_of(session)?;
-        let checked = graph.check(CHECK_RATE);
+        let checked = match old.map(|o| graph.changed_since(&o.graph)) {
+            Some(None) => Ok(()),
+            Some(Some(part)) => part.check(CHECK_RATE),
+            None => graph.check(CHECK_RATE),
+        };
         khorus_bus::memory::release_freed_heap();
-        checked.map_err(|e| perr("synth graph", e))?;
+        if let Err(e) = checked {
+            // Said as the whole graph's check says it (its instrument index counts every
+            // instrument); a refusal is rare, so checking the whole graph then costs little.
+            let e = match old {
+                Some(_) => graph.check(CHECK_RATE).err().unwrap_or(e),
+                None => e,
+            };
+            return Err(perr("synth graph", e));
+        }
         let graph_json = serde_json::to_string(&graph).map_err(|e| perr("synth graph", e))?;
         let mut slots = BTreeMap::new();
+        let mut check = |name: String, spec: SlotSpec, element: &dyn Fn() -> String| {
+            if old.and_then(|o| o.slots.get(&name)) != Some(&spec) {
+                khorus_composer::stage::check_slot(&spec).map_err(|e| perr(element(), e))?;
+            }
+            slots.insert(name, spec);
+            Ok::<(), PlanError>(())
+        };
         for (name, node) in &session.nodes {
             if let Some(p) = &node.pattern {
                 let target = Target::Notes {
@@ -77,11 +108,9 @@ impl Plan {
                     role: node.role,
                     channel: None,
                 };
-                let spec =
-                    slot_of(node, p, target).map_err(|e| perr(format!("pattern of {name}"), e))?;
-                khorus_composer::stage::check_slot(&spec)
-                    .map_err(|e| perr(format!("pattern of {name}"), e))?;
-                slots.insert(format!("node/{name}"), spec);
+                let element = || format!("pattern of {name}");
+                let spec = slot_of(node, p, target).map_err(|e| perr(element(), e))?;
+                check(format!("node/{name}"), spec, &element)?;
             }
             for (param, value) in &node.controls {
                 let target = Target::Curve {
@@ -89,6 +118,7 @@ impl Plan {
                     param: node.params[param],
                     shape: CurveShape::Linear,
                 };
+                let element = || format!("{name}.{param}");
                 let spec = match value {
                     ControlValue::Number(_) => continue,
                     ControlValue::Expr(expr) => SlotSpec {
@@ -102,12 +132,10 @@ impl Plan {
                         quantum: None,
                     },
                     ControlValue::Pattern(p) => {
-                        slot_of(node, p, target).map_err(|e| perr(format!("{name}.{param}"), e))?
+                        slot_of(node, p, target).map_err(|e| perr(element(), e))?
                     }
                 };
-                khorus_composer::stage::check_slot(&spec)
-                    .map_err(|e| perr(format!("{name}.{param}"), e))?;
-                slots.insert(format!("ctl/{name}/{param}"), spec);
+                check(format!("ctl/{name}/{param}"), spec, &element)?;
             }
         }
         let tempo = session.tempo.map(|t| TempoChange {
@@ -272,12 +300,7 @@ pub fn graph_of(session: &Session) -> Result<GraphSpec, PlanError> {
         .iter()
         .filter(|(_, n)| n.kind() == Kind::Instrument)
     {
-        let def = match &node.def {
-            Some(d) => Some(
-                serde_json::from_value(d.clone()).map_err(|e| perr(format!("node {name}"), e))?,
-            ),
-            None => None,
-        };
+        let def = node.def.clone();
         instruments.push(InstrumentSpec {
             name: Some(name.clone()),
             builtin: node.builtin.clone(),
@@ -393,8 +416,7 @@ fn effect_spec(
         controls.remove("return");
         return Ok(EffectSpec::Def {
             name: name.into(),
-            def: serde_json::from_value(def.clone())
-                .map_err(|e| perr(format!("node {name}"), e))?,
+            def: def.clone(),
             controls,
             ret: v("return"),
             sends,
@@ -437,7 +459,7 @@ fn number_changes(old: &GraphSpec, new: &GraphSpec) -> Option<Vec<SynthCommand>>
     for (a, b) in old.instruments.iter().zip(&new.instruments) {
         let same_shape = a.name == b.name
             && a.builtin == b.builtin
-            && serde_json::to_value(&a.def).ok() == serde_json::to_value(&b.def).ok()
+            && a.def == b.def
             && a.polyphony == b.polyphony
             && a.sends == b.sends
             && a.controls.keys().all(|k| b.controls.contains_key(k));

@@ -14,6 +14,7 @@ use khorus_bus::commands::control::{Change, NodeSpec, PatternSpec, Value};
 use serde::{Deserialize, Serialize};
 
 use khorus_composer::transport;
+use khorus_synth::ir::SynthDef;
 use khorus_synth::schema::{POLYPHONY, Param, table};
 
 /// Most nodes a session holds (the published id table's size).
@@ -77,9 +78,9 @@ pub struct Node {
     /// A built-in instrument or effect…
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<String>,
-    /// …or a synth definition.
+    /// …or a synth definition (parsed once, when the node is added).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub def: Option<serde_json::Value>,
+    pub def: Option<SynthDef>,
     /// Its role: default MIDI channel, and which part of a score it plays.
     pub role: Role,
     /// Voices (instruments).
@@ -258,22 +259,23 @@ impl Node {
         }
     }
 
-    /// Its user definition, parsed (None for built-ins, or when it does not parse).
-    fn user_def(&self) -> Option<khorus_synth::ir::SynthDef> {
+    /// Its user definition (None for built-ins).
+    fn user_def(&self) -> Option<&SynthDef> {
         match (&self.builtin, &self.def) {
-            (None, Some(d)) => serde_json::from_value(d.clone()).ok(),
+            (None, Some(d)) => Some(d),
             _ => None,
         }
     }
 
     /// The control names of its definition (built-in or user).
     fn def_controls(&self) -> Vec<String> {
-        let def = match &self.builtin {
-            Some(b) => khorus_synth::builtin::def(b),
-            None => self.user_def(),
-        };
-        def.map(|d| d.controls.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default()
+        match &self.builtin {
+            Some(b) => builtin_controls(b),
+            None => self
+                .user_def()
+                .map(|d| d.controls.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default(),
+        }
     }
 
     /// Gives every parameter an id, keeping those it has.
@@ -295,6 +297,24 @@ fn within(param: &Param, node: &str, v: f64) -> Result<f64, String> {
         return Err(format!("{node}.{}: {v} is outside {lo}..={hi}", param.name));
     }
     Ok(v)
+}
+
+/// A built-in instrument's control names (its definition parsed once per process).
+fn builtin_controls(name: &str) -> Vec<String> {
+    static CONTROLS: std::sync::OnceLock<BTreeMap<&'static str, Vec<String>>> =
+        std::sync::OnceLock::new();
+    CONTROLS
+        .get_or_init(|| {
+            khorus_synth::builtin::names()
+                .filter_map(|n| {
+                    let d = khorus_synth::builtin::def(n)?;
+                    Some((n, d.controls.iter().map(|c| c.name.clone()).collect()))
+                })
+                .collect()
+        })
+        .get(name)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Node names: short, and plain enough for ids tables, PipeWire port names and OSC paths.
@@ -419,7 +439,9 @@ impl Session {
                 name: name.clone(),
                 node: NodeSpec {
                     builtin: builtin.clone(),
-                    def: def.as_ref().map(|d| d.to_string()),
+                    def: def
+                        .as_ref()
+                        .map(|d| serde_json::to_string(d).unwrap_or_default()),
                     role: *role,
                     polyphony: *polyphony,
                 },
@@ -641,7 +663,7 @@ impl Session {
                 None
             }
             (None, Some(text)) => Some(
-                serde_json::from_str::<serde_json::Value>(text)
+                serde_json::from_str::<SynthDef>(text)
                     .map_err(|e| format!("node {name:?}: definition: {e}"))?,
             ),
             _ => {

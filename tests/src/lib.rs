@@ -9,6 +9,7 @@ pub mod control;
 pub mod imports;
 pub mod pipewire;
 pub mod process;
+pub mod scale;
 
 pub use pipewire::PipeWireStack;
 pub use process::{Child, bin, wait_for};

@@ -383,3 +383,47 @@ fn a_restarted_composer_keeps_the_old_clock_and_plays_the_tempo_chosen_while_it_
     let (anchor_ns, anchor_cycle) = t.anchor();
     assert_eq!(old_clock.ns_at(anchor_cycle).unwrap(), anchor_ns);
 }
+
+#[test]
+fn a_plan_after_another_checks_what_changed_and_refuses_the_same() {
+    let base = Session::default_session();
+    let old = Plan::of(&base).unwrap();
+    // A broken definition is refused whether the whole session is checked or only the change.
+    let bad = base
+        .apply(&[Change::AddNode {
+            name: "x".into(),
+            node: khorus_bus::commands::control::NodeSpec {
+                builtin: None,
+                def: Some(
+                    r#"{"name":"x","nodes":[{"id":"o","type":"osc","wave":"saw","freq":{"node":"nope"}}],"output":{"node":"o"}}"#
+                        .into(),
+                ),
+                role: Role::Melody,
+                polyphony: None,
+            },
+        }])
+        .unwrap();
+    let full = Plan::of(&bad).unwrap_err();
+    let after = Plan::after(&bad, &old).unwrap_err();
+    assert_eq!(full, after);
+    // A good change plans the same either way.
+    let good = base
+        .apply(&[Change::Route {
+            from: "bass".into(),
+            to: "delay".into(),
+            level: 0.5,
+        }])
+        .unwrap();
+    assert_eq!(
+        Plan::after(&good, &old).unwrap().graph_json,
+        Plan::of(&good).unwrap().graph_json
+    );
+    // Only what changed is left to check.
+    let g = Plan::of(&good).unwrap().graph;
+    let part = g.changed_since(&old.graph).expect("something changed");
+    let names: Vec<&str> = part.instruments.iter().map(|i| i.node_name()).collect();
+    assert_eq!(names, ["bass"]);
+    assert_eq!(part.effects.len(), 2);
+    assert!(part.ids.contains_key("bass") && !part.ids.contains_key("pad"));
+    assert!(g.changed_since(&g).is_none());
+}

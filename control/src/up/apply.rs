@@ -77,7 +77,7 @@ impl Control {
     /// Plays `next` through the stages; if one refuses, what was sent is undone and the
     /// session stays as it was.
     pub(super) fn commit(&mut self, next: Session) -> Reply<ControlReply> {
-        let plan = Plan::of(&next).map_err(invalid)?;
+        let plan = Plan::after(&next, &self.plan).map_err(invalid)?;
         let synth_cmds = plan.synth_changes(&self.plan);
         let composer_cmds = plan.composer_changes(&self.plan);
         let synth_up = self.ready(StageKind::Synth);

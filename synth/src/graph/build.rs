@@ -1,7 +1,7 @@
 //! How a graph is checked and built into an [`Engine`]: its instruments, effects and routes,
 //! and the ids notes and curve points are addressed by.
 
-use super::spec::{EffectSpec, GraphError, GraphSpec, Sends, default_effect_specs};
+use super::spec::{EffectSpec, GraphError, GraphSpec, InstrumentSpec, Sends, default_effect_specs};
 use crate::builtin;
 use crate::effect::{Effect, Route};
 use crate::engine::{Engine, RATE_HZ, param};
@@ -31,6 +31,44 @@ impl GraphSpec {
     /// synth gets it.
     pub fn check(&self, rate: f32) -> Result<(), GraphError> {
         self.assemble(rate, Use::Check).map(drop)
+    }
+
+    /// The part of this graph [`GraphSpec::check`] must still see when `old` was checked:
+    /// the instruments that are new or changed, every effect (their sends must resolve), and
+    /// their ids; `None` when there is nothing to check. What passed in `old` passes again:
+    /// an instrument's check depends only on its own spec and the effects' names, and the
+    /// names are unique in both graphs.
+    pub fn changed_since(&self, old: &GraphSpec) -> Option<GraphSpec> {
+        let instruments: Vec<InstrumentSpec> = self
+            .instruments
+            .iter()
+            .filter(|i| !old.instruments.contains(i))
+            .cloned()
+            .collect();
+        if instruments.is_empty() && self.effects == old.effects && self.ids == old.ids {
+            return None;
+        }
+        // With no instrument at all a graph stands for the built-in patch: check the effects
+        // with the graph's first instrument beside them.
+        let instruments = match (instruments.is_empty(), self.instruments.first()) {
+            (true, Some(first)) => vec![first.clone()],
+            _ => instruments,
+        };
+        let keep: Vec<String> = instruments
+            .iter()
+            .map(|i| i.node_name().to_string())
+            .chain(self.effects.iter().map(|e| e.name().to_string()))
+            .collect();
+        Some(GraphSpec {
+            instruments,
+            effects: self.effects.clone(),
+            ids: self
+                .ids
+                .iter()
+                .filter(|(n, _)| keep.contains(n))
+                .map(|(n, i)| (n.clone(), i.clone()))
+                .collect(),
+        })
     }
 
     fn assemble(&self, rate: f32, purpose: Use) -> Result<Engine, GraphError> {

@@ -11,7 +11,7 @@ use crate::ir::{DefError, SynthDef};
 use crate::schema::{DEFAULT_POLYPHONY, table};
 
 /// One instrument of a graph file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentSpec {
     /// Its name in the graph, which `Set` commands use (default: the definition's or the
