@@ -4,8 +4,9 @@
 //! (`khorus_tests::scale`), built with one batch; then, for each, the time from a one-node
 //! change sent to control to its reply — which comes after both stages acknowledged it — for
 //! three kinds of change (a pattern: the composer; a number: the synth's `Set`; a route: a
-//! graph change), p50 and p95 over `KHORUS_BENCH_CHANGES` (default 20) each; and the time
-//! `session load` takes for the 256-node session.
+//! graph change, sent back to back and then 150 ms apart, since a graph change waits for the
+//! previous one's 60 ms crossfade), p50 and p95 over `KHORUS_BENCH_CHANGES` (default 20) each;
+//! and the time `session load` takes for the 256-node session.
 //!
 //! Not a timed test: it prints figures (for BENCHMARKS.md) and asserts nothing about them.
 
@@ -50,7 +51,7 @@ fn main() {
         }];
         batch.extend(nodes(0, n));
         control.call(&ControlCommand::Batch(batch), T).unwrap();
-        let kinds: [(&str, &dyn Fn(usize) -> Change); 3] = [
+        let kinds: [(&str, &dyn Fn(usize) -> Change); 4] = [
             ("play (composer)", &|k| Change::Play {
                 node: format!("n{}", k % n),
                 param: None,
@@ -66,10 +67,20 @@ fn main() {
                 to: "reverb".into(),
                 level: 0.2 + (k % 7) as f32 / 100.0,
             }),
+            ("route level, 150 ms apart", &|k| Change::Route {
+                from: format!("n{}", (k * 4) % n),
+                to: "reverb".into(),
+                level: 0.3 + (k % 7) as f32 / 100.0,
+            }),
         ];
         for (label, change) in kinds {
             let mut ms = Vec::with_capacity(changes);
             for k in 0..changes {
+                if label.contains("apart") {
+                    // The previous change's crossfade ends: a pause of the measurement, not
+                    // synchronisation.
+                    std::thread::sleep(Duration::from_millis(150));
+                }
                 let cmd = ControlCommand::Batch(vec![change(k + 1)]);
                 let t = Instant::now();
                 control.call(&cmd, T).unwrap();
