@@ -1,23 +1,16 @@
-//! khorus control: the supervisor, the owner of the session, and the user's surface.
+//! khorus control: the supervisor, the owner of the session, and the user's surface — in
+//! three places:
 //!
-//! [`up`] is the long-running control process (`khorus up`): it starts and supervises the
-//! stages ([`supervise`]), owns the [`session`] and plays it through the stages ([`plan`]),
-//! and answers [`ControlCommand`](khorus_bus::commands::control::ControlCommand)s that the
-//! CLI ([`client`]) sends. The bus tools live here too: [`tap`] prints live traffic,
-//! [`inject`] publishes JSON lines onto the bus, [`nodes`] lists the processes on the bus.
+//! - [`cli`]: what the `khorus` command runs besides `up` — the client that sends
+//!   [`ControlCommand`](khorus_bus::commands::control::ControlCommand)s, and the bus tools
+//!   (`tap`, `inject`, `nodes`) and `install`;
+//! - [`up`]: what `khorus up` runs — the long-running control process that starts and
+//!   supervises the stages and plays the session through them;
+//! - [`session`]: the session model — the session and its changes, what each stage needs to
+//!   play it ([`session::plan`]), and how it is saved ([`session::state`]).
 
-pub mod client;
-pub mod clients;
-pub mod config;
-pub mod inject;
-pub mod install;
-pub mod nodes;
-pub mod plan;
-pub mod procinfo;
+pub mod cli;
 pub mod session;
-pub mod state;
-pub mod supervise;
-pub mod tap;
 pub mod up;
 
 use std::io::{self, Write};

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use khorus::client::{self, ClientError};
-use khorus::config::ControlConfig;
-use khorus::{Stream, inject, install, nodes, tap, up};
+use khorus::cli::client::{self, ClientError};
+use khorus::cli::{inject, install, nodes, tap};
+use khorus::up::config::ControlConfig;
+use khorus::{Stream, up};
 use khorus_bus::commands::control::{Change, ControlCommand, ControlReply};
 use khorus_bus::{BusConfig, Role, logging, settings};
 
@@ -277,7 +278,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     // Control starts the composer, synth and router from this binary, named by argv[0].
-    if let Some(code) = khorus::supervise::run_as_stage() {
+    if let Some(code) = khorus::up::supervise::run_as_stage() {
         return code;
     }
     // Usage errors exit with 2, --help and --version with 0 (clap's own convention, ours too).

@@ -5,7 +5,10 @@
 //! A change arrives as a batch of [`Change`]s; [`Session::apply`] makes the new session or
 //! names the change and element at fault, and leaves `self` untouched either way. Turning a
 //! session into what each stage needs (the synth's graph, the composer's slots) is
-//! [`crate::plan`]'s job.
+//! [`crate::session::plan`]'s job.
+
+pub mod plan;
+pub mod state;
 
 use std::collections::BTreeMap;
 

@@ -28,14 +28,18 @@ use khorus_bus::{
     StageRunner, StageStatus, TransportState,
 };
 
-use crate::clients::Clients;
-use crate::config::{ControlConfig, STAGES};
-use crate::plan::Plan;
 use crate::session::Session;
-use crate::state;
-use crate::supervise::{self, Supervised};
+use crate::session::plan::Plan;
+use crate::session::state;
+use clients::Clients;
+use config::{ControlConfig, STAGES};
+use supervise::Supervised;
 
 mod apply;
+pub mod clients;
+pub mod config;
+pub mod procinfo;
+pub mod supervise;
 
 /// How long a stage may take to answer after it was started.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);

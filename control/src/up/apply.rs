@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Control, HAND_OVER_TIMEOUT, STAGE_TIMEOUT, invalid};
-use crate::plan::Plan;
+use crate::session::plan::Plan;
+use crate::session::state;
 use crate::session::{Kind, Session};
-use crate::state;
 
 impl Control {
     /// Plays the session to a stage that just started.

@@ -93,7 +93,7 @@ pub fn down(config: &BusConfig) -> Result<(), ClientError> {
         ControlReply::Common(CommonReply::Pong { pid, .. }) => pid,
         other => return Err(ClientError::Usage(format!("unexpected answer {other:?}"))),
     };
-    let watch = crate::supervise::pidfd_open(pid).ok();
+    let watch = crate::up::supervise::pidfd_open(pid).ok();
     call(config, &ControlCommand::Down)?;
     if let Some(fd) = watch {
         let mut pfd = libc::pollfd {

@@ -60,7 +60,7 @@ pub fn run(uninstall: bool) -> Result<PathBuf> {
         return Ok(path);
     }
     let exe = std::env::current_exe().context("failed to find the khorus binary")?;
-    crate::state::write_atomic(&path, unit_text(&exe).as_bytes())?;
+    crate::session::state::write_atomic(&path, unit_text(&exe).as_bytes())?;
     Ok(path)
 }
 

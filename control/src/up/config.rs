@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn the_example_configuration_is_the_default() {
         let c: ControlConfig = khorus_bus::settings::parse_section(
-            include_str!("../../config/khorus.toml"),
+            include_str!("../../../config/khorus.toml"),
             "control",
         )
         .unwrap();

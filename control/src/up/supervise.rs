@@ -17,7 +17,7 @@ use khorus_bus::commands::control::{StageReport, StageState};
 use khorus_bus::wait::Waker;
 use khorus_bus::{Counter, StageKind, StageStatus};
 
-use crate::procinfo::Sampler;
+use crate::up::procinfo::Sampler;
 
 /// Lines of a crashed stage's log shown in status.
 const TAIL_LINES: usize = 6;
@@ -234,7 +234,7 @@ impl Supervised {
             self.kind.name(),
             ran.as_secs_f64()
         )];
-        detail.extend(crate::state::tail(log, TAIL_LINES));
+        detail.extend(crate::session::state::tail(log, TAIL_LINES));
         self.detail = detail;
         let delay = backoff(self.failures, backoff_max);
         self.next_start = Some(now + delay);
