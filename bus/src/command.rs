@@ -245,13 +245,7 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
             let Some(active) = active else { break };
             let now = Instant::now();
             let bytes = match Frame::decode(active.payload()) {
-                Ok(Frame::Whole(msg)) => {
-                    let reply = match codec::decode::<Req>(msg) {
-                        Ok(req) => handler(req),
-                        Err(e) => Err(ReplyError::from_codec(e)),
-                    };
-                    self.answer(reply, now)?
-                }
+                Ok(Frame::Whole(msg)) => self.handle(msg, &mut handler, now)?,
                 Ok(Frame::Part {
                     xfer,
                     index,
@@ -259,26 +253,20 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
                     bytes,
                 }) => match self.incoming.part(xfer, index, len, bytes, now) {
                     Ok(Arrival::Partial) => Frame::Ack.encode(),
-                    Ok(Arrival::Complete(msg)) => {
-                        let reply = match codec::decode::<Req>(&msg) {
-                            Ok(req) => handler(req),
-                            Err(e) => Err(ReplyError::from_codec(e)),
-                        };
-                        self.answer(reply, now)?
-                    }
+                    Ok(Arrival::Complete(msg)) => self.handle(&msg, &mut handler, now)?,
                     Err(e) => self.answer(Err(ReplyError::from_codec(e)), now)?,
                 },
                 Ok(Frame::More { xfer, index }) => match self.outgoing.more(xfer, index, now) {
                     Ok(part) => part,
                     Err(e) => self.answer(Err(ReplyError::from_codec(e)), now)?,
                 },
-                Ok(Frame::Ack) => self.answer(
-                    Err(ReplyError::from_codec(CodecError::Malformed {
+                Ok(Frame::Ack) => {
+                    let e = CodecError::Malformed {
                         len: 1,
                         detail: "an acknowledgement is not a request".into(),
-                    })),
-                    now,
-                )?,
+                    };
+                    self.answer(Err(ReplyError::from_codec(e)), now)?
+                }
                 Err(e) => self.answer(Err(ReplyError::from_codec(e)), now)?,
             };
             let sample = active
@@ -298,7 +286,22 @@ impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
     }
 }
 
-impl<Req, Resp: Serialize> CommandServer<Req, Resp> {
+impl<Req: DeserializeOwned, Resp: Serialize> CommandServer<Req, Resp> {
+    /// Decodes a whole request and answers it with `handler` (an undecodable one is refused
+    /// without calling it).
+    fn handle(
+        &mut self,
+        msg: &[u8],
+        handler: &mut impl FnMut(Req) -> Reply<Resp>,
+        now: Instant,
+    ) -> Result<Vec<u8>, BusError> {
+        let reply = match codec::decode::<Req>(msg) {
+            Ok(req) => handler(req),
+            Err(e) => Err(ReplyError::from_codec(e)),
+        };
+        self.answer(reply, now)
+    }
+
     /// Counts `reply` and makes its first frame (a large reply waits in `outgoing` for the
     /// client to fetch the rest).
     fn answer(&mut self, reply: Reply<Resp>, now: Instant) -> Result<Vec<u8>, BusError> {
