@@ -223,28 +223,12 @@ fn pick(r: f64, n: usize) -> usize {
 }
 
 /// The pattern `f(c)` in each cycle `c`, its events cut to the cycle: an event that starts
-/// before the cycle starts with it (Tidal's `unwrap` under an outer event per cycle).
+/// before the cycle starts with it (Tidal's `unwrap` under one outer event per cycle, whose
+/// value is the cycle).
 fn per_cycle<T: Val>(f: impl Fn(Q) -> Pattern<T> + Send + Sync + 'static) -> Pattern<T> {
-    Pattern::new(move |st| {
-        let mut out = Vec::new();
-        for span in st.span.cycle_iter()? {
-            let c = span.begin.sam();
-            let cycle = Span::new(c, c.next_sam()?);
-            for h in f(c).query(&st.with_span(span))? {
-                let whole = match h.whole {
-                    Some(w) => match w.sect(cycle) {
-                        Some(w) => Some(w),
-                        None => continue,
-                    },
-                    None => None,
-                };
-                if let Some(part) = h.part.sect(span) {
-                    out.push(Hap::new(whole, part, h.value));
-                }
-            }
-        }
-        Ok(out)
-    })
+    Pattern::signal(|t, _| Ok(t.sam()))
+        .segment(Q::ONE)
+        .bind(move |c| f(*c))
 }
 
 /// A continuous random choice among `values` (Tidal's `choose`: the value at index
