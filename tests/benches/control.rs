@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use khorus_tests::PipeWireStack;
 use khorus_tests::control::{ALL, Up, kill9, wait_back};
+use khorus_tests::{PipeWireStack, percentile};
 
 fn pss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
@@ -57,11 +57,6 @@ fn read_afresh(pid: u32) -> u64 {
 fn pause(d: Duration) {
     // A benchmark's measuring window, not synchronisation.
     std::thread::sleep(d);
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn main() {

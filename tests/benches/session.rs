@@ -13,16 +13,11 @@
 use std::time::{Duration, Instant};
 
 use khorus_bus::commands::control::{Change, ControlCommand, PatternSpec, Value};
-use khorus_tests::PipeWireStack;
 use khorus_tests::control::{ALL, Up};
 use khorus_tests::scale::{nodes, pattern};
+use khorus_tests::{PipeWireStack, percentile};
 
 const T: Duration = Duration::from_secs(120);
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

@@ -14,6 +14,12 @@ pub mod scale;
 pub use pipewire::PipeWireStack;
 pub use process::{Child, bin, wait_for};
 
+/// The value at fraction `p` (0..=1) of `sorted`, nearest rank (benchmarks' p50, p95).
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 use khorus_bus::BusConfig;
 
 /// A bus of the test's own, removed (shared memory and records) when dropped.
