@@ -133,6 +133,18 @@ impl Scheduler {
         Ok(self.horizon)
     }
 
+    /// Ramps the tempo to `cps` over `cycles`, from the next cycle boundary (or from the
+    /// horizon, when a ramp is running: one ramp at a time, the new one from where the old
+    /// has got to); returns where it starts.
+    pub fn ramp_cps(&mut self, cps: Q, cycles: Q) -> Result<Q, TimeError> {
+        let at = match self.transport.ramp() {
+            Some(_) => self.horizon,
+            None => self.next_boundary(Q::ONE)?,
+        };
+        self.transport.ramp_to(at, cycles, cps)?;
+        Ok(at)
+    }
+
     /// Sets beats per cycle.
     pub fn transport_mut(&mut self) -> &mut Transport {
         &mut self.transport
@@ -209,6 +221,7 @@ impl Scheduler {
         batch.notes.sort_by_key(|n| n.t_ns);
         batch.curves.sort_by_key(|c| c.t_ns);
         self.horizon = target;
+        self.transport.settle(target)?;
         Ok(batch)
     }
 }

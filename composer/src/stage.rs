@@ -24,7 +24,7 @@ use crate::levels::Signals;
 use crate::scheduler::{Batch, Scheduler};
 use crate::score::Score;
 use crate::time::{Q, TimeError};
-use crate::transport::{Transport, cps_from_bpm};
+use crate::transport::{Ramp, Transport, cps_from_bpm};
 use crate::watch::{self, SignalWatch};
 
 /// How long after the clock grid's multiples the composer ticks: the collector publishes
@@ -295,9 +295,23 @@ impl Composer {
         if cps <= Q::ZERO {
             return Err(refuse(format!("cps {cps} must be positive")));
         }
+        let ramp = match &info.ramp {
+            Some((end, to)) => {
+                let end = cycle(end, "ramp end")?;
+                let to = cycle(to, "ramp cps")?;
+                if to <= Q::ZERO {
+                    return Err(refuse(format!("ramp cps {to} must be positive")));
+                }
+                Some(Ramp { end, cps: to })
+            }
+            None => None,
+        };
         let mut transport = Transport::new(Q::int(120), info.beats_per_cycle, 0).map_err(refuse)?;
         transport.start(anchor_cycle, info.anchor_ns);
         transport.set_cps(anchor_cycle, cps).map_err(refuse)?;
+        if let Some(r) = ramp {
+            transport.resume_ramp(r);
+        }
         if !info.running {
             transport.stop();
         }
@@ -320,6 +334,10 @@ impl Composer {
             beats_per_cycle: t.beats_per_cycle(),
             running: t.running() as u8,
             hushes: self.hushes,
+            ramp_end_num: t.ramp().map_or(0, |r| r.end.numer()),
+            ramp_end_den: t.ramp().map_or(0, |r| r.end.denom()),
+            ramp_cps_num: t.ramp().map_or(0, |r| r.cps.numer()),
+            ramp_cps_den: t.ramp().map_or(0, |r| r.cps.denom()),
             ..TransportState::default()
         }
     }
@@ -335,6 +353,7 @@ impl Composer {
             beats_per_cycle: t.beats_per_cycle(),
             anchor_ns,
             anchor_cycle: anchor_cycle.to_string(),
+            ramp: t.ramp().map(|r| (r.end.to_string(), r.cps.to_string())),
         }
     }
 
@@ -402,7 +421,22 @@ impl Composer {
             (None, None) => self.sched.transport().cps(),
         };
         let now = self.sched.transport();
-        if cps == now.cps() && beats == now.beats_per_cycle() {
+        let over = t.over.unwrap_or(0);
+        if over > 0 {
+            if beats != now.beats_per_cycle() {
+                return Err(refuse(
+                    "a tempo ramp keeps the beats per cycle (change them before or after)",
+                ));
+            }
+            let at = self
+                .sched
+                .ramp_cps(cps, Q::int(over as i64))
+                .map_err(refuse)?;
+            return Ok(applied(at));
+        }
+        // The tempo it runs at, or ramps to: a ramp already heading there goes on.
+        let target = now.ramp().map_or(now.cps(), |r| r.cps);
+        if cps == target && beats == now.beats_per_cycle() {
             // The clock runs at it already: nothing is re-anchored (control asks for the
             // session's tempo again after a restarted composer follows the old clock).
             return Ok(applied(self.sched.horizon()));

@@ -225,6 +225,7 @@ fn the_transport_is_published_and_follows_tempo_and_stop() {
         bpm: Some(137.0),
         cps: None,
         beats_per_cycle: None,
+        over: None,
     });
     client.call(&tempo, T).unwrap();
     let faster = next_matching(&mut transport, |s| (s.bpm() - 137.0).abs() < 1e-9);

@@ -133,3 +133,82 @@ fn late_events_are_counted_and_still_published() {
     assert_eq!(batch.late, 6);
     assert_eq!(batch.notes.len(), 7);
 }
+
+/// The time from the ramp's start to `x` cycles into it, integrated numerically (Simpson's
+/// rule on 1/tempo): an independent check of the closed form the transport uses.
+fn integrated_seconds(cps0: f64, cps1: f64, span: f64, x: f64) -> f64 {
+    let rate = |c: f64| cps0 + (cps1 - cps0) * (c / span).min(1.0);
+    let n = 2_000;
+    let h = x / n as f64;
+    let mut sum = 1.0 / rate(0.0) + 1.0 / rate(x);
+    for i in 1..n {
+        sum += if i % 2 == 1 { 4.0 } else { 2.0 } / rate(i as f64 * h);
+    }
+    sum * h / 3.0
+}
+
+#[test]
+fn a_tempo_ramp_is_linear_in_bars_and_notes_fall_on_its_grid_within_a_sample() {
+    // 120 -> 140 bpm over 8 bars (cycles of 4 beats), asked for in the middle of cycle 1.
+    let transport = Transport::new(Q::int(120), 4, START).unwrap();
+    let mut s = Scheduler::new(transport, LOOKAHEAD);
+    s.set_slot("m", Some(voice("c4*16")), Q::ONE).unwrap();
+    let signals = Signals::default();
+    let mut now = START + 3_000_000_000;
+    let mut notes = s.advance(now, &signals).unwrap().notes;
+    let at = s.ramp_cps(q(140, 240), Q::int(8)).unwrap();
+    assert_eq!(at, Q::int(2), "a ramp starts at the next cycle boundary");
+    let start_ns = s.transport().ns_at(Q::int(2)).unwrap();
+    assert_eq!(
+        start_ns,
+        START + 4_000_000_000,
+        "the grid before it is untouched"
+    );
+    let mut anchors = Vec::new();
+    let mut i = 0;
+    while s.horizon() < Q::int(12) {
+        now += jitter(i) / 8;
+        i += 1;
+        notes.extend(s.advance(now, &signals).unwrap().notes);
+        let t = s.transport();
+        if anchors.last().is_none_or(|&(c, _)| c != t.anchor().1) {
+            anchors.push((t.anchor().1, t.cps()));
+        }
+    }
+    // Every beat of the ramp was an anchor, with its exact tempo: linear in bars.
+    for beat in 8..=40 {
+        let c = q(beat, 4);
+        let (_, cps) = anchors
+            .iter()
+            .find(|(a, _)| *a == c)
+            .unwrap_or_else(|| panic!("beat {beat} was never the anchor: {anchors:?}"));
+        let bpm = cps.to_f64() * 240.0;
+        let linear = 120.0 + 20.0 * (beat - 8) as f64 / 32.0;
+        assert!(
+            (bpm - linear).abs() < 0.1,
+            "beat {beat}: {bpm} bpm, not {linear}"
+        );
+    }
+    assert!(s.transport().ramp().is_none(), "it ended");
+    assert_eq!(s.transport().cps(), q(140, 240));
+    // Every sixteenth falls where the integral of 1/tempo puts it, within one sample.
+    let sample_ns = 1e9 / 48_000.0;
+    let sixteenths: Vec<_> = notes.iter().map(|n| n.t_ns).collect();
+    assert!(sixteenths.len() >= 12 * 16);
+    assert!(sixteenths.windows(2).all(|w| w[0] < w[1]), "none doubled");
+    for (k, &t) in sixteenths.iter().enumerate() {
+        let c = k as f64 / 16.0;
+        let expected = if c <= 2.0 {
+            START as f64 + c * 2e9
+        } else {
+            let x = c - 2.0;
+            let inside = integrated_seconds(0.5, 140.0 / 240.0, 8.0, x.min(8.0));
+            let after = (x - 8.0).max(0.0) * 240.0 / 140.0;
+            start_ns as f64 + (inside + after) * 1e9
+        };
+        assert!(
+            (t as f64 - expected).abs() < sample_ns,
+            "sixteenth {k}: {t} vs {expected:.0} ns"
+        );
+    }
+}

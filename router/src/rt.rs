@@ -713,6 +713,7 @@ mod tests {
             anchor_beat: 0.0,
             ns_per_beat: 500_000_000.0,
             running: true,
+            ramp: None,
         };
         r.tx.push(Incoming::Transport(tempo)).unwrap();
         let mut all = Vec::new();

@@ -99,6 +99,7 @@ impl Forwarder {
                         bpm: Some(*bpm),
                         cps: None,
                         beats_per_cycle: None,
+                        over: None,
                     }),
                     WAIT,
                 )

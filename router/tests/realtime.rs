@@ -21,6 +21,7 @@ fn the_midi_callback_never_allocates() {
         anchor_beat: 0.0,
         ns_per_beat: 500_000_000.0,
         running: true,
+        ramp: None,
     }))
     .unwrap();
     let mut written = 0;

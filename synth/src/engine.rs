@@ -299,8 +299,9 @@ impl Engine {
     }
 
     /// Automation breakpoint: instrument `inst`'s `param` reaches `value` at `frame`. A step
-    /// jumps there at that frame; other shapes ramp there from the value it has now, per
-    /// sample.
+    /// jumps there at that frame; other shapes ramp there, per sample, from the parameter's
+    /// previous breakpoint (or from now, if that has passed or there was none), so a curve
+    /// whose points arrive a lookahead early still moves from point to point.
     pub fn schedule_curve(
         &mut self,
         frame: u64,
@@ -309,17 +310,21 @@ impl Engine {
         value: f32,
         shape: Option<Shape>,
     ) {
+        let previous = self
+            .instruments
+            .get_mut(inst)
+            .map(|i| i.breakpoint(param, frame));
         match shape {
             None => self.schedule_set(frame, inst, param, value),
             Some(shape) => {
-                if inst >= self.instruments.len() {
+                let Some(previous) = previous else {
                     self.stats.dropped += 1;
                     return;
-                }
+                };
                 let now = self.frame;
                 let end = frame.max(now);
                 self.push(Event {
-                    frame: now,
+                    frame: previous.clamp(now, end),
                     action: Action::Ramp {
                         inst,
                         param,

@@ -109,6 +109,9 @@ pub struct Instrument {
     /// that keeps this node, only parameters whose set value changed move; automation of the
     /// others goes on.
     preset: Vec<f32>,
+    /// The frame of each parameter's last automation breakpoint (by parameter number): a
+    /// linear or curved point moves from there, not from when it arrived.
+    curve_end: Vec<u64>,
     /// Its output after gain and pan, last block (its stem).
     pub(crate) out: [Block; 2],
     /// Whether `out` holds only zeros (it was idle).
@@ -139,8 +142,9 @@ impl Instrument {
         let preset = [table::GAIN.default, table::PAN.default]
             .into_iter()
             .chain(program.controls.iter().map(|c| c.default))
-            .collect();
+            .collect::<Vec<f32>>();
         Self {
+            curve_end: vec![0; preset.len()],
             name: program.name.clone(),
             changes: vec![None; polyphony],
             fading_pack: Pack::new(&program),
@@ -281,6 +285,14 @@ impl Instrument {
             None => smoother.set(value),
             Some((frames, shape)) => smoother.ramp(value, frames, shape),
         }
+    }
+
+    /// A breakpoint of `param`'s automation at `frame`: returns the frame of the one before
+    /// (0 if none), where a segment ending at `frame` begins.
+    pub(crate) fn breakpoint(&mut self, param: usize, frame: u64) -> u64 {
+        self.curve_end
+            .get_mut(param)
+            .map_or(0, |prev| std::mem::replace(prev, frame))
     }
 
     /// Starts note instance `id` at frame offset `at` of the next block.

@@ -187,3 +187,40 @@ fn automation_ramps_reach_each_breakpoint_exactly_along_their_shape() {
         assert!((left[9000] - 0.8).abs() < 1e-3, "{shape:?} holds 0.8");
     }
 }
+
+#[test]
+fn linear_points_that_arrive_together_move_from_point_to_point() {
+    use khorus_synth::dsp::Shape;
+    // What the composer sends for a ramp, a lookahead early: a step at its start (frame 2400,
+    // the value it has: 0.2), then linear points 0.5 at 4800 and 0.8 at 7200, all scheduled
+    // before any is due. Each segment starts at the point before it, not when it arrived
+    // (which would put 0.5 at frame 3600: one ramp from 0.2 at frame 0 to 0.8 at 7200).
+    let def = r#"{"name":"level","controls":[{"name":"level","default":0.2,"min":0,"max":1}],
+        "nodes":[{"id":"out","type":"mul","inputs":[{"control":"level"},{"control":"gate"}]}],
+        "output":{"node":"out"}}"#;
+    let mut engine = graph_of(def, 1).build(RATE).unwrap();
+    engine.schedule(khorus_synth::render::note_at(
+        &note(0.0, 1.0, 60.0, 1.0),
+        0,
+        RATE,
+    ));
+    engine.schedule_curve(2400, 0, 2, 0.2, None);
+    engine.schedule_curve(4800, 0, 2, 0.5, Some(Shape::Linear));
+    engine.schedule_curve(7200, 0, 2, 0.8, Some(Shape::Linear));
+    let mut left = vec![0.0; 9600];
+    let mut right = vec![0.0; 9600];
+    engine.render(&mut left, &mut right);
+    for (frame, want) in [
+        (2000usize, 0.2f32),
+        (3600, 0.35),
+        (4799, 0.5),
+        (6000, 0.65),
+        (7199, 0.8),
+    ] {
+        assert!(
+            (left[frame] - want).abs() < 0.02,
+            "frame {frame}: {} (want {want})",
+            left[frame]
+        );
+    }
+}

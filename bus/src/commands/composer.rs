@@ -254,6 +254,10 @@ pub struct TempoChange {
     pub cps: Option<f64>,
     /// Beats per cycle.
     pub beats_per_cycle: Option<u32>,
+    /// Ramp to the new tempo over this many cycles (bars), linear in cycles, from the next
+    /// cycle boundary (from the horizon when a ramp is already running); unset or 0 jumps.
+    #[serde(default)]
+    pub over: Option<u32>,
 }
 
 /// Transport actions.
@@ -348,4 +352,8 @@ pub struct TransportInfo {
     pub anchor_ns: u64,
     /// Cycle at the anchor, exact (`n/d`).
     pub anchor_cycle: String,
+    /// The tempo ramp that starts at the anchor: where it ends (cycle, exact `n/d`) and the
+    /// cycles per second it reaches there (exact `n/d`).
+    #[serde(default)]
+    pub ramp: Option<(String, String)>,
 }

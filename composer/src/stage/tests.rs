@@ -74,6 +74,7 @@ fn a_tempo_the_clock_runs_at_already_leaves_it_as_it_is() {
             bpm: Some(bpm),
             cps: None,
             beats_per_cycle: beats,
+            over: None,
         })
     };
     let now = 3_750_000_000;

@@ -142,6 +142,7 @@ impl Plan {
             bpm: Some(t.bpm),
             cps: None,
             beats_per_cycle: Some(t.beats_per_cycle),
+            over: None,
         });
         let score = match &session.score {
             None => None,
@@ -222,6 +223,7 @@ impl Plan {
             bpm: Some(bpm),
             cps: None,
             beats_per_cycle: None,
+            over: None,
         }));
         out.extend(tempo.map(ComposerCommand::Tempo));
         out

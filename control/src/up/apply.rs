@@ -213,6 +213,12 @@ fn transport_info(t: &TransportState) -> TransportInfo {
         beats_per_cycle: t.beats_per_cycle,
         anchor_ns: t.anchor_ns,
         anchor_cycle: q(t.anchor_cycle_num, t.anchor_cycle_den),
+        ramp: t.ramp().map(|_| {
+            (
+                q(t.ramp_end_num, t.ramp_end_den),
+                q(t.ramp_cps_num, t.ramp_cps_den),
+            )
+        }),
     }
 }
 
