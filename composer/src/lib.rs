@@ -16,6 +16,7 @@ pub mod levels;
 pub mod mini;
 pub mod notes;
 pub mod pattern;
+pub mod ramps;
 pub mod rand;
 pub mod scheduler;
 pub mod score;

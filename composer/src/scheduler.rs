@@ -15,6 +15,7 @@ use khorus_bus::{CurvePoint, CurveShape, NoteEvent};
 use crate::controls::{Controls, DEFAULT_VELOCITY};
 use crate::levels::Signals;
 use crate::pattern::{Context, Pattern};
+use crate::ramps::{Ramp, Ramps};
 use crate::time::{Q, TimeError};
 use crate::transport::Transport;
 
@@ -55,6 +56,7 @@ pub struct Batch {
 pub struct Scheduler {
     transport: Transport,
     slots: BTreeMap<String, Slot>,
+    ramps: Ramps,
     horizon: Q,
     lookahead_ns: u64,
 }
@@ -66,6 +68,7 @@ impl Scheduler {
         Scheduler {
             transport,
             slots: BTreeMap::new(),
+            ramps: Ramps::default(),
             horizon,
             lookahead_ns,
         }
@@ -83,7 +86,7 @@ impl Scheduler {
 
     /// Nothing to make: the transport is stopped or no slot plays anything now or later.
     pub fn idle(&self) -> bool {
-        !self.transport.running() || self.slots.is_empty()
+        !self.transport.running() || (self.slots.is_empty() && self.ramps.is_empty())
     }
 
     /// Names of the slots that play something now or later.
@@ -125,6 +128,21 @@ impl Scheduler {
             at = self.set_slot(&n, None, Q::ONE)?;
         }
         Ok(at)
+    }
+
+    /// Starts `ramp` (replacing one on the same parameter).
+    pub fn start_ramp(&mut self, ramp: Ramp) {
+        self.ramps.start(ramp, self.horizon);
+    }
+
+    /// Ends the ramp on `node`'s `param`, if one runs.
+    pub fn stop_ramp(&mut self, node: u32, param: u32) {
+        self.ramps.stop(node, param);
+    }
+
+    /// The number ramps in progress.
+    pub fn ramps(&self) -> &[Ramp] {
+        self.ramps.all()
     }
 
     /// Changes tempo at the horizon (what was already published keeps its times).
@@ -218,6 +236,8 @@ impl Scheduler {
         }
         self.slots
             .retain(|_, s| s.versions.iter().any(|(_, v)| v.is_some()));
+        self.ramps
+            .emit(&self.transport, from, target, &mut batch.curves)?;
         batch.notes.sort_by_key(|n| n.t_ns);
         batch.curves.sort_by_key(|c| c.t_ns);
         self.horizon = target;

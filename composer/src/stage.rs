@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use khorus_bus::command::CommonReply;
 use khorus_bus::commands::composer::{
-    ComposerCommand, ComposerReply, SOUNDING_MAX, ScoreParams, ScoreRoutes, TempoChange,
+    ComposerCommand, ComposerReply, ParamRamp, SOUNDING_MAX, ScoreParams, ScoreRoutes, TempoChange,
     TransportAction, TransportInfo,
 };
 use khorus_bus::wait::{self, Period, Wake};
@@ -21,10 +21,11 @@ use khorus_bus::{
 
 use crate::ir;
 use crate::levels::Signals;
+use crate::ramps::Ramp;
 use crate::scheduler::{Batch, Scheduler};
 use crate::score::Score;
 use crate::time::{Q, TimeError};
-use crate::transport::{Ramp, Transport, cps_from_bpm};
+use crate::transport::{self, Transport, cps_from_bpm};
 use crate::watch::{self, SignalWatch};
 
 /// How long after the clock grid's multiples the composer ticks: the collector publishes
@@ -302,7 +303,7 @@ impl Composer {
                 if to <= Q::ZERO {
                     return Err(refuse(format!("ramp cps {to} must be positive")));
                 }
-                Some(Ramp { end, cps: to })
+                Some(transport::Ramp { end, cps: to })
             }
             None => None,
         };
@@ -449,6 +450,49 @@ impl Composer {
         Ok(applied(at))
     }
 
+    fn ramps(&mut self, ramps: &[ParamRamp]) -> Reply<ComposerReply> {
+        let next = self.sched.next_boundary(Q::ONE).map_err(refuse)?;
+        let mut checked = Vec::with_capacity(ramps.len());
+        for (i, r) in ramps.iter().enumerate() {
+            let at = |e: String| {
+                refuse(format!(
+                    "ramp {} (node {} param {}): {e}",
+                    i + 1,
+                    r.node,
+                    r.param
+                ))
+            };
+            if !(r.from.is_finite() && r.to.is_finite()) {
+                return Err(at(format!("{} -> {} is not a number", r.from, r.to)));
+            }
+            let start = match &r.start {
+                Some(text) => text
+                    .parse::<Q>()
+                    .map_err(|e| at(format!("start {text:?}: {e}")))?,
+                None => next,
+            };
+            let end = (start + Q::int(r.cycles as i64)).map_err(|e| at(e.to_string()))?;
+            checked.push((r, start, end));
+        }
+        let mut last = next;
+        for (r, start, end) in checked {
+            if r.cycles == 0 {
+                self.sched.stop_ramp(r.node, r.param);
+                continue;
+            }
+            self.sched.start_ramp(Ramp::new(
+                r.node,
+                r.param,
+                r.from.into(),
+                r.to.into(),
+                start,
+                end,
+            ));
+            last = start;
+        }
+        Ok(applied(last))
+    }
+
     /// Answers one command. A refused command changes nothing.
     pub fn handle(&mut self, cmd: ComposerCommand, now_ns: u64) -> Reply<ComposerReply> {
         match cmd {
@@ -502,6 +546,7 @@ impl Composer {
             }
             ComposerCommand::SelectScore { name, params } => self.select_score(&name, &params),
             ComposerCommand::Follow(info) => self.follow(&info, now_ns),
+            ComposerCommand::Ramps(ramps) => self.ramps(&ramps),
             ComposerCommand::Sounding => Ok(ComposerReply::Notes(self.sounding(now_ns))),
         }
     }

@@ -167,7 +167,7 @@ impl Transport {
     }
 
     /// Seconds (float) from the anchor to the ramp's `c`, and the ramp's length in cycles.
-    fn into_ramp(&self, r: Ramp, c: Q) -> Result<f64, TimeError> {
+    fn seconds_into(&self, r: Ramp, c: Q) -> Result<f64, TimeError> {
         let span = (r.end - self.anchor_cycle)?.to_f64();
         let x = (c - self.anchor_cycle)?.to_f64();
         Ok(ramp_seconds(self.cps.to_f64(), r.cps.to_f64(), span, x))
@@ -175,7 +175,7 @@ impl Transport {
 
     /// Where the ramp ends, ns.
     fn ramp_end_ns(&self, r: Ramp) -> Result<u64, TimeError> {
-        let s = self.into_ramp(r, r.end)?;
+        let s = self.seconds_into(r, r.end)?;
         u64::try_from(self.anchor_ns as i128 + (s * 1e9).round() as i128)
             .map_err(|_| TimeError::Overflow)
     }
@@ -184,7 +184,7 @@ impl Transport {
     pub fn ns_at(&self, c: Q) -> Result<u64, TimeError> {
         match self.ramp {
             Some(r) if c > self.anchor_cycle && c <= r.end => {
-                let s = self.into_ramp(r, c)?;
+                let s = self.seconds_into(r, c)?;
                 u64::try_from(self.anchor_ns as i128 + (s * 1e9).round() as i128)
                     .map_err(|_| TimeError::Overflow)
             }

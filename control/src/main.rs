@@ -98,12 +98,19 @@ enum Command {
         per_cycle: Option<u32>,
     },
     /// Set a node's parameter to a number or a kernel signal expression.
+    #[command(
+        after_help = "EXAMPLES:\n  khorus set pad.cutoff 1200\n  khorus set pad.gain 0.2 --over 8    # fade over 8 bars from the next one\n  khorus set pad.cutoff 'range(io, 200, 4000)'"
+    )]
     Set {
         /// NODE.PARAM (gain, pan, mute, or a control of its definition).
         target: String,
         /// A number, or an expression such as "range(io, 200, 4000)".
         #[arg(allow_hyphen_values = true)]
         value: String,
+        /// Move there over BARS bars (cycles), in a straight line from the next cycle
+        /// boundary (an instrument's gain, pan or number control; others jump).
+        #[arg(long, value_name = "BARS")]
+        over: Option<u32>,
     },
     /// Route a node into an effect with a send level.
     Route {
@@ -128,12 +135,19 @@ enum Command {
         action: NodeAction,
     },
     /// Set the tempo.
+    #[command(
+        after_help = "EXAMPLES:\n  khorus tempo 96\n  khorus tempo 140 --over 8    # accelerate over 8 bars, linear in bars"
+    )]
     Tempo {
         /// Beats per minute, 1..=999.
         bpm: f64,
         /// Beats per cycle, 1..=64.
         #[arg(long)]
         beats_per_cycle: Option<u32>,
+        /// Ramp there over BARS bars (cycles) from the next cycle boundary, the tempo linear
+        /// in bars and the beat grid continuous (the beats per cycle stay as they are).
+        #[arg(long, value_name = "BARS")]
+        over: Option<u32>,
     },
     /// Silence a node's pattern (NODE), a curve (NODE.PARAM), or everything (patterns and
     /// the score).
@@ -222,6 +236,11 @@ enum SessionAction {
     Load {
         /// The file.
         file: PathBuf,
+        /// Move every number that differs (gains, pans, number controls, tempo) to the
+        /// file's over BARS bars (cycles) from the next cycle boundary; the rest changes at
+        /// once.
+        #[arg(long, value_name = "BARS")]
+        over: Option<u32>,
     },
     /// Back to the session khorus starts with (the ambient score through the built-in patch,
     /// no patterns): what was changed since is gone.
@@ -311,6 +330,14 @@ fn main() -> ExitCode {
 struct UsageError(String);
 
 /// Sends one batch of changes and says so.
+/// `change`, made over `over` bars if given.
+fn over_bars(over: Option<u32>, change: Change) -> Vec<Change> {
+    match over {
+        Some(bars) => vec![Change::Over { bars }, change],
+        None => vec![change],
+    }
+}
+
 fn batch(config: &BusConfig, changes: Vec<Change>) -> Result<()> {
     match client::call(config, &ControlCommand::Batch(changes))? {
         ControlReply::Applied { version } => {
@@ -361,6 +388,13 @@ fn print_session(s: &khorus::session::Session) {
     }
     for r in &s.routes {
         println!("route {} -> {} {}", r.from, r.to, r.level);
+    }
+    for r in &s.ramps {
+        let start = r.start.as_deref().unwrap_or("the next cycle");
+        println!(
+            "ramp {} {} -> {} over {} bars from cycle {start}",
+            r.what, r.from, r.to, r.bars
+        );
     }
 }
 
@@ -454,18 +488,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Session { json, action } => match action {
             Some(action) => {
-                let (json, done) = match action {
-                    SessionAction::Load { file } => (
+                let (json, done, over) = match action {
+                    SessionAction::Load { file, over } => (
                         std::fs::read_to_string(&file)
                             .with_context(|| format!("failed to read {}", file.display()))?,
                         "loaded",
+                        over,
                     ),
                     SessionAction::Reset => (
                         serde_json::to_string(&khorus::session::Session::default_session())?,
                         "reset",
+                        None,
                     ),
                 };
-                match client::call(&config, &ControlCommand::LoadSession { json })? {
+                match client::call(&config, &ControlCommand::LoadSession { json, over })? {
                     ControlReply::Applied { version } => {
                         println!("{done} (session version {version})");
                         Ok(())
@@ -495,7 +531,11 @@ fn run(cli: Cli) -> Result<()> {
             &config,
             vec![client::play(&target, &pattern, quantum, per_cycle)?],
         ),
-        Command::Set { target, value } => batch(&config, vec![client::set(&target, &value)?]),
+        Command::Set {
+            target,
+            value,
+            over,
+        } => batch(&config, over_bars(over, client::set(&target, &value)?)),
         Command::Route { from, to, level } => {
             batch(&config, vec![Change::Route { from, to, level }])
         }
@@ -518,12 +558,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tempo {
             bpm,
             beats_per_cycle,
+            over,
         } => batch(
             &config,
-            vec![Change::Tempo {
-                bpm,
-                beats_per_cycle,
-            }],
+            over_bars(
+                over,
+                Change::Tempo {
+                    bpm,
+                    beats_per_cycle,
+                },
+            ),
         ),
         Command::Hush { node } => batch(
             &config,

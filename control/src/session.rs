@@ -8,6 +8,7 @@
 //! [`crate::session::plan`]'s job.
 
 pub mod plan;
+pub mod ramps;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use khorus_composer::transport;
 use khorus_synth::ir::SynthDef;
 use khorus_synth::schema::{POLYPHONY, Param, table};
+
+pub use ramps::Ramp;
 
 /// Most nodes a session holds (the published id table's size).
 pub const MAX_NODES: usize = khorus_bus::services::ids::MAX_NODES;
@@ -45,6 +48,9 @@ pub struct Session {
     /// The next node id to give.
     #[serde(default = "first_id")]
     pub next_id: u32,
+    /// Numbers on their way to their values over bars (see [`ramps`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ramps: Vec<Ramp>,
 }
 
 fn first_id() -> u32 {
@@ -346,6 +352,7 @@ impl Session {
             nodes: BTreeMap::new(),
             routes: Vec::new(),
             next_id: 1,
+            ramps: Vec::new(),
         }
     }
 
@@ -420,6 +427,7 @@ impl Session {
             nodes,
             routes,
             next_id: _,
+            ramps,
         } = self;
         let mut out = Vec::new();
         let mut by_id: Vec<_> = nodes.iter().collect();
@@ -503,25 +511,65 @@ impl Session {
                 params: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             });
         }
+        for Ramp {
+            what,
+            from,
+            to,
+            bars,
+            start,
+        } in ramps
+        {
+            out.push(Change::Ramp {
+                what: what.clone(),
+                from: *from,
+                to: *to,
+                bars: *bars,
+                start: start.clone(),
+            });
+        }
         out
     }
 
     /// The session after `changes`, or the first change that cannot be made. `self` is
     /// never modified.
+    ///
+    /// A [`Change::Over`] anywhere makes the numbers the batch changes ramp (see [`ramps`]);
+    /// a number changed without one ends its ramp.
     pub fn apply(&self, changes: &[Change]) -> Result<Session, BatchError> {
         let mut next = self.clone();
+        let mut over = 0;
         for (i, change) in changes.iter().enumerate() {
-            next.apply_one(change).map_err(|message| BatchError {
+            let refused = |message| BatchError {
                 index: i + 1,
                 what: describe(change),
                 message,
-            })?;
+            };
+            match change {
+                Change::Over { bars } => over = ramps::check_bars(*bars).map_err(refused)?,
+                Change::Ramp {
+                    what,
+                    from,
+                    to,
+                    bars,
+                    start,
+                } => next
+                    .add_ramp(Ramp {
+                        what: what.clone(),
+                        from: *from,
+                        to: *to,
+                        bars: *bars,
+                        start: start.clone(),
+                    })
+                    .map_err(refused)?,
+                _ => next.apply_one(change).map_err(refused)?,
+            }
         }
         next.check_routes().map_err(|message| BatchError {
             index: changes.len(),
             what: "routes".into(),
             message,
         })?;
+        next.settle_ramps(self, over);
         Ok(next)
     }
 
@@ -647,6 +695,8 @@ impl Session {
                 }
                 Ok(())
             }
+            // Batch-wide: [`Session::apply`] reads them.
+            Change::Over { .. } | Change::Ramp { .. } => Ok(()),
         }
     }
 
@@ -897,6 +947,8 @@ pub fn describe(change: &Change) -> String {
         Change::Tempo { .. } => "tempo".into(),
         Change::Score { name, .. } => format!("score {name}"),
         Change::HushAll => "hush".into(),
+        Change::Over { bars } => format!("over {bars} bars"),
+        Change::Ramp { what, .. } => format!("ramp {what}"),
     }
 }
 

@@ -531,16 +531,31 @@ impl Control {
                 Ok(ControlReply::Common(CommonReply::Ack))
             }
             ControlCommand::Batch(changes) => self.apply(&changes),
-            ControlCommand::Session => Ok(ControlReply::Session {
-                json: state::session_json(&self.session),
-            }),
-            ControlCommand::LoadSession { json } => {
-                let next: Session = serde_json::from_str(&json)
+            ControlCommand::Session => {
+                // Ramps that have ended are not shown (the next batch drops them).
+                let now = self
+                    .transport
+                    .map(|t| t.cycle_at(khorus_bus::clock::now_ns()));
+                let json = match now {
+                    Some(c) if self.session.ramps.iter().any(|r| r.done_by(c)) => {
+                        let mut shown = self.session.clone();
+                        shown.ramps.retain(|r| !r.done_by(c));
+                        state::session_json(&shown)
+                    }
+                    _ => state::session_json(&self.session),
+                };
+                Ok(ControlReply::Session { json })
+            }
+            ControlCommand::LoadSession { json, over } => {
+                let mut next: Session = serde_json::from_str(&json)
                     .map_err(|e| invalid(format!("session JSON: {e}")))?;
                 // Every node of the new session must be a valid change, as if added anew.
                 Session::empty()
                     .apply(&next.to_changes())
                     .map_err(invalid)?;
+                let over = crate::session::ramps::check_bars(over.unwrap_or(0))
+                    .map_err(|e| invalid(format!("--over: {e}")))?;
+                next.settle_ramps(&self.session, over);
                 self.commit(next)
             }
             ControlCommand::Stages => Ok(ControlReply::Stages(

@@ -48,6 +48,10 @@ pub enum ComposerCommand {
         /// Its parameters (unset ones keep their defaults).
         params: ScoreParams,
     },
+    /// Moves parameters along straight lines (linear in cycles) over spans of cycles:
+    /// krach's transition. A ramp replaces the one on the same parameter; one of 0 cycles
+    /// ends it where it is. The reply names where the last one starts.
+    Ramps(Vec<ParamRamp>),
     /// Asks for the notes it published that have not ended yet (sounding now, or still ahead),
     /// at most [`SOUNDING_MAX`]: what a synth that has just (re)started missed, so that control
     /// can hand them over ([`crate::commands::synth::SynthCommand::Resume`]) and a drone does
@@ -258,6 +262,24 @@ pub struct TempoChange {
     /// cycle boundary (from the horizon when a ramp is already running); unset or 0 jumps.
     #[serde(default)]
     pub over: Option<u32>,
+}
+
+/// A parameter moving from one value to another over a span of cycles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamRamp {
+    /// The node (id assigned by control).
+    pub node: u32,
+    /// Its parameter (id assigned by control).
+    pub param: u32,
+    /// The value at the start.
+    pub from: f32,
+    /// The value at the end (and after).
+    pub to: f32,
+    /// Where it starts: a cycle, exact (`n/d`: a ramp resumed after a restart), or `None`
+    /// for the next cycle boundary.
+    pub start: Option<String>,
+    /// Its length in cycles (bars); 0 ends a ramp on this parameter.
+    pub cycles: u32,
 }
 
 /// Transport actions.

@@ -24,6 +24,9 @@ pub enum ControlCommand {
     LoadSession {
         /// The session.
         json: String,
+        /// Bars over which the numbers that differ move to the loaded values (`None` or 0:
+        /// at once), as [`Change::Over`].
+        over: Option<u32>,
     },
     /// One report per stage.
     Stages,
@@ -110,6 +113,30 @@ pub enum Change {
     },
     /// Silences every node's pattern and the score.
     HushAll,
+    /// The numbers this batch changes — gain, pan and number controls of instruments, and
+    /// the tempo — move to their new values over `bars` bars (cycles), in a straight line in
+    /// bars from the next cycle boundary, instead of jumping: krach's transition. Anywhere in
+    /// the batch; 0 jumps.
+    Over {
+        /// Bars (cycles), 0..=1024.
+        bars: u32,
+    },
+    /// A ramp in progress, as the session records it (`khorus session --json`; a session file
+    /// restores it): `what` (`tempo` or `node.param`) moves from `from` to `to` over `bars`
+    /// bars from cycle `start`. Made by [`Change::Over`]; written by hand, it must name a
+    /// number the session holds, and `to` must be its value.
+    Ramp {
+        /// `tempo`, or `node.param`.
+        what: String,
+        /// The value at its start.
+        from: f64,
+        /// The value it reaches (the session's).
+        to: f64,
+        /// Bars (cycles), 1..=1024.
+        bars: u32,
+        /// The cycle it starts at, exact (`n/d`); unset until the composer has placed it.
+        start: Option<String>,
+    },
 }
 
 /// What a node's slot plays: the composer's whole slot language

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use khorus_bus::commands::composer::{
-    ComposerCommand, ControlParam, ControlSpec, NoteRoute, ScoreParams, ScoreRoutes, SlotSpec,
-    Source, Target, TempoChange, TransportInfo,
+    ComposerCommand, ControlParam, ControlSpec, NoteRoute, ParamRamp, ScoreParams, ScoreRoutes,
+    SlotSpec, Source, Target, TempoChange, TransportInfo,
 };
 use khorus_bus::commands::control::PatternSpec;
 use khorus_bus::commands::synth::SynthCommand;
@@ -42,6 +42,8 @@ pub struct Plan {
     pub score: Option<ComposerCommand>,
     /// The score's tempo, bpm (its default or its `bpm` parameter), if a score plays.
     pub score_bpm: Option<f64>,
+    /// The session's number ramps, as the composer plays them.
+    pub ramps: Vec<ParamRamp>,
 }
 
 /// Why a session cannot be played: the element at fault and the stage's words.
@@ -76,7 +78,8 @@ impl Plan {
     }
 
     fn checked(session: &Session, old: Option<&Plan>) -> Result<Self, PlanError> {
-        let graph = graph_of(session)?;
+        let mut graph = graph_of(session)?;
+        hold_ramped(&mut graph, session, old.map(|o| &o.graph));
         let checked = match old.map(|o| graph.changed_since(&o.graph)) {
             Some(None) => Ok(()),
             Some(Some(part)) => part.check(CHECK_RATE),
@@ -138,12 +141,7 @@ impl Plan {
                 check(format!("ctl/{name}/{param}"), spec, &element)?;
             }
         }
-        let tempo = session.tempo.map(|t| TempoChange {
-            bpm: Some(t.bpm),
-            cps: None,
-            beats_per_cycle: Some(t.beats_per_cycle),
-            over: None,
-        });
+        let (ramps, tempo) = ramps_of(session);
         let score = match &session.score {
             None => None,
             Some(choice) => {
@@ -192,7 +190,24 @@ impl Plan {
             tempo,
             score,
             score_bpm,
+            ramps,
         })
+    }
+
+    /// Takes the session's ramps again (after the composer placed the new ones).
+    pub fn refresh_ramps(&mut self, session: &Session) {
+        (self.ramps, self.tempo) = ramps_of(session);
+    }
+
+    /// The ramps a restarted stage resumes where they are (those the composer has placed).
+    pub fn ramps_resumed(&self) -> Option<ComposerCommand> {
+        let placed: Vec<ParamRamp> = self
+            .ramps
+            .iter()
+            .filter(|r| r.start.is_some())
+            .cloned()
+            .collect();
+        (!placed.is_empty()).then_some(ComposerCommand::Ramps(placed))
     }
 
     /// Everything the composer needs, in order, to play this plan from scratch (after a
@@ -226,6 +241,8 @@ impl Plan {
             over: None,
         }));
         out.extend(tempo.map(ComposerCommand::Tempo));
+        // On the old clock, the ramps go on from where they are.
+        out.extend(self.ramps_resumed());
         out
     }
 
@@ -279,6 +296,26 @@ impl Plan {
                     slot: Some(slot.clone()),
                 });
             }
+        }
+        // New ramps start; ramps gone from the session end where they are.
+        let key = |r: &ParamRamp| (r.node, r.param);
+        let mut ramps: Vec<ParamRamp> = self
+            .ramps
+            .iter()
+            .filter(|r| !old.ramps.contains(r))
+            .cloned()
+            .collect();
+        for r in &old.ramps {
+            if !self.ramps.iter().any(|n| key(n) == key(r)) {
+                ramps.push(ParamRamp {
+                    cycles: 0,
+                    start: None,
+                    ..r.clone()
+                });
+            }
+        }
+        if !ramps.is_empty() {
+            out.push(ComposerCommand::Ramps(ramps));
         }
         out
     }
@@ -337,6 +374,80 @@ pub fn graph_of(session: &Session) -> Result<GraphSpec, PlanError> {
         effects,
         ids,
     })
+}
+
+/// The composer's side of the session's ramps: the number ramps with ids, and the tempo (a
+/// ramp not yet placed goes with it).
+fn ramps_of(session: &Session) -> (Vec<ParamRamp>, Option<TempoChange>) {
+    let mut ramps = Vec::new();
+    let mut tempo_over = None;
+    for r in &session.ramps {
+        let Some((node, param)) = r.param() else {
+            tempo_over = r.start.is_none().then_some(r.bars);
+            continue;
+        };
+        let Some(n) = session.nodes.get(node) else {
+            continue;
+        };
+        let Some(&param) = n.params.get(param) else {
+            continue;
+        };
+        ramps.push(ParamRamp {
+            node: n.id,
+            param,
+            from: r.from as f32,
+            to: r.to as f32,
+            start: r.start.clone(),
+            cycles: r.bars,
+        });
+    }
+    let tempo = session.tempo.map(|t| TempoChange {
+        bpm: Some(t.bpm),
+        cps: None,
+        beats_per_cycle: Some(t.beats_per_cycle),
+        over: tempo_over,
+    });
+    (ramps, tempo)
+}
+
+/// While a number ramps, the graph keeps the value the synth has for it (`old`'s, else where
+/// the ramp starts): the composer's curve points move it, and a graph edit elsewhere must not
+/// set it.
+fn hold_ramped(graph: &mut GraphSpec, session: &Session, old: Option<&GraphSpec>) {
+    for r in &session.ramps {
+        let Some((node, param)) = r.param() else {
+            continue;
+        };
+        let value_in = |g: &GraphSpec| {
+            let i = g
+                .instruments
+                .iter()
+                .find(|i| i.name.as_deref() == Some(node))?;
+            match param {
+                "gain" => Some(i.gain),
+                "pan" => Some(i.pan),
+                p => i.controls.get(p).copied(),
+            }
+        };
+        if param == "gain" && session.nodes.get(node).is_some_and(|n| n.mute) {
+            continue;
+        }
+        let held = old.and_then(value_in).unwrap_or(r.from as f32);
+        let Some(i) = graph
+            .instruments
+            .iter_mut()
+            .find(|i| i.name.as_deref() == Some(node))
+        else {
+            continue;
+        };
+        match param {
+            "gain" => i.gain = held,
+            "pan" => i.pan = held,
+            p => {
+                i.controls.insert(p.to_string(), held);
+            }
+        }
+    }
 }
 
 /// A node's numeric control values (expressions and curve patterns are the composer's).

@@ -287,13 +287,29 @@ mod round_trip {
             nodes in proptest::collection::vec(node(), 0..12),
             tempo in proptest::option::of((4u16..=3996, 1u32..=64)),
             score in proptest::option::of(0usize..4),
+            ramp in proptest::option::of((1u32..=64, 0u16..=4000, proptest::option::of(0i64..1000))),
         ) {
             let changes = batch(&nodes, tempo, score);
             // Effects routed into each other both ways are refused; such a batch makes
             // no session to rebuild.
-            let Ok(s) = Session::empty().apply(&changes) else {
+            let Ok(mut s) = Session::empty().apply(&changes) else {
                 return Ok(());
             };
+            // Ramps in progress: every instrument's gain and the tempo, over some bars,
+            // placed (as the composer answers) or not yet.
+            if let Some((bars, to, start)) = ramp {
+                let mut over = vec![Change::Over { bars }];
+                for (name, n) in &s.nodes {
+                    if n.kind() == Kind::Instrument {
+                        over.push(set(name, "gain", f64::from(to) / 1000.0));
+                    }
+                }
+                over.push(Change::Tempo { bpm: 30.0 + f64::from(to) / 10.0, beats_per_cycle: None });
+                s = s.apply(&over).expect("ramps");
+                for r in &mut s.ramps {
+                    r.start = start.map(|c| format!("{c}/4"));
+                }
+            }
             let rebuilt = Session::empty().apply(&s.to_changes());
             prop_assert_eq!(rebuilt, Ok(s));
         }

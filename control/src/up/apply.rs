@@ -22,13 +22,14 @@ impl Control {
         let kind = self.stages[i].kind;
         let result = match kind {
             StageKind::Synth => send(&mut self.clients.synth, &[self.plan.synth_replay()])
-                .and_then(|()| self.hand_over()),
+                .and_then(|_| self.hand_over())
+                .and_then(|()| self.resume_ramps()),
             StageKind::Composer => {
                 let cmds = match &self.clock_at_exit.take().or(self.transport) {
                     Some(t) => self.plan.composer_replay_following(transport_info(t)),
                     None => self.plan.composer_replay(),
                 };
-                send(&mut self.clients.composer, &cmds)
+                send(&mut self.clients.composer, &cmds).map(drop)
             }
             _ => Ok(()),
         };
@@ -58,7 +59,18 @@ impl Control {
             return Ok(());
         }
         tracing::info!("handing {} sounding notes to the synth", notes.len());
-        send(&mut self.clients.synth, &[SynthCommand::Resume { notes }])
+        send(&mut self.clients.synth, &[SynthCommand::Resume { notes }]).map(drop)
+    }
+
+    /// A restarted synth holds each ramping number where the graph has it: the composer steps
+    /// it to where its ramp has got to, then goes on.
+    fn resume_ramps(&mut self) -> Result<(), String> {
+        match self.plan.ramps_resumed() {
+            Some(cmd) if self.ready(StageKind::Composer) => {
+                send(&mut self.clients.composer, &[cmd]).map(drop)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn ready(&self, kind: StageKind) -> bool {
@@ -76,8 +88,13 @@ impl Control {
 
     /// Plays `next` through the stages; if one refuses, what was sent is undone and the
     /// session stays as it was.
-    pub(super) fn commit(&mut self, next: Session) -> Reply<ControlReply> {
-        let plan = Plan::after(&next, &self.plan).map_err(invalid)?;
+    pub(super) fn commit(&mut self, mut next: Session) -> Reply<ControlReply> {
+        // Ramps that have ended are done with (the graph then holds their values).
+        if let Some(t) = &self.transport {
+            let now = t.cycle_at(clock::now_ns());
+            next.ramps.retain(|r| !r.done_by(now));
+        }
+        let mut plan = Plan::after(&next, &self.plan).map_err(invalid)?;
         let synth_cmds = plan.synth_changes(&self.plan);
         let composer_cmds = plan.composer_changes(&self.plan);
         let synth_up = self.ready(StageKind::Synth);
@@ -90,7 +107,11 @@ impl Control {
             }
             return Err(invalid(e));
         }
-        if composer_up && let Err(e) = send(&mut self.clients.composer, &composer_cmds) {
+        let replies = match composer_up {
+            true => send(&mut self.clients.composer, &composer_cmds),
+            false => Ok(Vec::new()),
+        };
+        if let Err(e) = replies {
             self.forward_failed += 1;
             let undo = self.plan.composer_changes(&plan);
             if send(&mut self.clients.composer, &undo).is_err() {
@@ -103,6 +124,10 @@ impl Control {
                 }
             }
             return Err(invalid(e));
+        }
+        if let Ok(replies) = replies {
+            place_ramps(&mut next, &self.session, &composer_cmds, &replies);
+            plan.refresh_ramps(&next);
         }
         let nodes_changed = ids_of(&self.session) != ids_of(&next);
         self.session = next;
@@ -222,15 +247,54 @@ fn transport_info(t: &TransportState) -> TransportInfo {
     }
 }
 
-/// Sends `cmds` to a stage in order, stopping at the first it refuses or does not answer.
+/// Records where the composer started the ramps a batch began (its answers to `Tempo` with
+/// `over` and to `Ramps`); a ramp that replaced one in progress starts where that one had
+/// got to, as in the composer.
+fn place_ramps(
+    next: &mut Session,
+    old: &Session,
+    cmds: &[ComposerCommand],
+    replies: &[ComposerReply],
+) {
+    let mut tempo_at = None;
+    let mut params_at = None;
+    for (cmd, reply) in cmds.iter().zip(replies) {
+        let ComposerReply::Applied { at_cycle } = reply else {
+            continue;
+        };
+        match cmd {
+            ComposerCommand::Tempo(t) if t.over.is_some_and(|b| b > 0) => {
+                tempo_at = Some(at_cycle.clone())
+            }
+            ComposerCommand::Ramps(_) => params_at = Some(at_cycle.clone()),
+            _ => {}
+        }
+    }
+    for r in next.ramps.iter_mut().filter(|r| r.start.is_none()) {
+        r.start = match r.param() {
+            None => tempo_at.clone(),
+            Some(_) => params_at.clone(),
+        };
+        let start = r.start_cycle();
+        if let (Some(c), Some(before)) = (start, old.ramp_of(&r.what))
+            && before.start.is_some()
+        {
+            r.from = before.value_at(c);
+        }
+    }
+}
+
+/// Sends `cmds` to a stage in order, stopping at the first it refuses or does not answer;
+/// the answers, in order.
 fn send<Req: Serialize, Resp: DeserializeOwned>(
     client: &mut CommandClient<Req, Resp>,
     cmds: &[Req],
-) -> Result<(), String> {
-    for cmd in cmds {
-        client
-            .call(cmd, STAGE_TIMEOUT)
-            .map_err(|e| format!("{}: {e}", client.stage().name()))?;
-    }
-    Ok(())
+) -> Result<Vec<Resp>, String> {
+    cmds.iter()
+        .map(|cmd| {
+            client
+                .call(cmd, STAGE_TIMEOUT)
+                .map_err(|e| format!("{}: {e}", client.stage().name()))
+        })
+        .collect()
 }

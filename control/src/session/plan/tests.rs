@@ -3,7 +3,7 @@
 
 use super::*;
 use khorus_bus::commands::composer::{
-    ControlParam, ControlSpec, ControlValue as Values, Simple, Transform,
+    ComposerReply, ControlParam, ControlSpec, ControlValue as Values, Simple, Transform,
 };
 use khorus_bus::commands::control::{Change, PatternControl, PatternSpec, Value};
 use khorus_composer::stage::{Composer, Options};
@@ -426,4 +426,186 @@ fn a_plan_after_another_checks_what_changed_and_refuses_the_same() {
     assert_eq!(part.effects.len(), 2);
     assert!(part.ids.contains_key("bass") && !part.ids.contains_key("pad"));
     assert!(g.changed_since(&g).is_none());
+}
+
+#[test]
+fn a_batch_over_bars_ramps_gain_and_tempo_in_the_composer_and_holds_the_graph() {
+    let s = Session::default_session();
+    let p0 = Plan::of(&s).unwrap();
+    let mut c = composer_given(p0.composer_replay(), 0);
+    let now = play(&mut c, 0, 11);
+    let from_bpm = c.scheduler().transport().bpm();
+    let s1 = s
+        .apply(&[
+            Change::Over { bars: 4 },
+            Change::Set {
+                node: "pad".into(),
+                param: "gain".into(),
+                value: Value::Number(0.25),
+            },
+            Change::Tempo {
+                bpm: from_bpm + 20.0,
+                beats_per_cycle: None,
+            },
+        ])
+        .unwrap();
+    let whats: Vec<&str> = s1.ramps.iter().map(|r| r.what.as_str()).collect();
+    assert_eq!(whats, ["pad.gain", "tempo"]);
+    assert_eq!(
+        s1.nodes["pad"].gain, 0.25,
+        "the session holds where it goes"
+    );
+    let p1 = Plan::after(&s1, &p0).unwrap();
+    // The synth is not told: the graph keeps the gain it has, the composer moves it.
+    assert_eq!(p1.synth_changes(&p0), vec![]);
+    let cmds = p1.composer_changes(&p0);
+    assert!(matches!(
+        &cmds[..],
+        [ComposerCommand::Tempo(TempoChange { over: Some(4), .. }), ComposerCommand::Ramps(r)]
+            if r.len() == 1 && r[0].from == 1.0 && r[0].to == 0.25 && r[0].start.is_none()
+    ));
+    let mut starts = Vec::new();
+    for cmd in cmds {
+        match c.handle(cmd, now).unwrap() {
+            ComposerReply::Applied { at_cycle } => starts.push(at_cycle),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(starts[0], starts[1], "both from the same bar");
+    let start: f64 = starts[0]
+        .parse::<khorus_composer::time::Q>()
+        .unwrap()
+        .to_f64();
+    // Play it through: the gain's points fall on the line, the tempo's beats too. Half way
+    // the composer restarts and follows the old clock (as control replays it).
+    let mut placed = s1.clone();
+    for r in &mut placed.ramps {
+        r.start = Some(starts[0].clone());
+    }
+    let pad = (s1.nodes["pad"].id, s1.nodes["pad"].params["gain"]);
+    let mut points = Vec::new();
+    let mut beats = Vec::new();
+    let mut t = now;
+    for i in 0..200 {
+        t += 100_000_000;
+        if i == 60 {
+            let clock = c.transport_info();
+            assert!(clock.ramp.is_some(), "mid-ramp");
+            let cmds = Plan::of(&placed).unwrap().composer_replay_following(clock);
+            c = composer_given(cmds, t);
+            assert_eq!(c.scheduler().ramps().len(), 1, "the gain ramp goes on");
+            assert!(
+                c.scheduler().transport().ramp().is_some(),
+                "so does the tempo's"
+            );
+        }
+        let batch = c.tick(t).unwrap();
+        points.extend(
+            batch
+                .curves
+                .into_iter()
+                .filter(|p| (p.node, p.param) == pad),
+        );
+        let tr = c.scheduler().transport();
+        let beat = tr.anchor().1.to_f64() * 4.0;
+        if beats.last().is_none_or(|&(b, _)| b != beat) {
+            beats.push((beat, tr.bpm()));
+        }
+    }
+    let linear: Vec<f32> = points
+        .iter()
+        .filter(|p| p.shape() == khorus_bus::CurveShape::Linear)
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(linear.len(), 16, "one point a beat: {points:?}");
+    for (k, v) in linear.iter().enumerate() {
+        let want = 1.0 - 0.75 * (k + 1) as f32 / 16.0;
+        assert!((v - want).abs() < 1e-6, "beat {}: {v}", k + 1);
+    }
+    // The steps: its start (1.0), and where the line was when the new composer resumed it.
+    let steps: Vec<f32> = points
+        .iter()
+        .filter(|p| p.shape() == khorus_bus::CurveShape::Step)
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(steps.len(), 2, "{points:?}");
+    assert!(
+        steps[0] == 1.0 && steps[1] < 1.0 && steps[1] > 0.25,
+        "{steps:?}"
+    );
+    for &(beat, bpm) in beats.iter().filter(|(b, _)| *b >= start * 4.0) {
+        let x = ((beat - start * 4.0) / 16.0).min(1.0);
+        let want = from_bpm + 20.0 * x;
+        assert!(
+            (bpm - want).abs() < 0.1,
+            "beat {beat}: {bpm} bpm, want {want}"
+        );
+    }
+    assert!(
+        beats
+            .iter()
+            .any(|&(_, bpm)| (bpm - from_bpm - 20.0).abs() < 1e-9),
+        "it got there"
+    );
+    assert!(c.scheduler().ramps().is_empty() && c.scheduler().transport().ramp().is_none());
+}
+
+#[test]
+fn a_ramp_ends_when_its_number_changes_and_a_hand_written_one_must_end_at_the_value() {
+    let s = Session::default_session();
+    let over = |bars, gain| {
+        vec![
+            Change::Over { bars },
+            Change::Set {
+                node: "pad".into(),
+                param: "gain".into(),
+                value: Value::Number(gain),
+            },
+        ]
+    };
+    let s1 = s.apply(&over(8, 0.5)).unwrap();
+    assert_eq!(s1.ramps.len(), 1);
+    // Something else changes: the ramp goes on.
+    let s2 = s1
+        .apply(&[Change::Set {
+            node: "bass".into(),
+            param: "gain".into(),
+            value: Value::Number(0.7),
+        }])
+        .unwrap();
+    assert_eq!(s2.ramps, s1.ramps);
+    // The number set again at once: the ramp ends, and the composer is told.
+    let s3 = s2.apply(&over(0, 0.9)).unwrap();
+    assert!(s3.ramps.is_empty());
+    let (p2, p3) = (Plan::of(&s2).unwrap(), Plan::of(&s3).unwrap());
+    assert!(matches!(
+        &p3.composer_changes(&p2)[..],
+        [ComposerCommand::Ramps(r)] if r.len() == 1 && r[0].cycles == 0
+    ));
+    assert!(
+        s.apply(&over(2000, 0.5))
+            .unwrap_err()
+            .message
+            .contains("1..=1024")
+    );
+    let e = s
+        .apply(&[Change::Ramp {
+            what: "pad.gain".into(),
+            from: 0.0,
+            to: 0.5,
+            bars: 4,
+            start: Some("8".into()),
+        }])
+        .unwrap_err();
+    assert!(e.message.contains("the value is 1"), "{e}");
+    let e = s
+        .apply(&[Change::Ramp {
+            what: "reverb.room".into(),
+            from: 0.0,
+            to: 0.5,
+            bars: 4,
+            start: None,
+        }])
+        .unwrap_err();
+    assert!(e.message.contains("not a number that ramps"), "{e}");
 }
