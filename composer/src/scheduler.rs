@@ -84,9 +84,11 @@ impl Scheduler {
         self.horizon
     }
 
-    /// Nothing to make: the transport is stopped or no slot plays anything now or later.
+    /// Nothing to make: the transport is stopped, or no slot plays anything now or later and
+    /// nothing ramps.
     pub fn idle(&self) -> bool {
-        !self.transport.running() || (self.slots.is_empty() && self.ramps.is_empty())
+        !self.transport.running()
+            || (self.slots.is_empty() && self.ramps.is_empty() && self.transport.ramp().is_none())
     }
 
     /// Names of the slots that play something now or later.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod lifecycle;
+mod ramps;
 mod scale;
 
 use std::path::Path;
