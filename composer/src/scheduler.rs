@@ -34,8 +34,19 @@ pub struct Voice {
 
 #[derive(Debug, Clone)]
 struct Slot {
-    /// (from cycle, voice) in increasing order; `None` is silence.
-    versions: Vec<(Q, Option<Voice>)>,
+    /// What it plays from when, in increasing order.
+    versions: Vec<Version>,
+}
+
+/// A slot's voice from a cycle on (`None` is silence), crossfading for `fade` cycles with the
+/// version before it: the notes of the old fade out while those of the new fade in (their
+/// velocities scaled along a straight line in cycles). A curve does not crossfade: it
+/// changes at `from`.
+#[derive(Debug, Clone)]
+struct Version {
+    from: Q,
+    voice: Option<Voice>,
+    fade: Q,
 }
 
 /// One advance's output.
@@ -95,7 +106,7 @@ impl Scheduler {
     pub fn active_slots(&self) -> Vec<&str> {
         self.slots
             .iter()
-            .filter(|(_, s)| s.versions.iter().any(|(_, v)| v.is_some()))
+            .filter(|(_, s)| s.versions.iter().any(|v| v.voice.is_some()))
             .map(|(n, _)| n.as_str())
             .collect()
     }
@@ -113,12 +124,28 @@ impl Scheduler {
         voice: Option<Voice>,
         quantum: Q,
     ) -> Result<Q, TimeError> {
+        self.set_slot_fading(slot, voice, quantum, Q::ZERO)
+    }
+
+    /// [`Scheduler::set_slot`], the notes crossfading with what the slot played over `fade`
+    /// cycles from there.
+    pub fn set_slot_fading(
+        &mut self,
+        slot: &str,
+        voice: Option<Voice>,
+        quantum: Q,
+        fade: Q,
+    ) -> Result<Q, TimeError> {
         let at = self.next_boundary(quantum)?;
         let s = self.slots.entry(slot.to_string()).or_insert_with(|| Slot {
             versions: Vec::new(),
         });
-        s.versions.retain(|(from, _)| *from < at);
-        s.versions.push((at, voice));
+        s.versions.retain(|v| v.from < at);
+        s.versions.push(Version {
+            from: at,
+            voice,
+            fade: fade.max(Q::ZERO),
+        });
         Ok(at)
     }
 
@@ -228,16 +255,22 @@ impl Scheduler {
             ) {
                 batch.errors.push((name.clone(), e));
             }
-            // Versions wholly before the target are done; keep the one in force.
-            let keep_from = slot
+            // Versions wholly before the target are done; keep the one in force (and the
+            // one before it while they crossfade).
+            let mut keep_from = slot
                 .versions
                 .iter()
-                .rposition(|(f, _)| *f <= target)
+                .rposition(|v| v.from <= target)
                 .unwrap_or(0);
+            if keep_from > 0
+                && (slot.versions[keep_from].from + slot.versions[keep_from].fade)? > target
+            {
+                keep_from -= 1;
+            }
             slot.versions.drain(..keep_from);
         }
         self.slots
-            .retain(|_, s| s.versions.iter().any(|(_, v)| v.is_some()));
+            .retain(|_, s| s.versions.iter().any(|v| v.voice.is_some()));
         self.ramps
             .emit(&self.transport, from, target, &mut batch.curves)?;
         batch.notes.sort_by_key(|n| n.t_ns);
@@ -257,18 +290,31 @@ fn emit_slot(
     ctx: &Context,
     batch: &mut Batch,
 ) -> Result<(), TimeError> {
-    for (i, (start, voice)) in slot.versions.iter().enumerate() {
-        let Some(voice) = voice else { continue };
-        let end = slot
-            .versions
-            .get(i + 1)
-            .map_or(to, |(next, _)| (*next).min(to));
-        let begin = (*start).max(from);
+    for (i, version) in slot.versions.iter().enumerate() {
+        let Some(voice) = &version.voice else {
+            continue;
+        };
+        let notes = matches!(voice.target, Target::Notes { .. });
+        let next = slot.versions.get(i + 1);
+        // Notes play on through the next version's crossfade; a curve stops where it starts.
+        let end = match next {
+            Some(n) if notes => (n.from + n.fade)?.min(to),
+            Some(n) => n.from.min(to),
+            None => to,
+        };
+        let begin = version.from.max(from);
         if begin >= end {
             continue;
         }
         for hap in voice.pattern.onsets(begin, end, ctx)? {
             let Some(whole) = hap.whole else { continue };
+            let weight = match notes {
+                true => fade_in(version, whole.begin)? * fade_out(next, whole.begin)?,
+                false => 1.0,
+            };
+            if weight <= 0.0 {
+                continue;
+            }
             let t_ns = transport.ns_at(whole.begin)?;
             let end_ns = transport.ns_at(whole.end)?;
             if t_ns < now_ns {
@@ -279,6 +325,7 @@ fn emit_slot(
                 &hap.value,
                 t_ns,
                 end_ns.saturating_sub(t_ns),
+                weight,
                 batch,
             );
         }
@@ -286,7 +333,23 @@ fn emit_slot(
     Ok(())
 }
 
-fn emit(target: Target, c: &Controls, t_ns: u64, span_ns: u64, batch: &mut Batch) {
+/// How far into its crossfade a version is at `c`: 0 at its start, 1 once it is over.
+fn fade_in(v: &Version, c: Q) -> Result<f64, TimeError> {
+    if v.fade <= Q::ZERO || c >= (v.from + v.fade)? {
+        return Ok(1.0);
+    }
+    Ok(((c - v.from)? / v.fade)?.to_f64().clamp(0.0, 1.0))
+}
+
+/// How much of a version is left at `c` while `next` fades in over it.
+fn fade_out(next: Option<&Version>, c: Q) -> Result<f64, TimeError> {
+    match next {
+        Some(n) if c >= n.from => Ok(1.0 - fade_in(n, c)?),
+        _ => Ok(1.0),
+    }
+}
+
+fn emit(target: Target, c: &Controls, t_ns: u64, span_ns: u64, weight: f64, batch: &mut Batch) {
     match target {
         Target::Notes {
             node,
@@ -300,7 +363,7 @@ fn emit(target: Target, c: &Controls, t_ns: u64, span_ns: u64, batch: &mut Batch
                 dur_ns: (span_ns as f64 * legato).round() as u64,
                 node,
                 note: c.note.unwrap_or(60.0).clamp(0.0, 127.0) as f32,
-                velocity: c.velocity.unwrap_or(DEFAULT_VELOCITY).clamp(0.0, 1.0) as f32,
+                velocity: (c.velocity.unwrap_or(DEFAULT_VELOCITY).clamp(0.0, 1.0) * weight) as f32,
                 channel: channel.unwrap_or(role.default_channel()).clamp(1, 16),
                 role: role as u8,
                 _pad: [0; 2],

@@ -33,6 +33,9 @@ use crate::watch::{self, SignalWatch};
 /// reads a frame a few milliseconds old, where an unaligned tick read one up to a period old.
 const AFTER_THE_FRAMES: Duration = Duration::from_millis(3);
 
+/// The longest crossfade of a slot's change, cycles.
+pub const MAX_FADE: u32 = 1024;
+
 /// The tick while the composer has nothing to make (hushed, or its transport stopped): often
 /// enough for the once-a-second status (and a newcomer's transport), and no more. A command wakes it at
 /// once, and a command that gives it something to make brings back the tick of half the
@@ -509,16 +512,21 @@ impl Composer {
                 self.shutdown = true;
                 Ok(ComposerReply::Common(CommonReply::Ack))
             }
-            ComposerCommand::SetSlot { slot, spec } => {
+            ComposerCommand::SetSlot { slot, spec, fade } => {
                 if slot.is_empty() || slot.len() > 64 || slot.starts_with("score/") {
                     return Err(refuse(
                         "slot: 1..=64 characters, not starting with \"score/\"",
                     ));
                 }
+                if fade > MAX_FADE {
+                    return Err(refuse(format!(
+                        "fade: {fade} cycles is more than {MAX_FADE}"
+                    )));
+                }
                 let (voice, quantum) = ir::compile(&spec).map_err(refuse)?;
                 let at = self
                     .sched
-                    .set_slot(&slot, Some(voice), quantum)
+                    .set_slot_fading(&slot, Some(voice), quantum, Q::int(fade as i64))
                     .map_err(refuse)?;
                 Ok(applied(at))
             }
@@ -590,6 +598,7 @@ pub fn check_slot(spec: &khorus_bus::commands::composer::SlotSpec) -> Result<(),
         ComposerCommand::SetSlot {
             slot: "check".into(),
             spec: spec.clone(),
+            fade: 0,
         },
         0,
     )

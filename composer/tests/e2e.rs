@@ -21,6 +21,7 @@ fn slot(src: &str, gate: &str) -> ComposerCommand {
     let gates = (!gate.is_empty()).then(|| Transform::Gate(gate.into()));
     ComposerCommand::SetSlot {
         slot: "lead".into(),
+        fade: 0,
         spec: SlotSpec {
             source: Source::Mini(src.into()),
             transforms: gates.into_iter().collect(),

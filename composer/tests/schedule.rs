@@ -212,3 +212,55 @@ fn a_tempo_ramp_is_linear_in_bars_and_notes_fall_on_its_grid_within_a_sample() {
         );
     }
 }
+
+#[test]
+fn a_pattern_changed_over_bars_crossfades_with_the_one_it_replaces() {
+    let transport = Transport::new(Q::int(120), 4, START).unwrap();
+    let mut s = Scheduler::new(transport, LOOKAHEAD);
+    s.set_slot("m", Some(voice("c4*4")), Q::ONE).unwrap();
+    let signals = Signals::default();
+    let mut notes = s.advance(START + 1_000_000_000, &signals).unwrap().notes;
+    let at = s
+        .set_slot_fading("m", Some(voice("g4*4")), Q::ONE, Q::int(2))
+        .unwrap();
+    assert_eq!(at, Q::ONE);
+    let mut now = START + 1_000_000_000;
+    while s.horizon() < Q::int(5) {
+        now += 30_000_000;
+        notes.extend(s.advance(now, &signals).unwrap().notes);
+    }
+    let cycle_of = |t: u64| (t - START) as f64 / 2e9;
+    let old: Vec<(f64, f32)> = notes
+        .iter()
+        .filter(|n| n.note == 67.0 - 7.0)
+        .map(|n| (cycle_of(n.t_ns), n.velocity))
+        .collect();
+    let new: Vec<(f64, f32)> = notes
+        .iter()
+        .filter(|n| n.note == 67.0)
+        .map(|n| (cycle_of(n.t_ns), n.velocity))
+        .filter(|&(c, _)| c < 5.0)
+        .collect();
+    // The old pattern: full before cycle 1, fading over cycles 1-3 (velocity 0.8 (1 - x)),
+    // gone after. The new: from cycle 1, fading in the same way.
+    for &(c, v) in &old {
+        let x = ((c - 1.0) / 2.0).clamp(0.0, 1.0) as f32;
+        assert!((v - 0.8 * (1.0 - x)).abs() < 1e-6, "old at {c}: {v}");
+        assert!(c < 3.0, "old at {c}");
+    }
+    assert_eq!(old.len(), 4 + 8, "a whole cycle, then the two of the fade");
+    for &(c, v) in &new {
+        let x = ((c - 1.0) / 2.0).clamp(0.0, 1.0) as f32;
+        assert!((v - 0.8 * x).abs() < 1e-6, "new at {c}: {v}");
+        assert!(c >= 1.25, "new at {c}: its first, at weight 0, is not sent");
+    }
+    assert_eq!(new.len(), 15, "cycles 1 to 5 but the first, silent");
+    // Both sound together through the fade: the crossfade is one of equal sums.
+    for &(c, v) in old.iter().filter(|(c, _)| *c >= 1.0) {
+        let other = new
+            .iter()
+            .find(|(d, _)| (d - c).abs() < 1e-9)
+            .map_or(0.0, |p| p.1);
+        assert!((v + other - 0.8).abs() < 1e-6, "at {c}: {v} + {other}");
+    }
+}

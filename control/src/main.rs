@@ -80,7 +80,7 @@ enum Command {
     /// mini-notation on NODE's notes, or on NODE.PARAM as a curve of its numbers; with
     /// --per-cycle N, the text on NODE.PARAM is a signal expression sampled N times a cycle.
     #[command(
-        after_help = "EXAMPLES:\n  khorus play bass 'a1 ~ [e2 a1] g1'\n  khorus play drums 'bd*2 [sn cp] hh? bd:1' --quantum 4\n  khorus play pad.cutoff '300 <1200 2400> 600'\n  khorus play pad.cutoff 'range(sine, 200, 2000)' --per-cycle 16\n  khorus hush pad.cutoff"
+        after_help = "EXAMPLES:\n  khorus play bass 'a1 ~ [e2 a1] g1'\n  khorus play drums 'bd*2 [sn cp] hh? bd:1' --quantum 4\n  khorus play pad.cutoff '300 <1200 2400> 600'\n  khorus play pad.cutoff 'range(sine, 200, 2000)' --per-cycle 16\n  khorus play bass 'e2 ~ b1 ~' --over 4    # crossfade over 4 bars\n  khorus hush pad.cutoff"
     )]
     Play {
         /// NODE (its notes) or NODE.PARAM (a curve on that parameter).
@@ -96,6 +96,10 @@ enum Command {
         /// cycle (1..=1024).
         #[arg(long)]
         per_cycle: Option<u32>,
+        /// Crossfade with the pattern it replaces over BARS bars (cycles): the old notes
+        /// fade out as the new fade in (a curve on NODE.PARAM switches at once).
+        #[arg(long, value_name = "BARS")]
+        over: Option<u32>,
     },
     /// Set a node's parameter to a number or a kernel signal expression.
     #[command(
@@ -527,9 +531,10 @@ fn run(cli: Cli) -> Result<()> {
             pattern,
             quantum,
             per_cycle,
+            over,
         } => batch(
             &config,
-            vec![client::play(&target, &pattern, quantum, per_cycle)?],
+            over_bars(over, client::play(&target, &pattern, quantum, per_cycle)?),
         ),
         Command::Set {
             target,

@@ -556,7 +556,7 @@ impl Control {
                 let over = crate::session::ramps::check_bars(over.unwrap_or(0))
                     .map_err(|e| invalid(format!("--over: {e}")))?;
                 next.settle_ramps(&self.session, over);
-                self.commit(next)
+                self.commit(next, over)
             }
             ControlCommand::Stages => Ok(ControlReply::Stages(
                 self.stages.iter_mut().map(|s| s.report()).collect(),

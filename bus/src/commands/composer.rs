@@ -27,6 +27,11 @@ pub enum ComposerCommand {
         slot: String,
         /// What to play.
         spec: SlotSpec,
+        /// Cycles (bars) over which its notes crossfade with what the slot played (the old
+        /// ones fading out as the new fade in, velocities along a straight line); 0 switches
+        /// at once. A curve switches at once either way.
+        #[serde(default)]
+        fade: u32,
     },
     /// Silences one slot (`Some`) or every slot and the score (`None`) at the next boundary.
     Hush {

@@ -46,6 +46,7 @@ fn status_reports_how_long_signal_frames_have_been_missing() {
 fn drone(mini: &str) -> ComposerCommand {
     ComposerCommand::SetSlot {
         slot: "drone".into(),
+        fade: 0,
         spec: khorus_bus::commands::composer::SlotSpec {
             source: khorus_bus::commands::composer::Source::Mini(mini.into()),
             transforms: vec![],

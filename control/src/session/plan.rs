@@ -220,6 +220,7 @@ impl Plan {
             out.push(ComposerCommand::SetSlot {
                 slot: slot.clone(),
                 spec: spec.clone(),
+                fade: 0,
             });
         }
         out
@@ -269,8 +270,9 @@ impl Plan {
         }
     }
 
-    /// The composer commands that take the composer from `old` to `self`.
-    pub fn composer_changes(&self, old: &Plan) -> Vec<ComposerCommand> {
+    /// The composer commands that take the composer from `old` to `self`; a node's new
+    /// pattern crossfades with its old one over `fade` cycles.
+    pub fn composer_changes(&self, old: &Plan, fade: u32) -> Vec<ComposerCommand> {
         let mut out = Vec::new();
         if self.score != old.score {
             out.push(self.score.clone().unwrap_or(ComposerCommand::SelectScore {
@@ -287,6 +289,7 @@ impl Plan {
                 out.push(ComposerCommand::SetSlot {
                     slot: slot.clone(),
                     spec: spec.clone(),
+                    fade,
                 });
             }
         }

@@ -83,12 +83,16 @@ impl Control {
     /// synth's graph build, the composer's compile and test query), then sent to the stages.
     pub(super) fn apply(&mut self, changes: &[Change]) -> Reply<ControlReply> {
         let next = self.session.apply(changes).map_err(invalid)?;
-        self.commit(next)
+        let over = changes.iter().rev().find_map(|c| match c {
+            Change::Over { bars } => Some(*bars),
+            _ => None,
+        });
+        self.commit(next, over.unwrap_or(0))
     }
 
-    /// Plays `next` through the stages; if one refuses, what was sent is undone and the
-    /// session stays as it was.
-    pub(super) fn commit(&mut self, mut next: Session) -> Reply<ControlReply> {
+    /// Plays `next` through the stages (patterns that change crossfading over `over` bars);
+    /// if one refuses, what was sent is undone and the session stays as it was.
+    pub(super) fn commit(&mut self, mut next: Session, over: u32) -> Reply<ControlReply> {
         // Ramps that have ended are done with (the graph then holds their values).
         if let Some(t) = &self.transport {
             let now = t.cycle_at(clock::now_ns());
@@ -96,7 +100,7 @@ impl Control {
         }
         let mut plan = Plan::after(&next, &self.plan).map_err(invalid)?;
         let synth_cmds = plan.synth_changes(&self.plan);
-        let composer_cmds = plan.composer_changes(&self.plan);
+        let composer_cmds = plan.composer_changes(&self.plan, over);
         let synth_up = self.ready(StageKind::Synth);
         let composer_up = self.ready(StageKind::Composer);
         if synth_up && let Err(e) = send(&mut self.clients.synth, &synth_cmds) {
@@ -113,7 +117,7 @@ impl Control {
         };
         if let Err(e) = replies {
             self.forward_failed += 1;
-            let undo = self.plan.composer_changes(&plan);
+            let undo = self.plan.composer_changes(&plan, 0);
             if send(&mut self.clients.composer, &undo).is_err() {
                 tracing::error!("could not undo a refused change in the composer");
             }

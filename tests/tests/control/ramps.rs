@@ -117,6 +117,31 @@ fn a_tempo_ramp_is_linear_in_bars_on_the_published_transport_through_a_composer_
         s.get("ramps").is_none().then_some(s)
     });
     assert_eq!(s["tempo"]["bpm"], 140.0);
+    // A pattern changed over 4 bars (a1 = MIDI 33 to e2 = 40) crossfades with the one it replaces: each old note
+    // fades out as the new one beside it fades in, their velocities summing to the default.
+    let mut notes = bus.subscriber::<NoteEvent>().unwrap();
+    let bass = up.node_id("bass");
+    up.ok(&["play", "bass", "e2", "--over", "4"]);
+    let mut heard: Vec<NoteEvent> = Vec::new();
+    wait_for(Duration::from_secs(15), "the crossfade played", || {
+        notes.drain(|n| heard.push(n)).unwrap();
+        let full_e2 = heard.iter().filter(|n| n.note == 40.0 && n.velocity == 0.8);
+        (full_e2.count() >= 2).then_some(())
+    });
+    let bass_notes: Vec<&NoteEvent> = heard.iter().filter(|n| n.node == bass).collect();
+    let fading: Vec<&&NoteEvent> = bass_notes
+        .iter()
+        .filter(|n| n.note == 33.0 && n.velocity < 0.8)
+        .collect();
+    assert_eq!(fading.len(), 3, "a1 fading over 4 bars: {bass_notes:?}");
+    assert!(fading.windows(2).all(|w| w[1].velocity < w[0].velocity));
+    for a in fading {
+        let e = bass_notes
+            .iter()
+            .find(|n| n.note == 40.0 && n.t_ns == a.t_ns)
+            .expect("e2 beside each fading a1");
+        assert!((a.velocity + e.velocity - 0.8).abs() < 1e-5, "{a:?} {e:?}");
+    }
     // Out of range: refused, naming it.
     let refused = up.cli(&["tempo", "100", "--over", "5000"]);
     assert_eq!(refused.status.code(), Some(2));
@@ -170,7 +195,10 @@ fn a_gain_ramp_over_bars_is_heard_in_the_recorded_level() {
         v[v.len() / 2]
     };
     // The drone starts at a cycle boundary after it was asked for: its first 2 s.
-    let first = rms.iter().position(|&x| x > 1e-3).expect("the drone sounds");
+    let first = rms
+        .iter()
+        .position(|&x| x > 1e-3)
+        .expect("the drone sounds");
     assert!(rms.len() > first + 60, "{rms:?}");
     let before = median(&rms[first..first + 20]);
     let after = median(&rms[rms.len() - 4..]);

@@ -141,7 +141,7 @@ fn patterns_and_expressions_become_slots() {
     assert!(plan.slots.contains_key("node/bass"));
     assert!(plan.slots.contains_key("ctl/pad/cutoff"));
     let old = Plan::of(&Session::default_session()).unwrap();
-    assert_eq!(plan.composer_changes(&old).len(), 2);
+    assert_eq!(plan.composer_changes(&old, 0).len(), 2);
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn a_batch_over_bars_ramps_gain_and_tempo_in_the_composer_and_holds_the_graph() 
     let p1 = Plan::after(&s1, &p0).unwrap();
     // The synth is not told: the graph keeps the gain it has, the composer moves it.
     assert_eq!(p1.synth_changes(&p0), vec![]);
-    let cmds = p1.composer_changes(&p0);
+    let cmds = p1.composer_changes(&p0, 0);
     assert!(matches!(
         &cmds[..],
         [ComposerCommand::Tempo(TempoChange { over: Some(4), .. }), ComposerCommand::Ramps(r)]
@@ -579,7 +579,7 @@ fn a_ramp_ends_when_its_number_changes_and_a_hand_written_one_must_end_at_the_va
     assert!(s3.ramps.is_empty());
     let (p2, p3) = (Plan::of(&s2).unwrap(), Plan::of(&s3).unwrap());
     assert!(matches!(
-        &p3.composer_changes(&p2)[..],
+        &p3.composer_changes(&p2, 0)[..],
         [ComposerCommand::Ramps(r)] if r.len() == 1 && r[0].cycles == 0
     ));
     assert!(
