@@ -268,6 +268,22 @@ impl Node {
         }
     }
 
+    /// The default of an effect's setting `param` (the synth's table; a definition's control
+    /// default), as written there (0.7, not the f32's 0.699999988…).
+    pub fn setting_default(&self, param: &str) -> Option<f64> {
+        let as_written = |v: f32| (f64::from(v) * 1e6).round() / 1e6;
+        let table = match (&self.builtin, self.user_def()) {
+            (Some(b), _) => EFFECTS.iter().find(|(n, _)| n == b)?.1,
+            (None, Some(d)) => match d.controls.iter().find(|c| c.name == param) {
+                Some(c) => return Some(as_written(c.default)),
+                None => table::DEF_EFFECT,
+            },
+            (None, None) => return None,
+        };
+        let p = table.iter().find(|p| p.name == param)?;
+        Some(as_written(p.default))
+    }
+
     /// Its user definition (None for built-ins).
     fn user_def(&self) -> Option<&SynthDef> {
         match (&self.builtin, &self.def) {

@@ -65,6 +65,22 @@ pub struct Effect {
     /// Frames a sound can stay inside it (its longest delay path): once input and output have
     /// been silent this long, everything inside it is silent too.
     tail: u32,
+    /// Parameters moving along a line (automation), by parameter number; moved on block by
+    /// block ([`Effect::glide`]).
+    glides: Vec<Glide>,
+    /// Whether any glide runs.
+    gliding: bool,
+    /// The frame of each parameter's last automation breakpoint.
+    curve_end: Vec<u64>,
+}
+
+/// A parameter moving from `from` to `to` over `len` frames (idle when `len` is 0).
+#[derive(Debug, Clone, Copy, Default)]
+struct Glide {
+    from: f32,
+    to: f32,
+    pos: u32,
+    len: u32,
 }
 
 /// A route from an effect to a later one. The level glides to a new value (no step).
@@ -153,7 +169,7 @@ impl Effect {
             EffectKind::Reverb { .. } => 0.25,
             EffectKind::Def(d) => d.tail_s(rate),
         };
-        Self {
+        let mut effect = Self {
             name: name.to_string(),
             kind,
             ret: Smoother::new(ret, 0.02, rate),
@@ -163,6 +179,61 @@ impl Effect {
             out: [[0.0; BLOCK]; 2],
             quiet: 0,
             tail: (tail_s * rate) as u32 + BLOCK as u32,
+            glides: Vec::new(),
+            gliding: false,
+            curve_end: Vec::new(),
+        };
+        effect.glides = vec![Glide::default(); effect.param_count()];
+        effect.curve_end = vec![0; effect.param_count()];
+        effect
+    }
+
+    /// A breakpoint of `param`'s automation at `frame`: returns the frame of the one before
+    /// (0 if none), where a segment ending at `frame` begins.
+    pub(crate) fn breakpoint(&mut self, param: usize, frame: u64) -> u64 {
+        self.curve_end
+            .get_mut(param)
+            .map_or(0, |prev| std::mem::replace(prev, frame))
+    }
+
+    /// Moves `param` from where it is to `value` along a line over `frames` frames (at once
+    /// if 0), block by block. Never allocates.
+    pub fn automate(&mut self, param: usize, value: f32, frames: u32, bpm: f32) {
+        let from = self.value(param);
+        match self.glides.get_mut(param) {
+            Some(g) if frames > 0 && value.is_finite() => {
+                *g = Glide {
+                    from,
+                    to: value,
+                    pos: 0,
+                    len: frames,
+                };
+                self.gliding = true;
+            }
+            _ => self.set(param, value, bpm),
+        }
+    }
+
+    /// Moves every gliding parameter on by `n` frames (once a block, asleep or not).
+    pub(crate) fn glide(&mut self, n: usize, bpm: f32) {
+        if !self.gliding {
+            return;
+        }
+        self.gliding = false;
+        for p in 0..self.glides.len() {
+            let mut g = self.glides[p];
+            if g.len == 0 {
+                continue;
+            }
+            g.pos = (g.pos + n as u32).min(g.len);
+            let v = g.from + (g.to - g.from) * (g.pos as f32 / g.len as f32);
+            if g.pos == g.len {
+                g.len = 0;
+            } else {
+                self.gliding = true;
+            }
+            self.glides[p] = g;
+            self.set(p, v, bpm);
         }
     }
 
@@ -418,5 +489,28 @@ impl Effect {
             }
             EffectKind::Def(d) => d.process(&mut self.input, n),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_effect_setting_automated_moves_along_a_line_block_by_block() {
+        let mut d = Effect::delay("d", 48_000.0, 0.75, 0.2, 4000.0, 1.0);
+        d.automate(1, 0.6, 640, 120.0);
+        for _ in 0..5 {
+            d.glide(64, 120.0);
+        }
+        assert!((d.value(1) - 0.4).abs() < 1e-6, "half way: {}", d.value(1));
+        for _ in 0..6 {
+            d.glide(64, 120.0);
+        }
+        assert_eq!(d.value(1), 0.6);
+        assert!(!d.gliding, "done");
+        // A step (0 frames) sets at once.
+        d.automate(1, 0.1, 0, 120.0);
+        assert_eq!(d.value(1), 0.1);
     }
 }

@@ -298,10 +298,11 @@ impl Engine {
         }
     }
 
-    /// Automation breakpoint: instrument `inst`'s `param` reaches `value` at `frame`. A step
-    /// jumps there at that frame; other shapes ramp there, per sample, from the parameter's
-    /// previous breakpoint (or from now, if that has passed or there was none), so a curve
-    /// whose points arrive a lookahead early still moves from point to point.
+    /// Automation breakpoint: node `inst`'s `param` (instruments first, then effects) reaches
+    /// `value` at `frame`. A step jumps there at that frame; other shapes ramp there from the
+    /// parameter's previous breakpoint (or from now, if that has passed or there was none), so
+    /// a curve whose points arrive a lookahead early still moves from point to point: an
+    /// instrument's per sample along the shape, an effect's setting linearly, block by block.
     pub fn schedule_curve(
         &mut self,
         frame: u64,
@@ -310,10 +311,14 @@ impl Engine {
         value: f32,
         shape: Option<Shape>,
     ) {
-        let previous = self
-            .instruments
-            .get_mut(inst)
-            .map(|i| i.breakpoint(param, frame));
+        let count = self.instruments.len();
+        let previous = match self.instruments.get_mut(inst) {
+            Some(i) => Some(i.breakpoint(param, frame)),
+            None => self
+                .effects
+                .get_mut(inst - count)
+                .map(|e| e.breakpoint(param, frame)),
+        };
         match shape {
             None => self.schedule_set(frame, inst, param, value),
             Some(shape) => {
@@ -566,7 +571,16 @@ impl Engine {
                 } => {
                     let from = start + offset as u64;
                     let frames = end.saturating_sub(from).min(u32::MAX as u64) as u32;
-                    self.instruments[inst].automate(param, value, Some((frames, shape)));
+                    match self.instruments.get_mut(inst) {
+                        Some(i) => i.automate(param, value, Some((frames, shape))),
+                        // An effect's settings move along a line, block by block.
+                        None => {
+                            let k = inst - self.instruments.len();
+                            if let Some(e) = self.effects.get_mut(k) {
+                                e.automate(param, value, frames, self.bpm);
+                            }
+                        }
+                    }
                 }
                 Action::Set { inst, param, value } => match self.instruments.get_mut(inst) {
                     Some(i) => i.automate(param, value, None),
@@ -582,6 +596,7 @@ impl Engine {
         left.iter_mut().for_each(|x| *x = 0.0);
         right.iter_mut().for_each(|x| *x = 0.0);
         for e in &mut self.effects {
+            e.glide(n, self.bpm);
             e.clear_input(n);
         }
         let mut stolen = 0;

@@ -224,3 +224,25 @@ fn linear_points_that_arrive_together_move_from_point_to_point() {
         );
     }
 }
+
+#[test]
+fn an_effect_setting_follows_linear_points_block_by_block() {
+    use khorus_synth::dsp::Shape;
+    let graph: GraphSpec = serde_json::from_str(
+        r#"{"instruments":[{"builtin":"pad"}],
+            "effects":[{"type":"delay","name":"echo","feedback":0.2}]}"#,
+    )
+    .unwrap();
+    let mut engine = graph.build(RATE).unwrap();
+    // The delay's feedback (its parameter 1; the node after the one instrument) at 0.2 at
+    // frame 2400, then 0.6 at 7200, both sent at once.
+    engine.schedule_curve(2400, 1, 1, 0.2, None);
+    engine.schedule_curve(7200, 1, 1, 0.6, Some(Shape::Linear));
+    let mut left = vec![0.0; 4800];
+    let mut right = vec![0.0; 4800];
+    engine.render(&mut left, &mut right);
+    let half = engine.effects()[0].value(1);
+    assert!((half - 0.4).abs() < 0.01, "half way at frame 4800: {half}");
+    engine.render(&mut left, &mut right);
+    assert_eq!(engine.effects()[0].value(1), 0.6);
+}

@@ -84,6 +84,15 @@ fn the_callback_path_never_allocates() {
         ))
         .unwrap();
         controller.push(Incoming::Curve(curve));
+        // A linear point on the third node: an effect's setting where the graph has one
+        // (a delay's feedback), moved block by block.
+        let ramp: CurvePoint = serde_json::from_str(&format!(
+            r#"{{"t_ns":{},"node":3,"param":1,"value":{},"shape":"linear"}}"#,
+            cycle * 21_333_333 + 40_000_000,
+            0.1 + (cycle % 5) as f32 * 0.1
+        ))
+        .unwrap();
+        controller.push(Incoming::Curve(ramp));
         // Sets by name, and every 20 cycles a new graph with a 50 ms crossfade (about two
         // cycles), so the callback swaps engines, renders two at once and hands one back.
         let set = SynthCommand::Set {

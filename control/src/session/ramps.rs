@@ -2,13 +2,13 @@
 //!
 //! A batch with [`Change::Over`](khorus_bus::commands::control::Change::Over) (or a session
 //! loaded `--over`) ramps every number it changes that can move smoothly: an instrument's
-//! gain, pan and number controls, and the tempo. The session keeps each ramp in progress
+//! gain, pan and number controls, an effect's settings (return, room, feedback…), and the
+//! tempo. The session keeps each ramp in progress
 //! ([`Ramp`]: what, from, to, bars, and the cycle the composer started it at), so `khorus
 //! session --json` shows it and a restarted stage resumes it where it is. While a ramp runs the
 //! synth's graph holds the ramp's start value (the composer's curve points move it), so a graph
 //! edit elsewhere leaves the moving number alone. A later change to the number ends its ramp.
-//! Effect settings, send levels and mute still jump (the synth ramps only instrument
-//! parameters along curves).
+//! Send levels and mute still jump (a route's level is not a parameter curves can reach).
 
 use serde::{Deserialize, Serialize};
 
@@ -86,15 +86,15 @@ impl Session {
         }
         let (node, param) = what.split_once('.')?;
         let n = self.nodes.get(node)?;
-        if n.kind() != Kind::Instrument {
-            return None;
-        }
-        match param {
-            "gain" => Some(n.gain),
-            "pan" => Some(n.pan),
-            p => match n.controls.get(p)? {
-                ControlValue::Number(x) => Some(*x),
-                _ => None,
+        match (n.kind(), param) {
+            (Kind::Instrument, "gain") => Some(n.gain),
+            (Kind::Instrument, "pan") => Some(n.pan),
+            (kind, p) => match n.controls.get(p) {
+                Some(ControlValue::Number(x)) => Some(*x),
+                Some(_) => None,
+                // An effect's setting never set is at its default.
+                None if kind == Kind::Effect => n.setting_default(p),
+                None => None,
             },
         }
     }
@@ -135,12 +135,13 @@ impl Session {
         }
         let mut whats = vec!["tempo".to_string()];
         for (name, node) in &self.nodes {
-            if node.kind() != Kind::Instrument {
-                continue;
-            }
-            for p in ["gain", "pan"]
-                .into_iter()
-                .map(str::to_string)
+            let mix = match node.kind() {
+                Kind::Instrument => &["gain", "pan"][..],
+                Kind::Effect => &[],
+            };
+            for p in mix
+                .iter()
+                .map(|p| p.to_string())
                 .chain(node.controls.keys().cloned())
             {
                 whats.push(format!("{name}.{p}"));
@@ -175,7 +176,10 @@ impl Session {
             start,
         } = &ramp;
         let value = self.rampable(what).ok_or_else(|| {
-            format!("{what}: not a number that ramps (tempo, or an instrument's gain, pan or number control)")
+            format!(
+                "{what}: not a number that ramps (tempo, an instrument's gain, pan or number \
+                 control, or an effect's setting)"
+            )
         })?;
         if value != *to {
             return Err(format!(

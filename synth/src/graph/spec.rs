@@ -160,6 +160,27 @@ pub enum EffectSpec {
 }
 
 impl EffectSpec {
+    /// Its setting `param` as `Set` names it (`return`, a delay's `beats`, `feedback`,
+    /// `damp_hz`, a reverb's `room`, `damp`, a definition's controls), to read or change.
+    pub fn setting_mut(&mut self, param: &str) -> Option<&mut f32> {
+        match (self, param) {
+            (
+                Self::Delay { ret, .. } | Self::Reverb { ret, .. } | Self::Def { ret, .. },
+                "return",
+            ) => Some(ret),
+            (Self::Delay { beats, .. }, "beats") => Some(beats),
+            (Self::Delay { feedback, .. }, "feedback") => Some(feedback),
+            (Self::Delay { damp_hz, .. }, "damp_hz") => Some(damp_hz),
+            (Self::Reverb { room, .. }, "room") => Some(room),
+            (Self::Reverb { damp, .. }, "damp") => Some(damp),
+            (Self::Def { def, controls, .. }, p) => {
+                let default = def.controls.iter().find(|c| c.name == p)?.default;
+                Some(controls.entry(p.to_string()).or_insert(default))
+            }
+            _ => None,
+        }
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         match self {

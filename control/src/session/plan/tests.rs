@@ -600,12 +600,47 @@ fn a_ramp_ends_when_its_number_changes_and_a_hand_written_one_must_end_at_the_va
     assert!(e.message.contains("the value is 1"), "{e}");
     let e = s
         .apply(&[Change::Ramp {
-            what: "reverb.room".into(),
+            what: "pad.mute".into(),
             from: 0.0,
-            to: 0.5,
+            to: 1.0,
             bars: 4,
             start: None,
         }])
         .unwrap_err();
     assert!(e.message.contains("not a number that ramps"), "{e}");
+}
+
+#[test]
+fn an_effect_setting_ramps_from_its_default_and_the_graph_holds_it() {
+    let s = Session::default_session();
+    let p0 = Plan::of(&s).unwrap();
+    let s1 = s
+        .apply(&[
+            Change::Over { bars: 2 },
+            Change::Set {
+                node: "reverb".into(),
+                param: "room".into(),
+                value: Value::Number(0.95),
+            },
+        ])
+        .unwrap();
+    let room = 0.7;
+    assert_eq!(table::ROOM.default, 0.7);
+    assert_eq!(s1.ramps.len(), 1);
+    assert_eq!(
+        (s1.ramps[0].what.as_str(), s1.ramps[0].from, s1.ramps[0].to),
+        ("reverb.room", room, 0.95)
+    );
+    let p1 = Plan::after(&s1, &p0).unwrap();
+    assert_eq!(
+        p1.synth_changes(&p0),
+        vec![],
+        "the graph holds the room where it is"
+    );
+    let reverb = &s1.nodes["reverb"];
+    assert!(matches!(
+        &p1.composer_changes(&p0, 2)[..],
+        [ComposerCommand::Ramps(r)]
+            if r[0].node == reverb.id && r[0].param == reverb.params["room"] && r[0].cycles == 2
+    ));
 }
