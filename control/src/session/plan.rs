@@ -7,6 +7,7 @@
 //! passes [`Plan::of`] is one the stages accept.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use khorus_bus::commands::composer::{
     ComposerCommand, ControlParam, ControlSpec, NoteRoute, ParamRamp, ScoreParams, ScoreRoutes,
@@ -32,8 +33,10 @@ const CURVE_POINTS_PER_CYCLE: u32 = 16;
 pub struct Plan {
     /// The synth's graph.
     pub graph: GraphSpec,
-    /// The graph as JSON (what `LoadGraph` carries).
-    pub graph_json: String,
+    /// The graph as JSON (what `LoadGraph` carries), made when first asked for: most changes
+    /// never need it (a 256-node graph is megabytes of it), and a plan whose graph did not
+    /// change shares its predecessor's.
+    graph_json: OnceLock<Arc<str>>,
     /// Composer slots by name (`node/<name>`, `ctl/<name>/<param>`).
     pub slots: BTreeMap<String, SlotSpec>,
     /// Tempo, if the session sets one.
@@ -95,7 +98,10 @@ impl Plan {
             };
             return Err(perr("synth graph", e));
         }
-        let graph_json = serde_json::to_string(&graph).map_err(|e| perr("synth graph", e))?;
+        let graph_json = match old {
+            Some(o) if o.graph == graph => o.graph_json.clone(),
+            _ => OnceLock::new(),
+        };
         let mut slots = BTreeMap::new();
         let mut check = |name: String, spec: SlotSpec, element: &dyn Fn() -> String| {
             if old.and_then(|o| o.slots.get(&name)) != Some(&spec) {
@@ -194,6 +200,17 @@ impl Plan {
         })
     }
 
+    /// The graph as JSON (what `LoadGraph` carries).
+    pub fn graph_json(&self) -> Arc<str> {
+        self.graph_json
+            .get_or_init(|| {
+                serde_json::to_string(&self.graph)
+                    .unwrap_or_default()
+                    .into()
+            })
+            .clone()
+    }
+
     /// Takes the session's ramps again (after the composer placed the new ones).
     pub fn refresh_ramps(&mut self, session: &Session) {
         (self.ramps, self.tempo) = ramps_of(session);
@@ -250,13 +267,13 @@ impl Plan {
     /// The synth commands that take the synth from `old` to `self`: parameter sets when
     /// only numbers changed, else the new graph.
     pub fn synth_changes(&self, old: &Plan) -> Vec<SynthCommand> {
-        if self.graph_json == old.graph_json {
+        if self.graph == old.graph {
             return Vec::new();
         }
         match number_changes(&old.graph, &self.graph) {
             Some(sets) => sets,
             None => vec![SynthCommand::LoadGraph {
-                json: self.graph_json.clone(),
+                json: self.graph_json().to_string(),
                 fade_ms: GRAPH_FADE_MS,
             }],
         }
@@ -265,7 +282,7 @@ impl Plan {
     /// The synth command that sets up this plan from scratch.
     pub fn synth_replay(&self) -> SynthCommand {
         SynthCommand::LoadGraph {
-            json: self.graph_json.clone(),
+            json: self.graph_json().to_string(),
             fade_ms: GRAPH_FADE_MS,
         }
     }

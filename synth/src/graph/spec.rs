@@ -233,7 +233,7 @@ fn default_return() -> f32 {
 
 /// A graph file: instruments in node order (note `node` n plays instrument n - 1; node 0 picks
 /// by role from the built-in patch layout).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphSpec {
     /// The instruments (none: the built-in patch).

@@ -1,7 +1,7 @@
 //! The session at scale: nodes with their own definitions of over a hundred primitives,
 //! routes and patterns — built through the CLI (past the 16 KiB a message once held), then
-//! 256 of them through one `session load`, read back byte-identical, and replayed whole to a
-//! synth and a composer killed meanwhile.
+//! 256 of them through one `session load` with 1024 routes and a curve on every parameter,
+//! read back byte-identical, and replayed whole to a synth and a composer killed meanwhile.
 
 use super::*;
 
@@ -47,9 +47,20 @@ fn a_session_of_256_nodes_is_built_loaded_read_back_and_replayed_whole() {
     assert_eq!(s["nodes"].as_object().unwrap().len(), CLI_NODES + 10);
 
     // The rest written as a session file (one node of the CLI's as the template), loaded at
-    // once: 256 nodes, every fourth routed, each two voices.
+    // once: 256 nodes, each two voices, routed into four effects (1024 routes), a curve on
+    // every parameter (768 on the instruments' gain, pan and cutoff; the effects' returns).
     let template = s["nodes"]["n1"].clone();
     let mut next_id = s["next_id"].as_u64().unwrap();
+    for (name, like) in [("echo", "delay"), ("hall", "reverb")] {
+        let mut node = s["nodes"][like].clone();
+        node["id"] = next_id.into();
+        next_id += 1;
+        s["nodes"][name] = node;
+    }
+    let curve = |mini: &str| {
+        serde_json::json!({"source": {"Mini": mini}, "transforms": [],
+        "controls": [], "quantum": null})
+    };
     for i in CLI_NODES..NODES {
         let mut node = template.clone();
         node["id"] = next_id.into();
@@ -58,14 +69,30 @@ fn a_session_of_256_nodes_is_built_loaded_read_back_and_replayed_whole() {
         node["pattern"]["source"]["Mini"] = pattern(i).into();
         node["polyphony"] = 2.into();
         s["nodes"][format!("n{i}")] = node;
-        if i % 4 == 0 {
-            let route = serde_json::json!({"from": format!("n{i}"), "to": "reverb", "level": 0.25});
-            s["routes"].as_array_mut().unwrap().push(route);
+    }
+    let mut routes = Vec::new();
+    for i in 0..NODES {
+        let name = format!("n{i}");
+        for (k, to) in ["delay", "reverb", "echo", "hall"].into_iter().enumerate() {
+            let level = 0.05 + 0.01 * ((i + k) % 10) as f64;
+            routes.push(serde_json::json!({"from": name, "to": to, "level": level}));
         }
+        let node = &mut s["nodes"][&name];
+        node["controls"]["gain"] = curve("0.9 1");
+        node["controls"]["pan"] = curve("-0.1 0.1");
+        node["controls"]["cutoff"] = curve(&format!("{} 3000", 400 + i));
+    }
+    for fx in ["delay", "reverb", "echo", "hall"] {
+        s["nodes"][fx]["controls"]["return"] = curve("0.8 0.9");
     }
     s["next_id"] = next_id.into();
-    let mut routes = s["routes"].as_array().unwrap().clone();
-    routes.sort_by_key(|r| (r["from"].to_string(), r["to"].to_string()));
+    routes.sort_by_key(|r| {
+        (
+            r["from"].as_str().unwrap().to_string(),
+            r["to"].as_str().unwrap().to_string(),
+        )
+    });
+    assert_eq!(routes.len(), 1024);
     s["routes"] = routes.into();
     let file = dir.path().join("big.json");
     std::fs::write(&file, serde_json::to_string(&s).unwrap()).unwrap();

@@ -415,8 +415,8 @@ fn a_plan_after_another_checks_what_changed_and_refuses_the_same() {
         }])
         .unwrap();
     assert_eq!(
-        Plan::after(&good, &old).unwrap().graph_json,
-        Plan::of(&good).unwrap().graph_json
+        Plan::after(&good, &old).unwrap().graph_json(),
+        Plan::of(&good).unwrap().graph_json()
     );
     // Only what changed is left to check.
     let g = Plan::of(&good).unwrap().graph;
