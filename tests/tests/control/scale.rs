@@ -74,7 +74,7 @@ fn a_session_of_256_nodes_is_built_loaded_read_back_and_replayed_whole() {
     for i in 0..NODES {
         let name = format!("n{i}");
         for (k, to) in ["delay", "reverb", "echo", "hall"].into_iter().enumerate() {
-            let level = 0.05 + 0.01 * ((i + k) % 10) as f64;
+            let level = (5 + (i + k) % 10) as f64 / 100.0;
             routes.push(serde_json::json!({"from": name, "to": to, "level": level}));
         }
         let node = &mut s["nodes"][&name];
