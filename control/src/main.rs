@@ -125,6 +125,10 @@ enum Command {
         /// Send level 0..=1.
         #[arg(default_value_t = 1.0)]
         level: f32,
+        /// Move an existing route's level there over BARS bars (cycles) from the next cycle
+        /// boundary (a new route starts at once).
+        #[arg(long, value_name = "BARS")]
+        over: Option<u32>,
     },
     /// Remove a route.
     Unroute {
@@ -541,9 +545,12 @@ fn run(cli: Cli) -> Result<()> {
             value,
             over,
         } => batch(&config, over_bars(over, client::set(&target, &value)?)),
-        Command::Route { from, to, level } => {
-            batch(&config, vec![Change::Route { from, to, level }])
-        }
+        Command::Route {
+            from,
+            to,
+            level,
+            over,
+        } => batch(&config, over_bars(over, Change::Route { from, to, level })),
         Command::Unroute { from, to } => batch(&config, vec![Change::Unroute { from, to }]),
         Command::Node { action } => match action {
             NodeAction::Add {

@@ -279,6 +279,55 @@ impl Controller {
                 }
                 Ok(SynthReply::Applied)
             }
+            SynthCommand::Send {
+                from,
+                to,
+                level,
+                at_ns,
+                over_ns,
+            } => {
+                if !(level.is_finite() && level > 0.0) {
+                    return Err(ReplyError::invalid(format!(
+                        "send {from} -> {to}: level {level} (more than 0; remove a route with a \
+                         graph edit)"
+                    )));
+                }
+                let level = crate::schema::table::SEND.clamp(level);
+                let graph = match &mut self.graph {
+                    Some(g) => g,
+                    None => &mut self.start,
+                };
+                let instruments = graph.instruments.len();
+                let Some(recorded) = graph.send_mut(&from, &to) else {
+                    return Err(ReplyError::invalid(format!(
+                        "no route from {from:?} into {to:?} (add one with a graph edit)"
+                    )));
+                };
+                let node = |name: &str| {
+                    self.table
+                        .node(name)
+                        .map_err(|e| ReplyError::invalid(e.to_string()))
+                };
+                let inst = node(&from)?;
+                let effect = node(&to)?
+                    .checked_sub(instruments)
+                    .ok_or_else(|| ReplyError::invalid(format!("{to:?} is not an effect")))?;
+                let item = Incoming::Send {
+                    inst: inst as u32,
+                    to: effect as u32,
+                    level,
+                    at_ns,
+                    over_ns,
+                };
+                if !self.feeder.push(item) {
+                    return Err(ReplyError::invalid(format!(
+                        "send {from} -> {to}: {}",
+                        rt::SwapError::RingFull
+                    )));
+                }
+                *recorded = level;
+                Ok(SynthReply::Applied)
+            }
             SynthCommand::Describe => Ok(SynthReply::Graph {
                 json: serde_json::to_string(self.graph.as_ref().unwrap_or(&self.start)).ok(),
             }),

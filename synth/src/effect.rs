@@ -92,6 +92,8 @@ pub struct Route {
     pub level: f32,
     /// The level now (gliding to `level`).
     pub now: f32,
+    /// How far the level moves a frame while it ramps (0: the engine's glide).
+    pub rate: f32,
 }
 
 impl Route {
@@ -101,8 +103,27 @@ impl Route {
             to,
             level,
             now: level,
+            rate: 0.0,
         }
     }
+}
+
+/// Moves send level `now` toward `target` by `n` frames: at `rate` a frame while a ramp runs
+/// (which ends, `rate` back to 0, once there), else at the engine's `glide`.
+#[inline]
+pub(crate) fn move_send(
+    now: &mut f32,
+    target: f32,
+    rate: &mut f32,
+    glide: f32,
+    n: usize,
+) -> (f32, f32) {
+    let step = if *rate > 0.0 { *rate } else { glide };
+    let moved = crate::dsp::glide(now, target, step * n as f32);
+    if *now == target {
+        *rate = 0.0;
+    }
+    moved
 }
 
 /// Level below which an effect's input and output count as silence (-120 dBFS).
@@ -211,6 +232,18 @@ impl Effect {
                 self.gliding = true;
             }
             _ => self.set(param, value, bpm),
+        }
+    }
+
+    /// Sets its route into effect `to` to `level`, moving there over `frames` (0: the
+    /// engine's glide). No route into `to`: nothing (a route is added by a graph edit).
+    pub fn send(&mut self, to: usize, level: f32, frames: u32) {
+        if let Some(r) = self.routes.iter_mut().find(|r| r.to == to) {
+            r.level = level;
+            r.rate = match frames {
+                0 => 0.0,
+                f => (level - r.now).abs() / f as f32,
+            };
         }
     }
 
@@ -422,6 +455,7 @@ impl Effect {
             }
             for r in &mut self.routes {
                 r.now = r.level;
+                r.rate = 0.0;
             }
             return;
         }
@@ -451,7 +485,7 @@ impl Effect {
         }
         for route in &mut self.routes {
             let target = &mut later[route.to - index - 1];
-            let (from, to) = crate::dsp::glide(&mut route.now, route.level, glide * n as f32);
+            let (from, to) = move_send(&mut route.now, route.level, &mut route.rate, glide, n);
             if from == 0.0 && to == 0.0 {
                 continue;
             }

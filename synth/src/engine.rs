@@ -56,6 +56,12 @@ enum Action {
         end: u64,
         shape: Shape,
     },
+    Send {
+        inst: usize,
+        to: usize,
+        level: f32,
+        frames: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -356,6 +362,24 @@ impl Engine {
         });
     }
 
+    /// From `frame`, node `inst`'s (instruments first, then effects) send into effect `to`
+    /// moves to `level` along a line over `frames` (0: the usual glide).
+    pub fn schedule_send(&mut self, frame: u64, inst: usize, to: usize, level: f32, frames: u32) {
+        if inst >= self.instruments.len() + self.effects.len() || to >= self.effects.len() {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.push(Event {
+            frame,
+            action: Action::Send {
+                inst,
+                to,
+                level,
+                frames,
+            },
+        });
+    }
+
     /// Follows the transport: the delay time becomes `delay_beats` at `bpm` (gliding there).
     /// Non-finite or non-positive tempos are ignored.
     pub fn follow_tempo(&mut self, bpm: f32) {
@@ -458,7 +482,8 @@ impl Engine {
                 Action::On { inst, .. }
                 | Action::Off { inst, .. }
                 | Action::Set { inst, .. }
-                | Action::Ramp { inst, .. } => inst,
+                | Action::Ramp { inst, .. }
+                | Action::Send { inst, .. } => inst,
             };
             let Some((j, carried)) = to_new(inst) else {
                 return true;
@@ -468,7 +493,8 @@ impl Engine {
                 Action::On { inst, .. }
                 | Action::Off { inst, .. }
                 | Action::Set { inst, .. }
-                | Action::Ramp { inst, .. } => *inst = j,
+                | Action::Ramp { inst, .. }
+                | Action::Send { inst, .. } => *inst = j,
             }
             match (carried, e.action) {
                 (true, _) | (false, Action::On { .. }) => {
@@ -515,10 +541,12 @@ impl Engine {
     /// instrument idle and every effect's tail died away (as of the last block rendered).
     /// Automation queued alone (a control following a signal) makes no sound.
     pub fn asleep(&self) -> bool {
-        self.queue
-            .iter()
-            .all(|e| matches!(e.action, Action::Set { .. } | Action::Ramp { .. }))
-            && self.instruments.iter().all(Instrument::asleep)
+        self.queue.iter().all(|e| {
+            matches!(
+                e.action,
+                Action::Set { .. } | Action::Ramp { .. } | Action::Send { .. }
+            )
+        }) && self.instruments.iter().all(Instrument::asleep)
             && self.effects.iter().all(Effect::asleep)
     }
 
@@ -582,6 +610,20 @@ impl Engine {
                         }
                     }
                 }
+                Action::Send {
+                    inst,
+                    to,
+                    level,
+                    frames,
+                } => match self.instruments.get_mut(inst) {
+                    Some(i) => i.send(to, level, frames),
+                    None => {
+                        let k = inst - self.instruments.len();
+                        if let Some(e) = self.effects.get_mut(k) {
+                            e.send(to, level, frames);
+                        }
+                    }
+                },
                 Action::Set { inst, param, value } => match self.instruments.get_mut(inst) {
                     Some(i) => i.automate(param, value, None),
                     None => {
@@ -607,8 +649,14 @@ impl Engine {
                 // Nothing sounds: no render, no pan, nothing into the effects (the same
                 // samples as rendering silence; its smoothers and sends move on).
                 inst.skip(n);
-                for (now, &to) in inst.send_now.iter_mut().zip(&inst.sends) {
-                    crate::dsp::glide(now, to, self.glide * n as f32);
+                for k in 0..MAX_EFFECTS {
+                    crate::effect::move_send(
+                        &mut inst.send_now[k],
+                        inst.sends[k],
+                        &mut inst.send_rate[k],
+                        self.glide,
+                        n,
+                    );
                 }
                 continue;
             }
@@ -650,8 +698,13 @@ impl Engine {
                 }
             }
             for (k, e) in self.effects.iter_mut().enumerate() {
-                let (from, to) =
-                    crate::dsp::glide(&mut inst.send_now[k], inst.sends[k], self.glide * n as f32);
+                let (from, to) = crate::effect::move_send(
+                    &mut inst.send_now[k],
+                    inst.sends[k],
+                    &mut inst.send_rate[k],
+                    self.glide,
+                    n,
+                );
                 if from == 0.0 && to == 0.0 {
                     continue;
                 }

@@ -102,6 +102,8 @@ pub struct Instrument {
     pub sends: [f32; MAX_EFFECTS],
     /// The send levels now (gliding to `sends`, so a change never steps).
     pub(crate) send_now: [f32; MAX_EFFECTS],
+    /// How far each send moves a frame while it ramps (0: the engine's glide).
+    pub(crate) send_rate: [f32; MAX_EFFECTS],
     /// What it is, for carrying it across a graph edit: instruments of the same name and key
     /// run the same definition with the same polyphony.
     pub key: u64,
@@ -158,6 +160,7 @@ impl Instrument {
             pan: Smoother::new(table::PAN.default, 0.02, rate),
             sends: [0.0; MAX_EFFECTS],
             send_now: [0.0; MAX_EFFECTS],
+            send_rate: [0.0; MAX_EFFECTS],
             key: 0,
             preset,
             out: [[0.0; BLOCK]; 2],
@@ -284,6 +287,27 @@ impl Instrument {
         match ramp {
             None => smoother.set(value),
             Some((frames, shape)) => smoother.ramp(value, frames, shape),
+        }
+    }
+
+    /// Its send into effect `to` now (gliding or ramping to the level set).
+    pub fn send_level(&self, to: usize) -> f32 {
+        self.send_now.get(to).copied().unwrap_or(0.0)
+    }
+
+    /// Sets its send into effect `to` to `level`, moving there over `frames` (0: the
+    /// engine's glide).
+    pub fn send(&mut self, to: usize, level: f32, frames: u32) {
+        if let (Some(target), Some(now), Some(rate)) = (
+            self.sends.get_mut(to),
+            self.send_now.get(to),
+            self.send_rate.get_mut(to),
+        ) {
+            *target = level;
+            *rate = match frames {
+                0 => 0.0,
+                f => (level - now).abs() / f as f32,
+            };
         }
     }
 

@@ -43,6 +43,20 @@ pub enum Incoming {
         /// The value, already clamped to the parameter's range.
         value: f32,
     },
+    /// A send's level moves (resolved on the bus thread): node `inst`'s send into effect
+    /// `to` reaches `level` over `over_ns` from `at_ns` (0: now).
+    Send {
+        /// Node index (instruments, then effects).
+        inst: u32,
+        /// Effect index.
+        to: u32,
+        /// The level, already clamped.
+        level: f32,
+        /// When it starts, ns (0: now).
+        at_ns: u64,
+        /// How long it takes, ns (0: the usual glide).
+        over_ns: u64,
+    },
     /// The transport's tempo changed (tempo-synced effects follow it).
     Tempo {
         /// Beats per minute.
@@ -375,6 +389,27 @@ impl Renderer {
                 let now = self.engine.frame();
                 self.engine
                     .schedule_set(now, inst as usize, param as usize, value);
+            }
+            Incoming::Send {
+                inst,
+                to,
+                level,
+                at_ns,
+                over_ns,
+            } => {
+                let now = self.engine.frame();
+                let frame = match at_ns {
+                    0 => now,
+                    t => self.frame_of(t, clock).max(now),
+                };
+                let frames = (over_ns as f64 * f64::from(self.engine.rate()) / 1e9).round();
+                self.engine.schedule_send(
+                    frame,
+                    inst as usize,
+                    to as usize,
+                    level,
+                    frames.min(f64::from(u32::MAX)) as u32,
+                );
             }
             Incoming::Tempo { bpm } => self.engine.follow_tempo(bpm),
             Incoming::Swap { fade_frames } => {

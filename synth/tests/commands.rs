@@ -343,3 +343,55 @@ fn a_hand_over_sounds_from_now_to_each_notes_end_and_skips_what_came_on_the_bus(
     assert!(rms(&rest[end..]) < 1e-4, "{}", rms(&rest[end..]));
     assert_eq!(stats.notes.load(Relaxed), 2, "two notes, none doubled");
 }
+
+#[test]
+fn a_send_moves_an_existing_route_without_a_new_graph_and_says_so_in_the_graph() {
+    let graph = r#"{"instruments":[{"name":"pad","builtin":"pad","sends":{"verb":0.5}}],
+        "effects":[{"name":"verb","type":"reverb"}]}"#;
+    let (mut c, mut r, mut clock) = rig(graph);
+    c.started_from(GraphSpec::from_json(graph).unwrap());
+    let send = |level: f32, over_ns: u64| SynthCommand::Send {
+        from: "pad".into(),
+        to: "verb".into(),
+        level,
+        at_ns: 0,
+        over_ns,
+    };
+    // 0.5 -> 0.1 over 100 ms (4800 frames) from the next block.
+    assert_eq!(
+        handle(&mut c, send(0.1, 100_000_000)),
+        Ok(SynthReply::Applied)
+    );
+    play(&mut r, &mut clock, 2 * CALLBACK);
+    let before = c.swap_pending();
+    play(&mut r, &mut clock, 5000);
+    assert!(!before, "no engine swapped in");
+    match handle(&mut c, SynthCommand::Describe) {
+        Ok(SynthReply::Graph { json: Some(j) }) => {
+            let g: serde_json::Value = serde_json::from_str(&j).unwrap();
+            assert_eq!(g["instruments"][0]["sends"]["verb"], 0.1, "{j}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // No route into "pad", none from the pad into a node that is not there: refused.
+    let e = handle(
+        &mut c,
+        SynthCommand::Send {
+            from: "verb".into(),
+            to: "pad".into(),
+            level: 0.5,
+            at_ns: 0,
+            over_ns: 0,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no route from \"verb\" into \"pad\""),
+        "{e}"
+    );
+    assert!(
+        handle(&mut c, send(0.0, 0)).is_err(),
+        "0 removes a route: a graph edit"
+    );
+}

@@ -231,3 +231,29 @@ fn an_engine_is_asleep_only_once_its_notes_and_every_tail_are_done() {
         assert!(engine.asleep());
     }
 }
+
+#[test]
+fn a_send_level_moves_along_a_line_from_its_frame_without_a_graph_change() {
+    let json = graph(
+        r#"[{"name":"echo","type":"delay","return":1}]"#,
+        r#"{"echo":1}"#,
+    );
+    let mut engine = GraphSpec::from_json(&json).unwrap().build(RATE).unwrap();
+    // From frame 2400, 1 -> 0.2 over 4800 frames.
+    engine.schedule_send(2400, 0, 0, 0.2, 4800);
+    let (mut l, mut r) = (vec![0.0; 2400], vec![0.0; 2400]);
+    engine.render(&mut l, &mut r);
+    assert_eq!(
+        engine.instruments()[0].send_level(0),
+        1.0,
+        "not before its frame"
+    );
+    engine.render(&mut l, &mut r);
+    let half = engine.instruments()[0].send_level(0);
+    assert!((half - 0.6).abs() < 0.01, "half way: {half}");
+    engine.render(&mut l, &mut r);
+    assert_eq!(engine.instruments()[0].send_level(0), 0.2);
+    // A send that is not there (no effect 3) is dropped and counted.
+    engine.schedule_send(0, 0, 3, 0.5, 0);
+    assert_eq!(engine.stats().dropped, 1);
+}

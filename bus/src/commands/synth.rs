@@ -42,6 +42,22 @@ pub enum SynthCommand {
         /// Crossfade of the nodes it adds, replaces or removes, ms (clamped to 1 ..= 2000).
         fade_ms: u32,
     },
+    /// Moves the level of an existing send (instrument → effect) or route (effect → later
+    /// effect) without a graph change: from `at_ns` (0: now) along a line over `over_ns`
+    /// (0: the usual glide). A route that does not exist is refused: add one with
+    /// [`GraphEdit::Route`].
+    Send {
+        /// An instrument or an effect.
+        from: String,
+        /// An effect it already sends to.
+        to: String,
+        /// 0 ..= 1 (more than 0).
+        level: f32,
+        /// Monotonic time it starts moving, ns (0: at once).
+        at_ns: u64,
+        /// How long it takes, ns (0: the usual glide).
+        over_ns: u64,
+    },
     /// Asks for the graph the synth plays, as JSON, with every `Set` since it was loaded
     /// applied (what control compares with its session).
     Describe,

@@ -161,6 +161,20 @@ impl TransportState {
         cps * 60.0 * self.beats_per_cycle as f64
     }
 
+    /// The monotonic time cycle position `c` sounds at, ns (a float: for followers that need
+    /// no exactness; the composer's transport is exact).
+    pub fn ns_at(&self, c: f64) -> f64 {
+        if self.anchor_cycle_den == 0 || self.cps_den == 0 || self.cps_num <= 0 {
+            return self.anchor_ns as f64;
+        }
+        let x = c - self.anchor_cycle_num as f64 / self.anchor_cycle_den as f64;
+        let seconds = match self.ramp() {
+            Some((span, to)) if x > 0.0 => ramp_seconds(self.cps(), to, span, x),
+            _ => x / self.cps(),
+        };
+        self.anchor_ns as f64 + seconds * 1e9
+    }
+
     /// The cycle position at monotonic time `t_ns` (as a float, for display and followers
     /// that do not need exactness).
     pub fn cycle_at(&self, t_ns: u64) -> f64 {
@@ -243,5 +257,7 @@ mod tests {
         assert!((t.bpm_at(20.0) - 140.0).abs() < 1e-9);
         let ns = (whole * 1e9) as u64;
         assert!((t.cycle_at(ns) - 8.0).abs() < 1e-6);
+        assert!((t.ns_at(8.0) - whole * 1e9).abs() < 1.0);
+        assert!((t.ns_at(t.cycle_at(3_000_000_000)) - 3e9).abs() < 1.0);
     }
 }

@@ -47,6 +47,9 @@ pub struct Plan {
     pub score_bpm: Option<f64>,
     /// The session's number ramps, as the composer plays them.
     pub ramps: Vec<ParamRamp>,
+    /// Whether a send level's ramp waits for the composer to say where the next cycle starts
+    /// (the synth moves sends; the composer only places them).
+    routes_unplaced: bool,
 }
 
 /// Why a session cannot be played: the element at fault and the stage's words.
@@ -147,7 +150,7 @@ impl Plan {
                 check(format!("ctl/{name}/{param}"), spec, &element)?;
             }
         }
-        let (ramps, tempo) = ramps_of(session);
+        let (ramps, tempo, routes_unplaced) = ramps_of(session);
         let score = match &session.score {
             None => None,
             Some(choice) => {
@@ -197,6 +200,7 @@ impl Plan {
             score,
             score_bpm,
             ramps,
+            routes_unplaced,
         })
     }
 
@@ -213,7 +217,7 @@ impl Plan {
 
     /// Takes the session's ramps again (after the composer placed the new ones).
     pub fn refresh_ramps(&mut self, session: &Session) {
-        (self.ramps, self.tempo) = ramps_of(session);
+        (self.ramps, self.tempo, self.routes_unplaced) = ramps_of(session);
     }
 
     /// The ramps a restarted stage resumes where they are (those the composer has placed).
@@ -334,7 +338,9 @@ impl Plan {
                 });
             }
         }
-        if !ramps.is_empty() {
+        // Ramps of send levels alone still ask where the next cycle starts (no ramps: the
+        // answer is that boundary).
+        if !ramps.is_empty() || self.routes_unplaced {
             out.push(ComposerCommand::Ramps(ramps));
         }
         out
@@ -398,12 +404,20 @@ pub fn graph_of(session: &Session) -> Result<GraphSpec, PlanError> {
 
 /// The composer's side of the session's ramps: the number ramps with ids, and the tempo (a
 /// ramp not yet placed goes with it).
-fn ramps_of(session: &Session) -> (Vec<ParamRamp>, Option<TempoChange>) {
+fn ramps_of(session: &Session) -> (Vec<ParamRamp>, Option<TempoChange>, bool) {
     let mut ramps = Vec::new();
     let mut tempo_over = None;
+    let mut routes_unplaced = false;
     for r in &session.ramps {
-        let Some((node, param)) = r.param() else {
+        if r.what == "tempo" {
             tempo_over = r.start.is_none().then_some(r.bars);
+            continue;
+        }
+        if r.route().is_some() {
+            routes_unplaced |= r.start.is_none();
+            continue;
+        }
+        let Some((node, param)) = r.param() else {
             continue;
         };
         let Some(n) = session.nodes.get(node) else {
@@ -427,7 +441,7 @@ fn ramps_of(session: &Session) -> (Vec<ParamRamp>, Option<TempoChange>) {
         beats_per_cycle: Some(t.beats_per_cycle),
         over: tempo_over,
     });
-    (ramps, tempo)
+    (ramps, tempo, routes_unplaced)
 }
 
 /// While a number ramps, the graph keeps the value the synth has for it (`old`'s, else where
@@ -435,6 +449,13 @@ fn ramps_of(session: &Session) -> (Vec<ParamRamp>, Option<TempoChange>) {
 /// set it.
 fn hold_ramped(graph: &mut GraphSpec, session: &Session, old: Option<&GraphSpec>) {
     for r in &session.ramps {
+        if let Some((from, to)) = r.route() {
+            let held = old.and_then(|g| g.send(from, to)).unwrap_or(r.from as f32);
+            if let Some(level) = graph.send_mut(from, to) {
+                *level = held;
+            }
+            continue;
+        }
         let Some((node, param)) = r.param() else {
             continue;
         };
@@ -613,12 +634,15 @@ fn number_changes(old: &GraphSpec, new: &GraphSpec) -> Option<Vec<SynthCommand>>
             && a.builtin == b.builtin
             && a.def == b.def
             && a.polyphony == b.polyphony
-            && a.sends == b.sends
+            && same_routes(&a.sends, &b.sends)
             && a.controls.keys().all(|k| b.controls.contains_key(k));
         if !same_shape {
             return None;
         }
         let name = b.name.as_deref()?;
+        if let (Sends::Named(x), Sends::Named(y)) = (&a.sends, &b.sends) {
+            send_changes(&mut sets, name, x, y);
+        }
         if a.gain != b.gain {
             set(&mut sets, name, "gain", b.gain);
         }
@@ -657,7 +681,8 @@ fn number_changes(old: &GraphSpec, new: &GraphSpec) -> Option<Vec<SynthCommand>>
                     damp_hz: d2,
                     ret: r2,
                 },
-            ) if n1 == n2 && s1 == s2 => {
+            ) if n1 == n2 && s1.keys().eq(s2.keys()) && s2.values().all(|&l| l > 0.0) => {
+                send_changes(&mut sets, n2, s1, s2);
                 for (p, x, y) in [
                     ("beats", b1, b2),
                     ("feedback", f1, f2),
@@ -684,7 +709,8 @@ fn number_changes(old: &GraphSpec, new: &GraphSpec) -> Option<Vec<SynthCommand>>
                     damp: d2,
                     ret: r2,
                 },
-            ) if n1 == n2 && s1 == s2 => {
+            ) if n1 == n2 && s1.keys().eq(s2.keys()) && s2.values().all(|&l| l > 0.0) => {
+                send_changes(&mut sets, n2, s1, s2);
                 for (p, x, y) in [("room", m1, m2), ("damp", d1, d2), ("return", r1, r2)] {
                     if x != y {
                         set(&mut sets, n2, p, *y);
@@ -695,6 +721,36 @@ fn number_changes(old: &GraphSpec, new: &GraphSpec) -> Option<Vec<SynthCommand>>
         }
     }
     Some(sets)
+}
+
+/// Whether two sends go to the same effects (their levels may differ; none is 0).
+fn same_routes(a: &Sends, b: &Sends) -> bool {
+    match (a, b) {
+        (Sends::Named(x), Sends::Named(y)) => {
+            x.keys().eq(y.keys()) && y.values().all(|&level| level > 0.0)
+        }
+        _ => a == b,
+    }
+}
+
+/// A `Send` for each route of `node` whose level changed (no graph change: the synth moves it).
+fn send_changes(
+    sets: &mut Vec<SynthCommand>,
+    node: &str,
+    old: &BTreeMap<String, f32>,
+    new: &BTreeMap<String, f32>,
+) {
+    for (to, &level) in new {
+        if old.get(to) != Some(&level) {
+            sets.push(SynthCommand::Send {
+                from: node.into(),
+                to: to.clone(),
+                level,
+                at_ns: 0,
+                over_ns: 0,
+            });
+        }
+    }
 }
 
 /// Which nodes a score's parts play: the first node of each role; percussion notes by the

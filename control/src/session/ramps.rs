@@ -2,13 +2,15 @@
 //!
 //! A batch with [`Change::Over`](khorus_bus::commands::control::Change::Over) (or a session
 //! loaded `--over`) ramps every number it changes that can move smoothly: an instrument's
-//! gain, pan and number controls, an effect's settings (return, room, feedback…), and the
-//! tempo. The session keeps each ramp in progress
-//! ([`Ramp`]: what, from, to, bars, and the cycle the composer started it at), so `khorus
-//! session --json` shows it and a restarted stage resumes it where it is. While a ramp runs the
+//! gain, pan and number controls, an effect's settings (return, room, feedback…), a send
+//! level (`from->to`, a route there before and after), and the tempo. The session keeps each
+//! ramp in progress ([`Ramp`]: what, from, to, bars, and the cycle the composer started it
+//! at), so `khorus session --json` shows it and a restarted stage resumes it where it is. While a ramp runs the
 //! synth's graph holds the ramp's start value (the composer's curve points move it), so a graph
 //! edit elsewhere leaves the moving number alone. A later change to the number ends its ramp.
-//! Send levels and mute still jump (a route's level is not a parameter curves can reach).
+//! A send level is not a parameter curve points can reach: control hands the synth its ramp
+//! in time (from the cycle's instant over the span's, on the published transport). Mute, and
+//! a route added or removed, still jump.
 
 use serde::{Deserialize, Serialize};
 
@@ -69,12 +71,14 @@ impl Ramp {
             .is_some_and(|s| s + self.bars as f64 <= c)
     }
 
-    /// The node and parameter it moves (None for the tempo).
+    /// The node and parameter it moves (`node.param`).
     pub fn param(&self) -> Option<(&str, &str)> {
-        if self.what == "tempo" {
-            return None;
-        }
         self.what.split_once('.')
+    }
+
+    /// The route whose level it moves (`from->to`).
+    pub fn route(&self) -> Option<(&str, &str)> {
+        self.what.split_once("->")
     }
 }
 
@@ -83,6 +87,10 @@ impl Session {
     pub fn rampable(&self, what: &str) -> Option<f64> {
         if what == "tempo" {
             return self.bpm();
+        }
+        if let Some((from, to)) = what.split_once("->") {
+            let r = self.routes.iter().find(|r| r.from == from && r.to == to)?;
+            return Some(r.level);
         }
         let (node, param) = what.split_once('.')?;
         let n = self.nodes.get(node)?;
@@ -134,6 +142,7 @@ impl Session {
             return;
         }
         let mut whats = vec!["tempo".to_string()];
+        whats.extend(self.routes.iter().map(|r| format!("{}->{}", r.from, r.to)));
         for (name, node) in &self.nodes {
             let mix = match node.kind() {
                 Kind::Instrument => &["gain", "pan"][..],
@@ -178,7 +187,7 @@ impl Session {
         let value = self.rampable(what).ok_or_else(|| {
             format!(
                 "{what}: not a number that ramps (tempo, an instrument's gain, pan or number \
-                 control, or an effect's setting)"
+                 control, an effect's setting, or a route's level: from->to)"
             )
         })?;
         if value != *to {

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::{Control, HAND_OVER_TIMEOUT, STAGE_TIMEOUT, invalid};
 use crate::session::plan::Plan;
 use crate::session::state;
-use crate::session::{Kind, Session};
+use crate::session::{Kind, Ramp, Session};
 
 impl Control {
     /// Plays the session to a stage that just started.
@@ -63,14 +63,47 @@ impl Control {
     }
 
     /// A restarted synth holds each ramping number where the graph has it: the composer steps
-    /// it to where its ramp has got to, then goes on.
+    /// it to where its ramp has got to, then goes on; a send level goes on from there to its
+    /// end in the time left.
     fn resume_ramps(&mut self) -> Result<(), String> {
+        let now = clock::now_ns();
+        let sends: Vec<SynthCommand> = self
+            .session
+            .ramps
+            .iter()
+            .filter_map(|r| self.send_ramp(r, &self.session, now))
+            .collect();
+        send(&mut self.clients.synth, &sends)?;
         match self.plan.ramps_resumed() {
             Some(cmd) if self.ready(StageKind::Composer) => {
                 send(&mut self.clients.composer, &[cmd]).map(drop)
             }
             _ => Ok(()),
         }
+    }
+
+    /// The synth command that moves the send of route ramp `r` (`from->to`) along its line
+    /// from where it is at `now_ns` (0: from its start) to its end, in time on the transport.
+    fn send_ramp(&self, r: &Ramp, session: &Session, now_ns: u64) -> Option<SynthCommand> {
+        let (from, to) = r.route()?;
+        let start = r.start_cycle()?;
+        let (at, end) = match &self.transport {
+            Some(t) => (t.ns_at(start), t.ns_at(start + r.bars as f64)),
+            None => {
+                let bpm = session.bpm().unwrap_or(120.0);
+                let beats = session.tempo.map_or(4, |t| t.beats_per_cycle);
+                let span = r.bars as f64 * beats as f64 * 60.0 / bpm * 1e9;
+                (0.0, span)
+            }
+        };
+        let at = at.max(now_ns as f64);
+        (end > at).then(|| SynthCommand::Send {
+            from: from.into(),
+            to: to.into(),
+            level: r.to as f32,
+            at_ns: at as u64,
+            over_ns: (end - at) as u64,
+        })
     }
 
     fn ready(&self, kind: StageKind) -> bool {
@@ -130,8 +163,17 @@ impl Control {
             return Err(invalid(e));
         }
         if let Ok(replies) = replies {
-            place_ramps(&mut next, &self.session, &composer_cmds, &replies);
+            let placed = place_ramps(&mut next, &self.session, &composer_cmds, &replies);
             plan.refresh_ramps(&next);
+            // The synth moves send levels itself: from the cycle's instant, over the span's.
+            let sends: Vec<SynthCommand> = placed
+                .iter()
+                .filter_map(|r| self.send_ramp(r, &next, 0))
+                .collect();
+            if synth_up && let Err(e) = send(&mut self.clients.synth, &sends) {
+                self.forward_failed += 1;
+                tracing::error!("a send level's ramp did not reach the synth: {e}");
+            }
         }
         let nodes_changed = ids_of(&self.session) != ids_of(&next);
         self.session = next;
@@ -259,7 +301,7 @@ fn place_ramps(
     old: &Session,
     cmds: &[ComposerCommand],
     replies: &[ComposerReply],
-) {
+) -> Vec<Ramp> {
     let mut tempo_at = None;
     let mut params_at = None;
     for (cmd, reply) in cmds.iter().zip(replies) {
@@ -274,10 +316,11 @@ fn place_ramps(
             _ => {}
         }
     }
+    let mut placed = Vec::new();
     for r in next.ramps.iter_mut().filter(|r| r.start.is_none()) {
-        r.start = match r.param() {
-            None => tempo_at.clone(),
-            Some(_) => params_at.clone(),
+        r.start = match r.what.as_str() {
+            "tempo" => tempo_at.clone(),
+            _ => params_at.clone(),
         };
         let start = r.start_cycle();
         if let (Some(c), Some(before)) = (start, old.ramp_of(&r.what))
@@ -285,7 +328,11 @@ fn place_ramps(
         {
             r.from = before.value_at(c);
         }
+        if r.start.is_some() {
+            placed.push(r.clone());
+        }
     }
+    placed
 }
 
 /// Sends `cmds` to a stage in order, stopping at the first it refuses or does not answer;

@@ -196,7 +196,7 @@ impl EffectSpec {
         }
     }
 
-    pub(super) fn routes(&self) -> &std::collections::BTreeMap<String, f32> {
+    pub(crate) fn routes(&self) -> &std::collections::BTreeMap<String, f32> {
         match self {
             Self::Delay { sends, .. } | Self::Reverb { sends, .. } | Self::Def { sends, .. } => {
                 sends
@@ -323,6 +323,37 @@ impl GraphSpec {
     /// Parses a graph file's JSON.
     pub fn from_json(json: &str) -> Result<Self, GraphError> {
         Ok(serde_json::from_str(json)?)
+    }
+
+    /// The level of the send (or route) from `from` into `to`, if there is one.
+    pub fn send(&self, from: &str, to: &str) -> Option<f32> {
+        if let Some(i) = self.instruments.iter().find(|i| i.node_name() == from) {
+            return match &i.sends {
+                Sends::Named(m) => m.get(to).copied(),
+                Sends::Levels(_) => None,
+            };
+        }
+        self.effects
+            .iter()
+            .find(|e| e.name() == from)?
+            .routes()
+            .get(to)
+            .copied()
+    }
+
+    /// [`GraphSpec::send`], to change (recording an applied `Send`).
+    pub fn send_mut(&mut self, from: &str, to: &str) -> Option<&mut f32> {
+        if let Some(i) = self.instruments.iter_mut().find(|i| i.node_name() == from) {
+            return match &mut i.sends {
+                Sends::Named(m) => m.get_mut(to),
+                Sends::Levels(_) => None,
+            };
+        }
+        self.effects
+            .iter_mut()
+            .find(|e| e.name() == from)?
+            .routes_mut()
+            .get_mut(to)
     }
 
     /// Records `node.param = value` (an applied `Set`) in the graph, so the graph describes

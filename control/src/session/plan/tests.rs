@@ -644,3 +644,53 @@ fn an_effect_setting_ramps_from_its_default_and_the_graph_holds_it() {
             if r[0].node == reverb.id && r[0].param == reverb.params["room"] && r[0].cycles == 2
     ));
 }
+
+#[test]
+fn a_send_level_changes_without_a_new_graph_and_ramps_in_the_synth() {
+    let s = Session::default_session();
+    let p0 = Plan::of(&s).unwrap();
+    let route = |level| Change::Route {
+        from: "pad".into(),
+        to: "reverb".into(),
+        level,
+    };
+    // A level: a Send, not a graph.
+    let s1 = s.apply(&[route(0.2)]).unwrap();
+    let p1 = Plan::after(&s1, &p0).unwrap();
+    assert_eq!(
+        p1.synth_changes(&p0),
+        vec![SynthCommand::Send {
+            from: "pad".into(),
+            to: "reverb".into(),
+            level: 0.2,
+            at_ns: 0,
+            over_ns: 0,
+        }]
+    );
+    // A new route is still a graph change.
+    let s2 = s1
+        .apply(&[Change::Route {
+            from: "bass".into(),
+            to: "delay".into(),
+            level: 0.3,
+        }])
+        .unwrap();
+    assert!(matches!(
+        Plan::after(&s2, &p1).unwrap().synth_changes(&p1)[..],
+        [SynthCommand::LoadGraph { .. }]
+    ));
+    // Over bars: a ramp the synth will be handed once the composer has said where the next
+    // cycle starts (an empty Ramps asks it); the graph holds the level meanwhile.
+    let s3 = s1.apply(&[Change::Over { bars: 4 }, route(0.6)]).unwrap();
+    assert_eq!(s3.ramps.len(), 1);
+    assert_eq!(
+        (s3.ramps[0].what.as_str(), s3.ramps[0].from, s3.ramps[0].to),
+        ("pad->reverb", 0.2, 0.6)
+    );
+    let p3 = Plan::after(&s3, &p1).unwrap();
+    assert_eq!(p3.synth_changes(&p1), vec![]);
+    assert!(matches!(
+        &p3.composer_changes(&p1, 4)[..],
+        [ComposerCommand::Ramps(r)] if r.is_empty()
+    ));
+}
