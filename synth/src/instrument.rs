@@ -208,6 +208,8 @@ impl Instrument {
         std::mem::swap(&mut self.sends, &mut old.sends);
         let before = self.send_now;
         self.send_now = [0.0; MAX_EFFECTS];
+        // Effects may sit at other indices now: a ramp in progress ends in the usual glide.
+        self.send_rate = [0.0; MAX_EFFECTS];
         for (k, &level) in before.iter().enumerate() {
             if let Some(&Some(to)) = effects.get(k)
                 && let Some(now) = self.send_now.get_mut(to)

@@ -3,9 +3,10 @@
 //! PipeWire stack: sessions of 16 and 256 nodes with definitions of 104 primitives each
 //! (`khorus_tests::scale`), built with one batch; then, for each, the time from a one-node
 //! change sent to control to its reply — which comes after both stages acknowledged it — for
-//! three kinds of change (a pattern: the composer; a number: the synth's `Set`; a route: a
-//! graph change, sent back to back and then 150 ms apart, since a graph change waits for the
-//! previous one's 60 ms crossfade), p50 and p95 over `KHORUS_BENCH_CHANGES` (default 20) each;
+//! four kinds of change (a pattern: the composer; a number: the synth's `Set`; a send level:
+//! the synth's `Send`; a route added or removed: a graph change, sent back to back and then
+//! 150 ms apart, since a graph change waits for the previous one's 60 ms crossfade), p50 and
+//! p95 over `KHORUS_BENCH_CHANGES` (default 20) each;
 //! and the time `session load` takes for the 256-node session.
 //!
 //! Not a timed test: it prints figures (for BENCHMARKS.md) and asserts nothing about them.
@@ -46,7 +47,22 @@ fn main() {
         }];
         batch.extend(nodes(0, n));
         control.call(&ControlCommand::Batch(batch), T).unwrap();
-        let kinds: [(&str, &dyn Fn(usize) -> Change); 4] = [
+        // A route into the delay added, then removed again: a graph change each (k from 1).
+        let new_route = move |k: usize| {
+            let from = format!("n{}", ((k - 1) / 2) % n);
+            match k % 2 {
+                1 => Change::Route {
+                    from,
+                    to: "delay".into(),
+                    level: 0.2,
+                },
+                _ => Change::Unroute {
+                    from,
+                    to: "delay".into(),
+                },
+            }
+        };
+        let kinds: [(&str, &dyn Fn(usize) -> Change); 5] = [
             ("play (composer)", &|k| Change::Play {
                 node: format!("n{}", k % n),
                 param: None,
@@ -57,16 +73,13 @@ fn main() {
                 param: "cutoff".into(),
                 value: Value::Number(500.0 + k as f64),
             }),
-            ("route level (graph)", &|k| Change::Route {
+            ("route level (synth Send)", &|k| Change::Route {
                 from: format!("n{}", (k * 4) % n),
                 to: "reverb".into(),
                 level: 0.2 + (k % 7) as f32 / 100.0,
             }),
-            ("route level, 150 ms apart", &|k| Change::Route {
-                from: format!("n{}", (k * 4) % n),
-                to: "reverb".into(),
-                level: 0.3 + (k % 7) as f32 / 100.0,
-            }),
+            ("route added or removed (graph)", &new_route),
+            ("route added or removed, 150 ms apart", &new_route),
         ];
         for (label, change) in kinds {
             let mut ms = Vec::with_capacity(changes);
