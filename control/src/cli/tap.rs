@@ -170,8 +170,17 @@ fn format_status(s: &StageStatus) -> String {
 }
 
 fn format_transport(t: &TransportState) -> String {
+    let ramp = match t.ramp() {
+        Some((_, cps)) => format!(
+            ", ramping to {:.2} bpm at cycle {}/{}",
+            cps * 60.0 * t.beats_per_cycle as f64,
+            t.ramp_end_num,
+            t.ramp_end_den
+        ),
+        None => String::new(),
+    };
     format!(
-        "#{} {} bpm={:.2} beats/cycle={} cycle={:.4} hushes={} (cps {}/{}, anchor cycle {}/{} at t={})",
+        "#{} {} bpm={:.2} beats/cycle={} cycle={:.4} hushes={} (cps {}/{}, anchor cycle {}/{} at t={}{ramp})",
         t.seq,
         if t.running == 1 { "running" } else { "stopped" },
         t.bpm(),
