@@ -43,7 +43,7 @@ fn the_tick_is_fast_only_while_a_reader_waits_for_each_frame() {
     run.frames.read_at_own_pace();
     let mut idle = Vec::new();
     let deadline = Instant::now() + T;
-    while idle.len() < 7 {
+    while idle.len() < 13 {
         match run.frames.receive().unwrap() {
             Some(f) => idle.push(f),
             // Polling, on purpose: a wait would make this test a waiting reader.
@@ -53,27 +53,27 @@ fn the_tick_is_fast_only_while_a_reader_waits_for_each_frame() {
             }
         }
     }
+    // Tolerances a loaded 2-core machine holds (a late wake-up stretches one interval and
+    // shortens none): the median tells 100 ms from 20 ms whatever the load.
     let dts = intervals(&idle, 3);
     assert!(
-        dts[dts.len() / 2] >= 90 * MS,
+        dts[dts.len() / 2] >= 60 * MS,
         "idle frames every {dts:?} ns, not 100 ms"
     );
     assert_eq!(tick_ms(&run), 100);
     // On the grid: each idle tick comes just after a multiple of 100 ms (by the wake-up's
-    // latency), where an unaligned one would be anywhere in the period.
-    let mut offsets: Vec<u64> = idle[3..].iter().map(|f| f.t_ns % (100 * MS)).collect();
-    offsets.sort_unstable();
-    assert!(
-        offsets[offsets.len() / 2] < 20 * MS,
-        "idle ticks {offsets:?} ns after the grid"
-    );
+    // latency), where an unaligned one would be anywhere in the period: 8 of 10 within 40 ms
+    // of it (by chance, 1 % of the time).
+    let offsets: Vec<u64> = idle[3..].iter().map(|f| f.t_ns % (100 * MS)).collect();
+    let near = offsets.iter().filter(|&&o| o < 40 * MS).count();
+    assert!(near >= 8, "idle ticks {offsets:?} ns after the grid");
 
     // Waiting for each frame: fast again from the next idle tick on.
     let fast = run.frames_until(khorus_bus::clock::now_ns() + 400 * MS);
     let dts = intervals(&fast, 3);
     let median = dts[dts.len() / 2];
     assert!(
-        (15 * MS..=30 * MS).contains(&median),
+        (10 * MS..=50 * MS).contains(&median),
         "frames every {dts:?} ns while a reader waits, not 20 ms"
     );
     assert_eq!(tick_ms(&run), 20);
