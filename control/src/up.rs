@@ -172,6 +172,7 @@ pub fn run(opts: Options) -> Result<()> {
         );
     }
     c.adopt_running();
+    c.forget_ramps_of_an_old_clock()?;
     stage.announce_ready();
     c.start_due();
 
@@ -267,6 +268,25 @@ impl Control {
     /// Adopts stages a previous control left running: they serve their command service, so
     /// they are not started again (no second copy, no gap in the music). A busy stage may be
     /// slow to answer: it gets the same time as a starting one.
+    /// With no composer to adopt, the one about to start runs a new clock, on which the
+    /// saved ramps' cycles mean nothing: their numbers go where they were going.
+    fn forget_ramps_of_an_old_clock(&mut self) -> anyhow::Result<()> {
+        let composer_adopted = self
+            .stages
+            .iter()
+            .any(|s| s.kind == StageKind::Composer && s.running());
+        if composer_adopted || self.session.ramps.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            "{} ramps of the last run end at their values (a new clock)",
+            self.session.ramps.len()
+        );
+        self.session.ramps.clear();
+        self.plan = Plan::of(&self.session)?;
+        state::save_session(&self.opts.bus, &self.session)
+    }
+
     fn adopt_running(&mut self) {
         for i in 0..self.stages.len() {
             let kind = self.stages[i].kind;

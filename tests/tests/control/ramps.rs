@@ -214,3 +214,44 @@ fn a_gain_ramp_over_bars_is_heard_in_the_recorded_level() {
         "{middle} windows between 0.25 and 0.6 of the level: {rms:?}"
     );
 }
+
+#[test]
+fn a_new_clock_ends_the_ramps_of_the_old_one_at_their_values() {
+    let Some(stack) = PipeWireStack::start() else {
+        return;
+    };
+    let mut up = Up::start(stack.env(), "ramp-fresh", None);
+    up.wait_ready(&ALL);
+    up.ok(&["set", "pad.gain", "0.5", "--over", "512"]);
+    placed_ramp(&up, "pad.gain");
+    // Everything stops; a new `khorus up` starts every stage afresh, on a new clock where
+    // the ramp's cycles mean nothing: the gain is where it was going, at once.
+    up.ok(&["down"]);
+    let mut control = up.control.take().unwrap();
+    let (status, _, _) = control.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "control exited with {status}");
+    up.spawn_control();
+    up.wait_ready(&ALL);
+    let s = wait_for(Duration::from_secs(10), "no ramp in the session", || {
+        let s: serde_json::Value = serde_json::from_str(&up.session()).unwrap();
+        s.get("ramps").is_none().then_some(s)
+    });
+    assert_eq!(s["nodes"]["pad"]["gain"], 0.5);
+    let bus = Bus::open("t-ramp-fresh", &up.bus.config).unwrap();
+    let mut synth = bus.command_client::<commands::Synth>().unwrap();
+    let gain = wait_for(Duration::from_secs(10), "the synth at the gain", || {
+        let g = match synth.call(&SynthCommand::Describe, Duration::from_secs(5)) {
+            Ok(SynthReply::Graph { json: Some(j) }) => {
+                serde_json::from_str::<serde_json::Value>(&j).unwrap()
+            }
+            other => panic!("describe: {other:?}"),
+        };
+        let pad = g["instruments"]
+            .as_array()?
+            .iter()
+            .find(|i| i["name"] == "pad")?
+            .clone();
+        (pad["gain"] == 0.5).then_some(pad["gain"].clone())
+    });
+    assert_eq!(gain, 0.5);
+}
