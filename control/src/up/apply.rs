@@ -131,11 +131,15 @@ impl Control {
             let now = t.cycle_at(clock::now_ns());
             next.ramps.retain(|r| !r.done_by(now));
         }
+        let synth_up = self.ready(StageKind::Synth);
+        let composer_up = self.ready(StageKind::Composer);
+        if !composer_up {
+            // No composer to place new ramps on its cycles: their numbers jump.
+            next.ramps.retain(|r| r.start.is_some());
+        }
         let mut plan = Plan::after(&next, &self.plan).map_err(invalid)?;
         let synth_cmds = plan.synth_changes(&self.plan);
         let composer_cmds = plan.composer_changes(&self.plan, over);
-        let synth_up = self.ready(StageKind::Synth);
-        let composer_up = self.ready(StageKind::Composer);
         if synth_up && let Err(e) = send(&mut self.clients.synth, &synth_cmds) {
             self.forward_failed += 1;
             let undo = self.plan.synth_replay();
