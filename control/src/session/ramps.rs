@@ -160,6 +160,10 @@ impl Session {
             let (Some(from), Some(to)) = (old.rampable(&what), self.rampable(&what)) else {
                 continue;
             };
+            // A score's own tempo is the score's to set (it jumps with it).
+            if what == "tempo" && self.tempo.is_none() {
+                continue;
+            }
             if from == to {
                 continue;
             }

@@ -694,3 +694,18 @@ fn a_send_level_changes_without_a_new_graph_and_ramps_in_the_synth() {
         [ComposerCommand::Ramps(r)] if r.is_empty()
     ));
 }
+
+#[test]
+fn a_score_chosen_over_bars_sets_its_own_tempo_at_once() {
+    let s = Session::default_session();
+    let s1 = s
+        .apply(&[
+            Change::Over { bars: 4 },
+            Change::Score {
+                name: "arp".into(),
+                params: vec![("bpm".into(), "140".into())],
+            },
+        ])
+        .unwrap();
+    assert!(s1.ramps.is_empty(), "{:?}", s1.ramps);
+}
