@@ -295,7 +295,7 @@ mod round_trip {
             let Ok(mut s) = Session::empty().apply(&changes) else {
                 return Ok(());
             };
-            // Ramps in progress: every instrument's gain and the tempo, over some bars,
+            // Ramps in progress: every instrument's gain, every route's level and the tempo, over some bars,
             // placed (as the composer answers) or not yet.
             if let Some((bars, to, start)) = ramp {
                 let mut over = vec![Change::Over { bars }];
@@ -303,6 +303,13 @@ mod round_trip {
                     if n.kind() == Kind::Instrument {
                         over.push(set(name, "gain", f64::from(to) / 1000.0));
                     }
+                }
+                for r in &s.routes {
+                    over.push(Change::Route {
+                        from: r.from.clone(),
+                        to: r.to.clone(),
+                        level: f32::from(to) / 4000.0,
+                    });
                 }
                 over.push(Change::Tempo { bpm: 30.0 + f64::from(to) / 10.0, beats_per_cycle: None });
                 s = s.apply(&over).expect("ramps");
