@@ -295,8 +295,8 @@ mod round_trip {
             let Ok(mut s) = Session::empty().apply(&changes) else {
                 return Ok(());
             };
-            // Ramps in progress: every instrument's gain, every route's level and the tempo, over some bars,
-            // placed (as the composer answers) or not yet.
+            // Ramps in progress: every instrument's gain, every route's level and the tempo,
+            // over some bars, placed (as the composer answers) or not yet.
             if let Some((bars, to, start)) = ramp {
                 let mut over = vec![Change::Over { bars }];
                 for (name, n) in &s.nodes {
