@@ -1,8 +1,11 @@
-//! The definition vocabulary: every primitive a user writes (`{"type": "saw", "freq": …}`), its
-//! inputs in order with their defaults, and what it becomes. One table, three kinds:
+//! The definition vocabulary: the primitives a user writes by name (`{"type": "saw", "freq":
+//! …}`), their inputs in order with their defaults, and what they become. Not yet the whole
+//! vocabulary: the operations written with their own fields (`osc`, `filter`, `adsr`, `mul`,
+//! `add`, `tanh`, `midi_to_hz` — [`crate::ir::Op`]) are parsed and lowered by hand, and making
+//! them entries here is open work. The kinds here:
 //!
-//! - **core** primitives lower to the four hand-vectorised operations (oscillators, noise, the
-//!   state-variable filter, ADSR) that the voice packs run across lanes;
+//! - **core** names (`sine`, `saw`, …, the noises, the filters) lower to the hand-vectorised
+//!   oscillator, noise and state-variable filter operations the voice packs run across lanes;
 //! - **functions** ([`Fun`]) are stateless, computed sample by sample from their inputs
 //!   (vectorised over the whole pack);
 //! - **kernels** ([`KernelKind`]) keep state per voice: a type in [`crate::dsp::kernel`] run
