@@ -76,9 +76,18 @@ impl Ramps {
         &self.ramps
     }
 
-    /// Starts `ramp`, replacing any on the same parameter. One that has begun before
-    /// `horizon` (resumed) first steps to where its line is there.
+    /// Starts `ramp`, replacing any on the same parameter: if that one is still under way
+    /// where the new one starts, the new one starts from where its line is there. One that
+    /// has begun before `horizon` (resumed) first steps to where its line is there.
     pub fn start(&mut self, mut ramp: Ramp, horizon: Q) {
+        let key = (ramp.node, ramp.param);
+        if let Some(old) = self.ramps.iter().find(|r| (r.node, r.param) == key)
+            && old.start < ramp.start
+            && ramp.start < old.end
+            && let Ok(v) = old.value_at(ramp.start)
+        {
+            ramp.from = v;
+        }
         self.stop(ramp.node, ramp.param);
         ramp.announce = ramp.start < horizon;
         if ramp.end > horizon {
@@ -190,8 +199,13 @@ mod tests {
         assert_eq!(out[0].shape(), CurveShape::Step);
         assert_eq!((out[0].t_ns, out[0].value), (750_000_000, 1.5));
         assert_eq!((out[1].t_ns, out[1].value), (1_000_000_000, 2.0));
-        ramps.start(Ramp::new(1, 2, 2.0, 0.0, q(5, 8), Q::ONE), q(5, 8));
+        ramps.start(Ramp::new(1, 2, 9.0, 0.0, q(5, 8), Q::ONE), q(5, 8));
         assert_eq!(ramps.all().len(), 1, "one ramp per parameter");
+        assert_eq!(
+            ramps.all()[0].from,
+            2.5,
+            "from where the old line was, not 9"
+        );
         ramps.stop(1, 2);
         assert!(ramps.is_empty());
     }
