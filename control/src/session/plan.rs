@@ -464,50 +464,12 @@ fn hold_ramped(graph: &mut GraphSpec, session: &Session, old: Option<&GraphSpec>
             continue;
         }
         let held = old
-            .and_then(|g| setting_in(g, node, param))
+            .and_then(|g| g.number(node, param))
             .unwrap_or(r.from as f32);
-        if let Some(v) = setting(graph, node, param) {
+        if let Some(v) = graph.number_mut(node, param) {
             *v = held;
         }
     }
-}
-
-/// [`setting`], read.
-fn setting_in(graph: &GraphSpec, node: &str, param: &str) -> Option<f32> {
-    if let Some(i) = graph
-        .instruments
-        .iter()
-        .find(|i| i.name.as_deref() == Some(node))
-    {
-        return match param {
-            "gain" => Some(i.gain),
-            "pan" => Some(i.pan),
-            p => i.controls.get(p).copied(),
-        };
-    }
-    let e = graph.effects.iter().find(|e| e.name() == node)?;
-    e.clone().setting_mut(param).map(|v| *v)
-}
-
-/// Node `node`'s number `param` in a graph: an instrument's gain, pan or control, an effect's
-/// setting.
-fn setting<'g>(graph: &'g mut GraphSpec, node: &str, param: &str) -> Option<&'g mut f32> {
-    if let Some(i) = graph
-        .instruments
-        .iter_mut()
-        .find(|i| i.name.as_deref() == Some(node))
-    {
-        return match param {
-            "gain" => Some(&mut i.gain),
-            "pan" => Some(&mut i.pan),
-            p => i.controls.get_mut(p),
-        };
-    }
-    graph
-        .effects
-        .iter_mut()
-        .find(|e| e.name() == node)?
-        .setting_mut(param)
 }
 
 /// A node's numeric control values (expressions and curve patterns are the composer's).

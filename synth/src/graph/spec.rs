@@ -161,7 +161,28 @@ pub enum EffectSpec {
 
 impl EffectSpec {
     /// Its setting `param` as `Set` names it (`return`, a delay's `beats`, `feedback`,
-    /// `damp_hz`, a reverb's `room`, `damp`, a definition's controls), to read or change.
+    /// `damp_hz`, a reverb's `room`, `damp`, a definition's controls: the value given, else
+    /// the definition's default).
+    pub fn setting(&self, param: &str) -> Option<f32> {
+        match (self, param) {
+            (
+                Self::Delay { ret, .. } | Self::Reverb { ret, .. } | Self::Def { ret, .. },
+                "return",
+            ) => Some(*ret),
+            (Self::Delay { beats, .. }, "beats") => Some(*beats),
+            (Self::Delay { feedback, .. }, "feedback") => Some(*feedback),
+            (Self::Delay { damp_hz, .. }, "damp_hz") => Some(*damp_hz),
+            (Self::Reverb { room, .. }, "room") => Some(*room),
+            (Self::Reverb { damp, .. }, "damp") => Some(*damp),
+            (Self::Def { def, controls, .. }, p) => {
+                let default = def.controls.iter().find(|c| c.name == p)?.default;
+                Some(controls.get(p).copied().unwrap_or(default))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`EffectSpec::setting`], to change.
     pub fn setting_mut(&mut self, param: &str) -> Option<&mut f32> {
         match (self, param) {
             (
@@ -359,62 +380,55 @@ impl GraphSpec {
     /// Records `node.param = value` (an applied `Set`) in the graph, so the graph describes
     /// what plays.
     pub fn record_set(&mut self, node: &str, param: &str, value: f32) {
+        if let Some(v) = self.number_mut(node, param) {
+            *v = value;
+        } else if let Some(i) = self
+            .instruments
+            .iter_mut()
+            .find(|i| i.name.as_deref() == Some(node))
+        {
+            // A control the graph did not set yet.
+            i.controls.insert(param.to_string(), value);
+        }
+    }
+
+    /// Node `node`'s number `param` as the graph sets it: an instrument's gain, pan or a
+    /// control it gives, an effect's setting ([`EffectSpec::setting`]).
+    pub fn number(&self, node: &str, param: &str) -> Option<f32> {
+        if let Some(i) = self
+            .instruments
+            .iter()
+            .find(|i| i.name.as_deref() == Some(node))
+        {
+            return match param {
+                "gain" => Some(i.gain),
+                "pan" => Some(i.pan),
+                p => i.controls.get(p).copied(),
+            };
+        }
+        self.effects
+            .iter()
+            .find(|e| e.name() == node)?
+            .setting(param)
+    }
+
+    /// [`GraphSpec::number`], to change.
+    pub fn number_mut(&mut self, node: &str, param: &str) -> Option<&mut f32> {
         if let Some(i) = self
             .instruments
             .iter_mut()
             .find(|i| i.name.as_deref() == Some(node))
         {
-            match param {
-                "gain" => i.gain = value,
-                "pan" => i.pan = value,
-                _ => {
-                    i.controls.insert(param.to_string(), value);
-                }
-            }
-            return;
+            return match param {
+                "gain" => Some(&mut i.gain),
+                "pan" => Some(&mut i.pan),
+                p => i.controls.get_mut(p),
+            };
         }
-        for e in &mut self.effects {
-            match e {
-                EffectSpec::Delay {
-                    name,
-                    beats,
-                    feedback,
-                    damp_hz,
-                    ret,
-                    ..
-                } if name == node => match param {
-                    "beats" => *beats = value,
-                    "feedback" => *feedback = value,
-                    "damp_hz" => *damp_hz = value,
-                    "return" => *ret = value,
-                    _ => {}
-                },
-                EffectSpec::Reverb {
-                    name,
-                    room,
-                    damp,
-                    ret,
-                    ..
-                } if name == node => match param {
-                    "room" => *room = value,
-                    "damp" => *damp = value,
-                    "return" => *ret = value,
-                    _ => {}
-                },
-                EffectSpec::Def {
-                    name,
-                    controls,
-                    ret,
-                    ..
-                } if name == node => match param {
-                    "return" => *ret = value,
-                    _ => {
-                        controls.insert(param.to_string(), value);
-                    }
-                },
-                _ => {}
-            }
-        }
+        self.effects
+            .iter_mut()
+            .find(|e| e.name() == node)?
+            .setting_mut(param)
     }
 
     /// The built-in patch as a graph: every built-in instrument ([`builtin::MIX`]: its sends
