@@ -108,6 +108,15 @@ impl Route {
     }
 }
 
+/// How far a send moves a frame to go from `now` to `level` in `frames` (0: the engine's
+/// glide).
+pub(crate) fn send_rate(now: f32, level: f32, frames: u32) -> f32 {
+    match frames {
+        0 => 0.0,
+        f => (level - now).abs() / f as f32,
+    }
+}
+
 /// Moves send level `now` toward `target` by `n` frames: at `rate` a frame while a ramp runs
 /// (which ends, `rate` back to 0, once there), else at the engine's `glide`.
 #[inline]
@@ -240,10 +249,7 @@ impl Effect {
     pub fn send(&mut self, to: usize, level: f32, frames: u32) {
         if let Some(r) = self.routes.iter_mut().find(|r| r.to == to) {
             r.level = level;
-            r.rate = match frames {
-                0 => 0.0,
-                f => (level - r.now).abs() / f as f32,
-            };
+            r.rate = send_rate(r.now, level, frames);
         }
     }
 

@@ -306,10 +306,7 @@ impl Instrument {
             self.send_rate.get_mut(to),
         ) {
             *target = level;
-            *rate = match frames {
-                0 => 0.0,
-                f => (level - now).abs() / f as f32,
-            };
+            *rate = crate::effect::send_rate(*now, level, frames);
         }
     }
 
