@@ -108,33 +108,6 @@ impl Route {
     }
 }
 
-/// How far a send moves a frame to go from `now` to `level` in `frames` (0: the engine's
-/// glide).
-pub(crate) fn send_rate(now: f32, level: f32, frames: u32) -> f32 {
-    match frames {
-        0 => 0.0,
-        f => (level - now).abs() / f as f32,
-    }
-}
-
-/// Moves send level `now` toward `target` by `n` frames: at `rate` a frame while a ramp runs
-/// (which ends, `rate` back to 0, once there), else at the engine's `glide`.
-#[inline]
-pub(crate) fn move_send(
-    now: &mut f32,
-    target: f32,
-    rate: &mut f32,
-    glide: f32,
-    n: usize,
-) -> (f32, f32) {
-    let step = if *rate > 0.0 { *rate } else { glide };
-    let moved = crate::dsp::glide(now, target, step * n as f32);
-    if *now == target {
-        *rate = 0.0;
-    }
-    moved
-}
-
 /// Level below which an effect's input and output count as silence (-120 dBFS).
 pub const SILENCE: f32 = 1e-6;
 
@@ -249,7 +222,7 @@ impl Effect {
     pub fn send(&mut self, to: usize, level: f32, frames: u32) {
         if let Some(r) = self.routes.iter_mut().find(|r| r.to == to) {
             r.level = level;
-            r.rate = send_rate(r.now, level, frames);
+            r.rate = crate::dsp::send_rate(r.now, level, frames);
         }
     }
 
@@ -491,7 +464,8 @@ impl Effect {
         }
         for route in &mut self.routes {
             let target = &mut later[route.to - index - 1];
-            let (from, to) = move_send(&mut route.now, route.level, &mut route.rate, glide, n);
+            let (from, to) =
+                crate::dsp::move_send(&mut route.now, route.level, &mut route.rate, glide, n);
             if from == 0.0 && to == 0.0 {
                 continue;
             }

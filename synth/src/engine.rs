@@ -650,7 +650,7 @@ impl Engine {
                 // samples as rendering silence; its smoothers and sends move on).
                 inst.skip(n);
                 for k in 0..MAX_EFFECTS {
-                    crate::effect::move_send(
+                    crate::dsp::move_send(
                         &mut inst.send_now[k],
                         inst.sends[k],
                         &mut inst.send_rate[k],
@@ -698,7 +698,7 @@ impl Engine {
                 }
             }
             for (k, e) in self.effects.iter_mut().enumerate() {
-                let (from, to) = crate::effect::move_send(
+                let (from, to) = crate::dsp::move_send(
                     &mut inst.send_now[k],
                     inst.sends[k],
                     &mut inst.send_rate[k],

@@ -306,7 +306,7 @@ impl Instrument {
             self.send_rate.get_mut(to),
         ) {
             *target = level;
-            *rate = crate::effect::send_rate(*now, level, frames);
+            *rate = crate::dsp::send_rate(*now, level, frames);
         }
     }
 

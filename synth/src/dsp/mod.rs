@@ -394,6 +394,33 @@ pub fn glide(now: &mut f32, target: f32, max_step: f32) -> (f32, f32) {
     (from, *now)
 }
 
+/// How far a send moves a frame to go from `now` to `level` in `frames` (0: the engine's
+/// glide).
+pub(crate) fn send_rate(now: f32, level: f32, frames: u32) -> f32 {
+    match frames {
+        0 => 0.0,
+        f => (level - now).abs() / f as f32,
+    }
+}
+
+/// Moves send level `now` toward `target` by `n` frames: at `rate` a frame while a ramp runs
+/// (which ends, `rate` back to 0, once there), else at the engine's `engine_glide`.
+#[inline]
+pub(crate) fn move_send(
+    now: &mut f32,
+    target: f32,
+    rate: &mut f32,
+    engine_glide: f32,
+    n: usize,
+) -> (f32, f32) {
+    let step = if *rate > 0.0 { *rate } else { engine_glide };
+    let moved = glide(now, target, step * n as f32);
+    if *now == target {
+        *rate = 0.0;
+    }
+    moved
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
